@@ -1,0 +1,163 @@
+// Package approval is the domain of the human-approval workflow: the request
+// a person must decide on, the decision they send, the outcome, and the
+// orchestrator and activities that wait for it.
+//
+// The names and JSON shapes here are the wire contract shared with the Python
+// sample this project ports: a client written for that sample can drive this
+// worker, and the other way round.
+package approval
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+	"time"
+)
+
+// Names registered with the scheduler. They are part of the wire contract.
+const (
+	OrchestratorName    = "human_interaction_orchestrator"
+	SubmitActivityName  = "submit_approval_request"
+	ProcessActivityName = "process_approval"
+	DecisionEventName   = "approval_response"
+)
+
+// DefaultTimeoutHours applies when a request does not say how long to wait.
+const DefaultTimeoutHours = 24.0
+
+// MaxTimeout bounds how long an approval may wait, so a typo cannot park an
+// orchestration for centuries.
+const MaxTimeout = 366 * 24 * time.Hour
+
+// UnknownApprover is recorded when a decision does not name who made it.
+const UnknownApprover = "Unknown"
+
+// Status is where an approval stands.
+type Status string
+
+// The statuses an approval moves through. Pending is the only one that is
+// not final.
+const (
+	StatusPending  Status = "Pending"
+	StatusApproved Status = "Approved"
+	StatusRejected Status = "Rejected"
+	StatusTimeout  Status = "Timeout"
+	StatusFailed   Status = "Failed"
+)
+
+// Request is the orchestration input.
+type Request struct {
+	RequestID    string   `json:"request_id"`
+	Requester    string   `json:"requester"`
+	Item         string   `json:"item"`
+	TimeoutHours *float64 `json:"timeout_hours,omitempty"`
+	Approver     string   `json:"approver,omitempty"`
+}
+
+// Timeout is how long the orchestrator waits for a decision.
+func (r Request) Timeout() time.Duration {
+	hours := DefaultTimeoutHours
+	if r.TimeoutHours != nil {
+		hours = *r.TimeoutHours
+	}
+	return time.Duration(hours * float64(time.Hour))
+}
+
+// Validate reports the first field that makes the request unusable.
+func (r Request) Validate() error {
+	switch {
+	case strings.TrimSpace(r.Requester) == "":
+		return &FieldError{Field: "requester", Reason: "is required"}
+	case strings.TrimSpace(r.Item) == "":
+		return &FieldError{Field: "item", Reason: "is required"}
+	}
+	if r.TimeoutHours != nil {
+		h := *r.TimeoutHours
+		if math.IsNaN(h) || math.IsInf(h, 0) || h <= 0 {
+			return &FieldError{Field: "timeout_hours", Reason: "must be a positive number of hours"}
+		}
+		if time.Duration(h*float64(time.Hour)) > MaxTimeout || h > MaxTimeout.Hours() {
+			return &FieldError{Field: "timeout_hours", Reason: fmt.Sprintf("must be at most %g hours", MaxTimeout.Hours())}
+		}
+	}
+	return nil
+}
+
+// Submission is what the submit activity reports; the orchestrator also
+// publishes it as its custom status while it waits.
+type Submission struct {
+	RequestID   string `json:"request_id"`
+	Status      Status `json:"status"`
+	SubmittedAt string `json:"submitted_at"`
+	ApprovalURL string `json:"approval_url"`
+}
+
+// Decision is the payload of the approval_response event. Pointers tell a
+// missing field from a zero one so that the sample's defaults apply.
+type Decision struct {
+	IsApproved   *bool   `json:"is_approved,omitempty"`
+	Approver     *string `json:"approver,omitempty"`
+	Comments     string  `json:"comments"`
+	ResponseTime string  `json:"response_time,omitempty"`
+}
+
+// Outcome is the orchestration output: the processed decision, or a timeout.
+type Outcome struct {
+	RequestID   string `json:"request_id"`
+	Status      Status `json:"status"`
+	ProcessedAt string `json:"processed_at,omitempty"`
+	Approver    string `json:"approver,omitempty"`
+	Comments    string `json:"comments,omitempty"`
+	TimedOutAt  string `json:"timed_out_at,omitempty"`
+}
+
+// MarshalJSON writes exactly the fields the wire contract gives each kind of
+// outcome: a processed decision always carries approver and comments, even
+// empty ones; a timeout carries only its time.
+func (o Outcome) MarshalJSON() ([]byte, error) {
+	if o.Status == StatusTimeout {
+		return json.Marshal(struct {
+			RequestID  string `json:"request_id"`
+			Status     Status `json:"status"`
+			TimedOutAt string `json:"timed_out_at"`
+		}{o.RequestID, o.Status, o.TimedOutAt})
+	}
+	return json.Marshal(struct {
+		RequestID   string `json:"request_id"`
+		Status      Status `json:"status"`
+		ProcessedAt string `json:"processed_at"`
+		Approver    string `json:"approver"`
+		Comments    string `json:"comments"`
+	}{o.RequestID, o.Status, o.ProcessedAt, o.Approver, o.Comments})
+}
+
+// ProcessInput is the input of the process activity, with defaults applied.
+type ProcessInput struct {
+	RequestID  string `json:"request_id"`
+	IsApproved bool   `json:"is_approved"`
+	Approver   string `json:"approver"`
+	Comments   string `json:"comments"`
+}
+
+// FieldError names a field of a request or decision and what is wrong with it.
+type FieldError struct {
+	Field  string
+	Reason string
+}
+
+func (e *FieldError) Error() string { return e.Field + " " + e.Reason }
+
+// AsFieldError reports whether err is, or wraps, a FieldError.
+func AsFieldError(err error) (*FieldError, bool) {
+	var fe *FieldError
+	ok := errors.As(err, &fe)
+	return fe, ok
+}
+
+// FormatTime renders a timestamp the way the wire contract expects: RFC 3339
+// in UTC.
+func FormatTime(t time.Time) string {
+	return t.UTC().Format(time.RFC3339Nano)
+}
