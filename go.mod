@@ -3,6 +3,7 @@ module github.com/approvals-go/approvals
 go 1.26.8
 
 require (
+	github.com/caarlos0/env/v11 v11.4.2
 	github.com/microsoft/durabletask-go v0.6.0
 	google.golang.org/grpc v1.56.3
 )
