@@ -1,0 +1,282 @@
+package approval_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/microsoft/durabletask-go/api"
+	"github.com/microsoft/durabletask-go/client"
+	"github.com/microsoft/durabletask-go/task"
+
+	"github.com/approvals-go/approvals/approval"
+	"github.com/approvals-go/approvals/dts"
+	"github.com/approvals-go/approvals/scheduler"
+)
+
+// env is an embedded scheduler on a real port with one worker connected.
+type env struct {
+	client *client.TaskHubGrpcClient
+	logs   *syncBuffer
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func start(t *testing.T) *env {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	srv, err := scheduler.New(ctx, scheduler.Options{Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(lis)
+
+	cfg, err := dts.Settings{Endpoint: "http://" + lis.Addr().String(), TaskHub: "default"}.Resolve()
+	if err != nil {
+		t.Fatal(err)
+	}
+	wconn, err := dts.Dial(ctx, cfg, dts.RoleWorker)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cconn, err := dts.Dial(ctx, cfg, dts.RoleClient)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncBuffer{}
+	acts := approval.NewActivities("http://approvals.test", slog.New(slog.NewJSONHandler(logs, nil)))
+	r := task.NewTaskRegistry()
+	if err := approval.Register(r, acts); err != nil {
+		t.Fatal(err)
+	}
+	if err := client.NewTaskHubGrpcClient(wconn, dts.Logger(quiet)).StartWorkItemListener(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		wconn.Close()
+		cconn.Close()
+		closeCtx, done := context.WithTimeout(context.Background(), 5*time.Second)
+		defer done()
+		srv.Close(closeCtx)
+	})
+	return &env{client: client.NewTaskHubGrpcClient(cconn, dts.Logger(quiet)), logs: logs}
+}
+
+func hours(d time.Duration) *float64 {
+	h := d.Hours()
+	return &h
+}
+
+func (e *env) startApproval(t *testing.T, id string, req approval.Request) {
+	t.Helper()
+	if _, err := e.client.ScheduleNewOrchestration(context.Background(), approval.OrchestratorName,
+		api.WithInstanceID(api.InstanceID(id)), api.WithInput(req)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitPending waits until the orchestrator has submitted the request and
+// published its custom status.
+func (e *env) waitPending(t *testing.T, id string) approval.Submission {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		md, err := e.client.FetchOrchestrationMetadata(context.Background(), api.InstanceID(id))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if md.SerializedCustomStatus != "" {
+			var sub approval.Submission
+			if err := json.Unmarshal([]byte(md.SerializedCustomStatus), &sub); err != nil {
+				t.Fatalf("custom status %q: %v", md.SerializedCustomStatus, err)
+			}
+			return sub
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatalf("%s never reached Pending", id)
+	return approval.Submission{}
+}
+
+func (e *env) raise(t *testing.T, id string, payload any) {
+	t.Helper()
+	if err := e.client.RaiseEvent(context.Background(), api.InstanceID(id), approval.DecisionEventName, api.WithEventPayload(payload)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// outcome waits for completion and returns the raw output and the decoded outcome.
+func (e *env) outcome(t *testing.T, id string) (map[string]any, approval.Outcome) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	md, err := e.client.WaitForOrchestrationCompletion(ctx, api.InstanceID(id))
+	if err != nil {
+		t.Fatalf("wait for %s: %v", id, err)
+	}
+	if md.RuntimeStatus != api.RUNTIME_STATUS_COMPLETED {
+		t.Fatalf("%s ended %v: %+v", id, md.RuntimeStatus, md.FailureDetails)
+	}
+	var raw map[string]any
+	var out approval.Outcome
+	if err := json.Unmarshal([]byte(md.SerializedOutput), &raw); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal([]byte(md.SerializedOutput), &out); err != nil {
+		t.Fatal(err)
+	}
+	return raw, out
+}
+
+func keys(m map[string]any) string {
+	var ks []string
+	for k := range m {
+		ks = append(ks, k)
+	}
+	return strings.Join(sortStrings(ks), ",")
+}
+
+func sortStrings(s []string) []string {
+	for i := 1; i < len(s); i++ {
+		for j := i; j > 0 && s[j] < s[j-1]; j-- {
+			s[j], s[j-1] = s[j-1], s[j]
+		}
+	}
+	return s
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func TestApproved(t *testing.T) {
+	e := start(t)
+	e.startApproval(t, "exp-1", approval.Request{RequestID: "exp-1", Requester: "ana", Item: "laptop", TimeoutHours: hours(time.Hour)})
+	sub := e.waitPending(t, "exp-1")
+	if sub.Status != approval.StatusPending || sub.RequestID != "exp-1" || sub.ApprovalURL != "http://approvals.test/api/approvals/exp-1" {
+		t.Fatalf("custom status = %+v", sub)
+	}
+	if _, err := time.Parse(time.RFC3339, sub.SubmittedAt); err != nil {
+		t.Fatalf("submitted_at %q: %v", sub.SubmittedAt, err)
+	}
+	e.raise(t, "exp-1", map[string]any{"is_approved": true, "approver": "bob", "comments": "ok", "response_time": "2026-01-01T00:00:00Z"})
+	raw, out := e.outcome(t, "exp-1")
+	if keys(raw) != "approver,comments,processed_at,request_id,status" {
+		t.Fatalf("output fields = %s", keys(raw))
+	}
+	if out.Status != approval.StatusApproved || out.Approver != "bob" || out.Comments != "ok" || out.RequestID != "exp-1" {
+		t.Fatalf("outcome = %+v", out)
+	}
+	if !strings.Contains(e.logs.String(), `"approval_url":"http://approvals.test/api/approvals/exp-1"`) {
+		t.Fatalf("the notifier did not log the approval link:\n%s", e.logs.String())
+	}
+}
+
+func TestRejected(t *testing.T) {
+	e := start(t)
+	e.startApproval(t, "exp-2", approval.Request{RequestID: "exp-2", Requester: "ana", Item: "chair"})
+	e.waitPending(t, "exp-2")
+	e.raise(t, "exp-2", approval.Decision{IsApproved: ptr(false), Approver: ptr("carol"), Comments: "too expensive"})
+	_, out := e.outcome(t, "exp-2")
+	if out.Status != approval.StatusRejected || out.Approver != "carol" || out.Comments != "too expensive" {
+		t.Fatalf("outcome = %+v", out)
+	}
+}
+
+func TestTimeout(t *testing.T) {
+	e := start(t)
+	began := time.Now()
+	e.startApproval(t, "exp-3", approval.Request{RequestID: "exp-3", Requester: "ana", Item: "desk", TimeoutHours: hours(300 * time.Millisecond)})
+	raw, out := e.outcome(t, "exp-3")
+	if keys(raw) != "request_id,status,timed_out_at" {
+		t.Fatalf("output fields = %s", keys(raw))
+	}
+	if out.Status != approval.StatusTimeout {
+		t.Fatalf("outcome = %+v", out)
+	}
+	at, err := time.Parse(time.RFC3339, out.TimedOutAt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if at.Before(began.Add(300*time.Millisecond).Truncate(time.Second)) || !strings.HasSuffix(out.TimedOutAt, "Z") {
+		t.Fatalf("timed_out_at %s is before the deadline or not UTC", out.TimedOutAt)
+	}
+	// A decision after the timeout changes nothing.
+	e.raise(t, "exp-3", approval.Decision{IsApproved: ptr(true)})
+	_, again := e.outcome(t, "exp-3")
+	if again.Status != approval.StatusTimeout {
+		t.Fatalf("late decision changed the outcome to %+v", again)
+	}
+}
+
+// A decision raised before the orchestrator starts waiting is buffered and
+// used when it does.
+func TestDecisionBeforeWaiting(t *testing.T) {
+	e := start(t)
+	e.startApproval(t, "exp-4", approval.Request{RequestID: "exp-4", Requester: "ana", Item: "phone", TimeoutHours: hours(time.Hour)})
+	e.raise(t, "exp-4", approval.Decision{IsApproved: ptr(true), Approver: ptr("dave")})
+	_, out := e.outcome(t, "exp-4")
+	if out.Status != approval.StatusApproved || out.Approver != "dave" {
+		t.Fatalf("outcome = %+v", out)
+	}
+}
+
+func TestTwoDecisionsOneOutcome(t *testing.T) {
+	e := start(t)
+	e.startApproval(t, "exp-5", approval.Request{RequestID: "exp-5", Requester: "ana", Item: "car", TimeoutHours: hours(time.Hour)})
+	e.waitPending(t, "exp-5")
+	e.raise(t, "exp-5", approval.Decision{IsApproved: ptr(false), Approver: ptr("erin")})
+	e.raise(t, "exp-5", approval.Decision{IsApproved: ptr(true), Approver: ptr("frank")})
+	_, out := e.outcome(t, "exp-5")
+	if out.Status != approval.StatusRejected || out.Approver != "erin" {
+		t.Fatalf("outcome = %+v, want the first decision", out)
+	}
+	time.Sleep(200 * time.Millisecond)
+	_, later := e.outcome(t, "exp-5")
+	if later != out {
+		t.Fatalf("outcome changed from %+v to %+v", out, later)
+	}
+	if n := strings.Count(e.logs.String(), `"msg":"approval processed"`); n != 1 {
+		t.Fatalf("approval processed %d times, want 1", n)
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	e := start(t)
+	// No timeout_hours (24 h default) and no request_id: the instance ID is used.
+	e.startApproval(t, "exp-6", approval.Request{Requester: "ana", Item: "lamp"})
+	sub := e.waitPending(t, "exp-6")
+	if sub.RequestID != "exp-6" {
+		t.Fatalf("request_id = %q, want the instance ID", sub.RequestID)
+	}
+	e.raise(t, "exp-6", map[string]any{"comments": "no fields"})
+	_, out := e.outcome(t, "exp-6")
+	if out.Status != approval.StatusRejected || out.Approver != approval.UnknownApprover || out.Comments != "no fields" {
+		t.Fatalf("outcome = %+v, want Rejected by Unknown", out)
+	}
+}

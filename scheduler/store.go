@@ -1,0 +1,916 @@
+package scheduler
+
+import (
+	"context"
+	"database/sql"
+	_ "embed"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/microsoft/durabletask-go/api"
+	"github.com/microsoft/durabletask-go/backend"
+	"google.golang.org/protobuf/proto"
+
+	// The pure-Go SQLite driver keeps every binary buildable with
+	// CGO_ENABLED=0; durabletask-go already depends on it.
+	_ "modernc.org/sqlite"
+)
+
+//go:embed schema.sql
+var schema string
+
+// maxEventsPerWorkItem bounds one orchestrator execution, so a flood of
+// events to one instance cannot produce an unbounded work item.
+const maxEventsPerWorkItem = 1000
+
+// Store is a durabletask-go Backend on one SQLite file.
+//
+// SQLite is the source of truth and every change is committed before the
+// call that made it returns. What is ready to run is also kept in memory, so
+// fetching work never scans the database, and fetchers block until work is
+// written or the next timer is due instead of polling.
+type Store struct {
+	db     *sql.DB
+	log    *slog.Logger
+	lockID string
+
+	mu        sync.Mutex
+	instances map[api.InstanceID]*instance
+	ready     fifo[api.InstanceID]
+	timers    timerHeap
+	tasks     fifo[int64]
+	taskOwner map[int64]api.InstanceID
+	locks     uint64
+	orchWake  chan struct{}
+	taskWake  chan struct{}
+}
+
+// instance is the in-memory view of an instance that has events waiting or
+// is being executed. Instances with neither are not held in memory.
+type instance struct {
+	inbox     []inboxRef
+	locked    bool
+	lockedBy  string
+	delivered []int64
+	queued    bool
+	dequeues  int32
+}
+
+type inboxRef struct {
+	seq       int64
+	visibleAt time.Time
+}
+
+func (in *instance) visible(now time.Time) bool {
+	for _, r := range in.inbox {
+		if !r.visibleAt.After(now) {
+			return true
+		}
+	}
+	return false
+}
+
+// OpenStore opens (creating if needed) the store at path; an empty path
+// means an in-memory database that is lost on Close. sync is SQLite's
+// synchronous level: "full" or "normal".
+func OpenStore(path, sync string, log *slog.Logger) (*Store, error) {
+	level := strings.ToUpper(sync)
+	if level != "FULL" && level != "NORMAL" {
+		return nil, fmt.Errorf("synchronous level %q: want full or normal", sync)
+	}
+	dsn := "file::memory:"
+	if path != "" {
+		dsn = "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(" + level + ")&_pragma=busy_timeout(10000)"
+	}
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", dsn, err)
+	}
+	// One connection: writes are serialized by the store anyway, and an
+	// in-memory database exists only on the connection that created it.
+	db.SetMaxOpenConns(1)
+	db.SetConnMaxIdleTime(0)
+	db.SetConnMaxLifetime(0)
+	if _, err := db.Exec(schema); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("create schema in %s: %w", displayPath(path), err)
+	}
+	s := &Store{
+		db:        db,
+		log:       log,
+		lockID:    "scheduler-" + strconv.FormatInt(time.Now().UnixNano(), 36),
+		instances: make(map[api.InstanceID]*instance),
+		taskOwner: make(map[int64]api.InstanceID),
+		orchWake:  make(chan struct{}),
+		taskWake:  make(chan struct{}),
+	}
+	if err := s.load(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("load %s: %w", displayPath(path), err)
+	}
+	return s, nil
+}
+
+func displayPath(path string) string {
+	if path == "" {
+		return "in-memory database"
+	}
+	return path
+}
+
+// load rebuilds the in-memory queues from the database after a restart.
+// Locks are not persisted: whatever was in flight when the process stopped
+// is simply offered again.
+func (s *Store) load() error {
+	rows, err := s.db.Query(`SELECT seq, instance_id, visible_at FROM inbox ORDER BY seq`)
+	if err != nil {
+		return fmt.Errorf("read inbox: %w", err)
+	}
+	defer rows.Close()
+	now := time.Now()
+	for rows.Next() {
+		var seq, visible int64
+		var id string
+		if err := rows.Scan(&seq, &id, &visible); err != nil {
+			return fmt.Errorf("read inbox row: %w", err)
+		}
+		s.addEvent(api.InstanceID(id), inboxRef{seq: seq, visibleAt: fromNanos(visible)}, now)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read inbox: %w", err)
+	}
+	trows, err := s.db.Query(`SELECT seq, instance_id FROM tasks ORDER BY seq`)
+	if err != nil {
+		return fmt.Errorf("read tasks: %w", err)
+	}
+	defer trows.Close()
+	for trows.Next() {
+		var seq int64
+		var id string
+		if err := trows.Scan(&seq, &id); err != nil {
+			return fmt.Errorf("read task row: %w", err)
+		}
+		s.tasks.push(seq)
+		s.taskOwner[seq] = api.InstanceID(id)
+	}
+	return trows.Err()
+}
+
+// Close releases the database. Call it after the workers have stopped.
+func (s *Store) Close() error { return s.db.Close() }
+
+// CreateTaskHub implements backend.Backend. The schema is created on open.
+func (s *Store) CreateTaskHub(context.Context) error { return nil }
+
+// DeleteTaskHub implements backend.Backend.
+func (s *Store) DeleteTaskHub(context.Context) error {
+	return errors.New("deleting a task hub is not supported; remove the data directory instead")
+}
+
+// Start implements backend.Backend.
+func (s *Store) Start(context.Context) error { return nil }
+
+// Stop implements backend.Backend. durabletask-go calls it before draining
+// its workers, so the database stays open until Close.
+func (s *Store) Stop(context.Context) error { return nil }
+
+func (s *Store) String() string { return "approvals embedded scheduler store" }
+
+// addEvent records a waiting event in memory and queues its instance if it
+// can run. The caller holds s.mu.
+func (s *Store) addEvent(id api.InstanceID, ref inboxRef, now time.Time) {
+	in := s.instances[id]
+	if in == nil {
+		in = &instance{}
+		s.instances[id] = in
+	}
+	in.inbox = append(in.inbox, ref)
+	if ref.visibleAt.After(now) {
+		s.addTimer(timer{at: ref.visibleAt, id: id})
+	}
+	s.enqueue(id, in, now)
+}
+
+// addTimer schedules a wake-up. Sleeping fetchers are woken when the new
+// timer is the earliest, since they sleep only until the earliest they saw.
+// The caller holds s.mu.
+func (s *Store) addTimer(t timer) {
+	first, ok := s.timers.peek()
+	s.timers.push(t)
+	if !ok || t.at.Before(first.at) {
+		s.wakeOrchestrations()
+	}
+}
+
+func (s *Store) wakeOrchestrations() {
+	close(s.orchWake)
+	s.orchWake = make(chan struct{})
+}
+
+// enqueue puts an instance on the ready queue when it has visible events and
+// nobody is executing it. The caller holds s.mu.
+func (s *Store) enqueue(id api.InstanceID, in *instance, now time.Time) {
+	if in.locked || in.queued || !in.visible(now) {
+		return
+	}
+	in.queued = true
+	s.ready.push(id)
+	s.wakeOrchestrations()
+}
+
+func (s *Store) forget(id api.InstanceID, in *instance) {
+	if !in.locked && !in.queued && len(in.inbox) == 0 {
+		delete(s.instances, id)
+	}
+}
+
+// CreateOrchestrationInstance implements backend.Backend.
+func (s *Store) CreateOrchestrationInstance(ctx context.Context, e *backend.HistoryEvent, opts ...backend.OrchestrationIdReusePolicyOptions) error {
+	es := e.GetExecutionStarted()
+	if es == nil || e.GetTimestamp() == nil {
+		return errors.New("create instance: want an ExecutionStarted event with a timestamp")
+	}
+	id := api.InstanceID(es.GetOrchestrationInstance().GetInstanceId())
+	if id == "" {
+		return errors.New("create instance: empty instance ID")
+	}
+	policy := &api.OrchestrationIdReusePolicy{}
+	for _, opt := range opts {
+		if err := opt(policy); err != nil {
+			return fmt.Errorf("create instance %s: %w", id, err)
+		}
+	}
+	payload, err := backend.MarshalHistoryEvent(e)
+	if err != nil {
+		return err
+	}
+	var visible time.Time
+	if ts := es.GetScheduledStartTimestamp(); ts != nil {
+		visible = ts.AsTime()
+	}
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("create instance %s: %w", id, err)
+	}
+	defer tx.Rollback()
+	if err := s.insertInstance(ctx, tx, id, e, policy); err != nil {
+		return err
+	}
+	seq, err := insertInbox(ctx, tx, id, visible, payload)
+	if err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("create instance %s: commit: %w", id, err)
+	}
+	s.addEvent(id, inboxRef{seq: seq, visibleAt: visible}, time.Now())
+	return nil
+}
+
+// insertInstance adds the instance row, applying the ID reuse policy when an
+// instance with the same ID exists: by default that is an error.
+func (s *Store) insertInstance(ctx context.Context, tx *sql.Tx, id api.InstanceID, e *backend.HistoryEvent, policy *api.OrchestrationIdReusePolicy) error {
+	es := e.GetExecutionStarted()
+	created := e.GetTimestamp().AsTime().UnixNano()
+	res, err := tx.ExecContext(ctx, `INSERT INTO instances (id, name, execution_id, status, created_at, updated_at, input)
+		VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+		string(id), es.GetName(), es.GetOrchestrationInstance().GetExecutionId().GetValue(),
+		int32(api.RUNTIME_STATUS_PENDING), created, created, es.GetInput().GetValue())
+	if err != nil {
+		return fmt.Errorf("create instance %s: %w", id, err)
+	}
+	if n, _ := res.RowsAffected(); n == 1 {
+		return nil
+	}
+	var status int32
+	if err := tx.QueryRowContext(ctx, `SELECT status FROM instances WHERE id = ?`, string(id)).Scan(&status); err != nil {
+		return fmt.Errorf("create instance %s: read existing: %w", id, err)
+	}
+	matches := false
+	for _, st := range policy.GetOperationStatus() {
+		if int32(st) == status {
+			matches = true
+		}
+	}
+	if !matches {
+		return api.ErrDuplicateInstance
+	}
+	switch policy.GetAction() {
+	case api.REUSE_ID_ACTION_IGNORE:
+		return api.ErrIgnoreInstance
+	case api.REUSE_ID_ACTION_TERMINATE:
+		if in := s.instances[id]; in != nil && in.locked {
+			return fmt.Errorf("create instance %s: the existing instance is executing; retry", id)
+		}
+		if err := deleteInstance(ctx, tx, id); err != nil {
+			return err
+		}
+		s.dropInstance(id)
+		return s.insertInstance(ctx, tx, id, e, &api.OrchestrationIdReusePolicy{})
+	default:
+		return api.ErrDuplicateInstance
+	}
+}
+
+func deleteInstance(ctx context.Context, tx *sql.Tx, id api.InstanceID) error {
+	for _, q := range []string{
+		`DELETE FROM instances WHERE id = ?`,
+		`DELETE FROM history WHERE instance_id = ?`,
+		`DELETE FROM inbox WHERE instance_id = ?`,
+	} {
+		if _, err := tx.ExecContext(ctx, q, string(id)); err != nil {
+			return fmt.Errorf("delete instance %s: %w", id, err)
+		}
+	}
+	return nil
+}
+
+// dropInstance forgets an instance's waiting events. The caller holds s.mu.
+func (s *Store) dropInstance(id api.InstanceID) {
+	if in := s.instances[id]; in != nil {
+		in.inbox = nil
+		s.forget(id, in)
+	}
+}
+
+func insertInbox(ctx context.Context, tx *sql.Tx, id api.InstanceID, visible time.Time, payload []byte) (int64, error) {
+	res, err := tx.ExecContext(ctx, `INSERT INTO inbox (instance_id, visible_at, payload) VALUES (?, ?, ?)`,
+		string(id), toNanos(visible), payload)
+	if err != nil {
+		return 0, fmt.Errorf("queue event for %s: %w", id, err)
+	}
+	return res.LastInsertId()
+}
+
+// AddNewOrchestrationEvent implements backend.Backend. An event for an
+// unknown instance is refused rather than stored where nothing reads it; an
+// event for a finished instance is dropped, as the service does.
+func (s *Store) AddNewOrchestrationEvent(ctx context.Context, id api.InstanceID, e *backend.HistoryEvent) error {
+	payload, err := backend.MarshalHistoryEvent(e)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var status int32
+	err = s.db.QueryRowContext(ctx, `SELECT status FROM instances WHERE id = ?`, string(id)).Scan(&status)
+	if errors.Is(err, sql.ErrNoRows) {
+		return api.ErrInstanceNotFound
+	}
+	if err != nil {
+		return fmt.Errorf("add event to %s: %w", id, err)
+	}
+	if isFinal(api.OrchestrationStatus(status)) {
+		s.log.Debug("dropping event for finished instance", "instance_id", id)
+		return nil
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("add event to %s: %w", id, err)
+	}
+	defer tx.Rollback()
+	seq, err := insertInbox(ctx, tx, id, time.Time{}, payload)
+	if err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("add event to %s: commit: %w", id, err)
+	}
+	s.addEvent(id, inboxRef{seq: seq}, time.Now())
+	return nil
+}
+
+func isFinal(st api.OrchestrationStatus) bool {
+	switch st {
+	case api.RUNTIME_STATUS_COMPLETED, api.RUNTIME_STATUS_FAILED, api.RUNTIME_STATUS_TERMINATED, api.RUNTIME_STATUS_CANCELED:
+		return true
+	}
+	return false
+}
+
+// GetOrchestrationWorkItem implements backend.Backend. It blocks until an
+// instance has work or ctx ends, so durabletask-go's poller never sleeps
+// through new work.
+func (s *Store) GetOrchestrationWorkItem(ctx context.Context) (*backend.OrchestrationWorkItem, error) {
+	for {
+		s.mu.Lock()
+		now := time.Now()
+		s.fireTimers(now)
+		id, in, ok := s.nextReady(now)
+		var seqs []int64
+		var lockedBy string
+		var retries int32
+		if ok {
+			s.locks++
+			lockedBy = s.lockID + "-" + strconv.FormatUint(s.locks, 36)
+			in.locked, in.lockedBy = true, lockedBy
+			for _, r := range in.inbox {
+				if !r.visibleAt.After(now) && len(seqs) < maxEventsPerWorkItem {
+					seqs = append(seqs, r.seq)
+				}
+			}
+			in.delivered = seqs
+			retries = in.dequeues
+			in.dequeues++
+		}
+		wake, wait := s.orchWake, s.timers.until(now)
+		s.mu.Unlock()
+
+		if ok {
+			events, err := s.readInbox(ctx, seqs)
+			if err != nil {
+				s.unlock(id, lockedBy, 0)
+				return nil, err
+			}
+			return &backend.OrchestrationWorkItem{InstanceID: id, NewEvents: events, LockedBy: lockedBy, RetryCount: retries}, nil
+		}
+		if err := sleep(ctx, wake, wait); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// nextReady pops the first runnable instance. The caller holds s.mu.
+func (s *Store) nextReady(now time.Time) (api.InstanceID, *instance, bool) {
+	for {
+		id, ok := s.ready.pop()
+		if !ok {
+			return "", nil, false
+		}
+		in := s.instances[id]
+		if in == nil {
+			continue
+		}
+		in.queued = false
+		if in.locked || !in.visible(now) {
+			continue
+		}
+		return id, in, true
+	}
+}
+
+// fireTimers queues the instances whose timers are due. The caller holds s.mu.
+func (s *Store) fireTimers(now time.Time) {
+	for {
+		t, ok := s.timers.peek()
+		if !ok || t.at.After(now) {
+			return
+		}
+		s.timers.pop()
+		if in := s.instances[t.id]; in != nil {
+			s.enqueue(t.id, in, now)
+		}
+	}
+}
+
+func sleep(ctx context.Context, wake <-chan struct{}, wait time.Duration) error {
+	var due <-chan time.Time
+	if wait >= 0 {
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		due = t.C
+	}
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-wake:
+	case <-due:
+	}
+	return nil
+}
+
+func (s *Store) readInbox(ctx context.Context, seqs []int64) ([]*backend.HistoryEvent, error) {
+	events := make([]*backend.HistoryEvent, 0, len(seqs))
+	if len(seqs) == 0 {
+		return events, nil
+	}
+	args := make([]any, len(seqs))
+	for i, seq := range seqs {
+		args[i] = seq
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT payload FROM inbox WHERE seq IN (?`+strings.Repeat(",?", len(seqs)-1)+`) ORDER BY seq`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("read events: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var payload []byte
+		if err := rows.Scan(&payload); err != nil {
+			return nil, fmt.Errorf("read event: %w", err)
+		}
+		e, err := backend.UnmarshalHistoryEvent(payload)
+		if err != nil {
+			return nil, err
+		}
+		events = append(events, e)
+	}
+	return events, rows.Err()
+}
+
+// unlock releases an instance, hiding what it was given for delay.
+func (s *Store) unlock(id api.InstanceID, lockedBy string, delay time.Duration) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	in := s.instances[id]
+	if in == nil || !in.locked || in.lockedBy != lockedBy {
+		return backend.ErrWorkItemLockLost
+	}
+	now := time.Now()
+	if delay > 0 {
+		until := now.Add(delay)
+		delivered := make(map[int64]bool, len(in.delivered))
+		for _, seq := range in.delivered {
+			delivered[seq] = true
+		}
+		for i := range in.inbox {
+			if delivered[in.inbox[i].seq] && in.inbox[i].visibleAt.Before(until) {
+				in.inbox[i].visibleAt = until
+			}
+		}
+		s.addTimer(timer{at: until, id: id})
+	}
+	in.locked, in.lockedBy, in.delivered = false, "", nil
+	s.enqueue(id, in, now)
+	return nil
+}
+
+// AbandonOrchestrationWorkItem implements backend.Backend.
+func (s *Store) AbandonOrchestrationWorkItem(_ context.Context, wi *backend.OrchestrationWorkItem) error {
+	return s.unlock(wi.InstanceID, wi.LockedBy, wi.GetAbandonDelay())
+}
+
+// GetOrchestrationRuntimeState implements backend.Backend.
+func (s *Store) GetOrchestrationRuntimeState(ctx context.Context, wi *backend.OrchestrationWorkItem) (*backend.OrchestrationRuntimeState, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT payload FROM history WHERE instance_id = ? ORDER BY seq`, string(wi.InstanceID))
+	if err != nil {
+		return nil, fmt.Errorf("read history of %s: %w", wi.InstanceID, err)
+	}
+	defer rows.Close()
+	var history []*backend.HistoryEvent
+	for rows.Next() {
+		var payload []byte
+		if err := rows.Scan(&payload); err != nil {
+			return nil, fmt.Errorf("read history of %s: %w", wi.InstanceID, err)
+		}
+		e, err := backend.UnmarshalHistoryEvent(payload)
+		if err != nil {
+			return nil, err
+		}
+		history = append(history, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read history of %s: %w", wi.InstanceID, err)
+	}
+	return backend.NewOrchestrationRuntimeState(wi.InstanceID, history), nil
+}
+
+// GetOrchestrationMetadata implements backend.Backend.
+func (s *Store) GetOrchestrationMetadata(ctx context.Context, id api.InstanceID) (*api.OrchestrationMetadata, error) {
+	var (
+		name                        string
+		status                      int32
+		created, updated            int64
+		input, output, customStatus sql.NullString
+		failure                     []byte
+	)
+	err := s.db.QueryRowContext(ctx, `SELECT name, status, created_at, updated_at, input, output, custom_status, failure
+		FROM instances WHERE id = ?`, string(id)).Scan(&name, &status, &created, &updated, &input, &output, &customStatus, &failure)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, api.ErrInstanceNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read instance %s: %w", id, err)
+	}
+	var fd *backend.TaskFailureDetails
+	if len(failure) > 0 {
+		fd = &backend.TaskFailureDetails{}
+		if err := proto.Unmarshal(failure, fd); err != nil {
+			return nil, fmt.Errorf("read failure details of %s: %w", id, err)
+		}
+	}
+	return api.NewOrchestrationMetadata(id, name, api.OrchestrationStatus(status), fromNanos(created), fromNanos(updated),
+		input.String, output.String, customStatus.String, fd), nil
+}
+
+// CompleteOrchestrationWorkItem implements backend.Backend: it saves what
+// one orchestrator execution did, in one transaction.
+func (s *Store) CompleteOrchestrationWorkItem(ctx context.Context, wi *backend.OrchestrationWorkItem) error {
+	st := wi.State
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	in := s.instances[wi.InstanceID]
+	if in == nil || !in.locked || in.lockedBy != wi.LockedBy {
+		return backend.ErrWorkItemLockLost
+	}
+	now := time.Now()
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("complete %s: %w", wi.InstanceID, err)
+	}
+	defer tx.Rollback()
+
+	set := []string{"status = ?", "updated_at = ?"}
+	args := []any{int32(st.RuntimeStatus()), now.UnixNano()}
+	for _, e := range st.NewEvents() {
+		if ec := e.GetExecutionCompleted(); ec != nil {
+			set = append(set, "completed_at = ?", "output = ?", "failure = ?")
+			var failure []byte
+			if fd := ec.GetFailureDetails(); fd != nil {
+				if failure, err = proto.Marshal(fd); err != nil {
+					return fmt.Errorf("complete %s: encode failure: %w", wi.InstanceID, err)
+				}
+			}
+			args = append(args, now.UnixNano(), ec.GetResult().GetValue(), failure)
+		}
+	}
+	if st.CustomStatus != nil {
+		set = append(set, "custom_status = ?")
+		args = append(args, st.CustomStatus.GetValue())
+	}
+	args = append(args, string(wi.InstanceID))
+	if _, err := tx.ExecContext(ctx, `UPDATE instances SET `+strings.Join(set, ", ")+` WHERE id = ?`, args...); err != nil {
+		return fmt.Errorf("complete %s: update instance: %w", wi.InstanceID, err)
+	}
+
+	if st.ContinuedAsNew() {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM history WHERE instance_id = ?`, string(wi.InstanceID)); err != nil {
+			return fmt.Errorf("complete %s: reset history: %w", wi.InstanceID, err)
+		}
+	}
+	next := len(st.OldEvents())
+	for _, e := range st.NewEvents() {
+		payload, err := backend.MarshalHistoryEvent(e)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO history (instance_id, seq, payload) VALUES (?, ?, ?)`, string(wi.InstanceID), next, payload); err != nil {
+			return fmt.Errorf("complete %s: append history: %w", wi.InstanceID, err)
+		}
+		next++
+	}
+
+	var newTasks []int64
+	for _, e := range st.PendingTasks() {
+		payload, err := backend.MarshalHistoryEvent(e)
+		if err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `INSERT INTO tasks (instance_id, payload) VALUES (?, ?)`, string(wi.InstanceID), payload)
+		if err != nil {
+			return fmt.Errorf("complete %s: schedule activity: %w", wi.InstanceID, err)
+		}
+		seq, err := res.LastInsertId()
+		if err != nil {
+			return fmt.Errorf("complete %s: schedule activity: %w", wi.InstanceID, err)
+		}
+		newTasks = append(newTasks, seq)
+	}
+
+	type queued struct {
+		id  api.InstanceID
+		ref inboxRef
+	}
+	var newEvents []queued
+	completed := st.IsCompleted()
+	if !completed {
+		for _, e := range st.PendingTimers() {
+			payload, err := backend.MarshalHistoryEvent(e)
+			if err != nil {
+				return err
+			}
+			at := e.GetTimerFired().GetFireAt().AsTime()
+			seq, err := insertInbox(ctx, tx, wi.InstanceID, at, payload)
+			if err != nil {
+				return err
+			}
+			newEvents = append(newEvents, queued{wi.InstanceID, inboxRef{seq: seq, visibleAt: at}})
+		}
+	}
+	for _, msg := range st.PendingMessages() {
+		target := api.InstanceID(msg.TargetInstanceID)
+		if msg.HistoryEvent.GetExecutionStarted() != nil {
+			err := s.insertInstance(ctx, tx, target, msg.HistoryEvent, &api.OrchestrationIdReusePolicy{})
+			if errors.Is(err, api.ErrDuplicateInstance) {
+				s.log.Warn("sub-orchestration already exists; not starting it again", "instance_id", wi.InstanceID, "target", target)
+				continue
+			}
+			if err != nil {
+				return err
+			}
+		}
+		payload, err := backend.MarshalHistoryEvent(msg.HistoryEvent)
+		if err != nil {
+			return err
+		}
+		seq, err := insertInbox(ctx, tx, target, time.Time{}, payload)
+		if err != nil {
+			return err
+		}
+		newEvents = append(newEvents, queued{target, inboxRef{seq: seq}})
+	}
+
+	// A finished instance keeps no waiting events: its pending timers and
+	// late events would only replay a completed orchestration.
+	if completed {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM inbox WHERE instance_id = ?`, string(wi.InstanceID)); err != nil {
+			return fmt.Errorf("complete %s: clear inbox: %w", wi.InstanceID, err)
+		}
+	} else if err := deleteSeqs(ctx, tx, in.delivered); err != nil {
+		return fmt.Errorf("complete %s: %w", wi.InstanceID, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("complete %s: commit: %w", wi.InstanceID, err)
+	}
+
+	if completed {
+		in.inbox = nil
+	} else {
+		in.inbox = without(in.inbox, in.delivered)
+	}
+	in.locked, in.lockedBy, in.delivered, in.dequeues = false, "", nil, 0
+	for _, q := range newEvents {
+		s.addEvent(q.id, q.ref, now)
+	}
+	s.enqueue(wi.InstanceID, in, now)
+	s.forget(wi.InstanceID, in)
+	if len(newTasks) > 0 {
+		for _, seq := range newTasks {
+			s.tasks.push(seq)
+			s.taskOwner[seq] = wi.InstanceID
+		}
+		close(s.taskWake)
+		s.taskWake = make(chan struct{})
+	}
+	return nil
+}
+
+func deleteSeqs(ctx context.Context, tx *sql.Tx, seqs []int64) error {
+	if len(seqs) == 0 {
+		return nil
+	}
+	args := make([]any, len(seqs))
+	for i, seq := range seqs {
+		args[i] = seq
+	}
+	_, err := tx.ExecContext(ctx, `DELETE FROM inbox WHERE seq IN (?`+strings.Repeat(",?", len(seqs)-1)+`)`, args...)
+	if err != nil {
+		return fmt.Errorf("remove processed events: %w", err)
+	}
+	return nil
+}
+
+func without(refs []inboxRef, seqs []int64) []inboxRef {
+	drop := make(map[int64]bool, len(seqs))
+	for _, seq := range seqs {
+		drop[seq] = true
+	}
+	kept := refs[:0]
+	for _, r := range refs {
+		if !drop[r.seq] {
+			kept = append(kept, r)
+		}
+	}
+	return kept
+}
+
+// GetActivityWorkItem implements backend.Backend. Like its orchestration
+// counterpart it blocks until there is work.
+func (s *Store) GetActivityWorkItem(ctx context.Context) (*backend.ActivityWorkItem, error) {
+	for {
+		s.mu.Lock()
+		seq, ok := s.tasks.pop()
+		id := s.taskOwner[seq]
+		wake := s.taskWake
+		s.mu.Unlock()
+		if ok {
+			var payload []byte
+			err := s.db.QueryRowContext(ctx, `SELECT payload FROM tasks WHERE seq = ?`, seq).Scan(&payload)
+			if err != nil {
+				s.requeueTask(seq)
+				return nil, fmt.Errorf("read activity %d of %s: %w", seq, id, err)
+			}
+			e, err := backend.UnmarshalHistoryEvent(payload)
+			if err != nil {
+				return nil, err
+			}
+			return &backend.ActivityWorkItem{SequenceNumber: seq, InstanceID: id, NewEvent: e, LockedBy: s.lockID}, nil
+		}
+		if err := sleep(ctx, wake, -1); err != nil {
+			return nil, err
+		}
+	}
+}
+
+func (s *Store) requeueTask(seq int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tasks.pushFront(seq)
+	close(s.taskWake)
+	s.taskWake = make(chan struct{})
+}
+
+// CompleteActivityWorkItem implements backend.Backend: the activity's
+// result becomes an event for its orchestration.
+func (s *Store) CompleteActivityWorkItem(ctx context.Context, wi *backend.ActivityWorkItem) error {
+	payload, err := backend.MarshalHistoryEvent(wi.Result)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.taskOwner[wi.SequenceNumber]; !ok {
+		return backend.ErrWorkItemLockLost
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("complete activity %s: %w", wi, err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `DELETE FROM tasks WHERE seq = ?`, wi.SequenceNumber); err != nil {
+		return fmt.Errorf("complete activity %s: %w", wi, err)
+	}
+	var status int32
+	err = tx.QueryRowContext(ctx, `SELECT status FROM instances WHERE id = ?`, string(wi.InstanceID)).Scan(&status)
+	alive := err == nil && !isFinal(api.OrchestrationStatus(status))
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("complete activity %s: %w", wi, err)
+	}
+	var seq int64
+	if alive {
+		if seq, err = insertInbox(ctx, tx, wi.InstanceID, time.Time{}, payload); err != nil {
+			return err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("complete activity %s: commit: %w", wi, err)
+	}
+	delete(s.taskOwner, wi.SequenceNumber)
+	if alive {
+		s.addEvent(wi.InstanceID, inboxRef{seq: seq}, time.Now())
+	}
+	return nil
+}
+
+// AbandonActivityWorkItem implements backend.Backend.
+func (s *Store) AbandonActivityWorkItem(_ context.Context, wi *backend.ActivityWorkItem) error {
+	s.mu.Lock()
+	_, ok := s.taskOwner[wi.SequenceNumber]
+	s.mu.Unlock()
+	if !ok {
+		return backend.ErrWorkItemLockLost
+	}
+	s.requeueTask(wi.SequenceNumber)
+	return nil
+}
+
+// PurgeOrchestrationState implements backend.Backend.
+func (s *Store) PurgeOrchestrationState(ctx context.Context, id api.InstanceID) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var status int32
+	err := s.db.QueryRowContext(ctx, `SELECT status FROM instances WHERE id = ?`, string(id)).Scan(&status)
+	if errors.Is(err, sql.ErrNoRows) {
+		return api.ErrInstanceNotFound
+	}
+	if err != nil {
+		return fmt.Errorf("purge %s: %w", id, err)
+	}
+	if !isFinal(api.OrchestrationStatus(status)) {
+		return api.ErrNotCompleted
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("purge %s: %w", id, err)
+	}
+	defer tx.Rollback()
+	if err := deleteInstance(ctx, tx, id); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("purge %s: commit: %w", id, err)
+	}
+	s.dropInstance(id)
+	return nil
+}
+
+func toNanos(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+func fromNanos(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}
