@@ -3,90 +3,25 @@ package approval_test
 import (
 	"context"
 	"encoding/json"
-	"io"
-	"log/slog"
-	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/microsoft/durabletask-go/api"
 	"github.com/microsoft/durabletask-go/client"
-	"github.com/microsoft/durabletask-go/task"
 
 	"github.com/approvals-go/approvals/approval"
-	"github.com/approvals-go/approvals/dts"
-	"github.com/approvals-go/approvals/scheduler"
+	"github.com/approvals-go/approvals/internal/testenv"
 )
 
-// env is an embedded scheduler on a real port with one worker connected.
 type env struct {
 	client *client.TaskHubGrpcClient
-	logs   *syncBuffer
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	logs   *testenv.Buffer
 }
 
 func start(t *testing.T) *env {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv, err := scheduler.New(ctx, scheduler.Options{Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(lis)
-
-	cfg, err := dts.Settings{Endpoint: "http://" + lis.Addr().String(), TaskHub: "default"}.Resolve()
-	if err != nil {
-		t.Fatal(err)
-	}
-	wconn, err := dts.Dial(ctx, cfg, dts.RoleWorker)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cconn, err := dts.Dial(ctx, cfg, dts.RoleClient)
-	if err != nil {
-		t.Fatal(err)
-	}
-	logs := &syncBuffer{}
-	acts := approval.NewActivities("http://approvals.test", slog.New(slog.NewJSONHandler(logs, nil)))
-	r := task.NewTaskRegistry()
-	if err := approval.Register(r, acts); err != nil {
-		t.Fatal(err)
-	}
-	if err := client.NewTaskHubGrpcClient(wconn, dts.Logger(quiet)).StartWorkItemListener(ctx, r); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cancel()
-		wconn.Close()
-		cconn.Close()
-		closeCtx, done := context.WithTimeout(context.Background(), 5*time.Second)
-		defer done()
-		srv.Close(closeCtx)
-	})
-	return &env{client: client.NewTaskHubGrpcClient(cconn, dts.Logger(quiet)), logs: logs}
+	e := testenv.Start(t, "http://approvals.test")
+	return &env{client: e.Client, logs: e.Logs}
 }
 
 func hours(d time.Duration) *float64 {

@@ -29,6 +29,9 @@ const DatabaseFile = "scheduler.db"
 type Options struct {
 	// DataDir holds the SQLite file; empty means in memory.
 	DataDir string
+	// TaskHubs are the hub names served; a call naming another is refused.
+	// Empty means just "default".
+	TaskHubs []string
 	// Synchronous is SQLite's synchronous level, "full" (default) or
 	// "normal".
 	Synchronous string

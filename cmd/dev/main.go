@@ -1,0 +1,115 @@
+// Command dev runs the whole application in one process: the embedded
+// scheduler, the worker and the HTTP API. It is the quickest way to try the
+// approval workflow and needs neither Docker nor Azure.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/approvals-go/approvals/config"
+	"github.com/approvals-go/approvals/dts"
+	"github.com/approvals-go/approvals/customhandler"
+	"github.com/approvals-go/approvals/internal/logging"
+	"github.com/approvals-go/approvals/scheduler"
+	"github.com/approvals-go/approvals/worker"
+)
+
+func main() {
+	httpAddr := flag.String("http", "127.0.0.1:7071", "address of the HTTP API")
+	grpcAddr := flag.String("grpc", "127.0.0.1:8080", "address of the embedded scheduler's gRPC endpoint")
+	data := flag.String("data", ".data", "directory for the scheduler's SQLite file; empty keeps state in memory")
+	level := flag.String("log-level", "info", "debug, info, warn or error")
+	flag.Parse()
+	if err := run(*httpAddr, *grpcAddr, *data, *level); err != nil {
+		fmt.Fprintln(os.Stderr, "dev:", err)
+		os.Exit(1)
+	}
+}
+
+func run(httpAddr, grpcAddr, data, level string) error {
+	log := logging.New(os.Stderr, level)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	grpcLis, err := net.Listen("tcp", grpcAddr)
+	if err != nil {
+		return fmt.Errorf("scheduler: %w (is another copy running? use -grpc to pick another address)", err)
+	}
+	httpLis, err := net.Listen("tcp", httpAddr)
+	if err != nil {
+		grpcLis.Close()
+		return fmt.Errorf("HTTP API: %w (is another copy running? use -http to pick another address)", err)
+	}
+	sched, err := scheduler.New(ctx, scheduler.Options{DataDir: data, Logger: log.With("component", "scheduler")})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		closeCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := sched.Close(closeCtx); err != nil {
+			log.Error("closing scheduler", "err", err)
+		}
+	}()
+	errc := make(chan error, 3)
+	go func() { errc <- sched.Serve(grpcLis) }()
+
+	apiBase := "http://" + httpLis.Addr().String()
+	schedulerSettings := dts.Settings{Endpoint: "http://" + grpcLis.Addr().String(), TaskHub: dts.DefaultTaskHub}
+	go func() {
+		errc <- worker.Run(ctx, config.Worker{APIBaseURL: apiBase, Scheduler: schedulerSettings}, log.With("component", "worker"))
+	}()
+	go func() {
+		errc <- customhandler.Serve(ctx, httpLis, config.Handler{Scheduler: schedulerSettings}, log.With("component", "handler"))
+	}()
+
+	banner(apiBase, grpcLis.Addr().String(), data)
+	select {
+	case <-ctx.Done():
+		fmt.Fprintln(os.Stderr, "stopping...")
+		return nil
+	case err := <-errc:
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err == nil {
+			err = errors.New("a component stopped unexpectedly")
+		}
+		return err
+	}
+}
+
+func banner(apiBase, grpcAddr, data string) {
+	state := "in memory (lost when this process stops)"
+	if data != "" {
+		if abs, err := filepath.Abs(filepath.Join(data, scheduler.DatabaseFile)); err == nil {
+			state = abs
+		}
+	}
+	fmt.Printf(`
+Approvals dev server is running. Press Ctrl-C to stop.
+
+  HTTP API    %[1]s/api/approvals
+  scheduler   %[2]s (task hub "default"; point ENDPOINT=http://%[2]s at it)
+  state       %[3]s
+
+Try it:
+
+  curl -i -X POST %[1]s/api/approvals -H 'Content-Type: application/json' \
+       -d '{"requester":"ana","item":"Laptop, 1200 EUR","timeout":"10m"}'
+  curl -i %[1]s/api/approvals/<id>
+  curl -i -X POST %[1]s/api/approvals/<id>/decision -d approved=true -d approver=bob
+
+or run the console client:  go run ./cmd/client -url %[1]s
+
+`, apiBase, grpcAddr, state)
+}

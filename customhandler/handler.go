@@ -1,0 +1,65 @@
+// Package customhandler runs the HTTP API as an Azure Functions custom handler:
+// one scheduler connection per process, reused by every request.
+package customhandler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/microsoft/durabletask-go/client"
+
+	"github.com/approvals-go/approvals/config"
+	"github.com/approvals-go/approvals/dts"
+	"github.com/approvals-go/approvals/httpapi"
+)
+
+// Run listens on the configured port of the loopback interface, where the
+// Functions host forwards requests, and serves until ctx ends.
+func Run(ctx context.Context, cfg config.Handler, log *slog.Logger) error {
+	lis, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.Port)))
+	if err != nil {
+		return fmt.Errorf("listen for the Functions host: %w", err)
+	}
+	return Serve(ctx, lis, cfg, log)
+}
+
+// Serve serves the API on lis until ctx ends, then drains requests in
+// flight for up to ten seconds.
+func Serve(ctx context.Context, lis net.Listener, cfg config.Handler, log *slog.Logger) error {
+	sched, err := cfg.Scheduler.Resolve()
+	if err != nil {
+		lis.Close()
+		return err
+	}
+	conn, err := dts.Dial(ctx, sched, dts.RoleClient)
+	if err != nil {
+		lis.Close()
+		return err
+	}
+	defer conn.Close()
+	api := httpapi.New(httpapi.Scheduler{Client: client.NewTaskHubGrpcClient(conn, dts.Logger(log))},
+		httpapi.Options{PublicBaseURL: cfg.PublicBaseURL, Logger: log})
+	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second}
+	log.Info("handler listening", "addr", "http://"+lis.Addr().String(), "scheduler", sched.Address, "taskhub", sched.TaskHub)
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(lis) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve HTTP: %w", err)
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("stop HTTP server: %w", err)
+	}
+	log.Info("handler stopped")
+	return nil
+}

@@ -1,0 +1,43 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"net/http"
+)
+
+// problem is an RFC 9457 problem details body.
+type problem struct {
+	Type     string `json:"type"`
+	Title    string `json:"title"`
+	Status   int    `json:"status"`
+	Detail   string `json:"detail,omitempty"`
+	Instance string `json:"instance,omitempty"`
+	// Field names the request field at fault, when there is one.
+	Field string `json:"field,omitempty"`
+	// ID and ApprovalStatus name the approval concerned, when there is one.
+	ID             string `json:"id,omitempty"`
+	ApprovalStatus string `json:"approval_status,omitempty"`
+}
+
+func writeProblem(w http.ResponseWriter, r *http.Request, p problem) {
+	if p.Type == "" {
+		p.Type = "about:blank"
+	}
+	if p.Title == "" {
+		p.Title = http.StatusText(p.Status)
+	}
+	p.Instance = r.URL.Path
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(p.Status)
+	_ = json.NewEncoder(w).Encode(p)
+}
+
+func writeJSON(w http.ResponseWriter, code int, body any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(body)
+}

@@ -1,0 +1,412 @@
+// Package httpapi is the HTTP API the custom handler serves behind the Azure
+// Functions host: start an approval, read its status, submit a decision.
+//
+// Routes keep the host's /api prefix because the host forwards requests with
+// their full original path. Pending approvals are answered in the Durable
+// Functions async style (202, Location, Retry-After), which Logic Apps
+// follow on their own.
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/gorilla/mux"
+	"github.com/microsoft/durabletask-go/api"
+
+	"github.com/approvals-go/approvals/approval"
+)
+
+// Paths of the API, as function.json routes prefixed with the host's "api".
+const (
+	ApprovalsPath = "/api/approvals"
+	ApprovalPath  = "/api/approvals/{id}"
+	DecisionPath  = "/api/approvals/{id}/decision"
+)
+
+// validID keeps instance IDs safe to put in URLs and logs.
+var validID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$`)
+
+// Options configures the API.
+type Options struct {
+	// PublicBaseURL overrides the scheme and host of the links in responses.
+	PublicBaseURL string
+	// RetryAfter is what pending responses tell pollers to wait. Zero means
+	// 5 seconds.
+	RetryAfter time.Duration
+	// CallTimeout bounds each call to the scheduler. Zero means 10 seconds.
+	CallTimeout time.Duration
+	Logger      *slog.Logger
+}
+
+type server struct {
+	orch Orchestrations
+	opts Options
+	log  *slog.Logger
+}
+
+// New returns the handler serving the API.
+func New(orch Orchestrations, opts Options) http.Handler {
+	if opts.RetryAfter <= 0 {
+		opts.RetryAfter = 5 * time.Second
+	}
+	if opts.CallTimeout <= 0 {
+		opts.CallTimeout = 10 * time.Second
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	opts.PublicBaseURL = strings.TrimRight(opts.PublicBaseURL, "/")
+	s := &server{orch: orch, opts: opts, log: opts.Logger}
+
+	r := mux.NewRouter()
+	r.Handle("/", methods{http.MethodGet: s.ready})
+	r.Handle(ApprovalsPath, methods{http.MethodPost: s.start})
+	r.Handle(ApprovalPath, methods{http.MethodGet: s.get})
+	r.Handle(DecisionPath, methods{http.MethodPost: s.decide})
+	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeProblem(w, r, problem{Status: http.StatusNotFound, Detail: "no route for " + r.URL.Path})
+	})
+	return s.logRequests(r)
+}
+
+// methods dispatches on the request method and answers 405 with Allow.
+type methods map[string]http.HandlerFunc
+
+func (m methods) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h, ok := m[r.Method]; ok {
+		h(w, r)
+		return
+	}
+	if h, ok := m[http.MethodGet]; ok && r.Method == http.MethodHead {
+		h(w, r)
+		return
+	}
+	allowed := sortedKeys(m)
+	if _, ok := m[http.MethodGet]; ok {
+		allowed = append(allowed, http.MethodHead)
+	}
+	w.Header().Set("Allow", strings.Join(allowed, ", "))
+	writeProblem(w, r, problem{Status: http.StatusMethodNotAllowed,
+		Detail: fmt.Sprintf("%s is not allowed here; use %s", r.Method, strings.Join(allowed, " or "))})
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	code int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	s.code = code
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *server) logRequests(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		began := time.Now()
+		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
+		next.ServeHTTP(rec, r)
+		if r.URL.Path == "/" {
+			return // the host's readiness probe
+		}
+		// The query is left out: it may hold a function key.
+		s.log.Info("request", "method", r.Method, "path", r.URL.Path, "status", rec.code,
+			"duration_ms", float64(time.Since(began).Microseconds())/1000)
+	})
+}
+
+func (s *server) ready(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	_, _ = w.Write([]byte("ok\n"))
+}
+
+var startFields = map[string]kind{
+	"request_id":    kindString,
+	"requester":     kindString,
+	"item":          kindString,
+	"approver":      kindString,
+	"timeout_hours": kindNumber,
+	"timeout":       kindString,
+}
+
+// approvalView is the body of every successful response.
+type approvalView struct {
+	ID            string            `json:"id"`
+	Status        approval.Status   `json:"status"`
+	RequestID     string            `json:"request_id,omitempty"`
+	Requester     string            `json:"requester,omitempty"`
+	Item          string            `json:"item,omitempty"`
+	Approver      string            `json:"approver,omitempty"`
+	TimeoutHours  *float64          `json:"timeout_hours,omitempty"`
+	CreatedAt     string            `json:"created_at,omitempty"`
+	LastUpdatedAt string            `json:"last_updated_at,omitempty"`
+	SubmittedAt   string            `json:"submitted_at,omitempty"`
+	ExpiresAt     string            `json:"expires_at,omitempty"`
+	ApprovalURL   string            `json:"approval_url,omitempty"`
+	Result        *approval.Outcome `json:"result,omitempty"`
+	Error         string            `json:"error,omitempty"`
+	StatusURI     string            `json:"status_uri"`
+	DecisionURI   string            `json:"decision_uri,omitempty"`
+}
+
+func (s *server) start(w http.ResponseWriter, r *http.Request) {
+	f, p := readFields(w, r, startFields)
+	if p != nil {
+		writeProblem(w, r, *p)
+		return
+	}
+	req, p := requestFrom(f)
+	if p != nil {
+		writeProblem(w, r, *p)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), s.opts.CallTimeout)
+	defer cancel()
+	if err := s.orch.Start(ctx, req); err != nil {
+		if errors.Is(err, ErrExists) {
+			writeProblem(w, r, problem{Status: http.StatusConflict, ID: req.RequestID, Field: "request_id",
+				Detail: fmt.Sprintf("an approval with id %q already exists", req.RequestID)})
+			return
+		}
+		s.schedulerFailed(w, r, "start approval", err)
+		return
+	}
+	s.log.Info("approval started", "id", req.RequestID, "requester", req.Requester, "item", req.Item)
+	links := s.links(r, req.RequestID)
+	v := approvalView{ID: req.RequestID, Status: approval.StatusPending, RequestID: req.RequestID,
+		Requester: req.Requester, Item: req.Item, Approver: req.Approver, TimeoutHours: req.TimeoutHours,
+		StatusURI: links.status, DecisionURI: links.decision}
+	s.pending(w, links.status)
+	writeJSON(w, http.StatusAccepted, v)
+}
+
+// requestFrom validates the start fields and applies the defaults.
+func requestFrom(f fields) (approval.Request, *problem) {
+	req := approval.Request{}
+	req.RequestID, _ = f.str("request_id")
+	req.Requester, _ = f.str("requester")
+	req.Item, _ = f.str("item")
+	req.Approver, _ = f.str("approver")
+	if req.RequestID == "" {
+		req.RequestID = uuid.NewString()
+	} else if !validID.MatchString(req.RequestID) {
+		return req, &problem{Status: http.StatusBadRequest, Field: "request_id",
+			Detail: "request_id must be 1 to 100 letters, digits, '.', '_', ':' or '-', starting with a letter or digit"}
+	}
+	hours, hasHours := f.num("timeout_hours")
+	timeout, hasTimeout := f.str("timeout")
+	switch {
+	case hasHours && hasTimeout:
+		return req, &problem{Status: http.StatusBadRequest, Field: "timeout",
+			Detail: "give timeout_hours or timeout, not both"}
+	case hasHours:
+		req.TimeoutHours = &hours
+	case hasTimeout:
+		d, err := time.ParseDuration(timeout)
+		if err != nil {
+			return req, &problem{Status: http.StatusBadRequest, Field: "timeout",
+				Detail: fmt.Sprintf("timeout %q is not a duration such as 90s, 30m or 48h", timeout)}
+		}
+		h := d.Hours()
+		req.TimeoutHours = &h
+	}
+	if err := req.Validate(); err != nil {
+		fe, _ := approval.AsFieldError(err)
+		field := fe.Field
+		if field == "timeout_hours" && hasTimeout {
+			field = "timeout"
+		}
+		return req, &problem{Status: http.StatusBadRequest, Field: field, Detail: err.Error()}
+	}
+	return req, nil
+}
+
+func (s *server) get(w http.ResponseWriter, r *http.Request) {
+	id := mux.Vars(r)["id"]
+	md, ok := s.lookup(w, r, id)
+	if !ok {
+		return
+	}
+	v := s.view(r, id, md)
+	if v.Status == approval.StatusPending {
+		s.pending(w, v.StatusURI)
+		writeJSON(w, http.StatusAccepted, v)
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+// lookup reads an approval, answering 404 or 503 itself when it cannot.
+func (s *server) lookup(w http.ResponseWriter, r *http.Request, id string) (*api.OrchestrationMetadata, bool) {
+	if !validID.MatchString(id) {
+		writeProblem(w, r, problem{Status: http.StatusNotFound, ID: id, Detail: fmt.Sprintf("no approval has id %q", id)})
+		return nil, false
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), s.opts.CallTimeout)
+	defer cancel()
+	md, err := s.orch.Get(ctx, id)
+	if errors.Is(err, ErrNotFound) || (err == nil && md.Name != approval.OrchestratorName) {
+		writeProblem(w, r, problem{Status: http.StatusNotFound, ID: id, Detail: fmt.Sprintf("no approval has id %q", id)})
+		return nil, false
+	}
+	if err != nil {
+		s.schedulerFailed(w, r, "read approval", err)
+		return nil, false
+	}
+	return md, true
+}
+
+// view turns orchestration metadata into the API's representation.
+func (s *server) view(r *http.Request, id string, md *api.OrchestrationMetadata) approvalView {
+	links := s.links(r, id)
+	v := approvalView{ID: id, Status: approval.StatusPending, StatusURI: links.status,
+		CreatedAt: approval.FormatTime(md.CreatedAt), LastUpdatedAt: approval.FormatTime(md.LastUpdatedAt)}
+	var req approval.Request
+	if json.Unmarshal([]byte(md.SerializedInput), &req) == nil {
+		v.RequestID, v.Requester, v.Item, v.Approver = req.RequestID, req.Requester, req.Item, req.Approver
+		v.TimeoutHours = req.TimeoutHours
+		if v.TimeoutHours == nil {
+			h := approval.DefaultTimeoutHours
+			v.TimeoutHours = &h
+		}
+	}
+	var sub approval.Submission
+	if json.Unmarshal([]byte(md.SerializedCustomStatus), &sub) == nil && sub.SubmittedAt != "" {
+		v.SubmittedAt, v.ApprovalURL = sub.SubmittedAt, sub.ApprovalURL
+		if at, err := time.Parse(time.RFC3339, sub.SubmittedAt); err == nil {
+			v.ExpiresAt = approval.FormatTime(at.Add(req.Timeout()))
+		}
+	}
+	switch md.RuntimeStatus {
+	case api.RUNTIME_STATUS_COMPLETED:
+		var out approval.Outcome
+		if err := json.Unmarshal([]byte(md.SerializedOutput), &out); err != nil || out.Status == "" {
+			v.Status, v.Error = approval.StatusFailed, "the approval finished without a readable outcome"
+			break
+		}
+		v.Status, v.Result = out.Status, &out
+	case api.RUNTIME_STATUS_FAILED, api.RUNTIME_STATUS_TERMINATED, api.RUNTIME_STATUS_CANCELED:
+		v.Status = approval.StatusFailed
+		v.Error = "the approval workflow ended without an outcome"
+		if md.FailureDetails != nil {
+			v.Error = md.FailureDetails.GetErrorMessage()
+		}
+	default:
+		v.DecisionURI = links.decision
+	}
+	return v
+}
+
+var decisionFields = map[string]kind{
+	"approved": kindBool,
+	"approver": kindString,
+	"comments": kindString,
+}
+
+func (s *server) decide(w http.ResponseWriter, r *http.Request) {
+	id := mux.Vars(r)["id"]
+	f, p := readFields(w, r, decisionFields)
+	if p != nil {
+		writeProblem(w, r, *p)
+		return
+	}
+	approved, ok := f.boolean("approved")
+	if !ok {
+		writeProblem(w, r, problem{Status: http.StatusBadRequest, Field: "approved", Detail: "approved is required: true or false"})
+		return
+	}
+	approver, _ := f.str("approver")
+	if strings.TrimSpace(approver) == "" {
+		writeProblem(w, r, problem{Status: http.StatusBadRequest, Field: "approver", Detail: "approver is required"})
+		return
+	}
+	comments, _ := f.str("comments")
+
+	md, found := s.lookup(w, r, id)
+	if !found {
+		return
+	}
+	if v := s.view(r, id, md); v.Status != approval.StatusPending {
+		writeProblem(w, r, problem{Status: http.StatusConflict, ID: id, ApprovalStatus: string(v.Status),
+			Detail: fmt.Sprintf("approval %q is no longer pending: it is %s", id, v.Status)})
+		return
+	}
+	d := approval.Decision{IsApproved: &approved, Approver: &approver, Comments: comments,
+		ResponseTime: approval.FormatTime(time.Now())}
+	ctx, cancel := context.WithTimeout(r.Context(), s.opts.CallTimeout)
+	defer cancel()
+	if err := s.orch.Decide(ctx, id, d); err != nil {
+		if errors.Is(err, ErrNotFound) {
+			writeProblem(w, r, problem{Status: http.StatusNotFound, ID: id, Detail: fmt.Sprintf("no approval has id %q", id)})
+			return
+		}
+		s.schedulerFailed(w, r, "send decision", err)
+		return
+	}
+	s.log.Info("decision submitted", "id", id, "approved", approved, "approver", approver)
+	links := s.links(r, id)
+	s.pending(w, links.status)
+	writeJSON(w, http.StatusAccepted, struct {
+		ID        string          `json:"id"`
+		Status    approval.Status `json:"status"`
+		Approved  bool            `json:"approved"`
+		Approver  string          `json:"approver"`
+		Comments  string          `json:"comments"`
+		StatusURI string          `json:"status_uri"`
+	}{id, approval.StatusPending, approved, approver, comments, links.status})
+}
+
+// pending sets the headers of the Durable Functions async pattern.
+func (s *server) pending(w http.ResponseWriter, statusURI string) {
+	w.Header().Set("Location", statusURI)
+	w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(s.opts.RetryAfter.Seconds()))))
+}
+
+func (s *server) schedulerFailed(w http.ResponseWriter, r *http.Request, what string, err error) {
+	s.log.Error(what+" failed", "path", r.URL.Path, "err", err)
+	w.Header().Set("Retry-After", "5")
+	writeProblem(w, r, problem{Status: http.StatusServiceUnavailable,
+		Detail: "the scheduler could not be reached or refused the call; nothing was changed, try again"})
+}
+
+type links struct{ status, decision string }
+
+// links builds absolute URLs for an approval. A function key given as ?code=
+// is carried over, so a poller such as Logic Apps can follow Location
+// without being told the key again.
+func (s *server) links(r *http.Request, id string) links {
+	base := s.opts.PublicBaseURL
+	if base == "" {
+		scheme := "http"
+		if r.TLS != nil {
+			scheme = "https"
+		}
+		if p := r.Header.Get("X-Forwarded-Proto"); p == "http" || p == "https" {
+			scheme = p
+		}
+		host := r.Host
+		if h := r.Header.Get("X-Forwarded-Host"); h != "" {
+			host = h
+		}
+		base = scheme + "://" + host
+	}
+	status := base + ApprovalsPath + "/" + url.PathEscape(id)
+	decision := status + "/decision"
+	if code := r.URL.Query().Get("code"); code != "" {
+		q := "?" + url.Values{"code": {code}}.Encode()
+		status += q
+		decision += q
+	}
+	return links{status: status, decision: decision}
+}

@@ -1,0 +1,99 @@
+// Package testenv starts an embedded scheduler on a real loopback port with
+// an approval worker connected, for tests across packages.
+package testenv
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/microsoft/durabletask-go/client"
+	"github.com/microsoft/durabletask-go/task"
+
+	"github.com/approvals-go/approvals/approval"
+	"github.com/approvals-go/approvals/dts"
+	"github.com/approvals-go/approvals/scheduler"
+)
+
+// Env is a running scheduler with a worker and a client connection.
+type Env struct {
+	// Addr is the scheduler's host:port.
+	Addr     string
+	Settings dts.Settings
+	Client   *client.TaskHubGrpcClient
+	// Logs collects what the activities log, as JSON lines.
+	Logs *Buffer
+}
+
+// Buffer is a goroutine-safe log sink.
+type Buffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (b *Buffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *Buffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// Quiet is a logger that discards everything.
+func Quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// Start runs an in-memory scheduler and an approval worker whose links point
+// at apiBase. Everything stops when the test ends.
+func Start(t testing.TB, apiBase string) *Env {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	srv, err := scheduler.New(ctx, scheduler.Options{Logger: Quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(lis)
+
+	settings := dts.Settings{Endpoint: "http://" + lis.Addr().String(), TaskHub: dts.DefaultTaskHub}
+	cfg, err := settings.Resolve()
+	if err != nil {
+		t.Fatal(err)
+	}
+	wconn, err := dts.Dial(ctx, cfg, dts.RoleWorker)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cconn, err := dts.Dial(ctx, cfg, dts.RoleClient)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &Buffer{}
+	r := task.NewTaskRegistry()
+	if err := approval.Register(r, approval.NewActivities(apiBase, slog.New(slog.NewJSONHandler(logs, nil)))); err != nil {
+		t.Fatal(err)
+	}
+	if err := client.NewTaskHubGrpcClient(wconn, dts.Logger(Quiet())).StartWorkItemListener(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		wconn.Close()
+		cconn.Close()
+		closeCtx, done := context.WithTimeout(context.Background(), 5*time.Second)
+		defer done()
+		srv.Close(closeCtx)
+	})
+	return &Env{Addr: lis.Addr().String(), Settings: settings, Client: client.NewTaskHubGrpcClient(cconn, dts.Logger(Quiet())), Logs: logs}
+}
