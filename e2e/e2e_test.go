@@ -1,0 +1,441 @@
+// Package e2e drives the application as it runs in production: separate
+// scheduler, worker and handler processes, called the way the Azure
+// Functions host calls the handler.
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var (
+	buildOnce sync.Once
+	binDir    string
+	buildErr  error
+)
+
+// binaries builds the commands once per test run.
+func binaries(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		binDir, buildErr = os.MkdirTemp("", "approvals-e2e-bin")
+		if buildErr != nil {
+			return
+		}
+		for _, cmd := range []string{"handler", "worker", "scheduler", "dev", "client"} {
+			out, err := exec.Command("go", "build", "-o", filepath.Join(binDir, cmd), "../cmd/"+cmd).CombinedOutput()
+			if err != nil {
+				buildErr = fmt.Errorf("build %s: %v\n%s", cmd, err, out)
+				return
+			}
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binDir
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// proc is a child process whose output is kept for failure reports.
+type proc struct {
+	name string
+	cmd  *exec.Cmd
+	out  *lockedBuffer
+	done chan struct{}
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func start(t *testing.T, name string, env []string, args ...string) *proc {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(binaries(t), name), args...)
+	cmd.Env = append(os.Environ(), env...)
+	out := &lockedBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &proc{name: name, cmd: cmd, out: out, done: make(chan struct{})}
+	go func() { cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() {
+		p.stop(t, syscall.SIGKILL)
+		if t.Failed() {
+			t.Logf("--- output of %s ---\n%s", name, out.String())
+		}
+	})
+	return p
+}
+
+// stop sends sig and waits for the process to end.
+func (p *proc) stop(t *testing.T, sig syscall.Signal) {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	p.cmd.Process.Signal(sig)
+	select {
+	case <-p.done:
+	case <-time.After(15 * time.Second):
+		p.cmd.Process.Kill()
+		t.Errorf("%s did not stop within 15s of %v", p.name, sig)
+	}
+}
+
+// route is one HTTP trigger as the Functions host would expose it.
+type route struct {
+	function string
+	method   string
+	path     string
+}
+
+// functionRoutes reads every function.json the Functions host would load.
+func functionRoutes(t *testing.T) map[string]route {
+	t.Helper()
+	files, err := filepath.Glob("../*/function.json")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no function.json found: %v", err)
+	}
+	routes := map[string]route{}
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var def struct {
+			Bindings []struct {
+				Type, Direction, Route, AuthLevel string
+				Methods                           []string
+			}
+		}
+		if err := json.Unmarshal(raw, &def); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		var in, out int
+		var r route
+		for _, b := range def.Bindings {
+			switch {
+			case b.Type == "httpTrigger" && b.Direction == "in":
+				in++
+				if len(b.Methods) != 1 || b.Route == "" {
+					t.Fatalf("%s: want one method and a route, got %v %q", f, b.Methods, b.Route)
+				}
+				r = route{function: filepath.Base(filepath.Dir(f)), method: strings.ToUpper(b.Methods[0]), path: "/api/" + b.Route}
+			case b.Type == "http" && b.Direction == "out":
+				out++
+			}
+		}
+		// The host forwards requests only for exactly one httpTrigger in
+		// and one http out.
+		if in != 1 || out != 1 || len(def.Bindings) != 2 {
+			t.Fatalf("%s: want exactly one httpTrigger in and one http out binding", f)
+		}
+		routes[r.function] = r
+	}
+	for _, fn := range []string{"StartApproval", "GetApproval", "SubmitDecision"} {
+		if _, ok := routes[fn]; !ok {
+			t.Fatalf("function %s is missing", fn)
+		}
+	}
+	return routes
+}
+
+// stack is a scheduler, a worker and a handler running as processes.
+type stack struct {
+	t         *testing.T
+	grpcPort  int
+	httpPort  int
+	data      string
+	scheduler *proc
+	worker    *proc
+	handler   *proc
+	routes    map[string]route
+}
+
+func newStack(t *testing.T) *stack {
+	s := &stack{t: t, grpcPort: freePort(t), httpPort: freePort(t), data: t.TempDir(), routes: functionRoutes(t)}
+	s.startScheduler()
+	s.startWorker()
+	s.handler = start(t, "handler", append(s.schedulerEnv(), fmt.Sprintf("FUNCTIONS_CUSTOMHANDLER_PORT=%d", s.httpPort)))
+	s.waitReady()
+	return s
+}
+
+func (s *stack) schedulerEnv() []string {
+	return []string{fmt.Sprintf("ENDPOINT=http://127.0.0.1:%d", s.grpcPort), "TASKHUB=default"}
+}
+
+func (s *stack) startScheduler() {
+	s.scheduler = start(s.t, "scheduler", nil, "-grpc", fmt.Sprintf("127.0.0.1:%d", s.grpcPort), "-data", s.data)
+}
+
+func (s *stack) startWorker() {
+	s.worker = start(s.t, "worker", append(s.schedulerEnv(), fmt.Sprintf("APPROVALS_API_BASE_URL=http://127.0.0.1:%d", s.httpPort)))
+}
+
+// waitReady waits for GET / as the Functions host does before routing.
+func (s *stack) waitReady() {
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(s.url("/"))
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	s.t.Fatal("handler never answered GET /")
+}
+
+func (s *stack) url(path string) string { return fmt.Sprintf("http://127.0.0.1:%d%s", s.httpPort, path) }
+
+// call invokes a function by name, filling {id} in its route.
+func (s *stack) call(function, id string, body any) (int, http.Header, map[string]any) {
+	s.t.Helper()
+	r := s.routes[function]
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(r.method, s.url(strings.ReplaceAll(r.path, "{id}", id)), rd)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.t.Fatalf("%s: %v", function, err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	json.NewDecoder(resp.Body).Decode(&out)
+	return resp.StatusCode, resp.Header, out
+}
+
+func (s *stack) startApproval(id string, extra map[string]any) {
+	s.t.Helper()
+	body := map[string]any{"request_id": id, "requester": "ana", "item": "laptop"}
+	for k, v := range extra {
+		body[k] = v
+	}
+	code, h, out := s.call("StartApproval", id, body)
+	if code != http.StatusAccepted || h.Get("Location") != s.url("/api/approvals/"+id) {
+		s.t.Fatalf("start %s = %d %v %v", id, code, h, out)
+	}
+}
+
+// waitSubmitted waits until the worker has run the submit activity.
+func (s *stack) waitSubmitted(id string) {
+	s.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		code, _, out := s.call("GetApproval", id, nil)
+		if code == http.StatusAccepted && out["submitted_at"] != nil {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	s.t.Fatalf("%s was never submitted", id)
+}
+
+func (s *stack) decide(id string, approved bool, approver string) time.Time {
+	s.t.Helper()
+	code, _, out := s.call("SubmitDecision", id, map[string]any{"approved": approved, "approver": approver, "comments": "via e2e"})
+	if code != http.StatusAccepted {
+		s.t.Fatalf("decide %s = %d %v", id, code, out)
+	}
+	return time.Now()
+}
+
+// outcome polls until the approval is final and returns its status.
+func (s *stack) outcome(id string, within time.Duration) map[string]any {
+	s.t.Helper()
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) {
+		code, _, out := s.call("GetApproval", id, nil)
+		if code == http.StatusOK {
+			return out
+		}
+		if code != http.StatusAccepted {
+			s.t.Fatalf("status of %s = %d %v", id, code, out)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	s.t.Fatalf("%s did not finish within %s", id, within)
+	return nil
+}
+
+func TestApprovalsAcrossProcesses(t *testing.T) {
+	s := newStack(t)
+
+	s.startApproval("e2e-approve", map[string]any{"timeout_hours": 1})
+	s.startApproval("e2e-reject", map[string]any{"timeout": "1h"})
+	s.startApproval("e2e-timeout", map[string]any{"timeout": "1s"})
+	s.waitSubmitted("e2e-approve")
+	s.waitSubmitted("e2e-reject")
+
+	s.decide("e2e-approve", true, "bob")
+	if out := s.outcome("e2e-approve", 20*time.Second); out["status"] != "Approved" {
+		t.Fatalf("e2e-approve ended %v", out)
+	}
+	s.decide("e2e-reject", false, "carol")
+	if out := s.outcome("e2e-reject", 20*time.Second); out["status"] != "Rejected" {
+		t.Fatalf("e2e-reject ended %v", out)
+	}
+	if out := s.outcome("e2e-timeout", 20*time.Second); out["status"] != "Timeout" {
+		t.Fatalf("e2e-timeout ended %v", out)
+	}
+
+	// On an idle system a decision shows up in the status route quickly;
+	// the time is reported, not asserted (CI machines are noisy).
+	s.startApproval("e2e-idle", nil)
+	s.waitSubmitted("e2e-idle")
+	time.Sleep(3 * time.Second)
+	decided := s.decide("e2e-idle", true, "dave")
+	s.outcome("e2e-idle", 20*time.Second)
+	t.Logf("idle decision reflected in GET after %s", time.Since(decided).Round(time.Millisecond))
+}
+
+func TestWorkerRestartKeepsPendingApproval(t *testing.T) {
+	s := newStack(t)
+	s.startApproval("e2e-restart", map[string]any{"timeout": "1h"})
+	s.waitSubmitted("e2e-restart")
+
+	s.worker.stop(t, syscall.SIGKILL)
+	// A decision sent while no worker runs waits in the scheduler.
+	s.decide("e2e-restart", true, "erin")
+	if code, _, out := s.call("GetApproval", "e2e-restart", nil); code != http.StatusAccepted {
+		t.Fatalf("approval finished with no worker running: %d %v", code, out)
+	}
+	s.startWorker()
+	out := s.outcome("e2e-restart", 30*time.Second)
+	if out["status"] != "Approved" {
+		t.Fatalf("after restart the approval ended %v", out)
+	}
+	result, _ := out["result"].(map[string]any)
+	if result["approver"] != "erin" {
+		t.Fatalf("result = %v", result)
+	}
+}
+
+func TestSchedulerRestartLosesNothing(t *testing.T) {
+	s := newStack(t)
+	s.startApproval("e2e-durable", map[string]any{"timeout": "1h"})
+	s.waitSubmitted("e2e-durable")
+
+	s.scheduler.stop(t, syscall.SIGKILL)
+	s.startScheduler()
+	s.waitSubmitted("e2e-durable")
+	s.decide("e2e-durable", false, "frank")
+	if out := s.outcome("e2e-durable", 30*time.Second); out["status"] != "Rejected" {
+		t.Fatalf("after a scheduler restart the approval ended %v", out)
+	}
+}
+
+func TestGracefulStop(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("SIGTERM is not deliverable on Windows")
+	}
+	s := newStack(t)
+	for _, p := range []*proc{s.handler, s.worker, s.scheduler} {
+		p.stop(t, syscall.SIGTERM)
+		if code := p.cmd.ProcessState.ExitCode(); code != 0 {
+			t.Errorf("%s exited %d on SIGTERM:\n%s", p.name, code, p.out.String())
+		}
+	}
+}
+
+// TestDevAndClient runs the README's two commands: the all-in-one dev server
+// and the console client, answering its prompt on standard input.
+func TestDevAndClient(t *testing.T) {
+	httpPort, grpcPort := freePort(t), freePort(t)
+	httpAddr := fmt.Sprintf("127.0.0.1:%d", httpPort)
+	dev := start(t, "dev", nil, "-http", httpAddr, "-grpc", fmt.Sprintf("127.0.0.1:%d", grpcPort), "-data", "")
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(dev.out.String(), "curl -i -X POST http://"+httpAddr) {
+		if time.Now().After(deadline) {
+			t.Fatalf("dev never printed its banner:\n%s", dev.out.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	for _, c := range []struct {
+		input, want string
+		args        []string
+	}{
+		{"\n", "Final status: Approved", nil},
+		{"reject\n", "Final status: Rejected", nil},
+		{"", "Final status: Approved", []string{"-approve"}},
+		{"", "Final status: Timeout", []string{"-no-decision", "-timeout", "1s"}},
+	} {
+		cmd := exec.Command(filepath.Join(binaries(t), "client"), append([]string{"-url", "http://" + httpAddr}, c.args...)...)
+		cmd.Stdin = strings.NewReader(c.input)
+		out, err := cmd.CombinedOutput()
+		if err != nil || !strings.Contains(string(out), c.want) || !strings.Contains(string(out), "Initial status: Pending") {
+			t.Fatalf("client %v with input %q: %v\n%s", c.args, c.input, err, out)
+		}
+	}
+
+	dev.stop(t, syscall.SIGINT)
+	if code := dev.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Fatalf("dev exited %d on Ctrl-C:\n%s", code, dev.out.String())
+	}
+	sc := bufio.NewScanner(strings.NewReader(dev.out.String()))
+	for sc.Scan() {
+		if strings.Contains(sc.Text(), `"level":"ERROR"`) {
+			t.Errorf("dev logged an error: %s", sc.Text())
+		}
+	}
+}
