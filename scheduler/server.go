@@ -79,7 +79,7 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 
 	// durabletask-go is chatty at Info about every stream and work item;
 	// its messages are kept at Debug unless they are warnings or errors.
-	dtLog := quietLogger{dts.Logger(log.With("component", "durabletask"))}
+	dtLog := quietLogger{dts.Logger(log.With("source", "durabletask-go"))}
 	stop := make(chan any)
 	executor, register := backend.NewGrpcExecutor(store, dtLog, backend.WithStreamShutdownChannel(stop))
 	serverOpts := append([]grpc.ServerOption{grpc.ChainUnaryInterceptor(mapErrors)}, opts.ServerOptions...)

@@ -32,7 +32,7 @@ func Run(ctx context.Context, cfg config.Worker, log *slog.Logger) error {
 		return err
 	}
 	defer conn.Close()
-	c := client.NewTaskHubGrpcClient(conn, dts.Logger(log.With("component", "durabletask")))
+	c := client.NewTaskHubGrpcClient(conn, dts.Logger(log.With("source", "durabletask-go")))
 
 	delay := 500 * time.Millisecond
 	for attempt := 1; ; attempt++ {
