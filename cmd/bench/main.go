@@ -1,0 +1,67 @@
+// Command bench compares the embedded scheduler with durabletask-go's own
+// SQLite backend on the approval workload, or puts the HTTP API under load.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/approvals-go/approvals/bench"
+)
+
+func main() {
+	var cfg bench.Config
+	flag.IntVar(&cfg.N, "n", 1000, "approvals started and decided in each throughput phase")
+	flag.IntVar(&cfg.Pending, "pending", 3000, "approvals left pending for the memory and idle-CPU figures")
+	flag.IntVar(&cfg.Concurrency, "concurrency", 64, "calls in flight at once")
+	flag.DurationVar(&cfg.Idle, "idle", 10*time.Second, "quiet period before each idle sample")
+	flag.IntVar(&cfg.IdleSamples, "idle-samples", 2, "idle decisions and idle starts timed per scheduler")
+	flag.IntVar(&cfg.Timeouts, "timeouts", 20, "approvals left to time out, for lateness")
+	flag.DurationVar(&cfg.TimeoutAfter, "timeout", time.Second, "timeout of those approvals")
+	flag.IntVar(&cfg.Rounds, "rounds", 1, "rounds of the start-and-decide workload, to watch for growth")
+	backends := flag.String("backends", "ours,vanilla", "schedulers to measure, in order: ours, vanilla")
+	jsonPath := flag.String("json", "", "also write the results as JSON to this file")
+	serve := flag.String("serve", "", "internal: serve one scheduler (ours or vanilla) and print its address")
+	data := flag.String("data", "", "internal: data directory of the served scheduler")
+	httpLoad := flag.Bool("http", false, "load the HTTP API through the real handler binary instead")
+	flag.Parse()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if *serve != "" {
+		if err := bench.Serve(ctx, *serve, *data, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if *httpLoad {
+		rep, err := bench.LoadHTTP(ctx, bench.HTTPConfig{N: cfg.N, Concurrency: cfg.Concurrency, Progress: os.Stderr})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		bench.PrintHTTP(os.Stdout, rep)
+		return
+	}
+	cfg.Backends = strings.Split(*backends, ",")
+	cfg.Progress = os.Stderr
+	rep, err := bench.Run(ctx, cfg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+	bench.Print(os.Stdout, rep)
+	if *jsonPath != "" {
+		if err := bench.WriteJSON(*jsonPath, rep); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+	}
+}
