@@ -382,6 +382,20 @@ func TestSchedulerRestartLosesNothing(t *testing.T) {
 	if out := s.outcome("e2e-durable", 30*time.Second); out["status"] != "Rejected" {
 		t.Fatalf("after a scheduler restart the approval ended %v", out)
 	}
+
+	// A decision acknowledged just before the scheduler is killed is not
+	// lost either. The worker is stopped first so that the kill lands
+	// while the decision is only stored, not yet processed.
+	s.startApproval("e2e-acked", map[string]any{"timeout": "1h"})
+	s.waitSubmitted("e2e-acked")
+	s.worker.stop(t, syscall.SIGKILL)
+	s.decide("e2e-acked", true, "gina")
+	s.scheduler.stop(t, syscall.SIGKILL)
+	s.startScheduler()
+	s.startWorker()
+	if out := s.outcome("e2e-acked", 30*time.Second); out["status"] != "Approved" {
+		t.Fatalf("a decision acknowledged before the kill ended %v", out)
+	}
 }
 
 func TestGracefulStop(t *testing.T) {

@@ -35,9 +35,14 @@ const maxEventsPerWorkItem = 1000
 // fetching work never scans the database, and fetchers block until work is
 // written or the next timer is due instead of polling.
 type Store struct {
-	db     *sql.DB
+	db     *sql.DB // the writer: one connection, used by commitLoop
+	rdb    *sql.DB // readers; the writer itself for an in-memory database
 	log    *slog.Logger
 	lockID string
+
+	writes    chan *write
+	closing   chan struct{}
+	committed chan struct{}
 
 	mu        sync.Mutex
 	instances map[api.InstanceID]*instance
@@ -100,8 +105,22 @@ func OpenStore(path, sync string, log *slog.Logger) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("create schema in %s: %w", displayPath(path), err)
 	}
+	rdb := db
+	if path != "" {
+		// WAL lets readers run beside the writer; they see committed data
+		// only, which is all the in-memory queues ever point at.
+		if rdb, err = sql.Open("sqlite", dsn); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("open %s for reading: %w", dsn, err)
+		}
+		rdb.SetMaxOpenConns(4)
+	}
 	s := &Store{
 		db:        db,
+		rdb:       rdb,
+		writes:    make(chan *write, maxBatch),
+		closing:   make(chan struct{}),
+		committed: make(chan struct{}),
 		log:       log,
 		lockID:    "scheduler-" + strconv.FormatInt(time.Now().UnixNano(), 36),
 		instances: make(map[api.InstanceID]*instance),
@@ -110,9 +129,10 @@ func OpenStore(path, sync string, log *slog.Logger) (*Store, error) {
 		taskWake:  make(chan struct{}),
 	}
 	if err := s.load(); err != nil {
-		db.Close()
+		s.closeDBs()
 		return nil, fmt.Errorf("load %s: %w", displayPath(path), err)
 	}
+	go s.commitLoop()
 	return s, nil
 }
 
@@ -161,8 +181,20 @@ func (s *Store) load() error {
 	return trows.Err()
 }
 
-// Close releases the database. Call it after the workers have stopped.
-func (s *Store) Close() error { return s.db.Close() }
+// Close stops taking writes and releases the database. Call it after the
+// workers have stopped.
+func (s *Store) Close() error {
+	close(s.closing)
+	<-s.committed
+	return s.closeDBs()
+}
+
+func (s *Store) closeDBs() error {
+	if s.rdb != s.db {
+		s.rdb.Close()
+	}
+	return s.db.Close()
+}
 
 // CreateTaskHub implements backend.Backend. The schema is created on open.
 func (s *Store) CreateTaskHub(context.Context) error { return nil }
@@ -254,30 +286,29 @@ func (s *Store) CreateOrchestrationInstance(ctx context.Context, e *backend.Hist
 		visible = ts.AsTime()
 	}
 
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("create instance %s: %w", id, err)
-	}
-	defer tx.Rollback()
-	if err := s.insertInstance(ctx, tx, id, e, policy); err != nil {
-		return err
-	}
-	seq, err := insertInbox(ctx, tx, id, visible, payload)
-	if err != nil {
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("create instance %s: commit: %w", id, err)
-	}
-	s.addEvent(id, inboxRef{seq: seq, visibleAt: visible}, time.Now())
-	return nil
+	return s.write(ctx, func(ctx context.Context, tx *sql.Tx) (func(time.Time), error) {
+		replaced, err := s.insertInstance(ctx, tx, id, e, policy)
+		if err != nil {
+			return nil, err
+		}
+		seq, err := insertInbox(ctx, tx, id, visible, payload)
+		if err != nil {
+			return nil, err
+		}
+		return func(now time.Time) {
+			if replaced {
+				s.dropInstance(id)
+			}
+			s.addEvent(id, inboxRef{seq: seq, visibleAt: visible}, now)
+		}, nil
+	})
 }
 
 // insertInstance adds the instance row, applying the ID reuse policy when an
-// instance with the same ID exists: by default that is an error.
-func (s *Store) insertInstance(ctx context.Context, tx *sql.Tx, id api.InstanceID, e *backend.HistoryEvent, policy *api.OrchestrationIdReusePolicy) error {
+// instance with the same ID exists: by default that is an error. It reports
+// whether an existing instance was replaced, whose queued events the caller
+// must then forget.
+func (s *Store) insertInstance(ctx context.Context, tx *sql.Tx, id api.InstanceID, e *backend.HistoryEvent, policy *api.OrchestrationIdReusePolicy) (bool, error) {
 	es := e.GetExecutionStarted()
 	created := e.GetTimestamp().AsTime().UnixNano()
 	res, err := tx.ExecContext(ctx, `INSERT INTO instances (id, name, execution_id, status, created_at, updated_at, input)
@@ -285,14 +316,14 @@ func (s *Store) insertInstance(ctx context.Context, tx *sql.Tx, id api.InstanceI
 		string(id), es.GetName(), es.GetOrchestrationInstance().GetExecutionId().GetValue(),
 		int32(api.RUNTIME_STATUS_PENDING), created, created, es.GetInput().GetValue())
 	if err != nil {
-		return fmt.Errorf("create instance %s: %w", id, err)
+		return false, fmt.Errorf("create instance %s: %w", id, err)
 	}
 	if n, _ := res.RowsAffected(); n == 1 {
-		return nil
+		return false, nil
 	}
 	var status int32
 	if err := tx.QueryRowContext(ctx, `SELECT status FROM instances WHERE id = ?`, string(id)).Scan(&status); err != nil {
-		return fmt.Errorf("create instance %s: read existing: %w", id, err)
+		return false, fmt.Errorf("create instance %s: read existing: %w", id, err)
 	}
 	matches := false
 	for _, st := range policy.GetOperationStatus() {
@@ -301,22 +332,28 @@ func (s *Store) insertInstance(ctx context.Context, tx *sql.Tx, id api.InstanceI
 		}
 	}
 	if !matches {
-		return api.ErrDuplicateInstance
+		return false, api.ErrDuplicateInstance
 	}
 	switch policy.GetAction() {
 	case api.REUSE_ID_ACTION_IGNORE:
-		return api.ErrIgnoreInstance
+		return false, api.ErrIgnoreInstance
 	case api.REUSE_ID_ACTION_TERMINATE:
-		if in := s.instances[id]; in != nil && in.locked {
-			return fmt.Errorf("create instance %s: the existing instance is executing; retry", id)
+		s.mu.Lock()
+		in := s.instances[id]
+		busy := in != nil && in.locked
+		s.mu.Unlock()
+		if busy {
+			return false, fmt.Errorf("create instance %s: the existing instance is executing; retry", id)
 		}
 		if err := deleteInstance(ctx, tx, id); err != nil {
-			return err
+			return false, err
 		}
-		s.dropInstance(id)
-		return s.insertInstance(ctx, tx, id, e, &api.OrchestrationIdReusePolicy{})
+		if _, err := s.insertInstance(ctx, tx, id, e, &api.OrchestrationIdReusePolicy{}); err != nil {
+			return false, err
+		}
+		return true, nil
 	default:
-		return api.ErrDuplicateInstance
+		return false, api.ErrDuplicateInstance
 	}
 }
 
@@ -358,34 +395,25 @@ func (s *Store) AddNewOrchestrationEvent(ctx context.Context, id api.InstanceID,
 	if err != nil {
 		return err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var status int32
-	err = s.db.QueryRowContext(ctx, `SELECT status FROM instances WHERE id = ?`, string(id)).Scan(&status)
-	if errors.Is(err, sql.ErrNoRows) {
-		return api.ErrInstanceNotFound
-	}
-	if err != nil {
-		return fmt.Errorf("add event to %s: %w", id, err)
-	}
-	if isFinal(api.OrchestrationStatus(status)) {
-		s.log.Debug("dropping event for finished instance", "instance_id", id)
-		return nil
-	}
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("add event to %s: %w", id, err)
-	}
-	defer tx.Rollback()
-	seq, err := insertInbox(ctx, tx, id, time.Time{}, payload)
-	if err != nil {
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("add event to %s: commit: %w", id, err)
-	}
-	s.addEvent(id, inboxRef{seq: seq}, time.Now())
-	return nil
+	return s.write(ctx, func(ctx context.Context, tx *sql.Tx) (func(time.Time), error) {
+		var status int32
+		err := tx.QueryRowContext(ctx, `SELECT status FROM instances WHERE id = ?`, string(id)).Scan(&status)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, api.ErrInstanceNotFound
+		}
+		if err != nil {
+			return nil, fmt.Errorf("add event to %s: %w", id, err)
+		}
+		if isFinal(api.OrchestrationStatus(status)) {
+			s.log.Debug("dropping event for finished instance", "instance_id", id)
+			return nil, nil
+		}
+		seq, err := insertInbox(ctx, tx, id, time.Time{}, payload)
+		if err != nil {
+			return nil, err
+		}
+		return func(now time.Time) { s.addEvent(id, inboxRef{seq: seq}, now) }, nil
+	})
 }
 
 func isFinal(st api.OrchestrationStatus) bool {
@@ -496,7 +524,7 @@ func (s *Store) readInbox(ctx context.Context, seqs []int64) ([]*backend.History
 	for i, seq := range seqs {
 		args[i] = seq
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT payload FROM inbox WHERE seq IN (?`+strings.Repeat(",?", len(seqs)-1)+`) ORDER BY seq`, args...)
+	rows, err := s.rdb.QueryContext(ctx, `SELECT payload FROM inbox WHERE seq IN (?`+strings.Repeat(",?", len(seqs)-1)+`) ORDER BY seq`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("read events: %w", err)
 	}
@@ -549,7 +577,7 @@ func (s *Store) AbandonOrchestrationWorkItem(_ context.Context, wi *backend.Orch
 
 // GetOrchestrationRuntimeState implements backend.Backend.
 func (s *Store) GetOrchestrationRuntimeState(ctx context.Context, wi *backend.OrchestrationWorkItem) (*backend.OrchestrationRuntimeState, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT payload FROM history WHERE instance_id = ? ORDER BY seq`, string(wi.InstanceID))
+	rows, err := s.rdb.QueryContext(ctx, `SELECT payload FROM history WHERE instance_id = ? ORDER BY seq`, string(wi.InstanceID))
 	if err != nil {
 		return nil, fmt.Errorf("read history of %s: %w", wi.InstanceID, err)
 	}
@@ -581,7 +609,7 @@ func (s *Store) GetOrchestrationMetadata(ctx context.Context, id api.InstanceID)
 		input, output, customStatus sql.NullString
 		failure                     []byte
 	)
-	err := s.db.QueryRowContext(ctx, `SELECT name, status, created_at, updated_at, input, output, custom_status, failure
+	err := s.rdb.QueryRowContext(ctx, `SELECT name, status, created_at, updated_at, input, output, custom_status, failure
 		FROM instances WHERE id = ?`, string(id)).Scan(&name, &status, &created, &updated, &input, &output, &customStatus, &failure)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, api.ErrInstanceNotFound
@@ -605,18 +633,23 @@ func (s *Store) GetOrchestrationMetadata(ctx context.Context, id api.InstanceID)
 func (s *Store) CompleteOrchestrationWorkItem(ctx context.Context, wi *backend.OrchestrationWorkItem) error {
 	st := wi.State
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	in := s.instances[wi.InstanceID]
 	if in == nil || !in.locked || in.lockedBy != wi.LockedBy {
+		s.mu.Unlock()
 		return backend.ErrWorkItemLockLost
 	}
-	now := time.Now()
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("complete %s: %w", wi.InstanceID, err)
-	}
-	defer tx.Rollback()
+	delivered := in.delivered
+	s.mu.Unlock()
+	return s.write(ctx, func(ctx context.Context, tx *sql.Tx) (func(time.Time), error) {
+		return s.saveExecution(ctx, tx, wi.InstanceID, st, delivered)
+	})
+}
 
+// saveExecution writes what one orchestrator execution did and returns the
+// matching in-memory update.
+func (s *Store) saveExecution(ctx context.Context, tx *sql.Tx, id api.InstanceID, st *backend.OrchestrationRuntimeState, delivered []int64) (func(time.Time), error) {
+	var err error
+	now := time.Now()
 	set := []string{"status = ?", "updated_at = ?"}
 	args := []any{int32(st.RuntimeStatus()), now.UnixNano()}
 	for _, e := range st.NewEvents() {
@@ -625,7 +658,7 @@ func (s *Store) CompleteOrchestrationWorkItem(ctx context.Context, wi *backend.O
 			var failure []byte
 			if fd := ec.GetFailureDetails(); fd != nil {
 				if failure, err = proto.Marshal(fd); err != nil {
-					return fmt.Errorf("complete %s: encode failure: %w", wi.InstanceID, err)
+					return nil, fmt.Errorf("complete %s: encode failure: %w", id, err)
 				}
 			}
 			args = append(args, now.UnixNano(), ec.GetResult().GetValue(), failure)
@@ -635,24 +668,24 @@ func (s *Store) CompleteOrchestrationWorkItem(ctx context.Context, wi *backend.O
 		set = append(set, "custom_status = ?")
 		args = append(args, st.CustomStatus.GetValue())
 	}
-	args = append(args, string(wi.InstanceID))
+	args = append(args, string(id))
 	if _, err := tx.ExecContext(ctx, `UPDATE instances SET `+strings.Join(set, ", ")+` WHERE id = ?`, args...); err != nil {
-		return fmt.Errorf("complete %s: update instance: %w", wi.InstanceID, err)
+		return nil, fmt.Errorf("complete %s: update instance: %w", id, err)
 	}
 
 	if st.ContinuedAsNew() {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM history WHERE instance_id = ?`, string(wi.InstanceID)); err != nil {
-			return fmt.Errorf("complete %s: reset history: %w", wi.InstanceID, err)
+		if _, err := tx.ExecContext(ctx, `DELETE FROM history WHERE instance_id = ?`, string(id)); err != nil {
+			return nil, fmt.Errorf("complete %s: reset history: %w", id, err)
 		}
 	}
 	next := len(st.OldEvents())
 	for _, e := range st.NewEvents() {
 		payload, err := backend.MarshalHistoryEvent(e)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO history (instance_id, seq, payload) VALUES (?, ?, ?)`, string(wi.InstanceID), next, payload); err != nil {
-			return fmt.Errorf("complete %s: append history: %w", wi.InstanceID, err)
+		if _, err := tx.ExecContext(ctx, `INSERT INTO history (instance_id, seq, payload) VALUES (?, ?, ?)`, string(id), next, payload); err != nil {
+			return nil, fmt.Errorf("complete %s: append history: %w", id, err)
 		}
 		next++
 	}
@@ -661,15 +694,15 @@ func (s *Store) CompleteOrchestrationWorkItem(ctx context.Context, wi *backend.O
 	for _, e := range st.PendingTasks() {
 		payload, err := backend.MarshalHistoryEvent(e)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		res, err := tx.ExecContext(ctx, `INSERT INTO tasks (instance_id, payload) VALUES (?, ?)`, string(wi.InstanceID), payload)
+		res, err := tx.ExecContext(ctx, `INSERT INTO tasks (instance_id, payload) VALUES (?, ?)`, string(id), payload)
 		if err != nil {
-			return fmt.Errorf("complete %s: schedule activity: %w", wi.InstanceID, err)
+			return nil, fmt.Errorf("complete %s: schedule activity: %w", id, err)
 		}
 		seq, err := res.LastInsertId()
 		if err != nil {
-			return fmt.Errorf("complete %s: schedule activity: %w", wi.InstanceID, err)
+			return nil, fmt.Errorf("complete %s: schedule activity: %w", id, err)
 		}
 		newTasks = append(newTasks, seq)
 	}
@@ -684,35 +717,35 @@ func (s *Store) CompleteOrchestrationWorkItem(ctx context.Context, wi *backend.O
 		for _, e := range st.PendingTimers() {
 			payload, err := backend.MarshalHistoryEvent(e)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			at := e.GetTimerFired().GetFireAt().AsTime()
-			seq, err := insertInbox(ctx, tx, wi.InstanceID, at, payload)
+			seq, err := insertInbox(ctx, tx, id, at, payload)
 			if err != nil {
-				return err
+				return nil, err
 			}
-			newEvents = append(newEvents, queued{wi.InstanceID, inboxRef{seq: seq, visibleAt: at}})
+			newEvents = append(newEvents, queued{id, inboxRef{seq: seq, visibleAt: at}})
 		}
 	}
 	for _, msg := range st.PendingMessages() {
 		target := api.InstanceID(msg.TargetInstanceID)
 		if msg.HistoryEvent.GetExecutionStarted() != nil {
-			err := s.insertInstance(ctx, tx, target, msg.HistoryEvent, &api.OrchestrationIdReusePolicy{})
+			_, err := s.insertInstance(ctx, tx, target, msg.HistoryEvent, &api.OrchestrationIdReusePolicy{})
 			if errors.Is(err, api.ErrDuplicateInstance) {
-				s.log.Warn("sub-orchestration already exists; not starting it again", "instance_id", wi.InstanceID, "target", target)
+				s.log.Warn("sub-orchestration already exists; not starting it again", "instance_id", id, "target", target)
 				continue
 			}
 			if err != nil {
-				return err
+				return nil, err
 			}
 		}
 		payload, err := backend.MarshalHistoryEvent(msg.HistoryEvent)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		seq, err := insertInbox(ctx, tx, target, time.Time{}, payload)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		newEvents = append(newEvents, queued{target, inboxRef{seq: seq}})
 	}
@@ -720,36 +753,35 @@ func (s *Store) CompleteOrchestrationWorkItem(ctx context.Context, wi *backend.O
 	// A finished instance keeps no waiting events: its pending timers and
 	// late events would only replay a completed orchestration.
 	if completed {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM inbox WHERE instance_id = ?`, string(wi.InstanceID)); err != nil {
-			return fmt.Errorf("complete %s: clear inbox: %w", wi.InstanceID, err)
+		if _, err := tx.ExecContext(ctx, `DELETE FROM inbox WHERE instance_id = ?`, string(id)); err != nil {
+			return nil, fmt.Errorf("complete %s: clear inbox: %w", id, err)
 		}
-	} else if err := deleteSeqs(ctx, tx, in.delivered); err != nil {
-		return fmt.Errorf("complete %s: %w", wi.InstanceID, err)
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("complete %s: commit: %w", wi.InstanceID, err)
+	} else if err := deleteSeqs(ctx, tx, delivered); err != nil {
+		return nil, fmt.Errorf("complete %s: %w", id, err)
 	}
 
-	if completed {
-		in.inbox = nil
-	} else {
-		in.inbox = without(in.inbox, in.delivered)
-	}
-	in.locked, in.lockedBy, in.delivered, in.dequeues = false, "", nil, 0
-	for _, q := range newEvents {
-		s.addEvent(q.id, q.ref, now)
-	}
-	s.enqueue(wi.InstanceID, in, now)
-	s.forget(wi.InstanceID, in)
-	if len(newTasks) > 0 {
-		for _, seq := range newTasks {
-			s.tasks.push(seq)
-			s.taskOwner[seq] = wi.InstanceID
+	return func(now time.Time) {
+		in := s.instances[id]
+		if completed {
+			in.inbox = nil
+		} else {
+			in.inbox = without(in.inbox, delivered)
 		}
-		close(s.taskWake)
-		s.taskWake = make(chan struct{})
-	}
-	return nil
+		in.locked, in.lockedBy, in.delivered, in.dequeues = false, "", nil, 0
+		for _, q := range newEvents {
+			s.addEvent(q.id, q.ref, now)
+		}
+		s.enqueue(id, in, now)
+		s.forget(id, in)
+		if len(newTasks) > 0 {
+			for _, seq := range newTasks {
+				s.tasks.push(seq)
+				s.taskOwner[seq] = id
+			}
+			close(s.taskWake)
+			s.taskWake = make(chan struct{})
+		}
+	}, nil
 }
 
 func deleteSeqs(ctx context.Context, tx *sql.Tx, seqs []int64) error {
@@ -792,7 +824,7 @@ func (s *Store) GetActivityWorkItem(ctx context.Context) (*backend.ActivityWorkI
 		s.mu.Unlock()
 		if ok {
 			var payload []byte
-			err := s.db.QueryRowContext(ctx, `SELECT payload FROM tasks WHERE seq = ?`, seq).Scan(&payload)
+			err := s.rdb.QueryRowContext(ctx, `SELECT payload FROM tasks WHERE seq = ?`, seq).Scan(&payload)
 			if err != nil {
 				s.requeueTask(seq)
 				return nil, fmt.Errorf("read activity %d of %s: %w", seq, id, err)
@@ -825,38 +857,36 @@ func (s *Store) CompleteActivityWorkItem(ctx context.Context, wi *backend.Activi
 		return err
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, ok := s.taskOwner[wi.SequenceNumber]; !ok {
+	_, ok := s.taskOwner[wi.SequenceNumber]
+	s.mu.Unlock()
+	if !ok {
 		return backend.ErrWorkItemLockLost
 	}
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("complete activity %s: %w", wi, err)
-	}
-	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, `DELETE FROM tasks WHERE seq = ?`, wi.SequenceNumber); err != nil {
-		return fmt.Errorf("complete activity %s: %w", wi, err)
-	}
-	var status int32
-	err = tx.QueryRowContext(ctx, `SELECT status FROM instances WHERE id = ?`, string(wi.InstanceID)).Scan(&status)
-	alive := err == nil && !isFinal(api.OrchestrationStatus(status))
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return fmt.Errorf("complete activity %s: %w", wi, err)
-	}
-	var seq int64
-	if alive {
-		if seq, err = insertInbox(ctx, tx, wi.InstanceID, time.Time{}, payload); err != nil {
-			return err
+	return s.write(ctx, func(ctx context.Context, tx *sql.Tx) (func(time.Time), error) {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM tasks WHERE seq = ?`, wi.SequenceNumber); err != nil {
+			return nil, fmt.Errorf("complete activity %s: %w", wi, err)
 		}
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("complete activity %s: commit: %w", wi, err)
-	}
-	delete(s.taskOwner, wi.SequenceNumber)
-	if alive {
-		s.addEvent(wi.InstanceID, inboxRef{seq: seq}, time.Now())
-	}
-	return nil
+		var status int32
+		err := tx.QueryRowContext(ctx, `SELECT status FROM instances WHERE id = ?`, string(wi.InstanceID)).Scan(&status)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return nil, fmt.Errorf("complete activity %s: %w", wi, err)
+		}
+		// The result of an activity whose orchestration has finished (or
+		// been purged) has nobody to go to.
+		alive := err == nil && !isFinal(api.OrchestrationStatus(status))
+		var seq int64
+		if alive {
+			if seq, err = insertInbox(ctx, tx, wi.InstanceID, time.Time{}, payload); err != nil {
+				return nil, err
+			}
+		}
+		return func(now time.Time) {
+			delete(s.taskOwner, wi.SequenceNumber)
+			if alive {
+				s.addEvent(wi.InstanceID, inboxRef{seq: seq}, now)
+			}
+		}, nil
+	})
 }
 
 // AbandonActivityWorkItem implements backend.Backend.
@@ -873,32 +903,23 @@ func (s *Store) AbandonActivityWorkItem(_ context.Context, wi *backend.ActivityW
 
 // PurgeOrchestrationState implements backend.Backend.
 func (s *Store) PurgeOrchestrationState(ctx context.Context, id api.InstanceID) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var status int32
-	err := s.db.QueryRowContext(ctx, `SELECT status FROM instances WHERE id = ?`, string(id)).Scan(&status)
-	if errors.Is(err, sql.ErrNoRows) {
-		return api.ErrInstanceNotFound
-	}
-	if err != nil {
-		return fmt.Errorf("purge %s: %w", id, err)
-	}
-	if !isFinal(api.OrchestrationStatus(status)) {
-		return api.ErrNotCompleted
-	}
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("purge %s: %w", id, err)
-	}
-	defer tx.Rollback()
-	if err := deleteInstance(ctx, tx, id); err != nil {
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("purge %s: commit: %w", id, err)
-	}
-	s.dropInstance(id)
-	return nil
+	return s.write(ctx, func(ctx context.Context, tx *sql.Tx) (func(time.Time), error) {
+		var status int32
+		err := tx.QueryRowContext(ctx, `SELECT status FROM instances WHERE id = ?`, string(id)).Scan(&status)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, api.ErrInstanceNotFound
+		}
+		if err != nil {
+			return nil, fmt.Errorf("purge %s: %w", id, err)
+		}
+		if !isFinal(api.OrchestrationStatus(status)) {
+			return nil, api.ErrNotCompleted
+		}
+		if err := deleteInstance(ctx, tx, id); err != nil {
+			return nil, err
+		}
+		return func(time.Time) { s.dropInstance(id) }, nil
+	})
 }
 
 func toNanos(t time.Time) int64 {
