@@ -37,6 +37,7 @@ func Serve(ctx context.Context, lis net.Listener, cfg config.Handler, log *slog.
 		lis.Close()
 		return err
 	}
+	sched.Logger = log
 	conn, err := dts.Dial(ctx, sched, dts.RoleClient)
 	if err != nil {
 		lis.Close()
@@ -48,11 +49,26 @@ func Serve(ctx context.Context, lis net.Listener, cfg config.Handler, log *slog.
 	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second}
 	log.Info("handler listening", "addr", "http://"+lis.Addr().String(), "scheduler", sched.Address, "taskhub", sched.TaskHub)
 
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(lis) }()
+	errc := make(chan error, 2)
+	go func() { errc <- fmt.Errorf("serve HTTP: %w", srv.Serve(lis)) }()
+	// One call at start-up, beside serving so the host's readiness probe is
+	// answered at once: a scheduler that refuses us (wrong task hub,
+	// rejected credential) is a configuration error worth stopping for; one
+	// that is not up yet is not, since requests will retry it.
+	go func() {
+		checkCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		defer cancel()
+		err := dts.Check(checkCtx, conn)
+		if dts.Permanent(err) {
+			errc <- fmt.Errorf("scheduler %s refused the handler for task hub %q: %w", sched.Address, sched.TaskHub, err)
+		} else if err != nil && ctx.Err() == nil {
+			log.Warn("scheduler not reachable yet; requests will fail with 503 until it is", "scheduler", sched.Address, "taskhub", sched.TaskHub, "err", err)
+		}
+	}()
 	select {
 	case err := <-errc:
-		return fmt.Errorf("serve HTTP: %w", err)
+		srv.Close()
+		return err
 	case <-ctx.Done():
 	}
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -193,6 +193,12 @@ type stack struct {
 	grpcPort  int
 	httpPort  int
 	data      string
+	// schedArgs and schedEnv are extra flags and environment of the
+	// scheduler; clientEnv, when set, replaces how the worker and handler
+	// find the scheduler.
+	schedArgs []string
+	schedEnv  []string
+	clientEnv []string
 	scheduler *proc
 	worker    *proc
 	handler   *proc
@@ -200,7 +206,13 @@ type stack struct {
 }
 
 func newStack(t *testing.T) *stack {
+	return newStackWith(t, func(*stack) {})
+}
+
+// newStackWith lets configure adjust the stack before anything starts.
+func newStackWith(t *testing.T, configure func(*stack)) *stack {
 	s := &stack{t: t, grpcPort: freePort(t), httpPort: freePort(t), data: t.TempDir(), routes: functionRoutes(t)}
+	configure(s)
 	s.startScheduler()
 	s.startWorker()
 	s.handler = start(t, "handler", append(s.schedulerEnv(), fmt.Sprintf("FUNCTIONS_CUSTOMHANDLER_PORT=%d", s.httpPort)))
@@ -209,11 +221,15 @@ func newStack(t *testing.T) *stack {
 }
 
 func (s *stack) schedulerEnv() []string {
+	if s.clientEnv != nil {
+		return s.clientEnv
+	}
 	return []string{fmt.Sprintf("ENDPOINT=http://127.0.0.1:%d", s.grpcPort), "TASKHUB=default"}
 }
 
 func (s *stack) startScheduler() {
-	s.scheduler = start(s.t, "scheduler", nil, "-grpc", fmt.Sprintf("127.0.0.1:%d", s.grpcPort), "-data", s.data)
+	args := append([]string{"-grpc", fmt.Sprintf("127.0.0.1:%d", s.grpcPort), "-data", s.data}, s.schedArgs...)
+	s.scheduler = start(s.t, "scheduler", s.schedEnv, args...)
 }
 
 func (s *stack) startWorker() {

@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/approvals-go/approvals/dts"
+	"github.com/approvals-go/approvals/scheduler/guard"
 )
 
 // DatabaseFile is the name of the SQLite file inside the data directory.
@@ -29,9 +30,11 @@ const DatabaseFile = "scheduler.db"
 type Options struct {
 	// DataDir holds the SQLite file; empty means in memory.
 	DataDir string
-	// TaskHubs are the hub names served; a call naming another is refused.
-	// Empty means just "default".
-	TaskHubs []string
+	// Guard makes the server as strict as the Azure service: it checks the
+	// task hub (and an optional bearer token) on every call, gives each work
+	// item a completion token that its completion must echo, and pings
+	// worker streams. The zero value serves hub "default".
+	Guard guard.Options
 	// Synchronous is SQLite's synchronous level, "full" (default) or
 	// "normal".
 	Synchronous string
@@ -39,7 +42,7 @@ type Options struct {
 	// to connected workers at once. Zero means 64.
 	Parallelism int
 	Logger      *slog.Logger
-	// ServerOptions are added to the gRPC server's, e.g. interceptors.
+	// ServerOptions are added to the gRPC server's, e.g. TLS credentials.
 	ServerOptions []grpc.ServerOption
 }
 
@@ -82,8 +85,13 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	dtLog := quietLogger{dts.Logger(log.With("source", "durabletask-go"))}
 	stop := make(chan any)
 	executor, register := backend.NewGrpcExecutor(store, dtLog, backend.WithStreamShutdownChannel(stop))
-	serverOpts := append([]grpc.ServerOption{grpc.ChainUnaryInterceptor(mapErrors)}, opts.ServerOptions...)
-	gs := grpc.NewServer(serverOpts...)
+	if opts.Guard.Logger == nil {
+		opts.Guard.Logger = log
+	}
+	// The guard's interceptors run first: a call for another task hub or
+	// without the token never reaches the store.
+	serverOpts := append(guard.New(opts.Guard).ServerOptions(), grpc.ChainUnaryInterceptor(mapErrors))
+	gs := grpc.NewServer(append(serverOpts, opts.ServerOptions...)...)
 	register(gs)
 
 	par := backend.WithMaxParallelism(int32(opts.Parallelism))

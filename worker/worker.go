@@ -5,6 +5,7 @@ package worker
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -23,6 +24,7 @@ func Run(ctx context.Context, cfg config.Worker, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	sched.Logger = log
 	r := task.NewTaskRegistry()
 	if err := approval.Register(r, approval.NewActivities(cfg.APIBaseURL, log)); err != nil {
 		return err
@@ -36,15 +38,21 @@ func Run(ctx context.Context, cfg config.Worker, log *slog.Logger) error {
 
 	delay := 500 * time.Millisecond
 	for attempt := 1; ; attempt++ {
-		err := c.StartWorkItemListener(ctx, r)
+		err := dts.Check(ctx, conn)
+		if err == nil {
+			err = c.StartWorkItemListener(ctx, r)
+		}
 		if err == nil {
 			break
 		}
 		if ctx.Err() != nil {
 			return nil
 		}
+		if dts.Permanent(err) {
+			return fmt.Errorf("scheduler %s refused the worker for task hub %q: %w", sched.Address, sched.TaskHub, err)
+		}
 		if attempt == 1 {
-			log.Warn("scheduler not reachable yet; retrying", "scheduler", sched.Address, "taskhub", sched.TaskHub, "err", err)
+			log.Warn("scheduler not reachable yet; retrying quietly", "scheduler", sched.Address, "taskhub", sched.TaskHub, "err", err)
 		}
 		select {
 		case <-ctx.Done():

@@ -5,41 +5,66 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"flag"
 	"fmt"
 	"net"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+
+	"github.com/approvals-go/approvals/config"
 	"github.com/approvals-go/approvals/internal/logging"
 	"github.com/approvals-go/approvals/scheduler"
+	"github.com/approvals-go/approvals/scheduler/guard"
 )
 
 func main() {
+	settings, err := config.Load[guard.Settings]()
+	if err != nil {
+		fail(err)
+	}
 	addr := flag.String("grpc", "127.0.0.1:8080", "address to serve gRPC on")
 	data := flag.String("data", ".data", "directory for the SQLite file; empty keeps state in memory")
 	sync := flag.String("sync", "full", "SQLite synchronous level: full or normal")
-	hubs := flag.String("taskhubs", envOr("DTS_TASK_HUB_NAMES", "default"), "comma-separated task hub names to serve (env DTS_TASK_HUB_NAMES)")
+	flag.StringVar(&settings.TaskHubNames, "taskhubs", settings.TaskHubNames, "comma-separated task hubs to serve (env "+guard.EnvTaskHubNames+")")
+	certFile := flag.String("tls-cert", "", "PEM certificate: serve TLS (needed when a bearer token is set in env "+guard.EnvToken+")")
+	keyFile := flag.String("tls-key", "", "PEM private key for -tls-cert")
 	level := flag.String("log-level", envOr("APPROVALS_LOG_LEVEL", "info"), "debug, info, warn or error")
 	flag.Parse()
 	log := logging.New(os.Stderr, *level)
+
+	guardOpts, err := settings.Options()
+	if err != nil {
+		fail(err)
+	}
+	var serverOpts []grpc.ServerOption
+	if *certFile != "" || *keyFile != "" {
+		cert, err := tls.LoadX509KeyPair(*certFile, *keyFile)
+		if err != nil {
+			fail(fmt.Errorf("load -tls-cert and -tls-key: %w", err))
+		}
+		serverOpts = append(serverOpts, grpc.Creds(credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})))
+	} else if guardOpts.Token != "" {
+		fail(fmt.Errorf("%s is set but TLS is not: a bearer token over plaintext would be readable on the network; give -tls-cert and -tls-key", guard.EnvToken))
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	lis, err := net.Listen("tcp", *addr)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "scheduler:", err)
-		os.Exit(1)
+		fail(err)
 	}
-	srv, err := scheduler.New(ctx, scheduler.Options{DataDir: *data, Synchronous: *sync, TaskHubs: splitList(*hubs), Logger: log})
+	srv, err := scheduler.New(ctx, scheduler.Options{DataDir: *data, Synchronous: *sync, Guard: guardOpts, Logger: log, ServerOptions: serverOpts})
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "scheduler:", err)
-		os.Exit(1)
+		fail(err)
 	}
-	log.Info("scheduler listening", "addr", lis.Addr().String(), "data", storage(*data), "taskhubs", *hubs)
+	log.Info("scheduler listening", "addr", lis.Addr().String(), "tls", len(serverOpts) > 0,
+		"data", storage(*data), "taskhubs", guardOpts.TaskHubs, "bearer_token_required", guardOpts.Token != "")
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(lis) }()
 	select {
@@ -57,21 +82,16 @@ func main() {
 	log.Info("scheduler stopped")
 }
 
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "scheduler:", err)
+	os.Exit(1)
+}
+
 func envOr(name, def string) string {
 	if v := os.Getenv(name); v != "" {
 		return v
 	}
 	return def
-}
-
-func splitList(s string) []string {
-	var out []string
-	for _, p := range strings.Split(s, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
-		}
-	}
-	return out
 }
 
 func storage(dir string) string {
