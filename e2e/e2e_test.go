@@ -189,10 +189,10 @@ func functionRoutes(t *testing.T) map[string]route {
 
 // stack is a scheduler, a worker and a handler running as processes.
 type stack struct {
-	t         *testing.T
-	grpcPort  int
-	httpPort  int
-	data      string
+	t        *testing.T
+	grpcPort int
+	httpPort int
+	data     string
 	// schedArgs and schedEnv are extra flags and environment of the
 	// scheduler; clientEnv, when set, replaces how the worker and handler
 	// find the scheduler.
@@ -252,7 +252,9 @@ func (s *stack) waitReady() {
 	s.t.Fatal("handler never answered GET /")
 }
 
-func (s *stack) url(path string) string { return fmt.Sprintf("http://127.0.0.1:%d%s", s.httpPort, path) }
+func (s *stack) url(path string) string {
+	return fmt.Sprintf("http://127.0.0.1:%d%s", s.httpPort, path)
+}
 
 // call invokes a function by name, filling {id} in its route.
 func (s *stack) call(function, id string, body any) (int, http.Header, map[string]any) {

@@ -106,8 +106,10 @@ func (e *apiEnv) until(t *testing.T, id string, done func(response) bool) respon
 	}
 }
 
-func finished(r response) bool  { return r.code == http.StatusOK }
-func submitted(r response) bool { return r.code == http.StatusAccepted && r.body["submitted_at"] != nil }
+func finished(r response) bool { return r.code == http.StatusOK }
+func submitted(r response) bool {
+	return r.code == http.StatusAccepted && r.body["submitted_at"] != nil
+}
 
 func TestReadiness(t *testing.T) {
 	e := newAPI(t)

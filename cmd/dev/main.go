@@ -16,8 +16,8 @@ import (
 	"time"
 
 	"github.com/approvals-go/approvals/config"
-	"github.com/approvals-go/approvals/dts"
 	"github.com/approvals-go/approvals/customhandler"
+	"github.com/approvals-go/approvals/dts"
 	"github.com/approvals-go/approvals/internal/logging"
 	"github.com/approvals-go/approvals/scheduler"
 	"github.com/approvals-go/approvals/worker"
