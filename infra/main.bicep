@@ -1,0 +1,277 @@
+// Everything `azd up` creates for the approvals app: a resource group holding
+// the Durable Task Scheduler and its task hub, the Function App that runs the
+// HTTP API (azd service "api"), the Container App that runs the worker (azd
+// service "worker"), their identities and roles, a registry, and monitoring.
+//
+// Deployed at subscription scope so the resource group is part of the
+// template and `azd down` removes everything at once.
+targetScope = 'subscription'
+
+@minLength(1)
+@maxLength(64)
+@description('Name of the azd environment; it seeds the resource names.')
+param environmentName string
+
+@minLength(1)
+@description('Azure region for all resources. Pick one that offers Flex Consumption and the Durable Task Scheduler.')
+@metadata({
+  azd: {
+    type: 'location'
+  }
+})
+param location string
+
+@description('Object id of the person (or service principal) running azd. When set, it gets Durable Task Data Contributor on the task hub so the dashboard and local runs against Azure work.')
+param principalId string = ''
+
+@description('Kind of principal principalId names. azd sets it.')
+@allowed([
+  'User'
+  'ServicePrincipal'
+])
+param principalType string = 'User'
+
+@description('Region of the Durable Task Scheduler, when it must differ from location.')
+param schedulerLocation string = location
+
+@description('Scheduler SKU: Consumption (pay per action) or Dedicated (fixed price per capacity unit).')
+@allowed([
+  'Consumption'
+  'Dedicated'
+])
+param schedulerSkuName string = 'Consumption'
+
+@description('Capacity units of a Dedicated scheduler; ignored for Consumption.')
+@minValue(1)
+param schedulerCapacity int = 1
+
+@description('CIDR ranges allowed to reach the scheduler. It must not be empty: an empty list denies everyone, the apps included. Access is still gated by Microsoft Entra ID roles.')
+@minLength(1)
+param schedulerIpAllowlist array = [
+  '0.0.0.0/0'
+]
+
+@description('Name of the task hub the handler and the worker share.')
+param taskHubName string = 'approvals'
+
+@description('Public base URL of the API for links in responses and notifications (for example behind a custom domain). Empty means the Function App\'s own https URL.')
+param publicBaseUrl string = ''
+
+@description('Log level of both binaries.')
+@allowed([
+  'debug'
+  'info'
+  'warn'
+  'error'
+])
+param logLevel string = 'info'
+
+@description('Whether the worker\'s container app exists already (azd sets SERVICE_WORKER_RESOURCE_EXISTS); then its current image is kept.')
+param workerExists bool = false
+
+@description('Most worker replicas. One is enough for this sample.')
+@minValue(1)
+@maxValue(10)
+param workerMaxReplicas int = 1
+
+var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
+var tags = {
+  'azd-env-name': environmentName
+}
+
+var workerAppName = 'ca-worker-${resourceToken}'
+var placeholderImage = 'mcr.microsoft.com/azuredocs/containerapps-helloworld:latest'
+
+resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
+  name: 'rg-${environmentName}'
+  location: location
+  tags: tags
+}
+
+module monitoring './modules/monitoring.bicep' = {
+  name: 'monitoring'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    logAnalyticsName: 'log-${resourceToken}'
+    applicationInsightsName: 'appi-${resourceToken}'
+  }
+}
+
+// One identity per app, so each holds only its own roles.
+module apiIdentity './modules/identity.bicep' = {
+  name: 'api-identity'
+  scope: rg
+  params: {
+    name: 'id-api-${resourceToken}'
+    location: location
+    tags: tags
+  }
+}
+
+module workerIdentity './modules/identity.bicep' = {
+  name: 'worker-identity'
+  scope: rg
+  params: {
+    name: 'id-worker-${resourceToken}'
+    location: location
+    tags: tags
+  }
+}
+
+module scheduler './modules/scheduler.bicep' = {
+  name: 'scheduler'
+  scope: rg
+  params: {
+    name: 'dts-${resourceToken}'
+    location: schedulerLocation
+    tags: tags
+    taskHubName: taskHubName
+    skuName: schedulerSkuName
+    capacity: schedulerCapacity
+    ipAllowlist: schedulerIpAllowlist
+  }
+}
+
+// The handler starts orchestrations, raises events and reads their status:
+// Durable Task Data Contributor on the task hub.
+module apiTaskHubRole './modules/taskhub-role.bicep' = {
+  name: 'api-taskhub-role'
+  scope: rg
+  params: {
+    schedulerName: scheduler.outputs.schedulerName
+    taskHubName: scheduler.outputs.taskHubName
+    principalId: apiIdentity.outputs.principalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: '0ad04412-c4d5-4796-b79c-f76d14c8d402' // Durable Task Data Contributor
+  }
+}
+
+// The worker only takes and completes work items: Durable Task Worker.
+module workerTaskHubRole './modules/taskhub-role.bicep' = {
+  name: 'worker-taskhub-role'
+  scope: rg
+  params: {
+    schedulerName: scheduler.outputs.schedulerName
+    taskHubName: scheduler.outputs.taskHubName
+    principalId: workerIdentity.outputs.principalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: '80d0d6b0-f522-40a4-8886-a5a11720c375' // Durable Task Worker
+  }
+}
+
+// The person running azd, for the dashboard and for running the binaries
+// locally against this task hub.
+module userTaskHubRole './modules/taskhub-role.bicep' = if (!empty(principalId)) {
+  name: 'user-taskhub-role'
+  scope: rg
+  params: {
+    schedulerName: scheduler.outputs.schedulerName
+    taskHubName: scheduler.outputs.taskHubName
+    principalId: principalId
+    principalType: principalType
+    roleDefinitionId: '0ad04412-c4d5-4796-b79c-f76d14c8d402' // Durable Task Data Contributor
+  }
+}
+
+module storage './modules/storage.bicep' = {
+  name: 'storage'
+  scope: rg
+  params: {
+    name: 'st${resourceToken}'
+    location: location
+    tags: tags
+    deploymentContainerName: 'app-package'
+    functionPrincipalId: apiIdentity.outputs.principalId
+  }
+}
+
+module api './modules/function-app.bicep' = {
+  name: 'api'
+  scope: rg
+  params: {
+    name: 'func-${resourceToken}'
+    planName: 'plan-${resourceToken}'
+    location: location
+    tags: tags
+    serviceName: 'api'
+    identityId: apiIdentity.outputs.id
+    identityClientId: apiIdentity.outputs.clientId
+    identityPrincipalId: apiIdentity.outputs.principalId
+    storageAccountName: storage.outputs.name
+    deploymentContainerUrl: storage.outputs.deploymentContainerUrl
+    applicationInsightsName: monitoring.outputs.applicationInsightsName
+    schedulerEndpoint: scheduler.outputs.endpoint
+    taskHubName: scheduler.outputs.taskHubName
+    publicBaseUrl: publicBaseUrl
+    logLevel: logLevel
+  }
+}
+
+module registry './modules/registry.bicep' = {
+  name: 'registry'
+  scope: rg
+  params: {
+    name: 'cr${resourceToken}'
+    location: location
+    tags: tags
+    pullPrincipalId: workerIdentity.outputs.principalId
+  }
+}
+
+module containerAppsEnvironment './modules/container-apps-environment.bicep' = {
+  name: 'container-apps-environment'
+  scope: rg
+  params: {
+    name: 'cae-${resourceToken}'
+    location: location
+    tags: tags
+    logAnalyticsId: monitoring.outputs.logAnalyticsId
+  }
+}
+
+module workerImage './modules/container-image.bicep' = {
+  name: 'worker-image'
+  scope: rg
+  params: {
+    exists: workerExists
+    name: workerAppName
+  }
+}
+
+module worker './modules/worker-app.bicep' = {
+  name: 'worker'
+  scope: rg
+  params: {
+    name: workerAppName
+    location: location
+    tags: tags
+    serviceName: 'worker'
+    environmentId: containerAppsEnvironment.outputs.id
+    identityId: workerIdentity.outputs.id
+    identityClientId: workerIdentity.outputs.clientId
+    registryLoginServer: registry.outputs.loginServer
+    image: empty(workerImage.outputs.image) ? placeholderImage : workerImage.outputs.image
+    schedulerEndpoint: scheduler.outputs.endpoint
+    taskHubName: scheduler.outputs.taskHubName
+    apiBaseUrl: api.outputs.publicUrl
+    logLevel: logLevel
+    maxReplicas: workerMaxReplicas
+  }
+}
+
+// azd stores these in .azure/<environment>/.env; read them with
+// `azd env get-value NAME`. None is a secret.
+output AZURE_LOCATION string = location
+output AZURE_TENANT_ID string = tenant().tenantId
+output AZURE_RESOURCE_GROUP string = rg.name
+output AZURE_CONTAINER_REGISTRY_ENDPOINT string = registry.outputs.loginServer
+output AZURE_CONTAINER_REGISTRY_NAME string = registry.outputs.name
+output API_BASE_URL string = api.outputs.url
+output FUNCTION_APP_NAME string = api.outputs.name
+output WORKER_APP_NAME string = worker.outputs.name
+output DURABLE_TASK_SCHEDULER_ENDPOINT string = scheduler.outputs.endpoint
+output DURABLE_TASK_SCHEDULER_NAME string = scheduler.outputs.schedulerName
+output TASKHUB_NAME string = scheduler.outputs.taskHubName
+output DURABLE_TASK_SCHEDULER_DASHBOARD_URL string = scheduler.outputs.dashboardUrl

@@ -1,0 +1,77 @@
+// The Function App's storage account: host storage (AzureWebJobsStorage) and
+// the blob container Flex Consumption deploys packages from. Shared keys are
+// off; everything goes through the Function App's managed identity.
+
+@description('Name of the storage account (3-24 lowercase letters and digits).')
+param name string
+
+@description('Azure region of the account.')
+param location string
+
+@description('Tags for the account.')
+param tags object
+
+@description('Name of the blob container that holds the deployment packages.')
+param deploymentContainerName string
+
+@description('Object id of the Function App identity, given Storage Blob Data Owner.')
+param functionPrincipalId string
+
+resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
+  name: name
+  location: location
+  tags: tags
+  kind: 'StorageV2'
+  sku: {
+    name: 'Standard_LRS'
+  }
+  properties: {
+    accessTier: 'Hot'
+    allowBlobPublicAccess: false
+    allowSharedKeyAccess: false
+    defaultToOAuthAuthentication: true
+    minimumTlsVersion: 'TLS1_2'
+    supportsHttpsTrafficOnly: true
+    publicNetworkAccess: 'Enabled'
+    networkAcls: {
+      defaultAction: 'Allow'
+      bypass: 'AzureServices'
+    }
+  }
+}
+
+resource blobService 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01' = {
+  parent: storage
+  name: 'default'
+}
+
+resource deploymentContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
+  parent: blobService
+  name: deploymentContainerName
+  properties: {
+    publicAccess: 'None'
+  }
+}
+
+// Storage Blob Data Owner is the only storage role the Function App needs.
+// The Functions host keeps the function keys (authLevel "function") and its
+// locks in blob containers of AzureWebJobsStorage, and Flex Consumption reads
+// the deployment package from the container above, all with this identity.
+// Queue and Table roles are deliberately not granted: queues and tables are
+// used only by queue or blob triggers and by Durable Functions' own storage
+// provider. This app has HTTP triggers only, and its orchestration state
+// lives in the Durable Task Scheduler.
+var storageBlobDataOwner = 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
+
+resource blobDataOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(storage.id, functionPrincipalId, storageBlobDataOwner)
+  scope: storage
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageBlobDataOwner)
+    principalId: functionPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+output name string = storage.name
+output deploymentContainerUrl string = '${storage.properties.primaryEndpoints.blob}${deploymentContainer.name}'

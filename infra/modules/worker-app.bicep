@@ -1,0 +1,116 @@
+// The worker (azd service "worker"): a Container App that keeps one replica
+// running, connects out to the Durable Task Scheduler and runs the
+// orchestrator and activities. It serves no HTTP, so it has no ingress.
+
+@description('Name of the container app (at most 32 lowercase letters, digits and hyphens).')
+param name string
+
+@description('Azure region of the app.')
+param location string
+
+@description('Tags for the app.')
+param tags object
+
+@description('azd service name, written to the azd-service-name tag so `azd deploy` finds the app.')
+param serviceName string
+
+@description('Resource id of the Container Apps environment.')
+param environmentId string
+
+@description('Resource id of the user-assigned identity the worker runs as.')
+param identityId string
+
+@description('Client id of that identity.')
+param identityClientId string
+
+@description('Login server of the registry the image comes from (the identity holds AcrPull there).')
+param registryLoginServer string
+
+@description('Image to run. azd replaces it with the image it builds on `azd deploy`.')
+param image string
+
+@description('Endpoint of the Durable Task Scheduler (https://...).')
+param schedulerEndpoint string
+
+@description('Name of the task hub.')
+param taskHubName string
+
+@description('Base URL of the HTTP API, used in the approval links the worker writes.')
+param apiBaseUrl string
+
+@description('Log level of the worker: debug, info, warn or error.')
+param logLevel string = 'info'
+
+@description('Most replicas. One is enough; the scheduler spreads work over more if you raise it.')
+@minValue(1)
+@maxValue(10)
+param maxReplicas int = 1
+
+@description('Seconds between SIGTERM and SIGKILL when a replica stops, so work in flight can finish.')
+@minValue(0)
+@maxValue(600)
+param terminationGracePeriodSeconds int = 60
+
+resource worker 'Microsoft.App/containerApps@2025-01-01' = {
+  name: name
+  location: location
+  tags: union(tags, { 'azd-service-name': serviceName })
+  identity: {
+    type: 'UserAssigned'
+    userAssignedIdentities: {
+      '${identityId}': {}
+    }
+  }
+  properties: {
+    managedEnvironmentId: environmentId
+    workloadProfileName: 'Consumption'
+    configuration: {
+      activeRevisionsMode: 'Single'
+      registries: [
+        {
+          server: registryLoginServer
+          identity: identityId
+        }
+      ]
+    }
+    template: {
+      containers: [
+        {
+          name: 'worker'
+          image: image
+          resources: {
+            cpu: json('0.25')
+            memory: '0.5Gi'
+          }
+          // Names the worker reads (config.Worker and dts.Settings);
+          // infra/infra_test.go checks them against the Go struct tags.
+          env: [
+            {
+              name: 'DURABLE_TASK_SCHEDULER_CONNECTION_STRING'
+              value: 'Endpoint=${schedulerEndpoint};TaskHub=${taskHubName};Authentication=ManagedIdentity;ClientID=${identityClientId}'
+            }
+            {
+              name: 'TASKHUB_NAME'
+              value: taskHubName
+            }
+            {
+              name: 'APPROVALS_API_BASE_URL'
+              value: apiBaseUrl
+            }
+            {
+              name: 'APPROVALS_LOG_LEVEL'
+              value: logLevel
+            }
+          ]
+        }
+      ]
+      scale: {
+        minReplicas: 1
+        maxReplicas: maxReplicas
+      }
+      terminationGracePeriodSeconds: terminationGracePeriodSeconds
+    }
+  }
+}
+
+output name string = worker.name
