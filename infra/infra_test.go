@@ -280,7 +280,7 @@ func TestParametersFile(t *testing.T) {
 
 // Outputs azd needs (AZURE_CONTAINER_REGISTRY_ENDPOINT for container
 // builds, AZURE_LOCATION and AZURE_TENANT_ID, AZURE_RESOURCE_GROUP) and the
-// ones docs/deploy-azure.md uses.
+// ones the README's deployment guide uses.
 var requiredOutputs = []string{
 	"AZURE_LOCATION",
 	"AZURE_TENANT_ID",
@@ -353,23 +353,18 @@ func TestOutputs(t *testing.T) {
 	}
 }
 
-// deployGuide returns the text of the "Deploy to Azure" guide:
-// docs/deploy-azure.md and README.md, whichever exist, so the checks keep
-// working when the guide moves into the README.
+// deployGuide returns the README, whose "Deploy to Azure" section is the
+// deployment guide.
 func deployGuide(t *testing.T) string {
 	t.Helper()
-	var b strings.Builder
-	for _, name := range []string{filepath.Join("docs", "deploy-azure.md"), "README.md"} {
-		data, err := os.ReadFile(filepath.Join(repoRoot(t), name))
-		if err == nil {
-			b.Write(data)
-			b.WriteString("\n")
-		}
+	data, err := os.ReadFile(filepath.Join(repoRoot(t), "README.md"))
+	if err != nil {
+		t.Fatal(err)
 	}
-	if !strings.Contains(b.String(), "azd up") {
-		t.Fatal("neither docs/deploy-azure.md nor README.md explains `azd up`")
+	if !strings.Contains(string(data), "azd up") {
+		t.Fatal("README.md does not explain `azd up`")
 	}
-	return b.String()
+	return string(data)
 }
 
 // ---------------------------------------------------------------------------
