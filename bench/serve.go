@@ -34,7 +34,9 @@ const (
 // <grpc addr> <debug addr>", once both listeners are up; the debug address
 // serves expvar with the process's goroutine count and heap size.
 func Serve(ctx context.Context, kind, dataDir string, out io.Writer) error {
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	// Warnings and errors go to stderr: a benchmark that hits a problem
+	// should say so rather than just report odd numbers.
+	quiet := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
