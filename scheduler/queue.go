@@ -41,8 +41,6 @@ func (q *fifo[T]) pop() (T, bool) {
 	return v, true
 }
 
-func (q *fifo[T]) len() int { return len(q.items) - q.head }
-
 type timer struct {
 	at time.Time
 	id api.InstanceID
