@@ -326,7 +326,9 @@ func (s *stack) outcome(id string, within time.Duration) map[string]any {
 		if code == http.StatusOK {
 			return out
 		}
-		if code != http.StatusAccepted {
+		// 503 is what a client sees while the scheduler restarts; it is
+		// told to retry, and does.
+		if code != http.StatusAccepted && code != http.StatusServiceUnavailable {
 			s.t.Fatalf("status of %s = %d %v", id, code, out)
 		}
 		time.Sleep(10 * time.Millisecond)

@@ -36,9 +36,20 @@ func (s *Store) write(ctx context.Context, exec func(ctx context.Context, tx *sq
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	// Once queued, a write is committed or failed by the committer; waiting
-	// for it (rather than for ctx) keeps memory and database in step.
-	return <-w.done
+	// Once queued, a write is committed or failed by the committer, unless
+	// the committer has stopped; waiting for it (rather than for ctx) keeps
+	// memory and database in step.
+	select {
+	case err := <-w.done:
+		return err
+	case <-s.committed:
+		select {
+		case err := <-w.done:
+			return err
+		default:
+			return errClosed
+		}
+	}
 }
 
 // commitLoop is the store's only writer. Under load, writes queue up while a

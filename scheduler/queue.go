@@ -64,6 +64,10 @@ func (h *timerSlice) Pop() any {
 
 func (t *timerHeap) push(v timer) { heap.Push(&t.h, v) }
 
+func (t *timerHeap) init() { heap.Init(&t.h) }
+
+func (t *timerHeap) len() int { return len(t.h) }
+
 func (t *timerHeap) pop() timer { return heap.Pop(&t.h).(timer) }
 
 func (t *timerHeap) peek() (timer, bool) {

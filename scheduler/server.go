@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/microsoft/durabletask-go/api"
 	"github.com/microsoft/durabletask-go/backend"
@@ -53,6 +54,8 @@ type Server struct {
 	workers backend.TaskHubWorker
 	stop    chan any
 	log     *slog.Logger
+
+	closeOnce sync.Once
 }
 
 // New opens the store and prepares the gRPC service. Call Serve to accept
@@ -117,7 +120,14 @@ func (s *Server) Serve(lis net.Listener) error {
 
 // Close ends the worker streams, lets in-flight work finish or return to the
 // queue, and closes the database.
+// Close may be called more than once; later calls do nothing.
 func (s *Server) Close(ctx context.Context) error {
+	var err error
+	s.closeOnce.Do(func() { err = s.close(ctx) })
+	return err
+}
+
+func (s *Server) close(ctx context.Context) error {
 	close(s.stop)
 	done := make(chan struct{})
 	go func() {
@@ -129,8 +139,18 @@ func (s *Server) Close(ctx context.Context) error {
 	case <-ctx.Done():
 		s.grpc.Stop()
 	}
-	if err := s.workers.Shutdown(ctx); err != nil {
-		s.log.Warn("stopping dispatchers", "err", err)
+	// durabletask-go's Shutdown waits for its dispatchers without a limit;
+	// ctx bounds how long we wait for it. Work it leaves in flight is not
+	// lost: it was never acknowledged and is offered again after a restart.
+	drained := make(chan error, 1)
+	go func() { drained <- s.workers.Shutdown(ctx) }()
+	select {
+	case err := <-drained:
+		if err != nil {
+			s.log.Warn("stopping dispatchers", "err", err)
+		}
+	case <-ctx.Done():
+		s.log.Warn("dispatchers did not stop in time; closing the store anyway")
 	}
 	return s.store.Close()
 }

@@ -43,13 +43,15 @@ type Store struct {
 	writes    chan *write
 	closing   chan struct{}
 	committed chan struct{}
+	closeOnce sync.Once
 
 	mu        sync.Mutex
 	instances map[api.InstanceID]*instance
 	ready     fifo[api.InstanceID]
 	timers    timerHeap
 	tasks     fifo[int64]
-	taskOwner map[int64]api.InstanceID
+	taskOwner map[int64]api.InstanceID // queued and dispatched tasks
+	taskLocks map[int64]string         // dispatched tasks: the dispatch's lock
 	locks     uint64
 	orchWake  chan struct{}
 	taskWake  chan struct{}
@@ -64,6 +66,9 @@ type instance struct {
 	delivered []int64
 	queued    bool
 	dequeues  int32
+	// notBefore holds the whole instance back after a failed attempt, so
+	// that no event can overtake the ones that attempt was given.
+	notBefore time.Time
 }
 
 type inboxRef struct {
@@ -72,6 +77,9 @@ type inboxRef struct {
 }
 
 func (in *instance) visible(now time.Time) bool {
+	if now.Before(in.notBefore) {
+		return false
+	}
 	for _, r := range in.inbox {
 		if !r.visibleAt.After(now) {
 			return true
@@ -125,6 +133,7 @@ func OpenStore(path, sync string, log *slog.Logger) (*Store, error) {
 		lockID:    "scheduler-" + strconv.FormatInt(time.Now().UnixNano(), 36),
 		instances: make(map[api.InstanceID]*instance),
 		taskOwner: make(map[int64]api.InstanceID),
+		taskLocks: make(map[int64]string),
 		orchWake:  make(chan struct{}),
 		taskWake:  make(chan struct{}),
 	}
@@ -184,9 +193,13 @@ func (s *Store) load() error {
 // Close stops taking writes and releases the database. Call it after the
 // workers have stopped.
 func (s *Store) Close() error {
-	close(s.closing)
-	<-s.committed
-	return s.closeDBs()
+	var err error
+	s.closeOnce.Do(func() {
+		close(s.closing)
+		<-s.committed
+		err = s.closeDBs()
+	})
+	return err
 }
 
 func (s *Store) closeDBs() error {
@@ -237,6 +250,30 @@ func (s *Store) addTimer(t timer) {
 	if !ok || t.at.Before(first.at) {
 		s.wakeOrchestrations()
 	}
+	if s.timers.len() > 1024 && s.timers.len() > 4*len(s.instances) {
+		s.compactTimers()
+	}
+}
+
+// compactTimers rebuilds the timer heap from the instances still waiting.
+// Timers of instances that finished early (an approval decided long before
+// its timeout) would otherwise stay in the heap until they fall due. The
+// caller holds s.mu.
+func (s *Store) compactTimers() {
+	var live timerHeap
+	for id, in := range s.instances {
+		// Due timers are kept too: only popping one queues its instance.
+		if !in.notBefore.IsZero() {
+			live.h = append(live.h, timer{at: in.notBefore, id: id})
+		}
+		for _, r := range in.inbox {
+			if !r.visibleAt.IsZero() {
+				live.h = append(live.h, timer{at: r.visibleAt, id: id})
+			}
+		}
+	}
+	live.init()
+	s.timers = live
 }
 
 func (s *Store) wakeOrchestrations() {
@@ -321,13 +358,13 @@ func (s *Store) insertInstance(ctx context.Context, tx *sql.Tx, id api.InstanceI
 	if n, _ := res.RowsAffected(); n == 1 {
 		return false, nil
 	}
-	var status int32
-	if err := tx.QueryRowContext(ctx, `SELECT status FROM instances WHERE id = ?`, string(id)).Scan(&status); err != nil {
-		return false, fmt.Errorf("create instance %s: read existing: %w", id, err)
+	status, _, err := instanceStatus(ctx, tx, id)
+	if err != nil {
+		return false, fmt.Errorf("create instance %s: %w", id, err)
 	}
 	matches := false
 	for _, st := range policy.GetOperationStatus() {
-		if int32(st) == status {
+		if st == status {
 			matches = true
 		}
 	}
@@ -362,6 +399,7 @@ func deleteInstance(ctx context.Context, tx *sql.Tx, id api.InstanceID) error {
 		`DELETE FROM instances WHERE id = ?`,
 		`DELETE FROM history WHERE instance_id = ?`,
 		`DELETE FROM inbox WHERE instance_id = ?`,
+		`DELETE FROM tasks WHERE instance_id = ?`,
 	} {
 		if _, err := tx.ExecContext(ctx, q, string(id)); err != nil {
 			return fmt.Errorf("delete instance %s: %w", id, err)
@@ -370,12 +408,11 @@ func deleteInstance(ctx context.Context, tx *sql.Tx, id api.InstanceID) error {
 	return nil
 }
 
-// dropInstance forgets an instance's waiting events. The caller holds s.mu.
+// dropInstance forgets an instance's waiting events and any lock on it, so
+// that a work item handed out before it was purged or replaced can no longer
+// be completed. The caller holds s.mu.
 func (s *Store) dropInstance(id api.InstanceID) {
-	if in := s.instances[id]; in != nil {
-		in.inbox = nil
-		s.forget(id, in)
-	}
+	delete(s.instances, id)
 }
 
 func insertInbox(ctx context.Context, tx *sql.Tx, id api.InstanceID, visible time.Time, payload []byte) (int64, error) {
@@ -396,15 +433,14 @@ func (s *Store) AddNewOrchestrationEvent(ctx context.Context, id api.InstanceID,
 		return err
 	}
 	return s.write(ctx, func(ctx context.Context, tx *sql.Tx) (func(time.Time), error) {
-		var status int32
-		err := tx.QueryRowContext(ctx, `SELECT status FROM instances WHERE id = ?`, string(id)).Scan(&status)
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil, api.ErrInstanceNotFound
-		}
+		status, found, err := instanceStatus(ctx, tx, id)
 		if err != nil {
 			return nil, fmt.Errorf("add event to %s: %w", id, err)
 		}
-		if isFinal(api.OrchestrationStatus(status)) {
+		if !found {
+			return nil, api.ErrInstanceNotFound
+		}
+		if isFinal(status) {
 			s.log.Debug("dropping event for finished instance", "instance_id", id)
 			return nil, nil
 		}
@@ -543,7 +579,7 @@ func (s *Store) readInbox(ctx context.Context, seqs []int64) ([]*backend.History
 	return events, rows.Err()
 }
 
-// unlock releases an instance, hiding what it was given for delay.
+// unlock releases an instance, holding it back for delay.
 func (s *Store) unlock(id api.InstanceID, lockedBy string, delay time.Duration) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -553,17 +589,8 @@ func (s *Store) unlock(id api.InstanceID, lockedBy string, delay time.Duration) 
 	}
 	now := time.Now()
 	if delay > 0 {
-		until := now.Add(delay)
-		delivered := make(map[int64]bool, len(in.delivered))
-		for _, seq := range in.delivered {
-			delivered[seq] = true
-		}
-		for i := range in.inbox {
-			if delivered[in.inbox[i].seq] && in.inbox[i].visibleAt.Before(until) {
-				in.inbox[i].visibleAt = until
-			}
-		}
-		s.addTimer(timer{at: until, id: id})
+		in.notBefore = now.Add(delay)
+		s.addTimer(timer{at: in.notBefore, id: id})
 	}
 	in.locked, in.lockedBy, in.delivered = false, "", nil
 	s.enqueue(id, in, now)
@@ -669,8 +696,12 @@ func (s *Store) saveExecution(ctx context.Context, tx *sql.Tx, id api.InstanceID
 		args = append(args, st.CustomStatus.GetValue())
 	}
 	args = append(args, string(id))
-	if _, err := tx.ExecContext(ctx, `UPDATE instances SET `+strings.Join(set, ", ")+` WHERE id = ?`, args...); err != nil {
+	res, err := tx.ExecContext(ctx, `UPDATE instances SET `+strings.Join(set, ", ")+` WHERE id = ?`, args...)
+	if err != nil {
 		return nil, fmt.Errorf("complete %s: update instance: %w", id, err)
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return nil, backend.ErrWorkItemLockLost // purged while it ran
 	}
 
 	if st.ContinuedAsNew() {
@@ -729,7 +760,16 @@ func (s *Store) saveExecution(ctx context.Context, tx *sql.Tx, id api.InstanceID
 	}
 	for _, msg := range st.PendingMessages() {
 		target := api.InstanceID(msg.TargetInstanceID)
-		if msg.HistoryEvent.GetExecutionStarted() != nil {
+		if msg.HistoryEvent.GetExecutionStarted() == nil {
+			status, found, err := instanceStatus(ctx, tx, target)
+			if err != nil {
+				return nil, fmt.Errorf("complete %s: %w", id, err)
+			}
+			if !found || isFinal(status) {
+				s.log.Debug("dropping a message for a missing or finished instance", "instance_id", id, "target", target)
+				continue
+			}
+		} else {
 			_, err := s.insertInstance(ctx, tx, target, msg.HistoryEvent, &api.OrchestrationIdReusePolicy{})
 			if errors.Is(err, api.ErrDuplicateInstance) {
 				s.log.Warn("sub-orchestration already exists; not starting it again", "instance_id", id, "target", target)
@@ -767,7 +807,7 @@ func (s *Store) saveExecution(ctx context.Context, tx *sql.Tx, id api.InstanceID
 		} else {
 			in.inbox = without(in.inbox, delivered)
 		}
-		in.locked, in.lockedBy, in.delivered, in.dequeues = false, "", nil, 0
+		in.locked, in.lockedBy, in.delivered, in.dequeues, in.notBefore = false, "", nil, 0, time.Time{}
 		for _, q := range newEvents {
 			s.addEvent(q.id, q.ref, now)
 		}
@@ -819,34 +859,67 @@ func (s *Store) GetActivityWorkItem(ctx context.Context) (*backend.ActivityWorkI
 	for {
 		s.mu.Lock()
 		seq, ok := s.tasks.pop()
-		id := s.taskOwner[seq]
+		id, owned := s.taskOwner[seq]
+		var lockedBy string
+		if ok && owned {
+			s.locks++
+			lockedBy = s.lockID + "-" + strconv.FormatUint(s.locks, 36)
+			s.taskLocks[seq] = lockedBy
+		}
 		wake := s.taskWake
 		s.mu.Unlock()
-		if ok {
-			var payload []byte
-			err := s.rdb.QueryRowContext(ctx, `SELECT payload FROM tasks WHERE seq = ?`, seq).Scan(&payload)
-			if err != nil {
-				s.requeueTask(seq)
-				return nil, fmt.Errorf("read activity %d of %s: %w", seq, id, err)
-			}
-			e, err := backend.UnmarshalHistoryEvent(payload)
-			if err != nil {
+		if !ok {
+			if err := sleep(ctx, wake, -1); err != nil {
 				return nil, err
 			}
-			return &backend.ActivityWorkItem{SequenceNumber: seq, InstanceID: id, NewEvent: e, LockedBy: s.lockID}, nil
+			continue
 		}
-		if err := sleep(ctx, wake, -1); err != nil {
-			return nil, err
+		if !owned {
+			continue
 		}
+		var payload []byte
+		err := s.rdb.QueryRowContext(ctx, `SELECT payload FROM tasks WHERE seq = ?`, seq).Scan(&payload)
+		if errors.Is(err, sql.ErrNoRows) {
+			// Its orchestration was purged or replaced.
+			s.dropTask(seq)
+			continue
+		}
+		if err != nil {
+			s.requeueTask(seq)
+			return nil, fmt.Errorf("read activity %d of %s: %w", seq, id, err)
+		}
+		e, err := backend.UnmarshalHistoryEvent(payload)
+		if err != nil {
+			// Retrying cannot mend a payload that does not decode.
+			s.log.Error("dropping an activity that cannot be decoded", "instance_id", id, "task", seq, "err", err)
+			s.dropTask(seq)
+			continue
+		}
+		return &backend.ActivityWorkItem{SequenceNumber: seq, InstanceID: id, NewEvent: e, LockedBy: lockedBy}, nil
 	}
+}
+
+func (s *Store) dropTask(seq int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.taskOwner, seq)
+	delete(s.taskLocks, seq)
 }
 
 func (s *Store) requeueTask(seq int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	delete(s.taskLocks, seq)
 	s.tasks.pushFront(seq)
 	close(s.taskWake)
 	s.taskWake = make(chan struct{})
+}
+
+// holdsTask reports whether wi is the current dispatch of its task.
+func (s *Store) holdsTask(wi *backend.ActivityWorkItem) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.taskLocks[wi.SequenceNumber] == wi.LockedBy && wi.LockedBy != ""
 }
 
 // CompleteActivityWorkItem implements backend.Backend: the activity's
@@ -856,24 +929,26 @@ func (s *Store) CompleteActivityWorkItem(ctx context.Context, wi *backend.Activi
 	if err != nil {
 		return err
 	}
-	s.mu.Lock()
-	_, ok := s.taskOwner[wi.SequenceNumber]
-	s.mu.Unlock()
-	if !ok {
+	if !s.holdsTask(wi) {
 		return backend.ErrWorkItemLockLost
 	}
 	return s.write(ctx, func(ctx context.Context, tx *sql.Tx) (func(time.Time), error) {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM tasks WHERE seq = ?`, wi.SequenceNumber); err != nil {
+		// Deleting the task is what claims the completion: a second
+		// completion of the same dispatch finds nothing to delete.
+		res, err := tx.ExecContext(ctx, `DELETE FROM tasks WHERE seq = ?`, wi.SequenceNumber)
+		if err != nil {
 			return nil, fmt.Errorf("complete activity %s: %w", wi, err)
 		}
-		var status int32
-		err := tx.QueryRowContext(ctx, `SELECT status FROM instances WHERE id = ?`, string(wi.InstanceID)).Scan(&status)
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return nil, fmt.Errorf("complete activity %s: %w", wi, err)
+		if n, _ := res.RowsAffected(); n != 1 {
+			return nil, backend.ErrWorkItemLockLost
 		}
 		// The result of an activity whose orchestration has finished (or
 		// been purged) has nobody to go to.
-		alive := err == nil && !isFinal(api.OrchestrationStatus(status))
+		status, found, err := instanceStatus(ctx, tx, wi.InstanceID)
+		if err != nil {
+			return nil, fmt.Errorf("complete activity %s: %w", wi, err)
+		}
+		alive := found && !isFinal(status)
 		var seq int64
 		if alive {
 			if seq, err = insertInbox(ctx, tx, wi.InstanceID, time.Time{}, payload); err != nil {
@@ -882,6 +957,7 @@ func (s *Store) CompleteActivityWorkItem(ctx context.Context, wi *backend.Activi
 		}
 		return func(now time.Time) {
 			delete(s.taskOwner, wi.SequenceNumber)
+			delete(s.taskLocks, wi.SequenceNumber)
 			if alive {
 				s.addEvent(wi.InstanceID, inboxRef{seq: seq}, now)
 			}
@@ -891,28 +967,38 @@ func (s *Store) CompleteActivityWorkItem(ctx context.Context, wi *backend.Activi
 
 // AbandonActivityWorkItem implements backend.Backend.
 func (s *Store) AbandonActivityWorkItem(_ context.Context, wi *backend.ActivityWorkItem) error {
-	s.mu.Lock()
-	_, ok := s.taskOwner[wi.SequenceNumber]
-	s.mu.Unlock()
-	if !ok {
+	if !s.holdsTask(wi) {
 		return backend.ErrWorkItemLockLost
 	}
 	s.requeueTask(wi.SequenceNumber)
 	return nil
 }
 
+// instanceStatus reads an instance's runtime status; found is false when
+// there is no such instance.
+func instanceStatus(ctx context.Context, tx *sql.Tx, id api.InstanceID) (status api.OrchestrationStatus, found bool, err error) {
+	var st int32
+	err = tx.QueryRowContext(ctx, `SELECT status FROM instances WHERE id = ?`, string(id)).Scan(&st)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("read status of %s: %w", id, err)
+	}
+	return api.OrchestrationStatus(st), true, nil
+}
+
 // PurgeOrchestrationState implements backend.Backend.
 func (s *Store) PurgeOrchestrationState(ctx context.Context, id api.InstanceID) error {
 	return s.write(ctx, func(ctx context.Context, tx *sql.Tx) (func(time.Time), error) {
-		var status int32
-		err := tx.QueryRowContext(ctx, `SELECT status FROM instances WHERE id = ?`, string(id)).Scan(&status)
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil, api.ErrInstanceNotFound
-		}
+		status, found, err := instanceStatus(ctx, tx, id)
 		if err != nil {
 			return nil, fmt.Errorf("purge %s: %w", id, err)
 		}
-		if !isFinal(api.OrchestrationStatus(status)) {
+		if !found {
+			return nil, api.ErrInstanceNotFound
+		}
+		if !isFinal(status) {
 			return nil, api.ErrNotCompleted
 		}
 		if err := deleteInstance(ctx, tx, id); err != nil {
