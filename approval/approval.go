@@ -28,8 +28,12 @@ const (
 const DefaultTimeoutHours = 24.0
 
 // MaxTimeout bounds how long an approval may wait, so a typo cannot park an
-// orchestration for centuries.
-const MaxTimeout = 366 * 24 * time.Hour
+// orchestration for centuries; MinTimeout keeps a slip such as "1ns" from
+// timing an approval out before anyone could see it.
+const (
+	MaxTimeout = 366 * 24 * time.Hour
+	MinTimeout = time.Second
+)
 
 // UnknownApprover is recorded when a decision does not name who made it.
 const UnknownApprover = "Unknown"
@@ -77,6 +81,9 @@ func (r Request) Validate() error {
 		h := *r.TimeoutHours
 		if math.IsNaN(h) || math.IsInf(h, 0) || h <= 0 {
 			return &FieldError{Field: "timeout_hours", Reason: "must be a positive number of hours"}
+		}
+		if h < MinTimeout.Hours() {
+			return &FieldError{Field: "timeout_hours", Reason: fmt.Sprintf("must be at least %s", MinTimeout)}
 		}
 		if time.Duration(h*float64(time.Hour)) > MaxTimeout || h > MaxTimeout.Hours() {
 			return &FieldError{Field: "timeout_hours", Reason: fmt.Sprintf("must be at most %g hours", MaxTimeout.Hours())}

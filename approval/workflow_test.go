@@ -146,7 +146,7 @@ func TestRejected(t *testing.T) {
 func TestTimeout(t *testing.T) {
 	e := start(t)
 	began := time.Now()
-	e.startApproval(t, "exp-3", approval.Request{RequestID: "exp-3", Requester: "ana", Item: "desk", TimeoutHours: hours(300 * time.Millisecond)})
+	e.startApproval(t, "exp-3", approval.Request{RequestID: "exp-3", Requester: "ana", Item: "desk", TimeoutHours: hours(approval.MinTimeout)})
 	raw, out := e.outcome(t, "exp-3")
 	if keys(raw) != "request_id,status,timed_out_at" {
 		t.Fatalf("output fields = %s", keys(raw))
@@ -158,7 +158,7 @@ func TestTimeout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if at.Before(began.Add(300*time.Millisecond).Truncate(time.Second)) || !strings.HasSuffix(out.TimedOutAt, "Z") {
+	if at.Before(began.Add(approval.MinTimeout)) || !strings.HasSuffix(out.TimedOutAt, "Z") {
 		t.Fatalf("timed_out_at %s is before the deadline or not UTC", out.TimedOutAt)
 	}
 	// A decision after the timeout changes nothing.

@@ -45,7 +45,9 @@ func (s Scheduler) Start(ctx context.Context, req approval.Request) error {
 // Get implements Orchestrations.
 func (s Scheduler) Get(ctx context.Context, id string) (*api.OrchestrationMetadata, error) {
 	md, err := s.Client.FetchOrchestrationMetadata(ctx, api.InstanceID(id), api.WithFetchPayloads(true))
-	if errors.Is(err, api.ErrInstanceNotFound) || status.Code(err) == codes.NotFound {
+	// Only the scheduler's "no such instance" is a 404; a NotFound status
+	// (a task hub the scheduler does not serve) is a configuration error.
+	if errors.Is(err, api.ErrInstanceNotFound) {
 		return nil, ErrNotFound
 	}
 	if err != nil {
@@ -57,6 +59,8 @@ func (s Scheduler) Get(ctx context.Context, id string) (*api.OrchestrationMetada
 // Decide implements Orchestrations.
 func (s Scheduler) Decide(ctx context.Context, id string, d approval.Decision) error {
 	err := s.Client.RaiseEvent(ctx, api.InstanceID(id), approval.DecisionEventName, api.WithEventPayload(d))
+	// The API reads the approval first, so a NotFound here means it was
+	// purged in between, not a wrong task hub.
 	if status.Code(err) == codes.NotFound {
 		return ErrNotFound
 	}

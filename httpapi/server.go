@@ -173,22 +173,42 @@ func (s *server) start(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.opts.CallTimeout)
 	defer cancel()
-	if err := s.orch.Start(ctx, req); err != nil {
-		if errors.Is(err, ErrExists) {
+	err := s.orch.Start(ctx, req)
+	if errors.Is(err, ErrExists) {
+		// Starting the same request again (a retry after a lost answer) is
+		// not a conflict: answer as the first start did.
+		if !s.sameRequest(ctx, req) {
 			writeProblem(w, r, problem{Status: http.StatusConflict, ID: req.RequestID, Field: "request_id",
-				Detail: fmt.Sprintf("an approval with id %q already exists", req.RequestID)})
+				Detail: fmt.Sprintf("an approval with id %q already exists with other details", req.RequestID)})
 			return
 		}
+	} else if err != nil {
 		s.schedulerFailed(w, r, "start approval", err)
 		return
+	} else {
+		s.log.Info("approval started", "id", req.RequestID, "requester", req.Requester, "item", req.Item)
 	}
-	s.log.Info("approval started", "id", req.RequestID, "requester", req.Requester, "item", req.Item)
 	links := s.links(r, req.RequestID)
 	v := approvalView{ID: req.RequestID, Status: approval.StatusPending, RequestID: req.RequestID,
 		Requester: req.Requester, Item: req.Item, Approver: req.Approver, TimeoutHours: req.TimeoutHours,
 		StatusURI: links.status, DecisionURI: links.decision}
 	s.pending(w, links.status)
 	writeJSON(w, http.StatusAccepted, v)
+}
+
+// sameRequest reports whether the existing approval with req's id was
+// started with the same details.
+func (s *server) sameRequest(ctx context.Context, req approval.Request) bool {
+	md, err := s.orch.Get(ctx, req.RequestID)
+	if err != nil || md.Name != approval.OrchestratorName {
+		return false
+	}
+	var prev approval.Request
+	if json.Unmarshal([]byte(md.SerializedInput), &prev) != nil {
+		return false
+	}
+	return prev.Requester == req.Requester && prev.Item == req.Item && prev.Approver == req.Approver &&
+		prev.Timeout() == req.Timeout()
 }
 
 // requestFrom validates the start fields and applies the defaults.
@@ -222,12 +242,14 @@ func requestFrom(f fields) (approval.Request, *problem) {
 		req.TimeoutHours = &h
 	}
 	if err := req.Validate(); err != nil {
-		fe, _ := approval.AsFieldError(err)
-		field := fe.Field
-		if field == "timeout_hours" && hasTimeout {
-			field = "timeout"
+		p := &problem{Status: http.StatusBadRequest, Detail: err.Error()}
+		if fe, ok := approval.AsFieldError(err); ok {
+			p.Field = fe.Field
+			if p.Field == "timeout_hours" && hasTimeout {
+				p.Field = "timeout"
+			}
 		}
-		return req, &problem{Status: http.StatusBadRequest, Field: field, Detail: err.Error()}
+		return req, p
 	}
 	return req, nil
 }
@@ -377,7 +399,7 @@ func (s *server) schedulerFailed(w http.ResponseWriter, r *http.Request, what st
 	s.log.Error(what+" failed", "path", r.URL.Path, "err", err)
 	w.Header().Set("Retry-After", "5")
 	writeProblem(w, r, problem{Status: http.StatusServiceUnavailable,
-		Detail: "the scheduler could not be reached or refused the call; nothing was changed, try again"})
+		Detail: "the scheduler could not be reached or did not answer in time; retry the same request, which is safe to repeat"})
 }
 
 type links struct{ status, decision string }

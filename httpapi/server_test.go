@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -185,7 +186,7 @@ func TestRejectWithForms(t *testing.T) {
 
 func TestTimeoutStatus(t *testing.T) {
 	e := newAPI(t)
-	r := e.postJSON(t, "/api/approvals", map[string]any{"request_id": "exp-t", "requester": "ana", "item": "desk", "timeout": "300ms"})
+	r := e.postJSON(t, "/api/approvals", map[string]any{"request_id": "exp-t", "requester": "ana", "item": "desk", "timeout": "1s"})
 	if r.code != http.StatusAccepted {
 		t.Fatalf("start = %d %s", r.code, r.raw)
 	}
@@ -232,9 +233,17 @@ func TestDuplicateID(t *testing.T) {
 	if r := e.postJSON(t, "/api/approvals", body); r.code != http.StatusAccepted {
 		t.Fatalf("first start = %d %s", r.code, r.raw)
 	}
+	// The same request again, as a client retrying after a lost answer
+	// would send it, is accepted again.
 	r := e.postJSON(t, "/api/approvals", body)
+	if r.code != http.StatusAccepted || r.body["id"] != "exp-dup" || r.header.Get("Location") == "" {
+		t.Fatalf("repeated start = %d %s", r.code, r.raw)
+	}
+	// Other details under the same id are a conflict.
+	body["item"] = "car"
+	r = e.postJSON(t, "/api/approvals", body)
 	if r.code != http.StatusConflict || r.body["field"] != "request_id" {
-		t.Fatalf("second start = %d %s", r.code, r.raw)
+		t.Fatalf("start with other details = %d %s", r.code, r.raw)
 	}
 }
 
@@ -263,12 +272,13 @@ func TestBadRequestsChangeNothing(t *testing.T) {
 		{"not an object", "POST", "/api/approvals", jsonCT, `["ana"]`, 400, ""},
 		{"broken JSON", "POST", "/api/approvals", jsonCT, `{"requester":`, 400, ""},
 		{"two values", "POST", "/api/approvals", jsonCT, `{"requester":"a","item":"b"}{}`, 400, ""},
-		{"missing requester", "POST", "/api/approvals", jsonCT, `{"item":"pen"}`, 400, "requester"},
+		{"missing requester", "POST", "/api/approvals", jsonCT, `{"request_id":"bad-1","item":"pen"}`, 400, "requester"},
 		{"blank item", "POST", "/api/approvals", formCT, "requester=ana&item=+", 400, "item"},
 		{"unknown field", "POST", "/api/approvals", jsonCT, `{"requester":"a","item":"b","timeout_hour":2}`, 400, "timeout_hour"},
 		{"hours as string", "POST", "/api/approvals", jsonCT, `{"requester":"a","item":"b","timeout_hours":"2"}`, 400, "timeout_hours"},
 		{"negative hours", "POST", "/api/approvals", jsonCT, `{"requester":"a","item":"b","timeout_hours":-1}`, 400, "timeout_hours"},
-		{"zero hours form", "POST", "/api/approvals", formCT, "requester=a&item=b&timeout_hours=0", 400, "timeout_hours"},
+		{"zero hours form", "POST", "/api/approvals", formCT, "request_id=bad-2&requester=a&item=b&timeout_hours=0", 400, "timeout_hours"},
+		{"too short", "POST", "/api/approvals", jsonCT, `{"request_id":"bad-3","requester":"a","item":"b","timeout":"1ns"}`, 400, "timeout"},
 		{"huge hours", "POST", "/api/approvals", jsonCT, `{"requester":"a","item":"b","timeout_hours":1e12}`, 400, "timeout_hours"},
 		{"bad duration", "POST", "/api/approvals", formCT, "requester=a&item=b&timeout=soon", 400, "timeout"},
 		{"negative duration", "POST", "/api/approvals", jsonCT, `{"requester":"a","item":"b","timeout":"-5m"}`, 400, "timeout"},
@@ -294,7 +304,7 @@ func TestBadRequestsChangeNothing(t *testing.T) {
 			if r.header.Get("Content-Type") != "application/problem+json" {
 				t.Fatalf("Content-Type = %q", r.header.Get("Content-Type"))
 			}
-			if r.body["status"] != float64(c.code) || r.body["title"] == "" || r.body["detail"] == "" {
+			if r.body["status"] != float64(c.code) || r.body["title"] == nil || r.body["title"] == "" || r.body["detail"] == nil || r.body["detail"] == "" {
 				t.Fatalf("problem body = %s", r.raw)
 			}
 			if c.field != "" && r.body["field"] != c.field {
@@ -314,7 +324,9 @@ func TestBadRequestsChangeNothing(t *testing.T) {
 	if r := e.do(t, http.MethodGet, "/api/approvals/exp-ok", "", ""); r.code != http.StatusAccepted || r.body["status"] != "Pending" {
 		t.Fatalf("the valid approval changed: %d %s", r.code, r.raw)
 	}
-	if _, err := e.orch.Get(context.Background(), "a"); err == nil {
-		t.Fatal("an approval was created by a bad request")
+	for _, id := range []string{"bad-1", "bad-2", "bad-3"} {
+		if _, err := e.orch.Get(context.Background(), id); !errors.Is(err, httpapi.ErrNotFound) {
+			t.Fatalf("approval %s exists after a bad request (%v)", id, err)
+		}
 	}
 }
