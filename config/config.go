@@ -4,7 +4,10 @@
 package config
 
 import (
+	"errors"
 	"fmt"
+	"reflect"
+	"strings"
 
 	"github.com/caarlos0/env/v11"
 
@@ -34,11 +37,46 @@ type Worker struct {
 	Scheduler  dts.Settings
 }
 
-// Load reads T from the environment.
+// Load reads T from the environment. An error names the variable and what
+// is wrong with it, but not its value, which may be a secret.
 func Load[T any]() (T, error) {
 	var cfg T
-	if err := env.Parse(&cfg); err != nil {
+	err := env.Parse(&cfg)
+	if err == nil {
+		return cfg, nil
+	}
+	keys := envKeys(reflect.TypeOf(cfg))
+	var agg env.AggregateError
+	if !errors.As(err, &agg) {
 		return cfg, fmt.Errorf("read configuration: %w", err)
 	}
-	return cfg, nil
+	var problems []string
+	for _, e := range agg.Errors {
+		var pe env.ParseError
+		if errors.As(e, &pe) {
+			problems = append(problems, fmt.Sprintf("%s: not a valid %s", keys[pe.Name], pe.Type))
+			continue
+		}
+		problems = append(problems, e.Error())
+	}
+	return cfg, fmt.Errorf("read configuration: %s", strings.Join(problems, "; "))
+}
+
+// envKeys maps the Go field names of t, nested structs included, to the
+// variables they are read from.
+func envKeys(t reflect.Type) map[string]string {
+	keys := map[string]string{}
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if f.Type.Kind() == reflect.Struct && f.Tag.Get("env") == "" {
+			for k, v := range envKeys(f.Type) {
+				keys[k] = v
+			}
+			continue
+		}
+		if name, _, _ := strings.Cut(f.Tag.Get("env"), ","); name != "" {
+			keys[f.Name] = name
+		}
+	}
+	return keys
 }

@@ -160,6 +160,13 @@ func (s *tokenSource) Token(ctx context.Context) (string, error) {
 		s.inflight = f
 		go s.fetch(f)
 	}
+	// Inside the refresh margin the cached token is still good: callers
+	// use it while the refresh runs, rather than wait for it.
+	if s.have && s.now().Before(s.tok.ExpiresOn.Add(-expirySkew)) {
+		t := s.tok.Token
+		s.mu.Unlock()
+		return t, nil
+	}
 	s.mu.Unlock()
 
 	select {

@@ -163,7 +163,7 @@ type Guard struct {
 	mu sync.Mutex
 	// outstanding maps hub + work item identity to the completion token of
 	// its latest dispatch.
-	outstanding map[string]string
+	outstanding map[string]issuedToken
 }
 
 // New returns a Guard for opts.
@@ -172,7 +172,7 @@ func New(opts Options) *Guard {
 		hubs:        opts.TaskHubs,
 		interval:    opts.PingInterval,
 		log:         opts.Logger,
-		outstanding: map[string]string{},
+		outstanding: map[string]issuedToken{},
 	}
 	if len(g.hubs) == 0 {
 		g.hubs = []string{DefaultTaskHub}
@@ -329,7 +329,7 @@ func (g *Guard) consume(hub string, req any, field protowire.Number, keyOf func(
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	want, ok := g.outstanding[key]
-	if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
+	if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(want.token)) != 1 {
 		return status.Error(codes.FailedPrecondition,
 			"completion token unknown: the work item was already completed, or was dispatched again with a new token")
 	}
@@ -337,26 +337,34 @@ func (g *Guard) consume(hub string, req any, field protowire.Number, keyOf func(
 	return nil
 }
 
-func (g *Guard) issue(key string) (string, error) {
+// issuedToken is the completion token of a work item's latest dispatch and
+// the stream it went out on.
+type issuedToken struct {
+	token string
+	owner *workItemStream
+}
+
+func (g *Guard) issue(key string, owner *workItemStream) (string, error) {
 	var b [16]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		return "", fmt.Errorf("generate completion token: %w", err)
 	}
 	tok := base64.RawURLEncoding.EncodeToString(b[:])
 	g.mu.Lock()
-	g.outstanding[key] = tok
+	g.outstanding[key] = issuedToken{token: tok, owner: owner}
 	g.mu.Unlock()
 	return tok, nil
 }
 
 // retire drops the tokens a stream issued that are still outstanding: the
 // executor abandons those work items when the stream ends, and they come
-// back with new tokens.
-func (g *Guard) retire(issued map[string]string) {
+// back with new tokens. Completed work items were removed by consume, so
+// nothing grows with the life of a stream.
+func (g *Guard) retire(owner *workItemStream) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	for k, tok := range issued {
-		if g.outstanding[k] == tok {
+	for k, t := range g.outstanding {
+		if t.owner == owner {
 			delete(g.outstanding, k)
 		}
 	}
@@ -384,7 +392,7 @@ func (g *Guard) StreamInterceptor() grpc.StreamServerInterceptor {
 			}
 			return handler(srv, ss)
 		}
-		ws := &workItemStream{ServerStream: ss, ctx: ctx, g: g, hub: TaskHub(ctx), issued: map[string]string{}}
+		ws := &workItemStream{ServerStream: ss, ctx: ctx, g: g, hub: TaskHub(ctx)}
 		stop := make(chan struct{})
 		var pinger sync.WaitGroup
 		if g.interval > 0 {
@@ -398,7 +406,7 @@ func (g *Guard) StreamInterceptor() grpc.StreamServerInterceptor {
 		close(stop)
 		ws.close()
 		pinger.Wait()
-		g.retire(ws.issued)
+		g.retire(ws)
 		return err
 	}
 }
@@ -423,8 +431,6 @@ type workItemStream struct {
 
 	mu     sync.Mutex
 	closed bool
-	// issued is the stream's own record of its tokens, guarded by mu.
-	issued map[string]string
 }
 
 func (s *workItemStream) Context() context.Context { return s.ctx }
@@ -441,12 +447,11 @@ func (s *workItemStream) SendMsg(m any) error {
 			key := s.hub + "\x00" + id
 			// The token is recorded before the work item leaves, so a fast
 			// worker's completion cannot arrive ahead of it.
-			tok, err := s.g.issue(key)
+			tok, err := s.g.issue(key, s)
 			if err != nil {
 				return status.Error(codes.Internal, err.Error())
 			}
 			dtsproto.SetString(r, dtsproto.FieldWorkItemCompletionToken, tok)
-			s.issued[key] = tok
 		}
 	}
 	return s.ServerStream.SendMsg(m)
