@@ -344,7 +344,11 @@ func Print(w io.Writer, rep *Report) {
 			if row.higherBetter {
 				ratio = a / b
 			}
-			fmt.Fprintf(w, " %10s× |", format(ratio))
+			cell := format(ratio)
+			if cell != "n/a" {
+				cell += "×"
+			}
+			fmt.Fprintf(w, " %11s |", cell)
 		}
 		fmt.Fprintln(w)
 	}
