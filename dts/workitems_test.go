@@ -17,43 +17,27 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
-	"google.golang.org/protobuf/reflect/protoregistry"
 	"google.golang.org/protobuf/types/known/emptypb"
 
 	"github.com/approvals-go/approvals/dts/dtsproto"
 	"github.com/approvals-go/approvals/dts/dtstest"
 )
 
-// newMessage makes an empty message of one of durabletask-go's generated
-// types, which tests cannot name.
-func newMessage(t *testing.T, name protoreflect.FullName) protoreflect.Message {
-	t.Helper()
-	mt, err := protoregistry.GlobalTypes.FindMessageByName(name)
-	if err != nil {
-		t.Fatalf("find %s: %v", name, err)
-	}
-	return mt.New()
-}
-
-func setField(m protoreflect.Message, name protoreflect.Name, v protoreflect.Value) {
-	m.Set(m.Descriptor().Fields().ByName(name), v)
-}
-
 func orchestratorWorkItem(t *testing.T, instanceID, token string) proto.Message {
-	wi := newMessage(t, "WorkItem")
+	wi := dtstest.NewMessage(t, "WorkItem")
 	req := wi.Mutable(wi.Descriptor().Fields().ByName("orchestratorRequest")).Message()
-	setField(req, "instanceId", protoreflect.ValueOfString(instanceID))
+	dtstest.SetField(req, "instanceId", protoreflect.ValueOfString(instanceID))
 	dtsproto.SetString(wi, dtsproto.FieldWorkItemCompletionToken, token)
 	return wi.Interface()
 }
 
 func activityWorkItem(t *testing.T, instanceID string, taskID int32, token string) proto.Message {
-	wi := newMessage(t, "WorkItem")
+	wi := dtstest.NewMessage(t, "WorkItem")
 	req := wi.Mutable(wi.Descriptor().Fields().ByName("activityRequest")).Message()
-	setField(req, "name", protoreflect.ValueOfString("act"))
-	setField(req, "taskId", protoreflect.ValueOfInt32(taskID))
+	dtstest.SetField(req, "name", protoreflect.ValueOfString("act"))
+	dtstest.SetField(req, "taskId", protoreflect.ValueOfInt32(taskID))
 	inst := req.Mutable(req.Descriptor().Fields().ByName("orchestrationInstance")).Message()
-	setField(inst, "instanceId", protoreflect.ValueOfString(instanceID))
+	dtstest.SetField(inst, "instanceId", protoreflect.ValueOfString(instanceID))
 	dtsproto.SetString(wi, dtsproto.FieldWorkItemCompletionToken, token)
 	return wi.Interface()
 }
@@ -127,7 +111,7 @@ func openWorkItems(t *testing.T, ctx context.Context, conn *grpc.ClientConn) grp
 	if err != nil {
 		t.Fatalf("open stream: %v", err)
 	}
-	req := newMessage(t, "GetWorkItemsRequest").Interface()
+	req := dtstest.NewMessage(t, "GetWorkItemsRequest").Interface()
 	if err := cs.SendMsg(req); err != nil {
 		t.Fatalf("send request: %v", err)
 	}
@@ -142,7 +126,7 @@ func openWorkItems(t *testing.T, ctx context.Context, conn *grpc.ClientConn) grp
 
 func recvWorkItem(t *testing.T, cs grpc.ClientStream) protoreflect.Message {
 	t.Helper()
-	wi := newMessage(t, "WorkItem")
+	wi := dtstest.NewMessage(t, "WorkItem")
 	if err := cs.RecvMsg(wi.Interface()); err != nil {
 		t.Fatalf("receive work item: %v", err)
 	}
@@ -200,16 +184,16 @@ func TestWorkItemProtocol(t *testing.T) {
 			t.Fatalf("%s: %v", method, err)
 		}
 	}
-	orch := newMessage(t, "OrchestratorResponse")
-	setField(orch, "instanceId", protoreflect.ValueOfString("inst-1"))
-	act := newMessage(t, "ActivityResponse")
-	setField(act, "instanceId", protoreflect.ValueOfString("inst-1"))
-	setField(act, "taskId", protoreflect.ValueOfInt32(3))
+	orch := dtstest.NewMessage(t, "OrchestratorResponse")
+	dtstest.SetField(orch, "instanceId", protoreflect.ValueOfString("inst-1"))
+	act := dtstest.NewMessage(t, "ActivityResponse")
+	dtstest.SetField(act, "instanceId", protoreflect.ValueOfString("inst-1"))
+	dtstest.SetField(act, "taskId", protoreflect.ValueOfInt32(3))
 	complete(dtsproto.MethodCompleteActivityTask, act)
 	complete(dtsproto.MethodCompleteOrchestratorTask, orch)
 	// A second completion of the same work item has no token left to send.
-	orch2 := newMessage(t, "OrchestratorResponse")
-	setField(orch2, "instanceId", protoreflect.ValueOfString("inst-1"))
+	orch2 := dtstest.NewMessage(t, "OrchestratorResponse")
+	dtstest.SetField(orch2, "instanceId", protoreflect.ValueOfString("inst-1"))
 	complete(dtsproto.MethodCompleteOrchestratorTask, orch2)
 
 	f.mu.Lock()
@@ -243,7 +227,7 @@ func TestSilentStreamIsBroken(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	cs := openWorkItems(t, ctx, conn)
-	err := cs.RecvMsg(newMessage(t, "WorkItem").Interface())
+	err := cs.RecvMsg(dtstest.NewMessage(t, "WorkItem").Interface())
 	if status.Code(err) != codes.Unavailable || !strings.Contains(err.Error(), "silent") {
 		t.Fatalf("got %v, want Unavailable saying the stream went silent", err)
 	}
@@ -265,7 +249,7 @@ func TestStreamWithoutPingsIsNotBroken(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cs := openWorkItems(t, ctx, conn)
 	done := make(chan error, 1)
-	go func() { done <- cs.RecvMsg(newMessage(t, "WorkItem").Interface()) }()
+	go func() { done <- cs.RecvMsg(dtstest.NewMessage(t, "WorkItem").Interface()) }()
 	select {
 	case err := <-done:
 		t.Fatalf("stream of a scheduler that never pings was broken: %v", err)
@@ -282,7 +266,7 @@ func TestStreamEndPassesThrough(t *testing.T) {
 	addr := startFake(t, f)
 	conn := dialTest(t, Config{Address: addr, TaskHub: "h"}, RoleWorker)
 	cs := openWorkItems(t, context.Background(), conn)
-	if err := cs.RecvMsg(newMessage(t, "WorkItem").Interface()); !errors.Is(err, io.EOF) {
+	if err := cs.RecvMsg(dtstest.NewMessage(t, "WorkItem").Interface()); !errors.Is(err, io.EOF) {
 		t.Fatalf("got %v, want io.EOF", err)
 	}
 }

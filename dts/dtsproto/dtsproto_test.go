@@ -7,19 +7,10 @@ import (
 	_ "github.com/microsoft/durabletask-go/backend" // registers the protocol's message types
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/reflect/protoreflect"
-	"google.golang.org/protobuf/reflect/protoregistry"
 	"google.golang.org/protobuf/types/known/emptypb"
-)
 
-func newMessage(t *testing.T, name protoreflect.FullName) protoreflect.Message {
-	t.Helper()
-	mt, err := protoregistry.GlobalTypes.FindMessageByName(name)
-	if err != nil {
-		t.Fatalf("find %s: %v", name, err)
-	}
-	return mt.New()
-}
+	"github.com/approvals-go/approvals/dts/dtstest"
+)
 
 func TestUnknownString(t *testing.T) {
 	m := (&emptypb.Empty{}).ProtoReflect()
@@ -69,7 +60,7 @@ func TestInt32(t *testing.T) {
 }
 
 func TestDeclaredFieldsUsedWhenPresent(t *testing.T) {
-	resp := newMessage(t, "ActivityResponse")
+	resp := dtstest.NewMessage(t, "ActivityResponse")
 	// Field 1 is instanceId and field 2 taskId in every version.
 	if !SetString(resp, 1, "inst") || !SetInt32(resp, 2, 4) {
 		t.Fatal("declared fields not set")
@@ -83,7 +74,7 @@ func TestDeclaredFieldsUsedWhenPresent(t *testing.T) {
 	if SetString(resp, 2, "x") || SetInt32(resp, 1, 3) || SetEmptyMessage(resp, 2) {
 		t.Fatal("type mismatch accepted")
 	}
-	wi := newMessage(t, "WorkItem")
+	wi := dtstest.NewMessage(t, "WorkItem")
 	if !SetEmptyMessage(wi, 1) || !HasMessage(wi, 1) {
 		t.Fatal("declared message field not set")
 	}
@@ -96,7 +87,7 @@ func TestHealthPing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wi := newMessage(t, "WorkItem")
+	wi := dtstest.NewMessage(t, "WorkItem")
 	if err := proto.Unmarshal(b, wi.Interface()); err != nil {
 		t.Fatal(err)
 	}

@@ -28,6 +28,8 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
 )
 
 // SelfSigned returns a server TLS configuration with a fresh self-signed
@@ -205,4 +207,21 @@ func WritePEM(t testing.TB, cfg *tls.Config, dir string) (certFile, keyFile stri
 		t.Fatal(err)
 	}
 	return certFile, keyFile
+}
+
+// NewMessage makes an empty message of one of durabletask-go's generated
+// protocol types, which code outside that module cannot name. The caller
+// must import durabletask-go's backend package so the types are registered.
+func NewMessage(t testing.TB, name protoreflect.FullName) protoreflect.Message {
+	t.Helper()
+	mt, err := protoregistry.GlobalTypes.FindMessageByName(name)
+	if err != nil {
+		t.Fatalf("find %s: %v", name, err)
+	}
+	return mt.New()
+}
+
+// SetField sets a known field of m by name.
+func SetField(m protoreflect.Message, name protoreflect.Name, v protoreflect.Value) {
+	m.Set(m.Descriptor().Fields().ByName(name), v)
 }

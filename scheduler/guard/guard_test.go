@@ -15,34 +15,21 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
-	"google.golang.org/protobuf/reflect/protoregistry"
 
 	"github.com/approvals-go/approvals/dts/dtsproto"
+	"github.com/approvals-go/approvals/dts/dtstest"
 )
 
-func newMessage(t *testing.T, name protoreflect.FullName) protoreflect.Message {
-	t.Helper()
-	mt, err := protoregistry.GlobalTypes.FindMessageByName(name)
-	if err != nil {
-		t.Fatalf("find %s: %v", name, err)
-	}
-	return mt.New()
-}
-
-func set(m protoreflect.Message, name protoreflect.Name, v protoreflect.Value) {
-	m.Set(m.Descriptor().Fields().ByName(name), v)
-}
-
 func orchestratorWorkItem(t *testing.T, id string) proto.Message {
-	wi := newMessage(t, "WorkItem")
+	wi := dtstest.NewMessage(t, "WorkItem")
 	req := wi.Mutable(wi.Descriptor().Fields().ByName("orchestratorRequest")).Message()
-	set(req, "instanceId", protoreflect.ValueOfString(id))
+	dtstest.SetField(req, "instanceId", protoreflect.ValueOfString(id))
 	return wi.Interface()
 }
 
 func orchestratorResponse(t *testing.T, id, token string) proto.Message {
-	r := newMessage(t, "OrchestratorResponse")
-	set(r, "instanceId", protoreflect.ValueOfString(id))
+	r := dtstest.NewMessage(t, "OrchestratorResponse")
+	dtstest.SetField(r, "instanceId", protoreflect.ValueOfString(id))
 	if token != "" {
 		dtsproto.SetString(r, dtsproto.FieldOrchestratorResponseCompletionToken, token)
 	}
@@ -232,7 +219,7 @@ func isPing(t *testing.T, m proto.Message) bool {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wi := newMessage(t, "WorkItem")
+	wi := dtstest.NewMessage(t, "WorkItem")
 	if err := proto.Unmarshal(b, wi.Interface()); err != nil {
 		t.Fatal(err)
 	}
@@ -326,18 +313,18 @@ func TestCompletionTokens(t *testing.T) {
 			t.Errorf("token accepted twice: %v", err)
 		}
 
-		act := newMessage(t, "WorkItem")
+		act := dtstest.NewMessage(t, "WorkItem")
 		req := act.Mutable(act.Descriptor().Fields().ByName("activityRequest")).Message()
-		set(req, "taskId", protoreflect.ValueOfInt32(2))
+		dtstest.SetField(req, "taskId", protoreflect.ValueOfInt32(2))
 		inst := req.Mutable(req.Descriptor().Fields().ByName("orchestrationInstance")).Message()
-		set(inst, "instanceId", protoreflect.ValueOfString("i1"))
+		dtstest.SetField(inst, "instanceId", protoreflect.ValueOfString("i1"))
 		if err := ss.SendMsg(act.Interface()); err != nil {
 			return err
 		}
 		tokA, _ := dtsproto.String(act, dtsproto.FieldWorkItemCompletionToken)
-		resp := newMessage(t, "ActivityResponse")
-		set(resp, "instanceId", protoreflect.ValueOfString("i1"))
-		set(resp, "taskId", protoreflect.ValueOfInt32(2))
+		resp := dtstest.NewMessage(t, "ActivityResponse")
+		dtstest.SetField(resp, "instanceId", protoreflect.ValueOfString("i1"))
+		dtstest.SetField(resp, "taskId", protoreflect.ValueOfInt32(2))
 		dtsproto.SetString(resp, dtsproto.FieldActivityResponseCompletionToken, tokA)
 		if _, err := callUnary(g, incoming("taskhub", "default"), dtsproto.MethodCompleteActivityTask, resp.Interface()); err != nil {
 			t.Errorf("activity completion rejected: %v", err)
