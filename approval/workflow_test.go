@@ -11,12 +11,13 @@ import (
 	"github.com/microsoft/durabletask-go/client"
 
 	"github.com/approvals-go/approvals/approval"
+	"github.com/approvals-go/approvals/dts/dtstest"
 	"github.com/approvals-go/approvals/internal/testenv"
 )
 
 type env struct {
 	client *client.TaskHubGrpcClient
-	logs   *testenv.Buffer
+	logs   *dtstest.Logs
 }
 
 func start(t *testing.T) *env {

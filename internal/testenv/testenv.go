@@ -4,11 +4,8 @@ package testenv
 
 import (
 	"context"
-	"io"
 	"log/slog"
 	"net"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,6 +14,7 @@ import (
 
 	"github.com/approvals-go/approvals/approval"
 	"github.com/approvals-go/approvals/dts"
+	"github.com/approvals-go/approvals/dts/dtstest"
 	"github.com/approvals-go/approvals/scheduler"
 )
 
@@ -27,29 +25,11 @@ type Env struct {
 	Settings dts.Settings
 	Client   *client.TaskHubGrpcClient
 	// Logs collects what the activities log, as JSON lines.
-	Logs *Buffer
-}
-
-// Buffer is a goroutine-safe log sink.
-type Buffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (b *Buffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *Buffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
+	Logs *dtstest.Logs
 }
 
 // Quiet is a logger that discards everything.
-func Quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+func Quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 // Start runs an in-memory scheduler and an approval worker whose links point
 // at apiBase. Everything stops when the test ends.
@@ -79,7 +59,7 @@ func Start(t testing.TB, apiBase string) *Env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &Buffer{}
+	logs := &dtstest.Logs{}
 	r := task.NewTaskRegistry()
 	if err := approval.Register(r, approval.NewActivities(apiBase, slog.New(slog.NewJSONHandler(logs, nil)))); err != nil {
 		t.Fatal(err)
