@@ -18,7 +18,7 @@ import (
 func main() {
 	var cfg bench.Config
 	flag.IntVar(&cfg.N, "n", 1000, "approvals started and decided in each throughput phase")
-	flag.IntVar(&cfg.Pending, "pending", 3000, "approvals left pending for the memory and idle-CPU figures")
+	flag.IntVar(&cfg.Pending, "pending", 2000, "approvals left pending for the memory and idle-CPU figures")
 	flag.IntVar(&cfg.Concurrency, "concurrency", 64, "calls in flight at once")
 	flag.DurationVar(&cfg.Idle, "idle", 10*time.Second, "quiet period before each idle sample")
 	flag.IntVar(&cfg.IdleSamples, "idle-samples", 2, "idle decisions and idle starts timed per scheduler")
