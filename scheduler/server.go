@@ -1,46 +1,51 @@
 // Package scheduler is the embedded Durable Task Scheduler: a gRPC server
 // speaking the protocol of the Azure service and its Docker emulator, with
-// state in one SQLite file, so the whole application runs and is tested on
-// one machine.
+// each task hub's state in a SQLite file, so the whole application runs and
+// is tested on one machine.
 package scheduler
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 
 	"github.com/microsoft/durabletask-go/api"
 	"github.com/microsoft/durabletask-go/backend"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	"github.com/approvals-go/approvals/dts"
 	"github.com/approvals-go/approvals/scheduler/guard"
 )
 
-// DatabaseFile is the name of the SQLite file inside the data directory.
+// DatabaseFile is the name of the default task hub's SQLite file inside
+// the data directory; other hubs get files of their own (see HubFile).
 const DatabaseFile = "scheduler.db"
 
 // Options configures a Server.
 type Options struct {
-	// DataDir holds the SQLite file; empty means in memory.
+	// DataDir holds the SQLite files; empty means in memory.
 	DataDir string
 	// Guard makes the server as strict as the Azure service: it checks the
 	// task hub (and an optional bearer token) on every call, gives each work
 	// item a completion token that its completion must echo, and pings
-	// worker streams. The zero value serves hub "default".
+	// worker streams. Its TaskHubs are the hubs served, each with a store
+	// of its own; none means just "default".
 	Guard guard.Options
 	// Synchronous is SQLite's synchronous level, "full" (default) or
 	// "normal".
 	Synchronous string
-	// Parallelism bounds the orchestration and activity work items handed
-	// to connected workers at once. Zero means 64.
+	// Parallelism bounds the orchestration and activity work items of each
+	// hub handed to connected workers at once. Zero means 64.
 	Parallelism int
 	Logger      *slog.Logger
 	// ServerOptions are added to the gRPC server's, e.g. TLS credentials.
@@ -49,17 +54,44 @@ type Options struct {
 
 // Server is a running embedded scheduler.
 type Server struct {
-	store   *Store
-	grpc    *grpc.Server
-	workers backend.TaskHubWorker
-	stop    chan any
-	log     *slog.Logger
+	hubs []*hub
+	grpc *grpc.Server
+	stop chan any
+	log  *slog.Logger
 
 	closeOnce sync.Once
 }
 
-// New opens the store and prepares the gRPC service. Call Serve to accept
-// connections and Close to stop.
+// hub is one task hub: its own store, dispatchers and gRPC executor, so
+// that hubs share nothing but the port, as in the emulator.
+type hub struct {
+	name    string
+	store   *Store
+	workers backend.TaskHubWorker
+	// service is durabletask-go's implementation of the gRPC service for
+	// this hub's executor.
+	service any
+}
+
+// HubFile is the SQLite file of a task hub inside the data directory.
+func HubFile(name string) string {
+	if strings.EqualFold(name, guard.DefaultTaskHub) {
+		return DatabaseFile
+	}
+	safe := true
+	for _, c := range name {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			safe = false
+		}
+	}
+	if safe {
+		return "scheduler-" + strings.ToLower(name) + ".db"
+	}
+	return "scheduler-" + hex.EncodeToString([]byte(strings.ToLower(name))) + ".db"
+}
+
+// New opens a store for every task hub and prepares the gRPC service. Call
+// Serve to accept connections and Close to stop.
 func New(ctx context.Context, opts Options) (*Server, error) {
 	log := opts.Logger
 	if log == nil {
@@ -71,42 +103,107 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	if opts.Parallelism <= 0 {
 		opts.Parallelism = 64
 	}
-	path := ""
+	if len(opts.Guard.TaskHubs) == 0 {
+		opts.Guard.TaskHubs = []string{guard.DefaultTaskHub}
+	}
+	if opts.Guard.Logger == nil {
+		opts.Guard.Logger = log
+	}
 	if opts.DataDir != "" {
 		if err := os.MkdirAll(opts.DataDir, 0o750); err != nil {
 			return nil, fmt.Errorf("create data directory: %w", err)
 		}
-		path = filepath.Join(opts.DataDir, DatabaseFile)
 	}
-	store, err := OpenStore(path, opts.Synchronous, log)
-	if err != nil {
-		return nil, err
-	}
-
+	s := &Server{stop: make(chan any), log: log}
 	// durabletask-go is chatty at Info about every stream and work item;
 	// its messages are kept at Debug unless they are warnings or errors.
 	dtLog := quietLogger{dts.Logger(log.With("source", "durabletask-go"))}
-	stop := make(chan any)
-	executor, register := backend.NewGrpcExecutor(store, dtLog, backend.WithStreamShutdownChannel(stop))
-	if opts.Guard.Logger == nil {
-		opts.Guard.Logger = log
-	}
-	// The guard's interceptors run first: a call for another task hub or
-	// without the token never reaches the store.
-	serverOpts := append(guard.New(opts.Guard).ServerOptions(), grpc.ChainUnaryInterceptor(mapErrors))
-	gs := grpc.NewServer(append(serverOpts, opts.ServerOptions...)...)
-	register(gs)
-
 	par := backend.WithMaxParallelism(int32(opts.Parallelism))
-	workers := backend.NewTaskHubWorker(store,
-		backend.NewOrchestrationWorker(store, executor, dtLog, par),
-		backend.NewActivityTaskWorker(store, executor, dtLog, par),
-		dtLog)
-	if err := workers.Start(ctx); err != nil {
-		store.Close()
-		return nil, fmt.Errorf("start dispatchers: %w", err)
+	var desc *grpc.ServiceDesc
+	for _, name := range opts.Guard.TaskHubs {
+		path := ""
+		if opts.DataDir != "" {
+			path = filepath.Join(opts.DataDir, HubFile(name))
+		}
+		store, err := OpenStore(path, opts.Synchronous, log.With("taskhub", name))
+		if err != nil {
+			s.closeHubs(context.Background())
+			return nil, fmt.Errorf("task hub %q: %w", name, err)
+		}
+		executor, register := backend.NewGrpcExecutor(store, dtLog, backend.WithStreamShutdownChannel(s.stop))
+		var c capture
+		register(&c)
+		desc = c.desc
+		h := &hub{name: name, store: store, service: c.impl, workers: backend.NewTaskHubWorker(store,
+			backend.NewOrchestrationWorker(store, executor, dtLog, par),
+			backend.NewActivityTaskWorker(store, executor, dtLog, par),
+			dtLog)}
+		s.hubs = append(s.hubs, h)
+		if err := h.workers.Start(ctx); err != nil {
+			s.closeHubs(context.Background())
+			return nil, fmt.Errorf("task hub %q: start dispatchers: %w", name, err)
+		}
 	}
-	return &Server{store: store, grpc: gs, workers: workers, stop: stop, log: log}, nil
+
+	// The guard's interceptors run first: a call for another task hub or
+	// without the token never reaches a store.
+	serverOpts := append(guard.New(opts.Guard).ServerOptions(), grpc.ChainUnaryInterceptor(mapErrors))
+	s.grpc = grpc.NewServer(append(serverOpts, opts.ServerOptions...)...)
+	s.grpc.RegisterService(s.routed(desc), s.hubs[0].service)
+	return s, nil
+}
+
+// capture records the service durabletask-go registers, so that the server
+// can route each call to the executor of its task hub.
+type capture struct {
+	desc *grpc.ServiceDesc
+	impl any
+}
+
+func (c *capture) RegisterService(desc *grpc.ServiceDesc, impl any) { c.desc, c.impl = desc, impl }
+
+// routed returns desc with every handler dispatching to the implementation
+// of the call's task hub.
+func (s *Server) routed(desc *grpc.ServiceDesc) *grpc.ServiceDesc {
+	out := *desc
+	out.Methods = make([]grpc.MethodDesc, len(desc.Methods))
+	for i, m := range desc.Methods {
+		handler := m.Handler
+		out.Methods[i] = grpc.MethodDesc{MethodName: m.MethodName,
+			Handler: func(_ any, ctx context.Context, dec func(any) error, ic grpc.UnaryServerInterceptor) (any, error) {
+				return handler(s.serviceFor(ctx), ctx, dec, ic)
+			}}
+	}
+	out.Streams = make([]grpc.StreamDesc, len(desc.Streams))
+	for i, sd := range desc.Streams {
+		handler := sd.Handler
+		sd.Handler = func(_ any, stream grpc.ServerStream) error {
+			return handler(s.serviceFor(stream.Context()), stream)
+		}
+		out.Streams[i] = sd
+	}
+	return &out
+}
+
+// serviceFor picks the implementation for the task hub a call names. A
+// unary handler runs before the interceptors, so the hub is read from the
+// metadata as the guard reads it; a call naming no served hub gets the
+// first hub's, and the guard refuses it before it gets there.
+func (s *Server) serviceFor(ctx context.Context) any {
+	name := guard.TaskHub(ctx)
+	if name == "" {
+		if md, ok := metadata.FromIncomingContext(ctx); ok {
+			if v := md.Get("taskhub"); len(v) > 0 {
+				name = strings.TrimSpace(v[0])
+			}
+		}
+	}
+	for _, h := range s.hubs {
+		if strings.EqualFold(h.name, name) {
+			return h.service
+		}
+	}
+	return s.hubs[0].service
 }
 
 // Serve accepts connections on lis until Close.
@@ -119,40 +216,50 @@ func (s *Server) Serve(lis net.Listener) error {
 }
 
 // Close ends the worker streams, lets in-flight work finish or return to the
-// queue, and closes the database.
-// Close may be called more than once; later calls do nothing.
+// queue, and closes the databases. Close may be called more than once;
+// later calls do nothing.
 func (s *Server) Close(ctx context.Context) error {
 	var err error
-	s.closeOnce.Do(func() { err = s.close(ctx) })
+	s.closeOnce.Do(func() {
+		close(s.stop)
+		done := make(chan struct{})
+		go func() {
+			s.grpc.GracefulStop()
+			close(done)
+		}()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			s.grpc.Stop()
+		}
+		err = s.closeHubs(ctx)
+	})
 	return err
 }
 
-func (s *Server) close(ctx context.Context) error {
-	close(s.stop)
-	done := make(chan struct{})
-	go func() {
-		s.grpc.GracefulStop()
-		close(done)
-	}()
-	select {
-	case <-done:
-	case <-ctx.Done():
-		s.grpc.Stop()
-	}
-	// durabletask-go's Shutdown waits for its dispatchers without a limit;
-	// ctx bounds how long we wait for it. Work it leaves in flight is not
-	// lost: it was never acknowledged and is offered again after a restart.
-	drained := make(chan error, 1)
-	go func() { drained <- s.workers.Shutdown(ctx) }()
-	select {
-	case err := <-drained:
-		if err != nil {
-			s.log.Warn("stopping dispatchers", "err", err)
+// closeHubs stops every hub's dispatchers and closes its store.
+func (s *Server) closeHubs(ctx context.Context) error {
+	var errs []error
+	for _, h := range s.hubs {
+		// durabletask-go's Shutdown waits for its dispatchers without a
+		// limit; ctx bounds how long we wait. Work left in flight is not
+		// lost: it was never acknowledged and is offered again after a
+		// restart.
+		drained := make(chan error, 1)
+		go func() { drained <- h.workers.Shutdown(ctx) }()
+		select {
+		case err := <-drained:
+			if err != nil {
+				s.log.Warn("stopping dispatchers", "taskhub", h.name, "err", err)
+			}
+		case <-ctx.Done():
+			s.log.Warn("dispatchers did not stop in time; closing the store anyway", "taskhub", h.name)
 		}
-	case <-ctx.Done():
-		s.log.Warn("dispatchers did not stop in time; closing the store anyway")
+		if err := h.store.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("task hub %q: %w", h.name, err))
+		}
 	}
-	return s.store.Close()
+	return errors.Join(errs...)
 }
 
 // mapErrors turns the store's sentinel errors into the gRPC status codes the
