@@ -3,9 +3,11 @@ package scheduler_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -104,4 +106,23 @@ func TestTaskHubsAreIsolated(t *testing.T) {
 	if scheduler.HubFile("billing") == scheduler.DatabaseFile || scheduler.HubFile("a/b") == scheduler.HubFile("a_b") {
 		t.Fatal("hub files collide")
 	}
+}
+
+func TestDataDirectoryIsExclusive(t *testing.T) {
+	dir := t.TempDir()
+	first, err := scheduler.New(context.Background(), scheduler.Options{DataDir: dir, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := scheduler.New(context.Background(), scheduler.Options{DataDir: dir, Logger: slog.New(slog.DiscardHandler)}); err == nil || !strings.Contains(err.Error(), "in use by another scheduler") {
+		t.Fatalf("a second scheduler on the same data directory = %v", err)
+	}
+	if err := first.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	again, err := scheduler.New(context.Background(), scheduler.Options{DataDir: dir, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatalf("the data directory stayed locked after Close: %v", err)
+	}
+	again.Close(context.Background())
 }

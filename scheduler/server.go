@@ -54,10 +54,11 @@ type Options struct {
 
 // Server is a running embedded scheduler.
 type Server struct {
-	hubs []*hub
-	grpc *grpc.Server
-	stop chan any
-	log  *slog.Logger
+	hubs   []*hub
+	grpc   *grpc.Server
+	stop   chan any
+	log    *slog.Logger
+	unlock func()
 
 	closeOnce sync.Once
 }
@@ -109,12 +110,17 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	if opts.Guard.Logger == nil {
 		opts.Guard.Logger = log
 	}
+	s := &Server{stop: make(chan any), log: log, unlock: func() {}}
 	if opts.DataDir != "" {
 		if err := os.MkdirAll(opts.DataDir, 0o750); err != nil {
 			return nil, fmt.Errorf("create data directory: %w", err)
 		}
+		unlock, err := lockDataDir(opts.DataDir)
+		if err != nil {
+			return nil, err
+		}
+		s.unlock = unlock
 	}
-	s := &Server{stop: make(chan any), log: log}
 	// durabletask-go is chatty at Info about every stream and work item;
 	// its messages are kept at Debug unless they are warnings or errors.
 	dtLog := quietLogger{dts.Logger(log.With("source", "durabletask-go"))}
@@ -128,6 +134,7 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		store, err := OpenStore(path, opts.Synchronous, log.With("taskhub", name))
 		if err != nil {
 			s.closeHubs(context.Background())
+			s.unlock()
 			return nil, fmt.Errorf("task hub %q: %w", name, err)
 		}
 		executor, register := backend.NewGrpcExecutor(store, dtLog, backend.WithStreamShutdownChannel(s.stop))
@@ -141,6 +148,7 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		s.hubs = append(s.hubs, h)
 		if err := h.workers.Start(ctx); err != nil {
 			s.closeHubs(context.Background())
+			s.unlock()
 			return nil, fmt.Errorf("task hub %q: start dispatchers: %w", name, err)
 		}
 	}
@@ -233,6 +241,7 @@ func (s *Server) Close(ctx context.Context) error {
 			s.grpc.Stop()
 		}
 		err = s.closeHubs(ctx)
+		s.unlock()
 	})
 	return err
 }
