@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/microsoft/durabletask-go/api"
 	"github.com/microsoft/durabletask-go/backend"
@@ -66,29 +67,48 @@ type Server struct {
 // hub is one task hub: its own store, dispatchers and gRPC executor, so
 // that hubs share nothing but the port, as in the emulator.
 type hub struct {
-	name    string
-	store   *Store
-	workers backend.TaskHubWorker
+	name        string
+	store       *Store
+	dispatchers []backend.TaskWorker
+	// cancel stops the dispatch loops, and loops ends when they have.
+	cancel context.CancelFunc
+	loops  sync.WaitGroup
 	// service is durabletask-go's implementation of the gRPC service for
 	// this hub's executor.
 	service any
 }
 
 // HubFile is the SQLite file of a task hub inside the data directory.
+// Hub names match case-insensitively, so the file name is lower-case; a
+// name with characters unsafe in file names is hex-encoded, under a prefix
+// no plain name can produce.
 func HubFile(name string) string {
-	if strings.EqualFold(name, guard.DefaultTaskHub) {
+	name = strings.ToLower(name)
+	if name == guard.DefaultTaskHub {
 		return DatabaseFile
 	}
-	safe := true
 	for _, c := range name {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
-			safe = false
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return "scheduler-x." + hex.EncodeToString([]byte(name)) + ".db"
 		}
 	}
-	if safe {
-		return "scheduler-" + strings.ToLower(name) + ".db"
+	return "scheduler-" + name + ".db"
+}
+
+// hubNames checks the task hubs to serve: none means "default", and two
+// names that differ only in case are one hub.
+func hubNames(names []string) ([]string, error) {
+	if len(names) == 0 {
+		return []string{guard.DefaultTaskHub}, nil
 	}
-	return "scheduler-" + hex.EncodeToString([]byte(strings.ToLower(name))) + ".db"
+	seen := map[string]string{}
+	for _, n := range names {
+		if prev, ok := seen[HubFile(n)]; ok {
+			return nil, fmt.Errorf("task hubs %q and %q are the same hub (names match regardless of case)", prev, n)
+		}
+		seen[HubFile(n)] = n
+	}
+	return names, nil
 }
 
 // New opens a store for every task hub and prepares the gRPC service. Call
@@ -104,9 +124,11 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	if opts.Parallelism <= 0 {
 		opts.Parallelism = 64
 	}
-	if len(opts.Guard.TaskHubs) == 0 {
-		opts.Guard.TaskHubs = []string{guard.DefaultTaskHub}
+	hubs, err := hubNames(opts.Guard.TaskHubs)
+	if err != nil {
+		return nil, err
 	}
+	opts.Guard.TaskHubs = hubs
 	if opts.Guard.Logger == nil {
 		opts.Guard.Logger = log
 	}
@@ -126,7 +148,7 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	dtLog := quietLogger{dts.Logger(log.With("source", "durabletask-go"))}
 	par := backend.WithMaxParallelism(int32(opts.Parallelism))
 	var desc *grpc.ServiceDesc
-	for _, name := range opts.Guard.TaskHubs {
+	for _, name := range hubs {
 		path := ""
 		if opts.DataDir != "" {
 			path = filepath.Join(opts.DataDir, HubFile(name))
@@ -141,16 +163,12 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		var c capture
 		register(&c)
 		desc = c.desc
-		h := &hub{name: name, store: store, service: c.impl, workers: backend.NewTaskHubWorker(store,
+		h := &hub{name: name, store: store, service: c.impl, dispatchers: []backend.TaskWorker{
 			backend.NewOrchestrationWorker(store, executor, dtLog, par),
 			backend.NewActivityTaskWorker(store, executor, dtLog, par),
-			dtLog)}
+		}}
 		s.hubs = append(s.hubs, h)
-		if err := h.workers.Start(ctx); err != nil {
-			s.closeHubs(context.Background())
-			s.unlock()
-			return nil, fmt.Errorf("task hub %q: start dispatchers: %w", name, err)
-		}
+		h.start(ctx, log)
 	}
 
 	// The guard's interceptors run first: a call for another task hub or
@@ -246,21 +264,49 @@ func (s *Server) Close(ctx context.Context) error {
 	return err
 }
 
+// start runs a loop per dispatcher that hands work items to it as the
+// store releases them. The loops are ours rather than durabletask-go's
+// (TaskHubWorker.Start): its loop polls with backoff, which the blocking
+// store makes pointless, and its shutdown races the loop's bookkeeping.
+func (h *hub) start(ctx context.Context, log *slog.Logger) {
+	ctx, h.cancel = context.WithCancel(ctx)
+	for _, d := range h.dispatchers {
+		h.loops.Add(1)
+		go func() {
+			defer h.loops.Done()
+			for ctx.Err() == nil {
+				if _, err := d.ProcessNext(ctx); err != nil && ctx.Err() == nil {
+					log.Error("fetching work failed; retrying in a second", "taskhub", h.name, "err", err)
+					select {
+					case <-ctx.Done():
+					case <-time.After(time.Second):
+					}
+				}
+			}
+		}()
+	}
+}
+
+// stop ends the dispatch loops, then waits for work items in flight.
+func (h *hub) stop() {
+	h.cancel()
+	h.loops.Wait()
+	for _, d := range h.dispatchers {
+		d.StopAndDrain()
+	}
+}
+
 // closeHubs stops every hub's dispatchers and closes its store.
 func (s *Server) closeHubs(ctx context.Context) error {
 	var errs []error
 	for _, h := range s.hubs {
-		// durabletask-go's Shutdown waits for its dispatchers without a
-		// limit; ctx bounds how long we wait. Work left in flight is not
-		// lost: it was never acknowledged and is offered again after a
-		// restart.
-		drained := make(chan error, 1)
-		go func() { drained <- h.workers.Shutdown(ctx) }()
+		// Work items in flight end when their worker streams close; ctx
+		// bounds the wait all the same. Work left in flight is not lost: it
+		// was never acknowledged and is offered again after a restart.
+		stopped := make(chan struct{})
+		go func() { h.stop(); close(stopped) }()
 		select {
-		case err := <-drained:
-			if err != nil {
-				s.log.Warn("stopping dispatchers", "taskhub", h.name, "err", err)
-			}
+		case <-stopped:
 		case <-ctx.Done():
 			s.log.Warn("dispatchers did not stop in time; closing the store anyway", "taskhub", h.name)
 		}

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"net"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -327,14 +328,33 @@ func StartVanilla(t *testing.T, opts guard.Options, creds credentials.TransportC
 	srv := grpc.NewServer(srvOpts...)
 
 	be := sqlite.NewSqliteBackend(sqlite.NewSqliteOptions(""), logger)
+	if err := be.CreateTaskHub(context.Background()); err != nil {
+		t.Fatalf("create task hub: %v", err)
+	}
 	executor, register := backend.NewGrpcExecutor(be, logger)
 	register(srv)
-	worker := backend.NewTaskHubWorker(be,
+	// The dispatch loops are the test's own: durabletask-go's TaskHubWorker
+	// shutdown races its loop (WaitGroup Add against Wait), which -race
+	// reports. These poll the backend every few milliseconds instead.
+	ctx, stop := context.WithCancel(context.Background())
+	var loops sync.WaitGroup
+	dispatchers := []backend.TaskWorker{
 		backend.NewOrchestrationWorker(be, executor, logger),
 		backend.NewActivityTaskWorker(be, executor, logger),
-		logger)
-	if err := worker.Start(context.Background()); err != nil {
-		t.Fatalf("start task hub worker: %v", err)
+	}
+	for _, d := range dispatchers {
+		loops.Add(1)
+		go func() {
+			defer loops.Done()
+			for ctx.Err() == nil {
+				if found, _ := d.ProcessNext(ctx); !found {
+					select {
+					case <-ctx.Done():
+					case <-time.After(5 * time.Millisecond):
+					}
+				}
+			}
+		}()
 	}
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -343,10 +363,10 @@ func StartVanilla(t *testing.T, opts guard.Options, creds credentials.TransportC
 	go func() { _ = srv.Serve(lis) }()
 	t.Cleanup(func() {
 		srv.Stop()
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := worker.Shutdown(ctx); err != nil {
-			t.Logf("shut down task hub worker: %v", err)
+		stop()
+		loops.Wait()
+		for _, d := range dispatchers {
+			d.StopAndDrain()
 		}
 		if t.Failed() {
 			t.Logf("scheduler logs:\n%s", logs)
