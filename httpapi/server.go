@@ -175,19 +175,14 @@ func (s *server) start(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	err := s.orch.Start(ctx, req)
 	if errors.Is(err, ErrExists) {
-		// Starting the same request again (a retry after a lost answer) is
-		// not a conflict: answer as the first start did.
-		if !s.sameRequest(ctx, req) {
-			writeProblem(w, r, problem{Status: http.StatusConflict, ID: req.RequestID, Field: "request_id",
-				Detail: fmt.Sprintf("an approval with id %q already exists with other details", req.RequestID)})
-			return
-		}
-	} else if err != nil {
+		s.restart(w, r, req)
+		return
+	}
+	if err != nil {
 		s.schedulerFailed(w, r, "start approval", err)
 		return
-	} else {
-		s.log.Info("approval started", "id", req.RequestID, "requester", req.Requester, "item", req.Item)
 	}
+	s.log.Info("approval started", "id", req.RequestID, "requester", req.Requester, "item", req.Item)
 	links := s.links(r, req.RequestID)
 	v := approvalView{ID: req.RequestID, Status: approval.StatusPending, RequestID: req.RequestID,
 		Requester: req.Requester, Item: req.Item, Approver: req.Approver, TimeoutHours: req.TimeoutHours,
@@ -196,19 +191,28 @@ func (s *server) start(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusAccepted, v)
 }
 
-// sameRequest reports whether the existing approval with req's id was
-// started with the same details.
-func (s *server) sameRequest(ctx context.Context, req approval.Request) bool {
+// restart answers a start whose id exists. The same request again (a
+// retry after a lost answer) is not a conflict: it gets the approval as it
+// stands now, like a GET. Other details under that id are.
+func (s *server) restart(w http.ResponseWriter, r *http.Request, req approval.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), s.opts.CallTimeout)
+	defer cancel()
 	md, err := s.orch.Get(ctx, req.RequestID)
-	if err != nil || md.Name != approval.OrchestratorName {
-		return false
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		s.schedulerFailed(w, r, "read existing approval", err)
+		return
 	}
 	var prev approval.Request
-	if json.Unmarshal([]byte(md.SerializedInput), &prev) != nil {
-		return false
-	}
-	return prev.Requester == req.Requester && prev.Item == req.Item && prev.Approver == req.Approver &&
+	same := err == nil && md.Name == approval.OrchestratorName &&
+		json.Unmarshal([]byte(md.SerializedInput), &prev) == nil &&
+		prev.Requester == req.Requester && prev.Item == req.Item && prev.Approver == req.Approver &&
 		prev.Timeout() == req.Timeout()
+	if !same {
+		writeProblem(w, r, problem{Status: http.StatusConflict, ID: req.RequestID, Field: "request_id",
+			Detail: fmt.Sprintf("an approval with id %q already exists with other details", req.RequestID)})
+		return
+	}
+	s.writeView(w, s.view(r, req.RequestID, md))
 }
 
 // requestFrom validates the start fields and applies the defaults.
@@ -260,7 +264,12 @@ func (s *server) get(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	v := s.view(r, id, md)
+	s.writeView(w, s.view(r, id, md))
+}
+
+// writeView answers with an approval: 202 with polling headers while it is
+// pending, 200 once its outcome is known.
+func (s *server) writeView(w http.ResponseWriter, v approvalView) {
 	if v.Status == approval.StatusPending {
 		s.pending(w, v.StatusURI)
 		writeJSON(w, http.StatusAccepted, v)

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/microsoft/durabletask-go/api"
+
 	"github.com/approvals-go/approvals/approval"
 	"github.com/approvals-go/approvals/httpapi"
 	"github.com/approvals-go/approvals/internal/testenv"
@@ -23,6 +25,15 @@ import (
 type counting struct {
 	httpapi.Orchestrations
 	starts, decisions atomic.Int32
+	// failGets makes Get fail as an unreachable scheduler would.
+	failGets atomic.Bool
+}
+
+func (c *counting) Get(ctx context.Context, id string) (*api.OrchestrationMetadata, error) {
+	if c.failGets.Load() {
+		return nil, errors.New("scheduler unavailable")
+	}
+	return c.Orchestrations.Get(ctx, id)
 }
 
 func (c *counting) Start(ctx context.Context, req approval.Request) error {
@@ -238,6 +249,22 @@ func TestDuplicateID(t *testing.T) {
 	r := e.postJSON(t, "/api/approvals", body)
 	if r.code != http.StatusAccepted || r.body["id"] != "exp-dup" || r.header.Get("Location") == "" {
 		t.Fatalf("repeated start = %d %s", r.code, r.raw)
+	}
+	// A repeat while the scheduler cannot be read is not called a conflict.
+	e.orch.failGets.Store(true)
+	r = e.postJSON(t, "/api/approvals", body)
+	e.orch.failGets.Store(false)
+	if r.code != http.StatusServiceUnavailable {
+		t.Fatalf("repeated start with the scheduler unreadable = %d %s", r.code, r.raw)
+	}
+	// Once decided, a repeat answers with the outcome.
+	if d := e.postJSON(t, "/api/approvals/exp-dup/decision", map[string]any{"approved": true, "approver": "bob"}); d.code != http.StatusAccepted {
+		t.Fatalf("decision = %d %s", d.code, d.raw)
+	}
+	e.until(t, "exp-dup", finished)
+	r = e.postJSON(t, "/api/approvals", body)
+	if r.code != http.StatusOK || r.body["status"] != "Approved" {
+		t.Fatalf("repeated start of a decided approval = %d %s", r.code, r.raw)
 	}
 	// Other details under the same id are a conflict.
 	body["item"] = "car"
