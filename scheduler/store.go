@@ -14,6 +14,8 @@ import (
 
 	"github.com/microsoft/durabletask-go/api"
 	"github.com/microsoft/durabletask-go/backend"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
 	// The pure-Go SQLite driver keeps every binary buildable with
@@ -49,12 +51,14 @@ type Store struct {
 	instances map[api.InstanceID]*instance
 	ready     fifo[api.InstanceID]
 	timers    timerHeap
-	tasks     fifo[int64]
-	taskOwner map[int64]api.InstanceID // queued and dispatched tasks
-	taskLocks map[int64]string         // dispatched tasks: the dispatch's lock
-	locks     uint64
-	orchWake  chan struct{}
-	taskWake  chan struct{}
+	// liveTimers is how many timers the last compaction kept.
+	liveTimers int
+	tasks      fifo[int64]
+	taskOwner  map[int64]api.InstanceID // queued and dispatched tasks
+	taskLocks  map[int64]string         // dispatched tasks: the dispatch's lock
+	locks      uint64
+	orchWake   chan struct{}
+	taskWake   chan struct{}
 }
 
 // instance is the in-memory view of an instance that has events waiting or
@@ -250,7 +254,9 @@ func (s *Store) addTimer(t timer) {
 	if !ok || t.at.Before(first.at) {
 		s.wakeOrchestrations()
 	}
-	if s.timers.len() > 1024 && s.timers.len() > 4*len(s.instances) {
+	// Compact when most of the heap is likely stale: well past what the
+	// last compaction kept, so that live timers alone never trigger it.
+	if s.timers.len() > 2*s.liveTimers+1024 {
 		s.compactTimers()
 	}
 }
@@ -274,6 +280,7 @@ func (s *Store) compactTimers() {
 	}
 	live.init()
 	s.timers = live
+	s.liveTimers = live.len()
 }
 
 func (s *Store) wakeOrchestrations() {
@@ -324,7 +331,10 @@ func (s *Store) CreateOrchestrationInstance(ctx context.Context, e *backend.Hist
 	}
 
 	return s.write(ctx, func(ctx context.Context, tx *sql.Tx) (func(time.Time), error) {
-		replaced, err := s.insertInstance(ctx, tx, id, e, policy)
+		err := s.insertInstance(ctx, tx, id, e, policy)
+		if errors.Is(err, api.ErrIgnoreInstance) {
+			return nil, nil // the policy asked to keep the existing instance
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -333,19 +343,14 @@ func (s *Store) CreateOrchestrationInstance(ctx context.Context, e *backend.Hist
 			return nil, err
 		}
 		return func(now time.Time) {
-			if replaced {
-				s.dropInstance(id)
-			}
 			s.addEvent(id, inboxRef{seq: seq, visibleAt: visible}, now)
 		}, nil
 	})
 }
 
 // insertInstance adds the instance row, applying the ID reuse policy when an
-// instance with the same ID exists: by default that is an error. It reports
-// whether an existing instance was replaced, whose queued events the caller
-// must then forget.
-func (s *Store) insertInstance(ctx context.Context, tx *sql.Tx, id api.InstanceID, e *backend.HistoryEvent, policy *api.OrchestrationIdReusePolicy) (bool, error) {
+// instance with the same ID exists: by default that is an error.
+func (s *Store) insertInstance(ctx context.Context, tx *sql.Tx, id api.InstanceID, e *backend.HistoryEvent, policy *api.OrchestrationIdReusePolicy) error {
 	es := e.GetExecutionStarted()
 	created := e.GetTimestamp().AsTime().UnixNano()
 	res, err := tx.ExecContext(ctx, `INSERT INTO instances (id, name, execution_id, status, created_at, updated_at, input)
@@ -353,44 +358,34 @@ func (s *Store) insertInstance(ctx context.Context, tx *sql.Tx, id api.InstanceI
 		string(id), es.GetName(), es.GetOrchestrationInstance().GetExecutionId().GetValue(),
 		int32(api.RUNTIME_STATUS_PENDING), created, created, es.GetInput().GetValue())
 	if err != nil {
-		return false, fmt.Errorf("create instance %s: %w", id, err)
+		return fmt.Errorf("create instance %s: %w", id, err)
 	}
 	if n, _ := res.RowsAffected(); n == 1 {
-		return false, nil
+		return nil
 	}
-	status, _, err := instanceStatus(ctx, tx, id)
+	existing, _, err := instanceStatus(ctx, tx, id)
 	if err != nil {
-		return false, fmt.Errorf("create instance %s: %w", id, err)
+		return fmt.Errorf("create instance %s: %w", id, err)
 	}
 	matches := false
 	for _, st := range policy.GetOperationStatus() {
-		if st == status {
+		if st == existing {
 			matches = true
 		}
 	}
 	if !matches {
-		return false, api.ErrDuplicateInstance
+		return api.ErrDuplicateInstance
 	}
 	switch policy.GetAction() {
 	case api.REUSE_ID_ACTION_IGNORE:
-		return false, api.ErrIgnoreInstance
+		return api.ErrIgnoreInstance
 	case api.REUSE_ID_ACTION_TERMINATE:
-		s.mu.Lock()
-		in := s.instances[id]
-		busy := in != nil && in.locked
-		s.mu.Unlock()
-		if busy {
-			return false, fmt.Errorf("create instance %s: the existing instance is executing; retry", id)
-		}
-		if err := deleteInstance(ctx, tx, id); err != nil {
-			return false, err
-		}
-		if _, err := s.insertInstance(ctx, tx, id, e, &api.OrchestrationIdReusePolicy{}); err != nil {
-			return false, err
-		}
-		return true, nil
+		// Replacing an instance that may be executing at this moment needs
+		// more care than this sample calls for; the design notes also warn
+		// against sending v0.6.0's reuse policy to the service.
+		return status.Error(codes.Unimplemented, "the embedded scheduler does not replace existing instances (reuse policy TERMINATE)")
 	default:
-		return false, api.ErrDuplicateInstance
+		return api.ErrDuplicateInstance
 	}
 }
 
@@ -770,7 +765,7 @@ func (s *Store) saveExecution(ctx context.Context, tx *sql.Tx, id api.InstanceID
 				continue
 			}
 		} else {
-			_, err := s.insertInstance(ctx, tx, target, msg.HistoryEvent, &api.OrchestrationIdReusePolicy{})
+			err := s.insertInstance(ctx, tx, target, msg.HistoryEvent, &api.OrchestrationIdReusePolicy{})
 			if errors.Is(err, api.ErrDuplicateInstance) {
 				s.log.Warn("sub-orchestration already exists; not starting it again", "instance_id", id, "target", target)
 				continue

@@ -279,3 +279,25 @@ func TestTimerHeapIsCompacted(t *testing.T) {
 		t.Fatalf("the timer heap kept %d timers of finished instances", n)
 	}
 }
+
+func TestTimerCompactionKeepsLiveTimersAndIsRare(t *testing.T) {
+	s := openStore(t, "")
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	in := &instance{}
+	s.instances["live"] = in
+	far := time.Now().Add(time.Hour)
+	// One instance with many live timers: compaction must keep them all,
+	// and must not run again for every new one.
+	for i := range 6000 {
+		at := far.Add(time.Duration(i))
+		in.inbox = append(in.inbox, inboxRef{seq: int64(i), visibleAt: at})
+		s.addTimer(timer{at: at, id: "live"})
+	}
+	if n := s.timers.len(); n != 6000 {
+		t.Fatalf("heap holds %d timers, want the 6000 live ones", n)
+	}
+	if s.liveTimers < 2000 {
+		t.Fatalf("compaction last kept %d timers; with live timers alone it should have run rarely", s.liveTimers)
+	}
+}
