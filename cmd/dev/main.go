@@ -26,7 +26,7 @@ import (
 func main() {
 	httpAddr := flag.String("http", "127.0.0.1:7071", "address of the HTTP API")
 	grpcAddr := flag.String("grpc", "127.0.0.1:8080", "address of the embedded scheduler's gRPC endpoint")
-	data := flag.String("data", ".data", "directory for the scheduler's SQLite file; empty keeps state in memory")
+	data := flag.String("data", ".data", "directory for the scheduler's SQLite files; empty keeps state in memory")
 	level := flag.String("log-level", "info", "debug, info, warn or error")
 	flag.Parse()
 	if err := run(*httpAddr, *grpcAddr, *data, *level); err != nil {

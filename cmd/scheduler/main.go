@@ -1,6 +1,6 @@
 // Command scheduler is the embedded Durable Task Scheduler as a stand-alone
-// server: a drop-in for the Docker emulator on port 8080, with its state in
-// a SQLite file.
+// server: a drop-in for the Docker emulator on port 8080, with each task
+// hub's state in a SQLite file.
 package main
 
 import (
@@ -29,7 +29,7 @@ func main() {
 		fail(err)
 	}
 	addr := flag.String("grpc", "127.0.0.1:8080", "address to serve gRPC on")
-	data := flag.String("data", ".data", "directory for the SQLite file; empty keeps state in memory")
+	data := flag.String("data", ".data", "directory for the SQLite files, one per task hub; empty keeps state in memory")
 	sync := flag.String("sync", "full", "SQLite synchronous level: full or normal")
 	flag.StringVar(&settings.TaskHubNames, "taskhubs", settings.TaskHubNames, "comma-separated task hubs to serve (env "+guard.EnvTaskHubNames+")")
 	certFile := flag.String("tls-cert", "", "PEM certificate: serve TLS (needed when a bearer token is set in env "+guard.EnvToken+")")
