@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -32,7 +33,8 @@ const (
 
 // Serve runs one scheduler until ctx ends. It prints one line, "LISTENING
 // <grpc addr> <debug addr>", once both listeners are up; the debug address
-// serves expvar with the process's goroutine count and heap size.
+// serves expvar with the process's goroutine count and heap size, and a
+// CPU profile at /debug/pprof/profile.
 func Serve(ctx context.Context, kind, dataDir string, out io.Writer) error {
 	// Warnings and errors go to stderr: a benchmark that hits a problem
 	// should say so rather than just report odd numbers.
@@ -46,7 +48,10 @@ func Serve(ctx context.Context, kind, dataDir string, out io.Writer) error {
 		return err
 	}
 	expvar.Publish("goroutines", expvar.Func(func() any { return runtime.NumGoroutine() }))
-	go http.Serve(debug, expvar.Handler())
+	mux := http.NewServeMux()
+	mux.Handle("/", expvar.Handler())
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	go http.Serve(debug, mux)
 
 	var stop func()
 	switch kind {
