@@ -2,7 +2,6 @@ package scheduler
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"time"
@@ -14,7 +13,7 @@ import (
 // s.mu held.
 type write struct {
 	ctx   context.Context
-	exec  func(ctx context.Context, tx *sql.Tx) (apply func(now time.Time), err error)
+	exec  func(ctx context.Context, tx *txn) (apply func(now time.Time), err error)
 	apply func(now time.Time)
 	err   error
 	done  chan error
@@ -27,7 +26,7 @@ var errClosed = errors.New("scheduler store is closed")
 const maxBatch = 256
 
 // write submits a change and waits until it is durable (or failed).
-func (s *Store) write(ctx context.Context, exec func(ctx context.Context, tx *sql.Tx) (func(now time.Time), error)) error {
+func (s *Store) write(ctx context.Context, exec func(ctx context.Context, tx *txn) (func(now time.Time), error)) error {
 	w := &write{ctx: ctx, exec: exec, done: make(chan error, 1)}
 	select {
 	case s.writes <- w:
@@ -91,10 +90,11 @@ func (s *Store) commit(batch []*write) {
 	// interrupt the shared transaction, not just that caller's write.
 	ctx := context.Background()
 	err := func() error {
-		tx, err := s.db.BeginTx(ctx, nil)
+		sqlTx, err := s.db.BeginTx(ctx, nil)
 		if err != nil {
 			return fmt.Errorf("begin transaction: %w", err)
 		}
+		tx := &txn{Tx: sqlTx, cache: s.stmts}
 		defer tx.Rollback()
 		for _, w := range batch {
 			if w.err = w.ctx.Err(); w.err != nil {
@@ -118,6 +118,8 @@ func (s *Store) commit(batch []*write) {
 		}
 		return nil
 	}()
+	// The connection is free again: prepare what this batch ran unprepared.
+	s.stmts.prepareWanted(ctx)
 	if err != nil {
 		for _, w := range batch {
 			if w.err == nil {

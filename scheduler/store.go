@@ -37,10 +37,13 @@ const maxEventsPerWorkItem = 1000
 // fetching work never scans the database, and fetchers block until work is
 // written or the next timer is due instead of polling.
 type Store struct {
-	db     *sql.DB // the writer: one connection, used by commitLoop
-	rdb    *sql.DB // readers; the writer itself for an in-memory database
-	log    *slog.Logger
-	lockID string
+	db  *sql.DB // the writer: one connection, used by commitLoop
+	rdb *sql.DB // readers; the writer itself for an in-memory database
+	// stmts and reads cache prepared statements for the writer and the
+	// readers.
+	stmts, reads *stmtCache
+	log          *slog.Logger
+	lockID       string
 
 	writes    chan *write
 	closing   chan struct{}
@@ -130,6 +133,8 @@ func OpenStore(path, sync string, log *slog.Logger) (*Store, error) {
 	s := &Store{
 		db:        db,
 		rdb:       rdb,
+		stmts:     newStmtCache(db, true),
+		reads:     newStmtCache(rdb, false),
 		writes:    make(chan *write, maxBatch),
 		closing:   make(chan struct{}),
 		committed: make(chan struct{}),
@@ -207,6 +212,8 @@ func (s *Store) Close() error {
 }
 
 func (s *Store) closeDBs() error {
+	s.stmts.close()
+	s.reads.close()
 	if s.rdb != s.db {
 		s.rdb.Close()
 	}
@@ -330,7 +337,7 @@ func (s *Store) CreateOrchestrationInstance(ctx context.Context, e *backend.Hist
 		visible = ts.AsTime()
 	}
 
-	return s.write(ctx, func(ctx context.Context, tx *sql.Tx) (func(time.Time), error) {
+	return s.write(ctx, func(ctx context.Context, tx *txn) (func(time.Time), error) {
 		err := s.insertInstance(ctx, tx, id, e, policy)
 		if errors.Is(err, api.ErrIgnoreInstance) {
 			return nil, nil // the policy asked to keep the existing instance
@@ -350,7 +357,7 @@ func (s *Store) CreateOrchestrationInstance(ctx context.Context, e *backend.Hist
 
 // insertInstance adds the instance row, applying the ID reuse policy when an
 // instance with the same ID exists: by default that is an error.
-func (s *Store) insertInstance(ctx context.Context, tx *sql.Tx, id api.InstanceID, e *backend.HistoryEvent, policy *api.OrchestrationIdReusePolicy) error {
+func (s *Store) insertInstance(ctx context.Context, tx *txn, id api.InstanceID, e *backend.HistoryEvent, policy *api.OrchestrationIdReusePolicy) error {
 	es := e.GetExecutionStarted()
 	created := e.GetTimestamp().AsTime().UnixNano()
 	res, err := tx.ExecContext(ctx, `INSERT INTO instances (id, name, execution_id, status, created_at, updated_at, input)
@@ -389,7 +396,7 @@ func (s *Store) insertInstance(ctx context.Context, tx *sql.Tx, id api.InstanceI
 	}
 }
 
-func deleteInstance(ctx context.Context, tx *sql.Tx, id api.InstanceID) error {
+func deleteInstance(ctx context.Context, tx *txn, id api.InstanceID) error {
 	for _, q := range []string{
 		`DELETE FROM instances WHERE id = ?`,
 		`DELETE FROM history WHERE instance_id = ?`,
@@ -410,7 +417,7 @@ func (s *Store) dropInstance(id api.InstanceID) {
 	delete(s.instances, id)
 }
 
-func insertInbox(ctx context.Context, tx *sql.Tx, id api.InstanceID, visible time.Time, payload []byte) (int64, error) {
+func insertInbox(ctx context.Context, tx *txn, id api.InstanceID, visible time.Time, payload []byte) (int64, error) {
 	res, err := tx.ExecContext(ctx, `INSERT INTO inbox (instance_id, visible_at, payload) VALUES (?, ?, ?)`,
 		string(id), toNanos(visible), payload)
 	if err != nil {
@@ -427,7 +434,7 @@ func (s *Store) AddNewOrchestrationEvent(ctx context.Context, id api.InstanceID,
 	if err != nil {
 		return err
 	}
-	return s.write(ctx, func(ctx context.Context, tx *sql.Tx) (func(time.Time), error) {
+	return s.write(ctx, func(ctx context.Context, tx *txn) (func(time.Time), error) {
 		status, found, err := instanceStatus(ctx, tx, id)
 		if err != nil {
 			return nil, fmt.Errorf("add event to %s: %w", id, err)
@@ -555,7 +562,7 @@ func (s *Store) readInbox(ctx context.Context, seqs []int64) ([]*backend.History
 	for i, seq := range seqs {
 		args[i] = seq
 	}
-	rows, err := s.rdb.QueryContext(ctx, `SELECT payload FROM inbox WHERE seq IN (?`+strings.Repeat(",?", len(seqs)-1)+`) ORDER BY seq`, args...)
+	rows, err := s.query(ctx, `SELECT payload FROM inbox WHERE seq IN (?`+strings.Repeat(",?", len(seqs)-1)+`) ORDER BY seq`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("read events: %w", err)
 	}
@@ -599,7 +606,7 @@ func (s *Store) AbandonOrchestrationWorkItem(_ context.Context, wi *backend.Orch
 
 // GetOrchestrationRuntimeState implements backend.Backend.
 func (s *Store) GetOrchestrationRuntimeState(ctx context.Context, wi *backend.OrchestrationWorkItem) (*backend.OrchestrationRuntimeState, error) {
-	rows, err := s.rdb.QueryContext(ctx, `SELECT payload FROM history WHERE instance_id = ? ORDER BY seq`, string(wi.InstanceID))
+	rows, err := s.query(ctx, `SELECT payload FROM history WHERE instance_id = ? ORDER BY seq`, string(wi.InstanceID))
 	if err != nil {
 		return nil, fmt.Errorf("read history of %s: %w", wi.InstanceID, err)
 	}
@@ -631,7 +638,7 @@ func (s *Store) GetOrchestrationMetadata(ctx context.Context, id api.InstanceID)
 		input, output, customStatus sql.NullString
 		failure                     []byte
 	)
-	err := s.rdb.QueryRowContext(ctx, `SELECT name, status, created_at, updated_at, input, output, custom_status, failure
+	err := s.queryRow(ctx, `SELECT name, status, created_at, updated_at, input, output, custom_status, failure
 		FROM instances WHERE id = ?`, string(id)).Scan(&name, &status, &created, &updated, &input, &output, &customStatus, &failure)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, api.ErrInstanceNotFound
@@ -662,14 +669,14 @@ func (s *Store) CompleteOrchestrationWorkItem(ctx context.Context, wi *backend.O
 	}
 	delivered := in.delivered
 	s.mu.Unlock()
-	return s.write(ctx, func(ctx context.Context, tx *sql.Tx) (func(time.Time), error) {
+	return s.write(ctx, func(ctx context.Context, tx *txn) (func(time.Time), error) {
 		return s.saveExecution(ctx, tx, wi.InstanceID, st, delivered)
 	})
 }
 
 // saveExecution writes what one orchestrator execution did and returns the
 // matching in-memory update.
-func (s *Store) saveExecution(ctx context.Context, tx *sql.Tx, id api.InstanceID, st *backend.OrchestrationRuntimeState, delivered []int64) (func(time.Time), error) {
+func (s *Store) saveExecution(ctx context.Context, tx *txn, id api.InstanceID, st *backend.OrchestrationRuntimeState, delivered []int64) (func(time.Time), error) {
 	var err error
 	now := time.Now()
 	set := []string{"status = ?", "updated_at = ?"}
@@ -819,7 +826,7 @@ func (s *Store) saveExecution(ctx context.Context, tx *sql.Tx, id api.InstanceID
 	}, nil
 }
 
-func deleteSeqs(ctx context.Context, tx *sql.Tx, seqs []int64) error {
+func deleteSeqs(ctx context.Context, tx *txn, seqs []int64) error {
 	if len(seqs) == 0 {
 		return nil
 	}
@@ -873,7 +880,7 @@ func (s *Store) GetActivityWorkItem(ctx context.Context) (*backend.ActivityWorkI
 			continue
 		}
 		var payload []byte
-		err := s.rdb.QueryRowContext(ctx, `SELECT payload FROM tasks WHERE seq = ?`, seq).Scan(&payload)
+		err := s.queryRow(ctx, `SELECT payload FROM tasks WHERE seq = ?`, seq).Scan(&payload)
 		if errors.Is(err, sql.ErrNoRows) {
 			// Its orchestration was purged or replaced.
 			s.dropTask(seq)
@@ -927,7 +934,7 @@ func (s *Store) CompleteActivityWorkItem(ctx context.Context, wi *backend.Activi
 	if !s.holdsTask(wi) {
 		return backend.ErrWorkItemLockLost
 	}
-	return s.write(ctx, func(ctx context.Context, tx *sql.Tx) (func(time.Time), error) {
+	return s.write(ctx, func(ctx context.Context, tx *txn) (func(time.Time), error) {
 		// Deleting the task is what claims the completion: a second
 		// completion of the same dispatch finds nothing to delete.
 		res, err := tx.ExecContext(ctx, `DELETE FROM tasks WHERE seq = ?`, wi.SequenceNumber)
@@ -971,7 +978,7 @@ func (s *Store) AbandonActivityWorkItem(_ context.Context, wi *backend.ActivityW
 
 // instanceStatus reads an instance's runtime status; found is false when
 // there is no such instance.
-func instanceStatus(ctx context.Context, tx *sql.Tx, id api.InstanceID) (status api.OrchestrationStatus, found bool, err error) {
+func instanceStatus(ctx context.Context, tx *txn, id api.InstanceID) (status api.OrchestrationStatus, found bool, err error) {
 	var st int32
 	err = tx.QueryRowContext(ctx, `SELECT status FROM instances WHERE id = ?`, string(id)).Scan(&st)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -985,7 +992,7 @@ func instanceStatus(ctx context.Context, tx *sql.Tx, id api.InstanceID) (status 
 
 // PurgeOrchestrationState implements backend.Backend.
 func (s *Store) PurgeOrchestrationState(ctx context.Context, id api.InstanceID) error {
-	return s.write(ctx, func(ctx context.Context, tx *sql.Tx) (func(time.Time), error) {
+	return s.write(ctx, func(ctx context.Context, tx *txn) (func(time.Time), error) {
 		status, found, err := instanceStatus(ctx, tx, id)
 		if err != nil {
 			return nil, fmt.Errorf("purge %s: %w", id, err)

@@ -2,7 +2,6 @@ package scheduler
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"log/slog"
 	"path/filepath"
@@ -53,7 +52,7 @@ func addTask(t *testing.T, s *Store, id string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = s.write(context.Background(), func(ctx context.Context, tx *sql.Tx) (func(time.Time), error) {
+	err = s.write(context.Background(), func(ctx context.Context, tx *txn) (func(time.Time), error) {
 		res, err := tx.ExecContext(ctx, `INSERT INTO tasks (instance_id, payload) VALUES (?, ?)`, id, payload)
 		if err != nil {
 			return nil, err
@@ -169,7 +168,7 @@ func TestWriteDuringCloseReturns(t *testing.T) {
 		}
 		done := make(chan error, 1)
 		go func() {
-			done <- s.write(context.Background(), func(context.Context, *sql.Tx) (func(time.Time), error) { return nil, nil })
+			done <- s.write(context.Background(), func(context.Context, *txn) (func(time.Time), error) { return nil, nil })
 		}()
 		s.Close()
 		select {
@@ -224,7 +223,7 @@ func TestPurgeDropsStaleWork(t *testing.T) {
 	startInstance(t, s, "i5")
 	addTask(t, s, "i5")
 	// Finish the instance by hand, as an execution that completed would.
-	err := s.write(context.Background(), func(ctx context.Context, tx *sql.Tx) (func(time.Time), error) {
+	err := s.write(context.Background(), func(ctx context.Context, tx *txn) (func(time.Time), error) {
 		_, err := tx.ExecContext(ctx, `UPDATE instances SET status = ? WHERE id = 'i5'`, int32(api.RUNTIME_STATUS_COMPLETED))
 		return nil, err
 	})
@@ -250,7 +249,7 @@ func TestPurgeDropsStaleWork(t *testing.T) {
 func TestEventForFinishedInstanceIsDropped(t *testing.T) {
 	s := openStore(t, "")
 	startInstance(t, s, "i6")
-	err := s.write(context.Background(), func(ctx context.Context, tx *sql.Tx) (func(time.Time), error) {
+	err := s.write(context.Background(), func(ctx context.Context, tx *txn) (func(time.Time), error) {
 		_, err := tx.ExecContext(ctx, `UPDATE instances SET status = ? WHERE id = 'i6'`, int32(api.RUNTIME_STATUS_COMPLETED))
 		return nil, err
 	})
