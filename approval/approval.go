@@ -85,7 +85,7 @@ func (r Request) Validate() error {
 		if h < MinTimeout.Hours() {
 			return &FieldError{Field: "timeout_hours", Reason: fmt.Sprintf("must be at least %s", MinTimeout)}
 		}
-		if time.Duration(h*float64(time.Hour)) > MaxTimeout || h > MaxTimeout.Hours() {
+		if h > MaxTimeout.Hours() {
 			return &FieldError{Field: "timeout_hours", Reason: fmt.Sprintf("must be at most %g hours", MaxTimeout.Hours())}
 		}
 	}

@@ -20,10 +20,7 @@ import (
 
 // Env is a running scheduler with a worker and a client connection.
 type Env struct {
-	// Addr is the scheduler's host:port.
-	Addr     string
-	Settings dts.Settings
-	Client   *client.TaskHubGrpcClient
+	Client *client.TaskHubGrpcClient
 	// Logs collects what the activities log, as JSON lines.
 	Logs *dtstest.Logs
 }
@@ -46,8 +43,7 @@ func Start(t testing.TB, apiBase string) *Env {
 	}
 	go srv.Serve(lis)
 
-	settings := dts.Settings{Endpoint: "http://" + lis.Addr().String(), TaskHub: dts.DefaultTaskHub}
-	cfg, err := settings.Resolve()
+	cfg, err := dts.Settings{Endpoint: "http://" + lis.Addr().String(), TaskHub: dts.DefaultTaskHub}.Resolve()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,5 +71,5 @@ func Start(t testing.TB, apiBase string) *Env {
 		defer done()
 		srv.Close(closeCtx)
 	})
-	return &Env{Addr: lis.Addr().String(), Settings: settings, Client: client.NewTaskHubGrpcClient(cconn, dts.Logger(Quiet())), Logs: logs}
+	return &Env{Client: client.NewTaskHubGrpcClient(cconn, dts.Logger(Quiet())), Logs: logs}
 }
