@@ -22,6 +22,9 @@ type Handler struct {
 	// PublicBaseURL, when set, is used for the absolute links in responses
 	// instead of the scheme and host of each request.
 	PublicBaseURL string `env:"APPROVALS_PUBLIC_BASE_URL"`
+	// TrustForwarded lets X-Forwarded-Host and X-Forwarded-Proto set the
+	// links' host when PublicBaseURL is empty.
+	TrustForwarded bool `env:"APPROVALS_TRUST_FORWARDED" envDefault:"false"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel  string `env:"APPROVALS_LOG_LEVEL" envDefault:"info"`
 	Scheduler dts.Settings

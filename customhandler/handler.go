@@ -45,7 +45,7 @@ func Serve(ctx context.Context, lis net.Listener, cfg config.Handler, log *slog.
 	}
 	defer conn.Close()
 	api := httpapi.New(httpapi.Scheduler{Client: client.NewTaskHubGrpcClient(conn, dts.Logger(log))},
-		httpapi.Options{PublicBaseURL: cfg.PublicBaseURL, Logger: log})
+		httpapi.Options{PublicBaseURL: cfg.PublicBaseURL, TrustForwarded: cfg.TrustForwarded, Logger: log})
 	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second}
 	log.Info("handler listening", "addr", "http://"+lis.Addr().String(), "scheduler", sched.Address, "taskhub", sched.TaskHub)
 

@@ -15,7 +15,6 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
-	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
@@ -42,6 +41,10 @@ var validID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$`)
 type Options struct {
 	// PublicBaseURL overrides the scheme and host of the links in responses.
 	PublicBaseURL string
+	// TrustForwarded lets X-Forwarded-Host and X-Forwarded-Proto choose the
+	// links' host when PublicBaseURL is empty. Only a proxy that sets them
+	// itself makes them trustworthy.
+	TrustForwarded bool
 	// RetryAfter is what pending responses tell pollers to wait. Zero means
 	// 5 seconds.
 	RetryAfter time.Duration
@@ -409,35 +412,4 @@ func (s *server) schedulerFailed(w http.ResponseWriter, r *http.Request, what st
 	w.Header().Set("Retry-After", "5")
 	writeProblem(w, r, problem{Status: http.StatusServiceUnavailable,
 		Detail: "the scheduler could not be reached or did not answer in time; retry the same request, which is safe to repeat"})
-}
-
-type links struct{ status, decision string }
-
-// links builds absolute URLs for an approval. A function key given as ?code=
-// is carried over, so a poller such as Logic Apps can follow Location
-// without being told the key again.
-func (s *server) links(r *http.Request, id string) links {
-	base := s.opts.PublicBaseURL
-	if base == "" {
-		scheme := "http"
-		if r.TLS != nil {
-			scheme = "https"
-		}
-		if p := r.Header.Get("X-Forwarded-Proto"); p == "http" || p == "https" {
-			scheme = p
-		}
-		host := r.Host
-		if h := r.Header.Get("X-Forwarded-Host"); h != "" {
-			host = h
-		}
-		base = scheme + "://" + host
-	}
-	status := base + ApprovalsPath + "/" + url.PathEscape(id)
-	decision := status + "/decision"
-	if code := r.URL.Query().Get("code"); code != "" {
-		q := "?" + url.Values{"code": {code}}.Encode()
-		status += q
-		decision += q
-	}
-	return links{status: status, decision: decision}
 }
