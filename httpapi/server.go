@@ -73,7 +73,10 @@ func New(orch Orchestrations, opts Options) http.Handler {
 	opts.PublicBaseURL = strings.TrimRight(opts.PublicBaseURL, "/")
 	s := &server{orch: orch, opts: opts, log: opts.Logger}
 
-	r := mux.NewRouter()
+	// SkipClean: mux would answer a non-canonical path (with "./" or "//")
+	// with a 301, which clients repeat as a GET, silently dropping a
+	// decision. Such a path matches no route and is a 404 instead.
+	r := mux.NewRouter().SkipClean(true)
 	r.Handle("/", methods{http.MethodGet: s.ready})
 	r.Handle(ApprovalsPath, methods{http.MethodPost: s.start})
 	r.Handle(ApprovalPath, methods{http.MethodGet: s.get})
