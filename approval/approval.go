@@ -93,12 +93,15 @@ func (r Request) Validate() error {
 }
 
 // Submission is what the submit activity reports; the orchestrator also
-// publishes it as its custom status while it waits.
+// publishes it as its custom status while it waits, with ExpiresAt added.
 type Submission struct {
 	RequestID   string `json:"request_id"`
 	Status      Status `json:"status"`
 	SubmittedAt string `json:"submitted_at"`
 	ApprovalURL string `json:"approval_url"`
+	// ExpiresAt is the deadline: exactly when the orchestrator's timer
+	// fires. Only the orchestrator knows it, so the activity leaves it out.
+	ExpiresAt string `json:"expires_at,omitempty"`
 }
 
 // Decision is the payload of the approval_response event. Pointers tell a

@@ -42,6 +42,11 @@ func Orchestrate(ctx *task.OrchestrationContext) (any, error) {
 	if err := ctx.CallActivity(SubmitActivityName, task.WithActivityInput(submitInput)).Await(&sub); err != nil {
 		return nil, fmt.Errorf("submit approval request: %w", err)
 	}
+	// WaitForSingleEvent sets its timer to the orchestration's current time
+	// plus the timeout, read in this same step, so this is the very instant
+	// the timer fires: the API refuses decisions from then on. The history
+	// is unchanged by publishing it, so approvals already waiting replay.
+	sub.ExpiresAt = FormatTime(ctx.CurrentTimeUtc.Add(req.Timeout()))
 	status, err := json.Marshal(sub)
 	if err != nil {
 		return nil, fmt.Errorf("encode custom status: %w", err)
