@@ -18,24 +18,26 @@ import (
 	"github.com/approvals-go/approvals/config"
 	"github.com/approvals-go/approvals/customhandler"
 	"github.com/approvals-go/approvals/dts"
+	"github.com/approvals-go/approvals/internal/exposure"
 	"github.com/approvals-go/approvals/internal/logging"
 	"github.com/approvals-go/approvals/scheduler"
 	"github.com/approvals-go/approvals/worker"
 )
 
 func main() {
-	httpAddr := flag.String("http", "127.0.0.1:7071", "address of the HTTP API")
-	grpcAddr := flag.String("grpc", "127.0.0.1:8080", "address of the embedded scheduler's gRPC endpoint")
+	httpAddr := flag.String("http", "127.0.0.1:7071", "address of the HTTP API, which has no authentication; beyond loopback it needs -"+exposure.AllowFlag)
+	grpcAddr := flag.String("grpc", "127.0.0.1:8080", "address of the embedded scheduler's gRPC endpoint, which has no TLS or token; beyond loopback it needs -"+exposure.AllowFlag)
 	data := flag.String("data", ".data", "directory for the scheduler's SQLite files; empty keeps state in memory")
 	level := flag.String("log-level", "info", "debug, info, warn or error")
+	allowRemote := flag.Bool(exposure.AllowFlag, false, "let -http and -grpc listen beyond loopback, although neither has authentication: anyone who reaches them can start and decide any approval and terminate or purge any orchestration")
 	flag.Parse()
-	if err := run(*httpAddr, *grpcAddr, *data, *level); err != nil {
+	if err := run(*httpAddr, *grpcAddr, *data, *level, *allowRemote); err != nil {
 		fmt.Fprintln(os.Stderr, "dev:", err)
 		os.Exit(1)
 	}
 }
 
-func run(httpAddr, grpcAddr, data, level string) error {
+func run(httpAddr, grpcAddr, data, level string, allowRemote bool) error {
 	log := logging.New(os.Stderr, level)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -48,6 +50,17 @@ func run(httpAddr, grpcAddr, data, level string) error {
 	if err != nil {
 		grpcLis.Close()
 		return fmt.Errorf("HTTP API: %w (is another copy running? use -http to pick another address)", err)
+	}
+	warning, err := exposure.Check(allowRemote,
+		exposure.Listener{Name: "the HTTP API", Flag: "-http", Addr: httpLis.Addr(), Grants: exposure.HTTPAPIGrants},
+		exposure.Listener{Name: "the scheduler's gRPC", Flag: "-grpc", Addr: grpcLis.Addr(), Grants: exposure.SchedulerGrants})
+	if err != nil {
+		httpLis.Close()
+		grpcLis.Close()
+		return err
+	}
+	if warning != "" {
+		log.Warn(warning)
 	}
 	sched, err := scheduler.New(ctx, scheduler.Options{DataDir: data, Logger: log.With("component", "scheduler")})
 	if err != nil {

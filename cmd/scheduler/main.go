@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/credentials"
 
 	"github.com/approvals-go/approvals/config"
+	"github.com/approvals-go/approvals/internal/exposure"
 	"github.com/approvals-go/approvals/internal/logging"
 	"github.com/approvals-go/approvals/scheduler"
 	"github.com/approvals-go/approvals/scheduler/guard"
@@ -28,13 +29,14 @@ func main() {
 	if err != nil {
 		fail(err)
 	}
-	addr := flag.String("grpc", "127.0.0.1:8080", "address to serve gRPC on")
+	addr := flag.String("grpc", "127.0.0.1:8080", "address to serve gRPC on; beyond loopback it needs -tls-cert, -tls-key and env "+guard.EnvToken+", or -"+exposure.AllowFlag)
 	data := flag.String("data", ".data", "directory for the SQLite files, one per task hub; empty keeps state in memory")
 	sync := flag.String("sync", "full", "SQLite synchronous level: full or normal")
 	flag.StringVar(&settings.TaskHubNames, "taskhubs", settings.TaskHubNames, "comma-separated task hubs to serve (env "+guard.EnvTaskHubNames+")")
 	certFile := flag.String("tls-cert", "", "PEM certificate: serve TLS (needed when a bearer token is set in env "+guard.EnvToken+")")
 	keyFile := flag.String("tls-key", "", "PEM private key for -tls-cert")
 	level := flag.String("log-level", envOr("APPROVALS_LOG_LEVEL", "info"), "debug, info, warn or error")
+	allowRemote := flag.Bool(exposure.AllowFlag, false, "serve a -grpc address beyond loopback without TLS and a bearer token, letting anyone who reaches it "+exposure.SchedulerGrants)
 	flag.Parse()
 	log := logging.New(os.Stderr, *level)
 
@@ -58,6 +60,18 @@ func main() {
 	lis, err := net.Listen("tcp", *addr)
 	if err != nil {
 		fail(err)
+	}
+	secure := "give -tls-cert, -tls-key and " + guard.EnvToken
+	if len(serverOpts) > 0 {
+		secure = "set " + guard.EnvToken
+	}
+	warning, err := exposure.Check(*allowRemote, exposure.Listener{Name: "gRPC", Flag: "-grpc", Addr: lis.Addr(),
+		TLS: len(serverOpts) > 0, Token: guardOpts.Token != "", Grants: exposure.SchedulerGrants, Secure: secure})
+	if err != nil {
+		fail(err)
+	}
+	if warning != "" {
+		log.Warn(warning)
 	}
 	srv, err := scheduler.New(ctx, scheduler.Options{DataDir: *data, Synchronous: *sync, Guard: guardOpts, Logger: log, ServerOptions: serverOpts})
 	if err != nil {
