@@ -1,12 +1,13 @@
 package scheduler
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
-	_ "embed"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,9 +23,6 @@ import (
 	// CGO_ENABLED=0; durabletask-go already depends on it.
 	_ "modernc.org/sqlite"
 )
-
-//go:embed schema.sql
-var schema string
 
 // maxEventsPerWorkItem bounds one orchestrator execution, so a flood of
 // events to one instance cannot produce an unbounded work item.
@@ -78,9 +76,23 @@ type instance struct {
 	notBefore time.Time
 }
 
+// inboxRef is a waiting event. visibleAt is when it may be delivered (zero
+// for at once); dueAt is when it happened for the orchestration: a timer's
+// fire time, or when the scheduler accepted any other event. Events are
+// delivered in dueAt order, so a decision accepted before a deadline is
+// seen before that deadline's timer even when both wait out an outage.
 type inboxRef struct {
 	seq       int64
 	visibleAt time.Time
+	dueAt     time.Time
+}
+
+// compare orders refs by when they became due, then by arrival.
+func (r inboxRef) compare(o inboxRef) int {
+	if c := r.dueAt.Compare(o.dueAt); c != 0 {
+		return c
+	}
+	return cmp.Compare(r.seq, o.seq)
 }
 
 func (in *instance) visible(now time.Time) bool {
@@ -116,9 +128,9 @@ func OpenStore(path, sync string, log *slog.Logger) (*Store, error) {
 	db.SetMaxOpenConns(1)
 	db.SetConnMaxIdleTime(0)
 	db.SetConnMaxLifetime(0)
-	if _, err := db.Exec(schema); err != nil {
+	if err := migrate(db); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("create schema in %s: %w", displayPath(path), err)
+		return nil, fmt.Errorf("prepare schema of %s: %w", displayPath(path), err)
 	}
 	rdb := db
 	if path != "" {
@@ -165,19 +177,19 @@ func displayPath(path string) string {
 // Locks are not persisted: whatever was in flight when the process stopped
 // is simply offered again.
 func (s *Store) load() error {
-	rows, err := s.db.Query(`SELECT seq, instance_id, visible_at FROM inbox ORDER BY seq`)
+	rows, err := s.db.Query(`SELECT seq, instance_id, visible_at, due_at FROM inbox ORDER BY seq`)
 	if err != nil {
 		return fmt.Errorf("read inbox: %w", err)
 	}
 	defer rows.Close()
 	now := time.Now()
 	for rows.Next() {
-		var seq, visible int64
+		var seq, visible, due int64
 		var id string
-		if err := rows.Scan(&seq, &id, &visible); err != nil {
+		if err := rows.Scan(&seq, &id, &visible, &due); err != nil {
 			return fmt.Errorf("read inbox row: %w", err)
 		}
-		s.addEvent(api.InstanceID(id), inboxRef{seq: seq, visibleAt: fromNanos(visible)}, now)
+		s.addEvent(api.InstanceID(id), inboxRef{seq: seq, visibleAt: fromNanos(visible), dueAt: fromNanos(due)}, now)
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("read inbox: %w", err)
@@ -345,13 +357,11 @@ func (s *Store) CreateOrchestrationInstance(ctx context.Context, e *backend.Hist
 		if err != nil {
 			return nil, err
 		}
-		seq, err := insertInbox(ctx, tx, id, visible, payload)
+		ref, err := insertInbox(ctx, tx, id, inboxRef{visibleAt: visible, dueAt: latest(visible, time.Now())}, payload)
 		if err != nil {
 			return nil, err
 		}
-		return func(now time.Time) {
-			s.addEvent(id, inboxRef{seq: seq, visibleAt: visible}, now)
-		}, nil
+		return func(now time.Time) { s.addEvent(id, ref, now) }, nil
 	})
 }
 
@@ -417,13 +427,27 @@ func (s *Store) dropInstance(id api.InstanceID) {
 	delete(s.instances, id)
 }
 
-func insertInbox(ctx context.Context, tx *txn, id api.InstanceID, visible time.Time, payload []byte) (int64, error) {
-	res, err := tx.ExecContext(ctx, `INSERT INTO inbox (instance_id, visible_at, payload) VALUES (?, ?, ?)`,
-		string(id), toNanos(visible), payload)
+// insertInbox stores a waiting event and returns ref with its sequence
+// number.
+func insertInbox(ctx context.Context, tx *txn, id api.InstanceID, ref inboxRef, payload []byte) (inboxRef, error) {
+	res, err := tx.ExecContext(ctx, `INSERT INTO inbox (instance_id, visible_at, due_at, payload) VALUES (?, ?, ?, ?)`,
+		string(id), toNanos(ref.visibleAt), toNanos(ref.dueAt), payload)
 	if err != nil {
-		return 0, fmt.Errorf("queue event for %s: %w", id, err)
+		return ref, fmt.Errorf("queue event for %s: %w", id, err)
 	}
-	return res.LastInsertId()
+	ref.seq, err = res.LastInsertId()
+	return ref, err
+}
+
+// acceptedNow is the ref of an event that may be delivered at once and is
+// due from the moment the scheduler accepted it.
+func acceptedNow() inboxRef { return inboxRef{dueAt: time.Now()} }
+
+func latest(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // AddNewOrchestrationEvent implements backend.Backend. An event for an
@@ -434,6 +458,9 @@ func (s *Store) AddNewOrchestrationEvent(ctx context.Context, id api.InstanceID,
 	if err != nil {
 		return err
 	}
+	// Accepted now, not when the group commit gets to it: this is the time
+	// a deadline is compared with.
+	accepted := acceptedNow()
 	return s.write(ctx, func(ctx context.Context, tx *txn) (func(time.Time), error) {
 		status, found, err := instanceStatus(ctx, tx, id)
 		if err != nil {
@@ -446,11 +473,11 @@ func (s *Store) AddNewOrchestrationEvent(ctx context.Context, id api.InstanceID,
 			s.log.Debug("dropping event for finished instance", "instance_id", id)
 			return nil, nil
 		}
-		seq, err := insertInbox(ctx, tx, id, time.Time{}, payload)
+		ref, err := insertInbox(ctx, tx, id, accepted, payload)
 		if err != nil {
 			return nil, err
 		}
-		return func(now time.Time) { s.addEvent(id, inboxRef{seq: seq}, now) }, nil
+		return func(now time.Time) { s.addEvent(id, ref, now) }, nil
 	})
 }
 
@@ -478,11 +505,7 @@ func (s *Store) GetOrchestrationWorkItem(ctx context.Context) (*backend.Orchestr
 			s.locks++
 			lockedBy = s.lockID + "-" + strconv.FormatUint(s.locks, 36)
 			in.locked, in.lockedBy = true, lockedBy
-			for _, r := range in.inbox {
-				if !r.visibleAt.After(now) && len(seqs) < maxEventsPerWorkItem {
-					seqs = append(seqs, r.seq)
-				}
-			}
+			seqs = deliverable(in.inbox, now)
 			in.delivered = seqs
 			retries = in.dequeues
 			in.dequeues++
@@ -502,6 +525,23 @@ func (s *Store) GetOrchestrationWorkItem(ctx context.Context) (*backend.Orchestr
 			return nil, err
 		}
 	}
+}
+
+// deliverable picks the events of one work item: those visible at now, in
+// the order they became due, at most maxEventsPerWorkItem of them.
+func deliverable(inbox []inboxRef, now time.Time) []int64 {
+	var refs []inboxRef
+	for _, r := range inbox {
+		if !r.visibleAt.After(now) {
+			refs = append(refs, r)
+		}
+	}
+	slices.SortFunc(refs, inboxRef.compare)
+	seqs := make([]int64, 0, min(len(refs), maxEventsPerWorkItem))
+	for _, r := range refs[:min(len(refs), maxEventsPerWorkItem)] {
+		seqs = append(seqs, r.seq)
+	}
+	return seqs
 }
 
 // nextReady pops the first runnable instance. The caller holds s.mu.
@@ -562,23 +602,34 @@ func (s *Store) readInbox(ctx context.Context, seqs []int64) ([]*backend.History
 	for i, seq := range seqs {
 		args[i] = seq
 	}
-	rows, err := s.query(ctx, `SELECT payload FROM inbox WHERE seq IN (?`+strings.Repeat(",?", len(seqs)-1)+`) ORDER BY seq`, args...)
+	rows, err := s.query(ctx, `SELECT seq, payload FROM inbox WHERE seq IN (?`+strings.Repeat(",?", len(seqs)-1)+`)`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("read events: %w", err)
 	}
 	defer rows.Close()
+	bySeq := make(map[int64]*backend.HistoryEvent, len(seqs))
 	for rows.Next() {
+		var seq int64
 		var payload []byte
-		if err := rows.Scan(&payload); err != nil {
+		if err := rows.Scan(&seq, &payload); err != nil {
 			return nil, fmt.Errorf("read event: %w", err)
 		}
 		e, err := backend.UnmarshalHistoryEvent(payload)
 		if err != nil {
 			return nil, err
 		}
-		events = append(events, e)
+		bySeq[seq] = e
 	}
-	return events, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read events: %w", err)
+	}
+	// In the order given: the order the events became due.
+	for _, seq := range seqs {
+		if e, ok := bySeq[seq]; ok {
+			events = append(events, e)
+		}
+	}
+	return events, nil
 }
 
 // unlock releases an instance, holding it back for delay.
@@ -753,11 +804,11 @@ func (s *Store) saveExecution(ctx context.Context, tx *txn, id api.InstanceID, s
 				return nil, err
 			}
 			at := e.GetTimerFired().GetFireAt().AsTime()
-			seq, err := insertInbox(ctx, tx, id, at, payload)
+			ref, err := insertInbox(ctx, tx, id, inboxRef{visibleAt: at, dueAt: at}, payload)
 			if err != nil {
 				return nil, err
 			}
-			newEvents = append(newEvents, queued{id, inboxRef{seq: seq, visibleAt: at}})
+			newEvents = append(newEvents, queued{id, ref})
 		}
 	}
 	for _, msg := range st.PendingMessages() {
@@ -785,11 +836,11 @@ func (s *Store) saveExecution(ctx context.Context, tx *txn, id api.InstanceID, s
 		if err != nil {
 			return nil, err
 		}
-		seq, err := insertInbox(ctx, tx, target, time.Time{}, payload)
+		ref, err := insertInbox(ctx, tx, target, acceptedNow(), payload)
 		if err != nil {
 			return nil, err
 		}
-		newEvents = append(newEvents, queued{target, inboxRef{seq: seq}})
+		newEvents = append(newEvents, queued{target, ref})
 	}
 
 	// A finished instance keeps no waiting events: its pending timers and
@@ -951,9 +1002,9 @@ func (s *Store) CompleteActivityWorkItem(ctx context.Context, wi *backend.Activi
 			return nil, fmt.Errorf("complete activity %s: %w", wi, err)
 		}
 		alive := found && !isFinal(status)
-		var seq int64
+		var ref inboxRef
 		if alive {
-			if seq, err = insertInbox(ctx, tx, wi.InstanceID, time.Time{}, payload); err != nil {
+			if ref, err = insertInbox(ctx, tx, wi.InstanceID, acceptedNow(), payload); err != nil {
 				return nil, err
 			}
 		}
@@ -961,7 +1012,7 @@ func (s *Store) CompleteActivityWorkItem(ctx context.Context, wi *backend.Activi
 			delete(s.taskOwner, wi.SequenceNumber)
 			delete(s.taskLocks, wi.SequenceNumber)
 			if alive {
-				s.addEvent(wi.InstanceID, inboxRef{seq: seq}, now)
+				s.addEvent(wi.InstanceID, ref, now)
 			}
 		}, nil
 	})
