@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
+	"time"
 
 	"github.com/caarlos0/env/v11"
 
@@ -26,8 +27,10 @@ type Handler struct {
 	// links' host when PublicBaseURL is empty.
 	TrustForwarded bool `env:"APPROVALS_TRUST_FORWARDED" envDefault:"false"`
 	// LogLevel is debug, info, warn or error.
-	LogLevel  string `env:"APPROVALS_LOG_LEVEL" envDefault:"info"`
-	Scheduler dts.Settings
+	LogLevel string `env:"APPROVALS_LOG_LEVEL" envDefault:"info"`
+	// AccessWait: see EnvAccessWait.
+	AccessWait time.Duration `env:"APPROVALS_SCHEDULER_ACCESS_WAIT" envDefault:"10m"`
+	Scheduler  dts.Settings
 }
 
 // Worker configures the long-lived worker that runs the orchestrator and
@@ -37,8 +40,18 @@ type Worker struct {
 	// notifications point there.
 	APIBaseURL string `env:"APPROVALS_API_BASE_URL" envDefault:"http://localhost:7071"`
 	LogLevel   string `env:"APPROVALS_LOG_LEVEL" envDefault:"info"`
+	// AccessWait: see EnvAccessWait.
+	AccessWait time.Duration `env:"APPROVALS_SCHEDULER_ACCESS_WAIT" envDefault:"10m"`
 	Scheduler  dts.Settings
 }
+
+// EnvAccessWait is how long after start the handler and the worker keep
+// retrying a scheduler that refuses their identity (Unauthenticated or
+// PermissionDenied) before they exit, a Go duration. After a first
+// deployment Azure takes minutes to apply the apps' role assignments;
+// exiting at once would only make the platform restart them with back-off.
+// Zero exits at the first refusal.
+const EnvAccessWait = "APPROVALS_SCHEDULER_ACCESS_WAIT"
 
 // Load reads T from the environment. An error names the variable and what
 // is wrong with it, but not its value, which may be a secret.

@@ -51,18 +51,25 @@ func Serve(ctx context.Context, lis net.Listener, cfg config.Handler, log *slog.
 
 	errc := make(chan error, 2)
 	go func() { errc <- fmt.Errorf("serve HTTP: %w", srv.Serve(lis)) }()
-	// One call at start-up, beside serving so the host's readiness probe is
-	// answered at once: a scheduler that refuses us (wrong task hub,
-	// rejected credential) is a configuration error worth stopping for; one
-	// that is not up yet is not, since requests will retry it.
+	// Checked beside serving, so the host's readiness probe is answered at
+	// once. A scheduler that refuses us for good (wrong task hub) is a
+	// configuration error worth stopping for; one that is not up yet is
+	// not, since requests will retry it; one that refuses our identity is
+	// retried for cfg.AccessWait after start, as role assignments take
+	// minutes to apply after a first deployment.
 	go func() {
-		checkCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
-		defer cancel()
-		err := dts.Check(checkCtx, conn)
-		if dts.Permanent(err) {
+		start := dts.Startup{Config: sched, AccessWait: cfg.AccessWait, Logger: log}
+		err := start.Wait(ctx, func(ctx context.Context) error {
+			checkCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
+			defer cancel()
+			return dts.Check(checkCtx, conn)
+		})
+		switch {
+		case err == nil || ctx.Err() != nil:
+		case dts.AccessDenied(err):
+			errc <- fmt.Errorf("%w; the handler's identity needs the Durable Task Data Contributor role on the task hub", err)
+		default:
 			errc <- fmt.Errorf("scheduler %s refused the handler for task hub %q: %w", sched.Address, sched.TaskHub, err)
-		} else if err != nil && ctx.Err() == nil {
-			log.Warn("scheduler not reachable yet; requests will fail with 503 until it is", "scheduler", sched.Address, "taskhub", sched.TaskHub, "err", err)
 		}
 	}()
 	select {

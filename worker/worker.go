@@ -7,7 +7,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"time"
 
 	"github.com/microsoft/durabletask-go/client"
 	"github.com/microsoft/durabletask-go/task"
@@ -18,7 +17,10 @@ import (
 )
 
 // Run connects to the scheduler and processes work items until ctx ends.
-// If the scheduler is not reachable yet it keeps trying, saying so once.
+// If the scheduler is not reachable yet it keeps trying, saying so once; if
+// it refuses the worker's identity it keeps trying for cfg.AccessWait after
+// start (role assignments take minutes to apply after a first deployment),
+// saying so once, and then gives up.
 func Run(ctx context.Context, cfg config.Worker, log *slog.Logger) error {
 	sched, err := cfg.Scheduler.Resolve()
 	if err != nil {
@@ -36,30 +38,21 @@ func Run(ctx context.Context, cfg config.Worker, log *slog.Logger) error {
 	defer conn.Close()
 	c := client.NewTaskHubGrpcClient(conn, dts.Logger(log.With("source", "durabletask-go")))
 
-	delay := 500 * time.Millisecond
-	for attempt := 1; ; attempt++ {
-		err := dts.Check(ctx, conn)
-		if err == nil {
-			err = c.StartWorkItemListener(ctx, r)
+	start := dts.Startup{Config: sched, AccessWait: cfg.AccessWait, Logger: log}
+	err = start.Wait(ctx, func(ctx context.Context) error {
+		if err := dts.Check(ctx, conn); err != nil {
+			return err
 		}
-		if err == nil {
-			break
-		}
-		if ctx.Err() != nil {
-			return nil
-		}
-		if dts.Permanent(err) {
-			return fmt.Errorf("scheduler %s refused the worker for task hub %q: %w", sched.Address, sched.TaskHub, err)
-		}
-		if attempt == 1 {
-			log.Warn("scheduler not reachable yet; retrying quietly", "scheduler", sched.Address, "taskhub", sched.TaskHub, "err", err)
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(delay):
-		}
-		delay = min(delay*2, 15*time.Second)
+		return c.StartWorkItemListener(ctx, r)
+	})
+	if ctx.Err() != nil {
+		return nil
+	}
+	if dts.AccessDenied(err) {
+		return fmt.Errorf("%w; the worker's identity needs the Durable Task Worker role on the task hub", err)
+	}
+	if err != nil {
+		return fmt.Errorf("scheduler %s refused the worker for task hub %q: %w", sched.Address, sched.TaskHub, err)
 	}
 	log.Info("worker started", "scheduler", sched.Address, "taskhub", sched.TaskHub,
 		"orchestrator", approval.OrchestratorName, "activities", []string{approval.SubmitActivityName, approval.ProcessActivityName})
