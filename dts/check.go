@@ -92,8 +92,7 @@ func (s Startup) Wait(ctx context.Context, attempt func(context.Context) error) 
 	if maxDelay <= 0 {
 		maxDelay = startupMaxDelay
 	}
-	started := time.Now()
-	deadline := started.Add(s.AccessWait)
+	deadline := time.Now().Add(s.AccessWait)
 	warnedUnreachable, warnedDenied := false, false
 	delay := minDelay
 	for {
@@ -109,8 +108,8 @@ func (s Startup) Wait(ctx context.Context, attempt func(context.Context) error) 
 		case AccessDenied(err):
 			left := time.Until(deadline)
 			if left <= 0 {
-				return fmt.Errorf("scheduler %s refused this identity for task hub %q for %s after start: %w",
-					s.Config.Address, s.Config.TaskHub, time.Since(started).Round(time.Millisecond), err)
+				return fmt.Errorf("scheduler %s still refused this identity for task hub %q %s after start: %w",
+					s.Config.Address, s.Config.TaskHub, s.AccessWait, err)
 			}
 			if !warnedDenied {
 				warnedDenied = true
