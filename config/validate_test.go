@@ -1,0 +1,47 @@
+package config
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestValidatePublicBaseURL(t *testing.T) {
+	for _, ok := range []string{
+		"", "https://approvals.example.com", "http://localhost:7071/", "HTTPS://Approvals.Example.com",
+		"https://func-approvals.azurewebsites.net/base", "https://[2001:db8::1]:8443", "https://203.0.113.7",
+	} {
+		if err := (Handler{PublicBaseURL: ok}).Validate(); err != nil {
+			t.Errorf("%q refused: %v", ok, err)
+		}
+	}
+	for _, c := range []struct{ url, says string }{
+		{"approvals.example.com", "absolute http or https URL"},
+		{"/api", "absolute http or https URL"},
+		{"ftp://approvals.example.com", "absolute http or https URL"},
+		{"javascript:alert(1)", "absolute http or https URL"},
+		{"https://", "absolute http or https URL"},
+		{"https://:8443", "absolute http or https URL"},
+		{"https:approvals.example.com", "absolute http or https URL"},
+		{"https://approvals.example.com:port", "absolute http or https URL"},
+		{"https://exa mple.com", "absolute http or https URL"},
+		{"https://bob:hunter2@approvals.example.com", "user name or password"},
+		{"https://approvals.example.com/?code=abc", "query or fragment"},
+		{"https://approvals.example.com/?", "query or fragment"},
+		{"https://approvals.example.com/#top", "query or fragment"},
+		{"https://approvals.example.com/a b", "percent-encoded"},
+		{"https://bücher.example", "xn--"},
+	} {
+		err := (Handler{PublicBaseURL: c.url}).Validate()
+		if err == nil {
+			t.Errorf("%q accepted", c.url)
+			continue
+		}
+		msg := err.Error()
+		if !strings.HasPrefix(msg, "APPROVALS_PUBLIC_BASE_URL: ") || !strings.Contains(msg, c.says) {
+			t.Errorf("%q: error %q, want the variable and %q", c.url, msg, c.says)
+		}
+		if strings.Contains(msg, "hunter2") || strings.Contains(msg, "abc") {
+			t.Errorf("%q: error %q echoes the value", c.url, msg)
+		}
+	}
+}
