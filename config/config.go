@@ -26,6 +26,9 @@ type Handler struct {
 	// TrustForwarded lets X-Forwarded-Host and X-Forwarded-Proto set the
 	// links' host when PublicBaseURL is empty.
 	TrustForwarded bool `env:"APPROVALS_TRUST_FORWARDED" envDefault:"false"`
+	// DecisionWait is how long a decision waits for its outcome before it
+	// is answered 202 (delivered, outcome not known yet).
+	DecisionWait time.Duration `env:"APPROVALS_DECISION_WAIT" envDefault:"5s"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `env:"APPROVALS_LOG_LEVEL" envDefault:"info"`
 	// AccessWait: see EnvAccessWait.

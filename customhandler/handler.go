@@ -32,6 +32,10 @@ func Run(ctx context.Context, cfg config.Handler, log *slog.Logger) error {
 // Serve serves the API on lis until ctx ends, then drains requests in
 // flight for up to ten seconds.
 func Serve(ctx context.Context, lis net.Listener, cfg config.Handler, log *slog.Logger) error {
+	if err := cfg.Validate(); err != nil {
+		lis.Close()
+		return err
+	}
 	sched, err := cfg.Scheduler.Resolve()
 	if err != nil {
 		lis.Close()
@@ -45,7 +49,8 @@ func Serve(ctx context.Context, lis net.Listener, cfg config.Handler, log *slog.
 	}
 	defer conn.Close()
 	api := httpapi.New(httpapi.Scheduler{Client: client.NewTaskHubGrpcClient(conn, dts.Logger(log))},
-		httpapi.Options{PublicBaseURL: cfg.PublicBaseURL, TrustForwarded: cfg.TrustForwarded, Logger: log})
+		httpapi.Options{PublicBaseURL: cfg.PublicBaseURL, TrustForwarded: cfg.TrustForwarded,
+			DecisionWait: cfg.DecisionWait, Logger: log})
 	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second}
 	log.Info("handler listening", "addr", "http://"+lis.Addr().String(), "scheduler", sched.Address, "taskhub", sched.TaskHub)
 

@@ -24,6 +24,9 @@ type Orchestrations interface {
 	Start(ctx context.Context, req approval.Request) error
 	Get(ctx context.Context, id string) (*api.OrchestrationMetadata, error)
 	Decide(ctx context.Context, id string, d approval.Decision) error
+	// Wait returns the approval once it has ended, or an error when ctx
+	// ends first.
+	Wait(ctx context.Context, id string) (*api.OrchestrationMetadata, error)
 }
 
 // Scheduler implements Orchestrations with durabletask-go's gRPC client.
@@ -68,4 +71,16 @@ func (s Scheduler) Decide(ctx context.Context, id string, d approval.Decision) e
 		return fmt.Errorf("send decision for %s: %w", id, err)
 	}
 	return nil
+}
+
+// Wait implements Orchestrations.
+func (s Scheduler) Wait(ctx context.Context, id string) (*api.OrchestrationMetadata, error) {
+	md, err := s.Client.WaitForOrchestrationCompletion(ctx, api.InstanceID(id), api.WithFetchPayloads(true))
+	if errors.Is(err, api.ErrInstanceNotFound) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("wait for approval %s: %w", id, err)
+	}
+	return md, nil
 }

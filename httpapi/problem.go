@@ -3,6 +3,8 @@ package httpapi
 import (
 	"encoding/json"
 	"net/http"
+
+	"github.com/approvals-go/approvals/approval"
 )
 
 // problem is an RFC 9457 problem details body.
@@ -17,6 +19,9 @@ type problem struct {
 	// ID and ApprovalStatus name the approval concerned, when there is one.
 	ID             string `json:"id,omitempty"`
 	ApprovalStatus string `json:"approval_status,omitempty"`
+	// Result is the outcome that stands, when a decision conflicts with it.
+	Result    *approval.Outcome `json:"result,omitempty"`
+	ExpiresAt string            `json:"expires_at,omitempty"`
 }
 
 func writeProblem(w http.ResponseWriter, r *http.Request, p problem) {

@@ -9,7 +9,6 @@ package httpapi
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -22,7 +21,6 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/gorilla/mux"
-	"github.com/microsoft/durabletask-go/api"
 
 	"github.com/approvals-go/approvals/approval"
 )
@@ -50,7 +48,11 @@ type Options struct {
 	RetryAfter time.Duration
 	// CallTimeout bounds each call to the scheduler. Zero means 10 seconds.
 	CallTimeout time.Duration
-	Logger      *slog.Logger
+	// DecisionWait bounds how long a decision waits for the orchestration
+	// to record its outcome before it is answered 202, outcome not yet
+	// known. Zero means 5 seconds.
+	DecisionWait time.Duration
+	Logger       *slog.Logger
 }
 
 type server struct {
@@ -66,6 +68,9 @@ func New(orch Orchestrations, opts Options) http.Handler {
 	}
 	if opts.CallTimeout <= 0 {
 		opts.CallTimeout = 10 * time.Second
+	}
+	if opts.DecisionWait <= 0 {
+		opts.DecisionWait = 5 * time.Second
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -208,9 +213,9 @@ func (s *server) restart(w http.ResponseWriter, r *http.Request, req approval.Re
 		s.schedulerFailed(w, r, "read existing approval", err)
 		return
 	}
-	var prev approval.Request
-	same := err == nil && md.Name == approval.OrchestratorName &&
-		json.Unmarshal([]byte(md.SerializedInput), &prev) == nil &&
+	st, isApproval := approval.StateOf(md)
+	prev := st.Request
+	same := err == nil && isApproval &&
 		prev.Requester == req.Requester && prev.Item == req.Item && prev.Approver == req.Approver &&
 		prev.Timeout() == req.Timeout()
 	if !same {
@@ -218,7 +223,7 @@ func (s *server) restart(w http.ResponseWriter, r *http.Request, req approval.Re
 			Detail: fmt.Sprintf("an approval with id %q already exists with other details", req.RequestID)})
 		return
 	}
-	s.writeView(w, s.view(r, req.RequestID, md))
+	s.writeView(w, s.view(r, st))
 }
 
 // requestFrom validates the start fields and applies the defaults.
@@ -266,11 +271,11 @@ func requestFrom(f fields) (approval.Request, *problem) {
 
 func (s *server) get(w http.ResponseWriter, r *http.Request) {
 	id := mux.Vars(r)["id"]
-	md, ok := s.lookup(w, r, id)
+	st, ok := s.lookup(w, r, id)
 	if !ok {
 		return
 	}
-	s.writeView(w, s.view(r, id, md))
+	s.writeView(w, s.view(r, st))
 }
 
 // writeView answers with an approval: 202 with polling headers while it is
@@ -285,64 +290,54 @@ func (s *server) writeView(w http.ResponseWriter, v approvalView) {
 }
 
 // lookup reads an approval, answering 404 or 503 itself when it cannot.
-func (s *server) lookup(w http.ResponseWriter, r *http.Request, id string) (*api.OrchestrationMetadata, bool) {
+func (s *server) lookup(w http.ResponseWriter, r *http.Request, id string) (approval.State, bool) {
 	if !validID.MatchString(id) {
-		writeProblem(w, r, problem{Status: http.StatusNotFound, ID: id, Detail: fmt.Sprintf("no approval has id %q", id)})
-		return nil, false
+		s.notFound(w, r, id)
+		return approval.State{}, false
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.opts.CallTimeout)
 	defer cancel()
 	md, err := s.orch.Get(ctx, id)
-	if errors.Is(err, ErrNotFound) || (err == nil && md.Name != approval.OrchestratorName) {
-		writeProblem(w, r, problem{Status: http.StatusNotFound, ID: id, Detail: fmt.Sprintf("no approval has id %q", id)})
-		return nil, false
+	if errors.Is(err, ErrNotFound) {
+		s.notFound(w, r, id)
+		return approval.State{}, false
 	}
 	if err != nil {
 		s.schedulerFailed(w, r, "read approval", err)
-		return nil, false
+		return approval.State{}, false
 	}
-	return md, true
+	st, ok := approval.StateOf(md)
+	if !ok {
+		s.notFound(w, r, id)
+	}
+	return st, ok
 }
 
-// view turns orchestration metadata into the API's representation.
-func (s *server) view(r *http.Request, id string, md *api.OrchestrationMetadata) approvalView {
-	links := s.links(r, id)
-	v := approvalView{ID: id, Status: approval.StatusPending, StatusURI: links.status,
-		CreatedAt: approval.FormatTime(md.CreatedAt), LastUpdatedAt: approval.FormatTime(md.LastUpdatedAt)}
-	var req approval.Request
-	if json.Unmarshal([]byte(md.SerializedInput), &req) == nil {
-		v.RequestID, v.Requester, v.Item, v.Approver = req.RequestID, req.Requester, req.Item, req.Approver
-		v.TimeoutHours = req.TimeoutHours
-		if v.TimeoutHours == nil {
-			h := approval.DefaultTimeoutHours
-			v.TimeoutHours = &h
-		}
-	}
-	var sub approval.Submission
-	if json.Unmarshal([]byte(md.SerializedCustomStatus), &sub) == nil && sub.SubmittedAt != "" {
-		v.SubmittedAt, v.ApprovalURL = sub.SubmittedAt, sub.ApprovalURL
-		if at, err := time.Parse(time.RFC3339, sub.SubmittedAt); err == nil {
-			v.ExpiresAt = approval.FormatTime(at.Add(req.Timeout()))
-		}
-	}
-	switch md.RuntimeStatus {
-	case api.RUNTIME_STATUS_COMPLETED:
-		var out approval.Outcome
-		if err := json.Unmarshal([]byte(md.SerializedOutput), &out); err != nil || out.Status == "" {
-			v.Status, v.Error = approval.StatusFailed, "the approval finished without a readable outcome"
-			break
-		}
-		v.Status, v.Result = out.Status, &out
-	case api.RUNTIME_STATUS_FAILED, api.RUNTIME_STATUS_TERMINATED, api.RUNTIME_STATUS_CANCELED:
-		v.Status = approval.StatusFailed
-		v.Error = "the approval workflow ended without an outcome"
-		if md.FailureDetails != nil {
-			v.Error = md.FailureDetails.GetErrorMessage()
-		}
-	default:
+func (s *server) notFound(w http.ResponseWriter, r *http.Request, id string) {
+	writeProblem(w, r, problem{Status: http.StatusNotFound, ID: id, Detail: fmt.Sprintf("no approval has id %q", id)})
+}
+
+// view renders an approval as the API's JSON.
+func (s *server) view(r *http.Request, st approval.State) approvalView {
+	links := s.links(r, st.ID)
+	req := st.Request
+	v := approvalView{ID: st.ID, Status: st.Status, StatusURI: links.status,
+		RequestID: req.RequestID, Requester: req.Requester, Item: req.Item, Approver: req.Approver,
+		TimeoutHours: req.TimeoutHours, ApprovalURL: st.ApprovalURL, Result: st.Result, Error: st.Error,
+		CreatedAt: formatTime(st.CreatedAt), LastUpdatedAt: formatTime(st.LastUpdatedAt),
+		SubmittedAt: formatTime(st.SubmittedAt), ExpiresAt: formatTime(st.ExpiresAt)}
+	if st.Pending() {
 		v.DecisionURI = links.decision
 	}
 	return v
+}
+
+// formatTime renders a known time; a zero one is left out.
+func formatTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return approval.FormatTime(t)
 }
 
 var decisionFields = map[string]kind{
@@ -351,6 +346,11 @@ var decisionFields = map[string]kind{
 	"comments": kindString,
 }
 
+// decide takes a decision and answers what it did: 200 when it is the
+// outcome, 409 when it is not (another decision won, the approval is over,
+// or its deadline has passed), and 202 only when it was delivered but the
+// outcome is not known yet, for example while no worker runs. Sending the
+// same decision again is safe: once it is the outcome, it is answered 200.
 func (s *server) decide(w http.ResponseWriter, r *http.Request) {
 	id := mux.Vars(r)["id"]
 	f, p := readFields(w, r, decisionFields)
@@ -369,30 +369,60 @@ func (s *server) decide(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	comments, _ := f.str("comments")
+	d := approval.Decision{IsApproved: &approved, Approver: &approver, Comments: comments,
+		ResponseTime: approval.FormatTime(time.Now())}
 
-	md, found := s.lookup(w, r, id)
+	st, found := s.lookup(w, r, id)
 	if !found {
 		return
 	}
-	if v := s.view(r, id, md); v.Status != approval.StatusPending {
-		writeProblem(w, r, problem{Status: http.StatusConflict, ID: id, ApprovalStatus: string(v.Status),
-			Detail: fmt.Sprintf("approval %q is no longer pending: it is %s", id, v.Status)})
+	if !st.Pending() {
+		s.decided(w, r, st, d)
 		return
 	}
-	d := approval.Decision{IsApproved: &approved, Approver: &approver, Comments: comments,
-		ResponseTime: approval.FormatTime(time.Now())}
+	if st.Expired(time.Now()) {
+		// Nothing is raised after the deadline. A decision delivered
+		// before it may still be waiting for a worker, and its outcome
+		// may be this very decision (a retry after a lost answer), so the
+		// answer waits for the outcome as a delivered decision does.
+		s.awaitOutcome(w, r, st, d, false)
+		return
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.opts.CallTimeout)
 	defer cancel()
 	if err := s.orch.Decide(ctx, id, d); err != nil {
 		if errors.Is(err, ErrNotFound) {
-			writeProblem(w, r, problem{Status: http.StatusNotFound, ID: id, Detail: fmt.Sprintf("no approval has id %q", id)})
+			s.notFound(w, r, id)
 			return
 		}
 		s.schedulerFailed(w, r, "send decision", err)
 		return
 	}
-	s.log.Info("decision submitted", "id", id, "approved", approved, "approver", approver)
-	links := s.links(r, id)
+	s.log.Info("decision delivered", "id", id, "approved", approved, "approver", approver)
+	s.awaitOutcome(w, r, st, d, true)
+}
+
+// awaitOutcome waits a bounded time for the approval to end and answers
+// whether d is its outcome. delivered says whether d was raised.
+func (s *server) awaitOutcome(w http.ResponseWriter, r *http.Request, st approval.State, d approval.Decision, delivered bool) {
+	ctx, cancel := context.WithTimeout(r.Context(), s.opts.DecisionWait)
+	defer cancel()
+	md, err := s.orch.Wait(ctx, st.ID)
+	if err == nil {
+		if done, ok := approval.StateOf(md); ok && !done.Pending() {
+			s.decided(w, r, done, d)
+			return
+		}
+	}
+	if !delivered {
+		writeProblem(w, r, problem{Status: http.StatusConflict, ID: st.ID, ApprovalStatus: string(st.Status), ExpiresAt: formatTime(st.ExpiresAt),
+			Detail: fmt.Sprintf("the deadline of approval %q passed at %s; no decision is accepted after it", st.ID, formatTime(st.ExpiresAt))})
+		return
+	}
+	if err != nil && ctx.Err() == nil {
+		s.log.Warn("decision delivered, but its outcome could not be read", "id", st.ID, "err", err)
+	}
+	links := s.links(r, st.ID)
 	s.pending(w, links.status)
 	writeJSON(w, http.StatusAccepted, struct {
 		ID        string          `json:"id"`
@@ -400,8 +430,26 @@ func (s *server) decide(w http.ResponseWriter, r *http.Request) {
 		Approved  bool            `json:"approved"`
 		Approver  string          `json:"approver"`
 		Comments  string          `json:"comments"`
+		ExpiresAt string          `json:"expires_at,omitempty"`
+		Detail    string          `json:"detail"`
 		StatusURI string          `json:"status_uri"`
-	}{id, approval.StatusPending, approved, approver, comments, links.status})
+	}{st.ID, approval.StatusPending, *d.IsApproved, *d.Approver, d.Comments, formatTime(st.ExpiresAt),
+		"the decision was delivered before the deadline, but its outcome is not known yet: it is the outcome unless another decision was delivered first; poll status_uri",
+		links.status})
+}
+
+// decided answers a decision on an approval that has ended: 200 with the
+// approval when the outcome is this decision, 409 with the outcome when not.
+func (s *server) decided(w http.ResponseWriter, r *http.Request, st approval.State, d approval.Decision) {
+	if st.Result != nil && st.Result.Decided(d) {
+		writeJSON(w, http.StatusOK, s.view(r, st))
+		return
+	}
+	detail := fmt.Sprintf("approval %q is no longer pending: it is %s", st.ID, st.Status)
+	if st.Result != nil && st.Result.Approver != "" {
+		detail += " by " + st.Result.Approver
+	}
+	writeProblem(w, r, problem{Status: http.StatusConflict, ID: st.ID, ApprovalStatus: string(st.Status), Result: st.Result, Detail: detail})
 }
 
 // pending sets the headers of the Durable Functions async pattern.

@@ -151,8 +151,9 @@ func TestApproveWithJSON(t *testing.T) {
 		t.Fatalf("pending status: %v %s", p.header, p.raw)
 	}
 
+	// With a worker running, the decision is answered with its outcome.
 	d := e.postJSON(t, "/api/approvals/exp-100/decision", map[string]any{"approved": true, "approver": "bob", "comments": "fine"})
-	if d.code != http.StatusAccepted || d.body["id"] != "exp-100" || d.body["status"] != "Pending" || d.header.Get("Location") != statusURI {
+	if d.code != http.StatusOK || d.body["id"] != "exp-100" || d.body["status"] != "Approved" || d.header.Get("Location") != "" {
 		t.Fatalf("decision = %d %s", d.code, d.raw)
 	}
 
@@ -168,6 +169,9 @@ func TestApproveWithJSON(t *testing.T) {
 	again := e.postJSON(t, "/api/approvals/exp-100/decision", map[string]any{"approved": false, "approver": "eve"})
 	if again.code != http.StatusConflict || again.body["approval_status"] != "Approved" || again.header.Get("Content-Type") != "application/problem+json" {
 		t.Fatalf("second decision = %d %s", again.code, again.raw)
+	}
+	if winner, _ := again.body["result"].(map[string]any); winner["approver"] != "bob" {
+		t.Fatalf("a conflicting decision is not told the outcome that stands: %s", again.raw)
 	}
 	if n := e.orch.decisions.Load(); n != 1 {
 		t.Fatalf("%d decisions reached the scheduler, want 1", n)
@@ -185,7 +189,7 @@ func TestRejectWithForms(t *testing.T) {
 		t.Fatalf("start body = %s", r.raw)
 	}
 	d := e.postForm(t, "/api/approvals/"+id+"/decision", url.Values{"approved": {"false"}, "approver": {"carol"}, "comments": {"not now"}})
-	if d.code != http.StatusAccepted {
+	if d.code != http.StatusOK || d.body["status"] != "Rejected" {
 		t.Fatalf("decision = %d %s", d.code, d.raw)
 	}
 	f := e.until(t, id, finished)
@@ -258,7 +262,7 @@ func TestDuplicateID(t *testing.T) {
 		t.Fatalf("repeated start with the scheduler unreadable = %d %s", r.code, r.raw)
 	}
 	// Once decided, a repeat answers with the outcome.
-	if d := e.postJSON(t, "/api/approvals/exp-dup/decision", map[string]any{"approved": true, "approver": "bob"}); d.code != http.StatusAccepted {
+	if d := e.postJSON(t, "/api/approvals/exp-dup/decision", map[string]any{"approved": true, "approver": "bob"}); d.code != http.StatusOK {
 		t.Fatalf("decision = %d %s", d.code, d.raw)
 	}
 	e.until(t, "exp-dup", finished)

@@ -1,0 +1,95 @@
+package approval
+
+import (
+	"encoding/json"
+	"strings"
+	"time"
+
+	"github.com/microsoft/durabletask-go/api"
+)
+
+// State is an approval as it stands, read from its orchestration: the one
+// read model that the JSON API and every page render, so that nothing else
+// decodes the scheduler's strings.
+type State struct {
+	ID     string
+	Status Status
+	// Request is the orchestration input with the defaults applied.
+	Request       Request
+	CreatedAt     time.Time
+	LastUpdatedAt time.Time
+	// SubmittedAt, ExpiresAt and ApprovalURL are zero until the request
+	// has been submitted to its approver.
+	SubmittedAt time.Time
+	ExpiresAt   time.Time
+	ApprovalURL string
+	// Result is the outcome once there is one.
+	Result *Outcome
+	// Error says why an approval Failed.
+	Error string
+}
+
+// StateOf reads an approval from its orchestration's metadata. ok is false
+// when the instance is not an approval.
+func StateOf(md *api.OrchestrationMetadata) (st State, ok bool) {
+	if md == nil || md.Name != OrchestratorName {
+		return State{}, false
+	}
+	st = State{ID: string(md.InstanceID), Status: StatusPending, CreatedAt: md.CreatedAt, LastUpdatedAt: md.LastUpdatedAt}
+	if json.Unmarshal([]byte(md.SerializedInput), &st.Request) == nil && st.Request.TimeoutHours == nil {
+		h := DefaultTimeoutHours
+		st.Request.TimeoutHours = &h
+	}
+	var sub Submission
+	if json.Unmarshal([]byte(md.SerializedCustomStatus), &sub) == nil && sub.SubmittedAt != "" {
+		st.ApprovalURL = sub.ApprovalURL
+		st.SubmittedAt, _ = time.Parse(time.RFC3339Nano, sub.SubmittedAt)
+		if at, err := time.Parse(time.RFC3339Nano, sub.ExpiresAt); err == nil {
+			st.ExpiresAt = at
+		} else if !st.SubmittedAt.IsZero() {
+			// Published by an orchestrator from before deadlines were: its
+			// timer started a moment after the submission, so this is a
+			// few milliseconds early, erring on the side of refusing.
+			st.ExpiresAt = st.SubmittedAt.Add(st.Request.Timeout())
+		}
+	}
+	switch md.RuntimeStatus {
+	case api.RUNTIME_STATUS_COMPLETED:
+		var out Outcome
+		if err := json.Unmarshal([]byte(md.SerializedOutput), &out); err != nil || out.Status == "" {
+			st.Status, st.Error = StatusFailed, "the approval finished without a readable outcome"
+			break
+		}
+		st.Status, st.Result = out.Status, &out
+	case api.RUNTIME_STATUS_FAILED, api.RUNTIME_STATUS_TERMINATED, api.RUNTIME_STATUS_CANCELED:
+		st.Status = StatusFailed
+		st.Error = "the approval workflow ended without an outcome"
+		if md.FailureDetails != nil {
+			st.Error = md.FailureDetails.GetErrorMessage()
+		}
+	}
+	return st, true
+}
+
+// Pending reports whether the approval still waits for a decision.
+func (s State) Pending() bool { return s.Status == StatusPending }
+
+// Expired reports whether the deadline has passed at now. Until the request
+// is submitted the deadline is not known, and it has not passed: it lies a
+// whole timeout after the submission.
+func (s State) Expired(now time.Time) bool {
+	return !s.ExpiresAt.IsZero() && !now.Before(s.ExpiresAt)
+}
+
+// Decided reports whether the outcome is the decision d: the same verdict,
+// by the same person (names compare regardless of case, as e-mail addresses
+// do), with the same comments. It is how a decision sent twice is told from
+// a different one.
+func (o Outcome) Decided(d Decision) bool {
+	in := d.processInput(o.RequestID)
+	want := StatusRejected
+	if in.IsApproved {
+		want = StatusApproved
+	}
+	return o.Status == want && strings.EqualFold(o.Approver, in.Approver) && o.Comments == in.Comments
+}
