@@ -1,0 +1,358 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"math"
+	"net/url"
+	"reflect"
+	"strconv"
+	"strings"
+	"testing"
+	"unicode"
+	"unicode/utf8"
+)
+
+// bodyCase is one body for a decoder: accepted with want, or refused
+// naming field with a detail containing reason.
+type bodyCase struct {
+	name, body    string
+	spec          map[string]kind
+	want          fields
+	field, reason string
+}
+
+var jsonCases = []bodyCase{
+	{name: "plain start", body: `{"requester":"ana","item":"pen","timeout_hours":1.5}`, spec: startFields,
+		want: fields{"requester": "ana", "item": "pen", "timeout_hours": 1.5}},
+	{name: "whitespace around", body: " \t\r\n{ \"approved\" : false , \"approver\":\"bob\" }\n", spec: decisionFields,
+		want: fields{"approved": false, "approver": "bob"}},
+	{name: "empty object", body: `{}`, spec: decisionFields, want: fields{}},
+	{name: "null is not given", body: `{"approved":null,"approver":"bob","comments":null}`, spec: decisionFields,
+		want: fields{"approver": "bob"}},
+	{name: "escapes and pairs", body: `{"comments":"a\"\\\/\n\r\tb \u00e9 \ud83d\ude00 \u2028","approver":"Jos` + "\u00e9" + `"}`, spec: decisionFields,
+		want: fields{"comments": "a\"\\/\n\r\tb é 😀 \u2028", "approver": "José"}},
+	{name: "escaped key", body: `{"appro\u0076ed":true}`, spec: decisionFields, want: fields{"approved": true}},
+	{name: "literal U+FFFD is text", body: `{"approver":"` + "\uFFFD" + `"}`, spec: decisionFields, want: fields{"approver": "\uFFFD"}},
+	{name: "exponent and negative zero", body: `{"timeout_hours":-0,"requester":"1E2"}`, spec: startFields,
+		want: fields{"timeout_hours": math.Copysign(0, -1), "requester": "1E2"}},
+	{name: "number with exponent", body: `{"timeout_hours":2.5e-1}`, spec: startFields, want: fields{"timeout_hours": 0.25}},
+
+	{name: "trailing brace", body: `{"approved":true,"approver":"bob"}}`, spec: decisionFields, reason: "exactly one JSON object"},
+	{name: "trailing bracket", body: `{"approved":true,"approver":"bob"}]`, spec: decisionFields, reason: "exactly one JSON object"},
+	{name: "trailing garbage", body: `{"approved":true,"approver":"bob"} x`, spec: decisionFields, reason: "exactly one JSON object"},
+	{name: "two objects", body: `{"approved":false}{"approved":true}`, spec: decisionFields, reason: "exactly one JSON object"},
+	{name: "trailing NUL", body: "{}\x00", spec: decisionFields, reason: "exactly one JSON object"},
+	{name: "trailing comma", body: `{"approved":true,}`, spec: decisionFields, reason: "not valid JSON"},
+	{name: "truncated", body: `{"approved":true`, spec: decisionFields, reason: "it ends where"},
+	{name: "truncated string", body: `{"approver":"bo`, spec: decisionFields, field: "approver", reason: "not closed"},
+	{name: "truncated escape", body: `{"approver":"bo\`, spec: decisionFields, field: "approver", reason: "not closed"},
+	{name: "single quotes", body: `{'approved':true}`, spec: decisionFields, reason: "field name in double quotes"},
+	{name: "comment", body: `{"approved":true /* yes */}`, spec: decisionFields, reason: "not valid JSON"},
+	{name: "missing colon", body: `{"approved" true}`, spec: decisionFields, reason: "':'"},
+	{name: "empty", body: ``, spec: decisionFields, reason: "empty"},
+	{name: "whitespace only", body: " \n\t\r ", spec: decisionFields, reason: "empty"},
+	{name: "top-level array", body: `[{"approved":true}]`, spec: decisionFields, reason: "not a JSON object"},
+	{name: "top-level string", body: `"approved"`, spec: decisionFields, reason: "not a JSON object"},
+	{name: "top-level number", body: `1`, spec: decisionFields, reason: "not a JSON object"},
+	{name: "top-level null", body: `null`, spec: decisionFields, reason: "not a JSON object"},
+	{name: "BOM", body: "\uFEFF{\"approved\":true}", spec: decisionFields, reason: "byte order mark"},
+	{name: "non-breaking space is not JSON space", body: "{\u00a0}", spec: decisionFields, reason: "field name in double quotes"},
+
+	{name: "duplicate false then true", body: `{"approved":false,"approved":true}`, spec: decisionFields, field: "approved", reason: "more than once"},
+	{name: "duplicate true then false", body: `{"approved":true,"approved":false}`, spec: decisionFields, field: "approved", reason: "more than once"},
+	{name: "duplicate by escape", body: `{"approved":false,"appro\u0076ed":true}`, spec: decisionFields, field: "approved", reason: "more than once"},
+	{name: "duplicate after null", body: `{"approved":null,"approved":true}`, spec: decisionFields, field: "approved", reason: "more than once"},
+	{name: "case variant", body: `{"approved":false,"Approved":true}`, spec: decisionFields, field: "Approved", reason: "case-sensitive"},
+	{name: "upper case", body: `{"APPROVED":true}`, spec: decisionFields, field: "APPROVED", reason: "case-sensitive"},
+	{name: "long s folds to s", body: `{"item":"b","reque\u017fter":"a"}`, spec: startFields, field: "reque\u017fter", reason: "case-sensitive"},
+	{name: "unknown field", body: `{"approved":true,"is_approved":true}`, spec: decisionFields, field: "is_approved", reason: "accepted fields are approved, approver, comments"},
+
+	{name: "invalid UTF-8 value", body: "{\"approver\":\"bob\xff\"}", spec: decisionFields, field: "approver", reason: "not valid UTF-8"},
+	{name: "Latin-1 value", body: "{\"approver\":\"Jos\xe9\"}", spec: decisionFields, field: "approver", reason: "not valid UTF-8"},
+	{name: "invalid UTF-8 key", body: "{\"appro\xffved\":true}", spec: decisionFields, field: "appro\uFFFDved", reason: "not valid UTF-8"},
+	{name: "overlong slash", body: "{\"approver\":\"\xc0\xaf\"}", spec: decisionFields, field: "approver", reason: "not valid UTF-8"},
+	{name: "overlong NUL", body: "{\"approver\":\"\xc0\x80\"}", spec: decisionFields, field: "approver", reason: "not valid UTF-8"},
+	{name: "UTF-8 encoded surrogate", body: "{\"approver\":\"\xed\xa0\x80\"}", spec: decisionFields, field: "approver", reason: "not valid UTF-8"},
+	{name: "lone high surrogate", body: `{"approver":"\ud800"}`, spec: decisionFields, field: "approver", reason: "lone surrogate"},
+	{name: "lone low surrogate", body: `{"approver":"\uDC00x"}`, spec: decisionFields, field: "approver", reason: "lone surrogate"},
+	{name: "high surrogate then letter", body: `{"approver":"\ud800\u0041"}`, spec: decisionFields, field: "approver", reason: "lone surrogate"},
+	{name: "reversed pair", body: `{"approver":"\ude00\ud83d"}`, spec: decisionFields, field: "approver", reason: "lone surrogate"},
+	{name: "lone surrogate key", body: `{"approved\ud800":true}`, spec: decisionFields, field: "approved\uFFFD", reason: "lone surrogate"},
+	{name: "bad escape", body: `{"approver":"\x41"}`, spec: decisionFields, field: "approver", reason: "invalid escape"},
+	{name: "short unicode escape", body: `{"approver":"\u00"}`, spec: decisionFields, field: "approver", reason: "four hex digits"},
+	{name: "escaped NUL", body: `{"comments":"a\u0000b"}`, spec: decisionFields, field: "comments", reason: "U+0000"},
+	{name: "raw NUL", body: "{\"comments\":\"a\x00b\"}", spec: decisionFields, field: "comments", reason: "raw control character U+0000"},
+	{name: "raw newline", body: "{\"comments\":\"a\nb\"}", spec: decisionFields, field: "comments", reason: "escaped"},
+	{name: "escape char", body: `{"approver":"\u001b[31mbob"}`, spec: decisionFields, field: "approver", reason: "U+001B"},
+	{name: "backspace", body: `{"approver":"bob\b"}`, spec: decisionFields, field: "approver", reason: "U+0008"},
+	{name: "DEL", body: "{\"approver\":\"bob\x7f\"}", spec: decisionFields, field: "approver", reason: "U+007F"},
+	{name: "C1 escaped", body: `{"approver":"bob\u0085"}`, spec: decisionFields, field: "approver", reason: "U+0085"},
+	{name: "C1 raw", body: "{\"approver\":\"bob\xc2\x9b\"}", spec: decisionFields, field: "approver", reason: "U+009B"},
+	{name: "control in key", body: `{"appro\u0000ved":true}`, spec: decisionFields, field: "appro\uFFFDved", reason: "U+0000"},
+
+	{name: "number as string", body: `{"timeout_hours":"2"}`, spec: startFields, field: "timeout_hours", reason: "not a string"},
+	{name: "hex number", body: `{"timeout_hours":0x10}`, spec: startFields, field: "timeout_hours", reason: "JSON number"},
+	{name: "leading zero", body: `{"timeout_hours":01}`, spec: startFields, field: "timeout_hours", reason: "JSON number"},
+	{name: "leading plus", body: `{"timeout_hours":+1}`, spec: startFields, field: "timeout_hours", reason: "JSON number such as"},
+	{name: "bare fraction", body: `{"timeout_hours":.5}`, spec: startFields, field: "timeout_hours", reason: "JSON number such as"},
+	{name: "trailing dot", body: `{"timeout_hours":1.}`, spec: startFields, field: "timeout_hours", reason: "JSON number"},
+	{name: "empty exponent", body: `{"timeout_hours":1e}`, spec: startFields, field: "timeout_hours", reason: "JSON number"},
+	{name: "underscore", body: `{"timeout_hours":1_0}`, spec: startFields, field: "timeout_hours", reason: "JSON number"},
+	{name: "Infinity", body: `{"timeout_hours":Infinity}`, spec: startFields, field: "timeout_hours", reason: "no Infinity or NaN"},
+	{name: "minus Infinity", body: `{"timeout_hours":-Infinity}`, spec: startFields, field: "timeout_hours", reason: "JSON number"},
+	{name: "NaN", body: `{"timeout_hours":NaN}`, spec: startFields, field: "timeout_hours", reason: "no Infinity or NaN"},
+	{name: "huge", body: `{"timeout_hours":1e400}`, spec: startFields, field: "timeout_hours", reason: "out of range"},
+	{name: "huge integer", body: `{"timeout_hours":1` + strings.Repeat("0", 400) + `}`, spec: startFields, field: "timeout_hours", reason: "out of range"},
+	{name: "number as bool", body: `{"timeout_hours":true}`, spec: startFields, field: "timeout_hours", reason: "not a boolean"},
+	{name: "array for number", body: `{"timeout_hours":[1]}`, spec: startFields, field: "timeout_hours", reason: "not an array"},
+
+	{name: "bool as string", body: `{"approved":"true"}`, spec: decisionFields, field: "approved", reason: "not a string"},
+	{name: "bool as 1", body: `{"approved":1}`, spec: decisionFields, field: "approved", reason: "not a number"},
+	{name: "bool as 0", body: `{"approved":0}`, spec: decisionFields, field: "approved", reason: "not a number"},
+	{name: "bool as yes", body: `{"approved":"yes"}`, spec: decisionFields, field: "approved", reason: "not a string"},
+	{name: "bool TRUE", body: `{"approved":TRUE}`, spec: decisionFields, field: "approved", reason: "true or false"},
+	{name: "bool True", body: `{"approved":True}`, spec: decisionFields, field: "approved", reason: "true or false"},
+	{name: "bool runs on", body: `{"approved":truee}`, spec: decisionFields, field: "approved", reason: "true or false"},
+	{name: "null runs on", body: `{"approved":nullx}`, spec: decisionFields, field: "approved", reason: "true or false"},
+	{name: "object for bool", body: `{"approved":{"value":true}}`, spec: decisionFields, field: "approved", reason: "not an object"},
+
+	{name: "string as number", body: `{"approver":5}`, spec: decisionFields, field: "approver", reason: "not a number"},
+	{name: "string as array", body: `{"approver":["bob"]}`, spec: decisionFields, field: "approver", reason: "not an array"},
+	{name: "string as object", body: `{"approver":{"name":"bob"}}`, spec: decisionFields, field: "approver", reason: "not an object"},
+	{name: "string as bool", body: `{"approver":true}`, spec: decisionFields, field: "approver", reason: "not a boolean"},
+}
+
+var formCases = []bodyCase{
+	{name: "plain start", body: "requester=ana&item=pen&timeout_hours=1.5&timeout=", spec: startFields,
+		want: fields{"requester": "ana", "item": "pen", "timeout_hours": 1.5}},
+	{name: "decision", body: "approved=false&approver=Jos%C3%A9&comments=line+one%0D%0Aline%09two", spec: decisionFields,
+		want: fields{"approved": false, "approver": "José", "comments": "line one\r\nline\ttwo"}},
+	{name: "raw UTF-8", body: "approver=José", spec: decisionFields, want: fields{"approver": "José"}},
+	{name: "blank means not given", body: "approved=+&approver=%20&comments", spec: decisionFields, want: fields{}},
+	{name: "empty pairs skipped", body: "&approved=true&&", spec: decisionFields, want: fields{"approved": true}},
+	{name: "decimal forms", body: "timeout_hours=.5", spec: startFields, want: fields{"timeout_hours": 0.5}},
+	{name: "negative reaches validation", body: "timeout_hours=-2", spec: startFields, want: fields{"timeout_hours": -2.0}},
+	{name: "leading zeros", body: "timeout_hours=007.50", spec: startFields, want: fields{"timeout_hours": 7.5}},
+
+	{name: "hex float", body: "timeout_hours=0x1p3", spec: startFields, field: "timeout_hours", reason: "plain decimal"},
+	{name: "underscore", body: "timeout_hours=1_0", spec: startFields, field: "timeout_hours", reason: "plain decimal"},
+	{name: "exponent", body: "timeout_hours=1e1", spec: startFields, field: "timeout_hours", reason: "plain decimal"},
+	{name: "Inf", body: "timeout_hours=Inf", spec: startFields, field: "timeout_hours", reason: "plain decimal"},
+	{name: "plus Inf", body: "timeout_hours=%2BInf", spec: startFields, field: "timeout_hours", reason: "plain decimal"},
+	{name: "infinity", body: "timeout_hours=infinity", spec: startFields, field: "timeout_hours", reason: "plain decimal"},
+	{name: "NaN", body: "timeout_hours=NaN", spec: startFields, field: "timeout_hours", reason: "plain decimal"},
+	{name: "plus sign", body: "timeout_hours=%2B2", spec: startFields, field: "timeout_hours", reason: "plain decimal"},
+	{name: "comma decimal", body: "timeout_hours=1%2C5", spec: startFields, field: "timeout_hours", reason: "plain decimal"},
+	{name: "padded number", body: "timeout_hours=+2+", spec: startFields, field: "timeout_hours", reason: "plain decimal"},
+	{name: "trailing dot", body: "timeout_hours=2.", spec: startFields, field: "timeout_hours", reason: "plain decimal"},
+	{name: "huge", body: "timeout_hours=1" + strings.Repeat("0", 400), spec: startFields, field: "timeout_hours", reason: "out of range"},
+
+	{name: "bool t", body: "approved=t", spec: decisionFields, field: "approved", reason: "true or false"},
+	{name: "bool 1", body: "approved=1", spec: decisionFields, field: "approved", reason: "true or false"},
+	{name: "bool on", body: "approved=on", spec: decisionFields, field: "approved", reason: "true or false"},
+	{name: "bool TRUE", body: "approved=TRUE", spec: decisionFields, field: "approved", reason: "lower case"},
+	{name: "bool yes", body: "approved=yes", spec: decisionFields, field: "approved", reason: "true or false"},
+	{name: "bool padded", body: "approved=+true", spec: decisionFields, field: "approved", reason: "true or false"},
+
+	{name: "repeated", body: "approved=false&approved=true", spec: decisionFields, field: "approved", reason: "more than once"},
+	{name: "repeated with empty", body: "approved=&approved=true", spec: decisionFields, field: "approved", reason: "more than once"},
+	{name: "repeated by escape", body: "approved=false&appro%76ed=true", spec: decisionFields, field: "approved", reason: "more than once"},
+	{name: "case variant", body: "approved=false&Approved=true", spec: decisionFields, field: "Approved", reason: "case-sensitive"},
+	{name: "unknown", body: "approved=true&is_approved=true", spec: decisionFields, field: "is_approved", reason: "accepted fields"},
+	{name: "semicolon", body: "approved=false;approved=true", spec: decisionFields, field: "approved", reason: "';'"},
+
+	{name: "invalid UTF-8 value", body: "approver=bob%FF", spec: decisionFields, field: "approver", reason: "not valid UTF-8"},
+	{name: "raw Latin-1 value", body: "approver=Jos\xe9", spec: decisionFields, field: "approver", reason: "not valid UTF-8"},
+	{name: "invalid UTF-8 key", body: "%FFapproved=true", spec: decisionFields, field: "\uFFFDapproved", reason: "not valid UTF-8"},
+	{name: "overlong", body: "approver=%C0%AF", spec: decisionFields, field: "approver", reason: "not valid UTF-8"},
+	{name: "encoded surrogate", body: "approver=%ED%A0%80", spec: decisionFields, field: "approver", reason: "not valid UTF-8"},
+	{name: "bad escape", body: "approver=%zz", spec: decisionFields, field: "approver", reason: "percent-encoded"},
+	{name: "short escape", body: "approver=bob%4", spec: decisionFields, field: "approver", reason: "percent-encoded"},
+	{name: "bad escape in key", body: "appro%GGved=true", spec: decisionFields, field: "appro%GGved", reason: "percent-encoded"},
+	{name: "NUL", body: "comments=a%00b", spec: decisionFields, field: "comments", reason: "U+0000"},
+	{name: "raw NUL", body: "comments=a\x00b", spec: decisionFields, field: "comments", reason: "U+0000"},
+	{name: "escape char", body: "approver=%1B%5B2J", spec: decisionFields, field: "approver", reason: "U+001B"},
+	{name: "C1", body: "approver=bob%C2%85", spec: decisionFields, field: "approver", reason: "U+0085"},
+	{name: "control in key", body: "appr%00oved=true", spec: decisionFields, field: "appr\uFFFDoved", reason: "U+0000"},
+}
+
+func TestJSONFields(t *testing.T) { runBodyCases(t, jsonCases, jsonFields) }
+
+func TestFormFields(t *testing.T) { runBodyCases(t, formCases, formFields) }
+
+func runBodyCases(t *testing.T, cases []bodyCase, decode func([]byte, map[string]kind) (fields, *problem)) {
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got, p := decode([]byte(c.body), c.spec)
+			if c.want != nil {
+				if p != nil {
+					t.Fatalf("refused: %+v", *p)
+				}
+				if !reflect.DeepEqual(got, c.want) {
+					t.Fatalf("got %#v, want %#v", got, c.want)
+				}
+				for name, v := range c.want {
+					if n, ok := v.(float64); ok && math.Signbit(n) != math.Signbit(got[name].(float64)) {
+						t.Fatalf("%s lost its sign", name)
+					}
+				}
+				return
+			}
+			if p == nil {
+				t.Fatalf("accepted as %#v", got)
+			}
+			if p.Status != 400 || p.Field != c.field || !strings.Contains(p.Detail, c.reason) {
+				t.Fatalf("problem %d field %q %q; want 400 field %q with %q", p.Status, p.Field, p.Detail, c.field, c.reason)
+			}
+			if !utf8.ValidString(p.Field) || !utf8.ValidString(p.Detail) {
+				t.Fatalf("problem is not valid UTF-8: %+v", *p)
+			}
+		})
+	}
+}
+
+// TestEchoIsShort: a problem does not echo a client's 60 KiB field name.
+func TestEchoIsShort(t *testing.T) {
+	name := strings.Repeat("x", 60<<10)
+	_, p := jsonFields([]byte(`{"`+name+`":1}`), decisionFields)
+	if p == nil || len(p.Field) > 100 || len(p.Detail) > 300 {
+		t.Fatalf("problem echoes too much: %d and %d bytes", len(p.Field), len(p.Detail))
+	}
+}
+
+// fuzzSpecs are the specs the fuzz targets decode with: the real ones.
+var fuzzSpecs = []map[string]kind{startFields, decisionFields}
+
+func FuzzJSONFields(f *testing.F) {
+	for _, c := range jsonCases {
+		f.Add([]byte(c.body))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		for _, spec := range fuzzSpecs {
+			got, p := jsonFields(body, spec)
+			if p != nil {
+				checkProblem(t, p)
+				continue
+			}
+			checkAccepted(t, got, spec)
+			// encoding/json, the reader every other tool uses, must read
+			// an accepted body the same way.
+			var std map[string]any
+			if err := json.Unmarshal(body, &std); err != nil {
+				t.Fatalf("accepted %q, which encoding/json refuses: %v", body, err)
+			}
+			for name, v := range std {
+				if g, ok := got[name]; (v == nil) == ok || (ok && !reflect.DeepEqual(g, v)) {
+					t.Fatalf("%q: %s = %#v, encoding/json reads %#v", body, name, g, v)
+				}
+			}
+			for name := range got {
+				if _, ok := std[name]; !ok {
+					t.Fatalf("%q: encoding/json does not see %s", body, name)
+				}
+			}
+			again, err := json.Marshal(got)
+			if err != nil {
+				t.Fatal(err)
+			}
+			back, p := jsonFields(again, spec)
+			if p != nil {
+				t.Fatalf("re-encoded %q refused: %s", again, p.Detail)
+			}
+			if !reflect.DeepEqual(back, got) {
+				t.Fatalf("re-encoded %q reads %#v, first read %#v", again, back, got)
+			}
+		}
+	})
+}
+
+func FuzzFormFields(f *testing.F) {
+	for _, c := range formCases {
+		f.Add([]byte(c.body))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		for _, spec := range fuzzSpecs {
+			got, p := formFields(body, spec)
+			if p != nil {
+				checkProblem(t, p)
+				continue
+			}
+			checkAccepted(t, got, spec)
+			std, err := url.ParseQuery(string(body))
+			if err != nil {
+				t.Fatalf("accepted %q, which url.ParseQuery refuses: %v", body, err)
+			}
+			for name, v := range got {
+				if len(std[name]) != 1 {
+					t.Fatalf("%q: url.ParseQuery reads %s as %q", body, name, std[name])
+				}
+				if s, ok := v.(string); ok && s != std[name][0] {
+					t.Fatalf("%q: %s = %q, url.ParseQuery reads %q", body, name, s, std[name][0])
+				}
+			}
+			again := url.Values{}
+			for name, v := range got {
+				switch v := v.(type) {
+				case string:
+					again.Set(name, v)
+				case float64:
+					again.Set(name, strconv.FormatFloat(v, 'f', -1, 64))
+				case bool:
+					again.Set(name, strconv.FormatBool(v))
+				}
+			}
+			back, p := formFields([]byte(again.Encode()), spec)
+			if p != nil {
+				t.Fatalf("re-encoded %q refused: %s", again.Encode(), p.Detail)
+			}
+			if !reflect.DeepEqual(back, got) {
+				t.Fatalf("re-encoded %q reads %#v, first read %#v", again.Encode(), back, got)
+			}
+		}
+	})
+}
+
+// checkAccepted: only known fields, each of its declared kind, text valid
+// UTF-8 without refused control characters, numbers finite.
+func checkAccepted(t *testing.T, got fields, spec map[string]kind) {
+	t.Helper()
+	for name, v := range got {
+		k, ok := spec[name]
+		if !ok {
+			t.Fatalf("unknown field %q accepted", name)
+		}
+		switch v := v.(type) {
+		case string:
+			if k != kindString || !utf8.ValidString(v) || !allowedText(v) {
+				t.Fatalf("%s = %q accepted", name, v)
+			}
+		case float64:
+			if k != kindNumber || math.IsInf(v, 0) || math.IsNaN(v) {
+				t.Fatalf("%s = %v accepted", name, v)
+			}
+		case bool:
+			if k != kindBool {
+				t.Fatalf("%s = %v accepted", name, v)
+			}
+		default:
+			t.Fatalf("%s = %#v accepted", name, v)
+		}
+	}
+}
+
+func allowedText(s string) bool {
+	for _, r := range s {
+		if unicode.Is(unicode.Cc, r) && r != '\t' && r != '\n' && r != '\r' {
+			return false
+		}
+	}
+	return true
+}
+
+// checkProblem: a refusal is a 400 whose text can be sent as JSON as is.
+func checkProblem(t *testing.T, p *problem) {
+	t.Helper()
+	if p.Status != 400 || p.Detail == "" || !utf8.ValidString(p.Field) || !utf8.ValidString(p.Detail) {
+		t.Fatalf("problem %+v", *p)
+	}
+}
