@@ -1,0 +1,468 @@
+// Package chaos runs the scheduler, the worker and the handler as separate
+// processes, starts and decides approvals over HTTP while SIGKILLing and
+// restarting them at random moments, and then holds every answer the API
+// gave against the state each approval ended in.
+//
+// The API promises that nothing it acknowledged is lost and that what it
+// tells a caller is true: a decision answered 200 is the outcome, one
+// answered 409 did not take effect, one answered 202 will be the outcome
+// unless another was delivered first, and a decision delivered before the
+// deadline beats the timeout whatever is down in between. Check is that
+// promise written as rules, and works on plain records so that it can be
+// tested without any process.
+//
+// A seed fixes the approvals (plan, timeout, when each decision goes out)
+// and the kill schedule (victims, gaps, outages); the moments at which
+// processes actually die relative to requests still depend on the machine.
+package chaos
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Config sizes a run.
+type Config struct {
+	// Approvals are started over the first two thirds of Duration.
+	Approvals int
+	// Concurrency bounds the HTTP requests in flight.
+	Concurrency int
+	// Duration is how long the kill schedule runs: kills are planned until
+	// it is filled, and at least one of each process is always planned.
+	Duration time.Duration
+	// KillEvery is the mean gap between a restart and the next kill.
+	KillEvery time.Duration
+	// LongOutages is the share of kills, after the first three, whose
+	// victims stay down between MinTimeout and MaxTimeout, long enough to
+	// cross deadlines. The first three (one per process) always are.
+	LongOutages float64
+	// Approvals wait between MinTimeout and MaxTimeout for a decision.
+	MinTimeout, MaxTimeout time.Duration
+	// GiveUp bounds how long one request is retried.
+	GiveUp time.Duration
+	// Settle is how long, beyond MaxTimeout, approvals may take to become
+	// final after the last restart before they count as lost.
+	Settle time.Duration
+	Seed   uint64
+	// BinDir holds handler, worker and scheduler; empty builds them.
+	BinDir string
+	// Dir receives the scheduler's files and the processes' logs; empty
+	// means a temporary directory, removed after a run that found nothing
+	// unless Keep is set.
+	Dir  string
+	Keep bool
+	// Progress receives a line every few seconds; nil is quiet.
+	Progress io.Writer
+}
+
+// DefaultConfig is the run `go run ./cmd/chaos` makes.
+func DefaultConfig() Config {
+	return Config{
+		Approvals:   2000,
+		Concurrency: 64,
+		Duration:    90 * time.Second,
+		KillEvery:   4 * time.Second,
+		LongOutages: 0.3,
+		MinTimeout:  4 * time.Second,
+		MaxTimeout:  20 * time.Second,
+		GiveUp:      2 * time.Minute,
+		Settle:      time.Minute,
+	}
+}
+
+func (c Config) validate() error {
+	switch {
+	case c.Approvals < 1:
+		return errors.New("approvals must be at least 1")
+	case c.Concurrency < 1:
+		return errors.New("concurrency must be at least 1")
+	case c.Duration <= 0 || c.KillEvery <= 0 || c.GiveUp <= 0 || c.Settle <= 0:
+		return errors.New("duration, kill interval, give-up bound and settle bound must be positive")
+	case c.LongOutages < 0 || c.LongOutages > 1:
+		return errors.New("the share of long outages must be between 0 and 1")
+	case c.MinTimeout < 2*time.Second || c.MaxTimeout < c.MinTimeout:
+		return errors.New("timeouts must be at least 2s, the longest no shorter than the shortest")
+	}
+	return nil
+}
+
+// Report is a run's figures and findings.
+type Report struct {
+	Seed uint64 `json:"seed"`
+	// Replay is the command that makes the same plan.
+	Replay string `json:"replay"`
+	Date   string `json:"date"`
+	CPUs   int    `json:"cpus"`
+	Go     string `json:"go"`
+	// Kills and Crashes count by process; LongOutages counts the kills
+	// whose outage was meant to cross deadlines.
+	Kills       map[string]int `json:"kills"`
+	LongOutages int            `json:"long_outages"`
+	Crashes     map[string]int `json:"crashes"`
+	// ChaosSeconds runs from the first start to the last restart or the
+	// last answer, whichever is later; SettleSeconds from then until every
+	// approval was final or the bound passed.
+	ChaosSeconds  float64 `json:"chaos_seconds"`
+	SettleSeconds float64 `json:"settle_seconds"`
+	TotalSeconds  float64 `json:"total_seconds"`
+	Verdict
+	// Dir is where the scheduler's files and the logs were kept, if they
+	// were.
+	Dir string `json:"dir,omitempty"`
+}
+
+// OK reports whether the run found nothing lost and nothing wrong.
+func (r *Report) OK() bool { return r.Counts.Lost == 0 && r.Counts.Wrong == 0 }
+
+// Replay is the command line of cmd/chaos that makes cfg's plan.
+func Replay(cfg Config) string {
+	return fmt.Sprintf("go run ./cmd/chaos -seed %d -approvals %d -concurrency %d -duration %s -kill-every %s -long-outages %g -min-timeout %s -max-timeout %s",
+		cfg.Seed, cfg.Approvals, cfg.Concurrency, cfg.Duration, cfg.KillEvery, cfg.LongOutages, cfg.MinTimeout, cfg.MaxTimeout)
+}
+
+// Run makes one chaos run. An error means the run could not be made (a
+// build failed, a process would not start); losses and contradictions are
+// in the report.
+func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	begun := time.Now()
+	dir := cfg.Dir
+	if dir == "" {
+		if dir, err = os.MkdirTemp("", "approvals-chaos"); err != nil {
+			return nil, fmt.Errorf("create work directory: %w", err)
+		}
+	}
+	rep = &Report{Seed: cfg.Seed, Replay: Replay(cfg), Date: begun.UTC().Format("2006-01-02"),
+		CPUs: runtime.NumCPU(), Go: runtime.Version(), Dir: dir}
+	defer func() {
+		if cfg.Dir == "" && !cfg.Keep && err == nil && rep.OK() {
+			os.RemoveAll(dir)
+			rep.Dir = ""
+		}
+	}()
+	bin := cfg.BinDir
+	if bin == "" {
+		bin = filepath.Join(dir, "bin")
+		say(cfg.Progress, "chaos: building %v into %s", Processes, bin)
+		if err := Build(ctx, bin); err != nil {
+			return rep, err
+		}
+	}
+	stepRng, killRng := rngs(cfg.Seed)
+	steps := planSteps(cfg, stepRng)
+	kills := planKills(cfg, killRng)
+	for _, k := range kills {
+		if k.long() {
+			rep.LongOutages++
+		}
+	}
+	say(cfg.Progress, "chaos: seed %d: %d approvals, %d kills planned over %s; processes log to %s",
+		cfg.Seed, len(steps), len(kills), cfg.Duration, dir)
+
+	c, err := startCluster(ctx, bin, dir)
+	if err != nil {
+		return rep, err
+	}
+	defer c.close()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	r := &runner{cfg: cfg, api: newClient(c.baseURL(), cfg.Concurrency, cfg.GiveUp), began: time.Now(),
+		recs: make([]*tracked, len(steps))}
+
+	var monkeyErr error
+	monkeyDone := make(chan struct{})
+	go func() {
+		defer close(monkeyDone)
+		if monkeyErr = monkey(ctx, c, kills); monkeyErr != nil {
+			cancel()
+		}
+	}()
+	var wg sync.WaitGroup
+	for i, s := range steps {
+		t := &tracked{rec: Record{ID: s.id, Plan: s.plan, Timeout: s.timeout}}
+		r.recs[i] = t
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.run(ctx, s, t)
+		}()
+	}
+	stopProgress := r.progress(c)
+	wg.Wait()
+	<-monkeyDone
+	if monkeyErr != nil {
+		stopProgress()
+		return rep, monkeyErr
+	}
+	chaosEnd := time.Now()
+	rep.ChaosSeconds = chaosEnd.Sub(r.began).Seconds()
+
+	// Crashes while settling are restarted too: an approval that becomes
+	// final only because its process came back is still not lost.
+	superviseCtx, stopSupervising := context.WithCancel(ctx)
+	supervised := make(chan error, 1)
+	go func() { supervised <- c.supervise(superviseCtx, 24*time.Hour) }()
+	_, _, _, lastRestart := c.state()
+	r.settle(ctx, c, lastRestart)
+	stopSupervising()
+	stopProgress()
+	if err := <-supervised; err != nil && !errors.Is(err, context.Canceled) {
+		return rep, err
+	}
+	if err := ctx.Err(); err != nil {
+		return rep, err
+	}
+	rep.SettleSeconds = time.Since(chaosEnd).Seconds()
+	rep.TotalSeconds = time.Since(begun).Seconds()
+	rep.Kills, rep.Crashes, _, _ = c.state()
+	recs := make([]Record, len(r.recs))
+	for i, t := range r.recs {
+		recs[i] = t.rec
+	}
+	rep.Verdict = Check(recs)
+	return rep, nil
+}
+
+func say(w io.Writer, format string, args ...any) {
+	if w != nil {
+		fmt.Fprintf(w, format+"\n", args...)
+	}
+}
+
+// monkey runs the kill schedule, restarting crashed processes in between,
+// and returns after the last restart.
+func monkey(ctx context.Context, c *cluster, kills []kill) error {
+	for _, k := range kills {
+		if err := c.supervise(ctx, k.gap); err != nil {
+			return err
+		}
+		c.kill(k.victims)
+		if err := c.supervise(ctx, k.outage); err != nil {
+			return err
+		}
+		if err := c.start(ctx, k.victims); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// tracked is a record being filled by the goroutines of one approval.
+type tracked struct {
+	mu  sync.Mutex
+	rec Record
+}
+
+// note keeps what an answer says about the approval.
+func (t *tracked) note(code int, body []byte) reading {
+	rd := read(code, body)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !rd.expiresAt.IsZero() && !slices.ContainsFunc(t.rec.Published, rd.expiresAt.Equal) {
+		t.rec.Published = append(t.rec.Published, rd.expiresAt)
+	}
+	if rd.final != nil && !slices.Contains(t.rec.Reported, *rd.final) {
+		t.rec.Reported = append(t.rec.Reported, *rd.final)
+	}
+	return rd
+}
+
+type runner struct {
+	cfg   Config
+	api   *client
+	began time.Time
+	recs  []*tracked
+	// Figures for the progress line.
+	starts, decisions, final atomic.Int64
+}
+
+func sleepUntil(ctx context.Context, t time.Time) bool {
+	select {
+	case <-ctx.Done():
+		return false
+	case <-time.After(time.Until(t)):
+		return true
+	}
+}
+
+// run plays one approval's step.
+func (r *runner) run(ctx context.Context, s step, t *tracked) {
+	if !sleepUntil(ctx, r.began.Add(s.at)) {
+		return
+	}
+	a, body := r.api.call(ctx, http.MethodPost, "/api/approvals", map[string]any{
+		"request_id": s.id, "requester": "chaos", "item": "item " + s.id, "timeout": s.timeout.String()})
+	t.note(a.Code, body)
+	t.mu.Lock()
+	t.rec.Start = a
+	t.mu.Unlock()
+	r.starts.Add(1)
+	if !started(a.Code) {
+		return
+	}
+	switch s.plan {
+	case PlanSingle:
+		if sleepUntil(ctx, a.FirstSent.Add(s.decideAfter)) {
+			r.decide(ctx, s.id, t, Decision{Approved: s.approved, Approver: "Ann", Comments: "single " + s.id})
+		}
+	case PlanConflict:
+		if !sleepUntil(ctx, a.FirstSent.Add(s.decideAfter)) {
+			return
+		}
+		var wg sync.WaitGroup
+		for _, d := range []Decision{
+			{Approved: true, Approver: "Ann", Comments: "approve " + s.id},
+			{Approved: false, Approver: "Bob", Comments: "reject " + s.id},
+		} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				r.decide(ctx, s.id, t, d)
+			}()
+		}
+		wg.Wait()
+	case PlanLate:
+		deadline := r.expiry(ctx, s, t)
+		if !deadline.IsZero() && sleepUntil(ctx, deadline.Add(s.lateBy)) {
+			r.decide(ctx, s.id, t, Decision{Approved: s.approved, Approver: "Late", Comments: "late " + s.id, Late: true})
+		}
+	}
+}
+
+// decide sends d and keeps its answer.
+func (r *runner) decide(ctx context.Context, id string, t *tracked, d Decision) {
+	t.mu.Lock()
+	i := len(t.rec.Decisions)
+	t.rec.Decisions = append(t.rec.Decisions, d)
+	t.mu.Unlock()
+	a, body := r.api.call(ctx, http.MethodPost, "/api/approvals/"+id+"/decision",
+		map[string]any{"approved": d.Approved, "approver": d.Approver, "comments": d.Comments})
+	rd := t.note(a.Code, body)
+	t.mu.Lock()
+	t.rec.Decisions[i].Answer = a
+	if a.Code == http.StatusOK {
+		t.rec.Decisions[i].Reported = rd.final
+	}
+	t.mu.Unlock()
+	r.decisions.Add(1)
+}
+
+// expiry polls the approval until it publishes expires_at; zero means it
+// never did within the give-up bound or ended without one.
+func (r *runner) expiry(ctx context.Context, s step, t *tracked) time.Time {
+	end := time.Now().Add(r.cfg.GiveUp + s.timeout)
+	wait := 100 * time.Millisecond
+	for time.Now().Before(end) {
+		a, body := r.api.call(ctx, http.MethodGet, "/api/approvals/"+s.id, nil)
+		rd := t.note(a.Code, body)
+		switch {
+		case !rd.expiresAt.IsZero():
+			return rd.expiresAt
+		case a.Code != http.StatusAccepted:
+			return time.Time{}
+		}
+		if !sleepUntil(ctx, time.Now().Add(wait)) {
+			return time.Time{}
+		}
+		wait = min(2*wait, time.Second)
+	}
+	return time.Time{}
+}
+
+// settle reads every approval until all are final (or missing) or the
+// bound after the last restart has passed; what is still pending then is
+// left as it was last seen.
+func (r *runner) settle(ctx context.Context, c *cluster, lastRestart time.Time) {
+	bound := time.Now()
+	if lastRestart.After(bound) {
+		bound = lastRestart
+	}
+	bound = bound.Add(r.cfg.MaxTimeout + r.cfg.Settle)
+	pending := slices.Clone(r.recs)
+	for len(pending) > 0 && time.Now().Before(bound) {
+		var mu sync.Mutex
+		var next []*tracked
+		var wg sync.WaitGroup
+		for _, t := range pending {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				code, body, err := r.api.attempt(ctx, http.MethodGet, "/api/approvals/"+t.rec.ID, nil)
+				f := finalOf(code, body, err)
+				t.mu.Lock()
+				t.rec.Final = f
+				t.mu.Unlock()
+				if f.Code == http.StatusOK || f.Code == http.StatusNotFound {
+					r.final.Add(1)
+					return
+				}
+				mu.Lock()
+				next = append(next, t)
+				mu.Unlock()
+			}()
+		}
+		wg.Wait()
+		pending = next
+		if len(pending) > 0 && !sleepUntil(ctx, time.Now().Add(500*time.Millisecond)) {
+			return
+		}
+	}
+}
+
+// finalOf is what one GET says of an approval's end state.
+func finalOf(code int, body []byte, err error) Final {
+	if err != nil {
+		return Final{}
+	}
+	f := Final{Code: code}
+	rd := read(code, body)
+	f.ExpiresAt = rd.expiresAt
+	switch {
+	case rd.final != nil:
+		f.Outcome = *rd.final
+	case code == http.StatusOK:
+		var v view
+		if json.Unmarshal(body, &v) == nil {
+			_ = json.Unmarshal(v.Status, &f.Outcome.Status)
+		}
+	}
+	return f
+}
+
+// progress prints a line every ten seconds until stopped.
+func (r *runner) progress(c *cluster) (stop func()) {
+	if r.cfg.Progress == nil {
+		return func() {}
+	}
+	done := make(chan struct{})
+	var once sync.Once
+	go func() {
+		tick := time.NewTicker(10 * time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+			}
+			kills, _, down, _ := c.state()
+			say(r.cfg.Progress, "chaos: %3.0fs: %d/%d started, %d decisions answered, %d final; kills scheduler %d, worker %d, handler %d; down %v",
+				time.Since(r.began).Seconds(), r.starts.Load(), len(r.recs), r.decisions.Load(), r.final.Load(),
+				kills[Scheduler], kills[Worker], kills[Handler], down)
+		}
+	}()
+	return func() { once.Do(func() { close(done) }) }
+}
