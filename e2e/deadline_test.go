@@ -1,0 +1,103 @@
+package e2e
+
+import (
+	"fmt"
+	"net/http"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// submittedDeadline waits for an approval to be submitted and returns its
+// published deadline.
+func (s *stack) submittedDeadline(id string) time.Time {
+	s.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		code, _, out := s.call("GetApproval", id, nil)
+		if code == http.StatusAccepted && out["expires_at"] != nil {
+			at, err := time.Parse(time.RFC3339Nano, fmt.Sprint(out["expires_at"]))
+			if err != nil {
+				s.t.Fatalf("%s: expires_at: %v", id, err)
+			}
+			return at
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	s.t.Fatalf("%s was never submitted", id)
+	return time.Time{}
+}
+
+// Decisions accepted before their deadlines win, although no worker runs
+// until after the deadlines: the scheduler then holds both each decision
+// and its timer, and delivers them in the order they became due.
+func TestDecisionsBeforeDeadlineWinAcrossWorkerOutage(t *testing.T) {
+	s := newStack(t)
+	const n = 100
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("deadline-%03d", i)
+		s.startApproval(ids[i], map[string]any{"timeout": "10s"})
+	}
+	var last time.Time
+	for _, id := range ids {
+		if at := s.submittedDeadline(id); at.After(last) {
+			last = at
+		}
+	}
+	s.worker.stop(t, syscall.SIGKILL)
+
+	codes := make([]int, n)
+	var wg sync.WaitGroup
+	for i, id := range ids {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			code, _, _ := s.call("SubmitDecision", id, map[string]any{"approved": true, "approver": "bob", "comments": "before the deadline"})
+			codes[i] = code
+		}()
+	}
+	wg.Wait()
+	answered := time.Now()
+	for i, code := range codes {
+		if code != http.StatusAccepted {
+			t.Fatalf("%s: decision with no worker = %d, want 202 (delivered, outcome not known)", ids[i], code)
+		}
+	}
+	t.Logf("all %d decisions answered %s before the last deadline", n, last.Sub(answered).Round(time.Millisecond))
+
+	time.Sleep(time.Until(last) + time.Second)
+	s.startWorker()
+	approved := 0
+	for _, id := range ids {
+		out := s.outcome(id, 60*time.Second)
+		if out["status"] == "Approved" {
+			approved++
+		} else {
+			t.Errorf("%s ended %v after a decision accepted before its deadline", id, out["status"])
+		}
+	}
+	if approved != n {
+		t.Fatalf("%d of %d approvals ended Approved", approved, n)
+	}
+}
+
+// A decision stored before the deadline wins when the scheduler, not the
+// worker, is down across the deadline, and comes back after it.
+func TestDecisionBeforeDeadlineWinsAcrossSchedulerRestart(t *testing.T) {
+	s := newStack(t)
+	s.startApproval("deadline-restart", map[string]any{"timeout": "6s"})
+	expires := s.submittedDeadline("deadline-restart")
+	s.worker.stop(t, syscall.SIGKILL)
+	if code := s.decide("deadline-restart", true, "gina"); code != http.StatusAccepted {
+		t.Fatalf("decision with no worker = %d, want 202", code)
+	}
+	s.scheduler.stop(t, syscall.SIGKILL)
+	time.Sleep(time.Until(expires) + time.Second)
+	s.startScheduler()
+	s.startWorker()
+	if out := s.outcome("deadline-restart", 30*time.Second); out["status"] != "Approved" {
+		t.Fatalf("a decision stored before the deadline ended %v", out)
+	}
+}
