@@ -71,6 +71,16 @@ func (f fields) boolean(name string) (bool, bool) {
 // the client sent and a retry of the same request no longer matches it. Here
 // every such body is refused instead, naming the field at fault.
 func readFields(w http.ResponseWriter, r *http.Request, spec map[string]kind) (fields, *problem) {
+	// Two Content-Type headers are two readings of one body: a proxy may
+	// take the last where we take the first.
+	if n := len(r.Header.Values("Content-Type")); n > 1 {
+		return nil, badRequest("", fmt.Sprintf("the request has %d Content-Type headers; send one", n))
+	}
+	if enc := r.Header.Get("Content-Encoding"); enc != "" && !strings.EqualFold(enc, "identity") {
+		w.Header().Set("Accept-Encoding", "identity")
+		return nil, &problem{Status: http.StatusUnsupportedMediaType,
+			Detail: fmt.Sprintf("Content-Encoding %q is not supported; send the body uncompressed", shown(enc))}
+	}
 	contentType := r.Header.Get("Content-Type")
 	mediaType, params, err := mime.ParseMediaType(contentType)
 	isJSON := err == nil && (mediaType == "application/json" || strings.HasSuffix(mediaType, "+json"))
