@@ -87,7 +87,7 @@ func planSteps(cfg Config, rng *rand.Rand) []step {
 		if rng.IntN(2) == 0 {
 			s.lateBy = time.Millisecond + time.Duration(rng.Int64N(int64(20*time.Millisecond)))
 		} else {
-			s.lateBy = time.Duration(rng.Int64N(int64(time.Second)))
+			s.lateBy = time.Millisecond + time.Duration(rng.Int64N(int64(time.Second-time.Millisecond)))
 		}
 		steps[i] = s
 	}

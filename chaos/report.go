@@ -12,8 +12,9 @@ import (
 	"github.com/approvals-go/approvals/approval"
 )
 
-// shownFindings bounds the findings the summary lists; JSON has them all.
-const shownFindings = 20
+// shownPerRule bounds the findings the summary lists for each rule; JSON
+// has them all.
+const shownPerRule = 5
 
 // Print writes the readable summary of a run.
 func Print(w io.Writer, rep *Report) {
@@ -39,12 +40,12 @@ func Print(w io.Writer, rep *Report) {
 	fmt.Fprintf(w, "unknown     %d (requests never answered within the give-up bound)\n", c.Unknown)
 	fmt.Fprintf(w, "took        %s: chaos %s, settling %s\n", seconds(rep.TotalSeconds), seconds(rep.ChaosSeconds), seconds(rep.SettleSeconds))
 	if len(rep.Findings) > 0 {
-		fmt.Fprintln(w, "\nfindings:")
-		for _, f := range rep.Findings[:min(len(rep.Findings), shownFindings)] {
-			fmt.Fprintf(w, "  %s %s %s: %s\n", f.Kind, f.ID, f.Rule, f.Detail)
-		}
-		if n := len(rep.Findings) - shownFindings; n > 0 {
-			fmt.Fprintf(w, "  and %d more (-json lists them all)\n", n)
+		fmt.Fprintln(w, "\nfindings, the first few of each rule (-json lists them all):")
+		shown := map[string]int{}
+		for _, f := range rep.Findings {
+			if shown[f.Rule]++; shown[f.Rule] <= shownPerRule {
+				fmt.Fprintf(w, "  %s %s %s: %s\n", f.Kind, f.ID, f.Rule, f.Detail)
+			}
 		}
 	}
 	if rep.Dir != "" {
