@@ -26,15 +26,24 @@ var sampleValues = map[string]string{
 	"apiBaseUrl":         "https://func-abc123.azurewebsites.net",
 	"logLevel":           "info",
 	"storageAccountName": "stabc123",
+	// Distinct from the binaries' defaults (100), so the check below sees
+	// the settings take effect.
+	"maxConcurrentOrchestrationWorkItems": "7",
+	"maxConcurrentActivityWorkItems":      "9",
 }
+
+var stringCall = regexp.MustCompile(`^string\(([A-Za-z_][A-Za-z0-9_]*)\)$`)
 
 var interpolation = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
 
 // evalSetting evaluates the Bicep expressions settings are made of: a
-// parameter or variable of sampleValues, or a string literal interpolating
-// them. ok is false for anything else.
+// parameter or variable of sampleValues, string() of one, or a string
+// literal interpolating them. ok is false for anything else.
 func evalSetting(expr string) (value string, ok bool) {
 	expr = strings.TrimSpace(expr)
+	if m := stringCall.FindStringSubmatch(expr); m != nil {
+		expr = m[1]
+	}
 	if v, found := sampleValues[expr]; found {
 		return v, true
 	}
@@ -168,6 +177,20 @@ func TestSettingsLoadInTheBinaries(t *testing.T) {
 			t.Errorf("worker APIBaseURL = %q, want %q", cfg.APIBaseURL, sampleValues["apiBaseUrl"])
 		}
 		checkResolved(t, "worker", cfg.Scheduler, "ManagedIdentity", sampleValues["identityClientId"])
+		// The limits the worker asks the scheduler for are the ones its
+		// scale rules assume per replica (TestWorkerScaleRules).
+		resolved, err := cfg.Scheduler.Resolve()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name, got := range map[string]int{
+			"maxConcurrentOrchestrationWorkItems": resolved.MaxOrchestrationWorkItems,
+			"maxConcurrentActivityWorkItems":      resolved.MaxActivityWorkItems,
+		} {
+			if fmt.Sprint(got) != sampleValues[name] {
+				t.Errorf("worker: the work item limit from %s resolved to %d, want %s", name, got, sampleValues[name])
+			}
+		}
 	})
 }
 

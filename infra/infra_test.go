@@ -15,11 +15,13 @@ import (
 
 // Built-in role definition ids.
 const (
-	roleDurableTaskDataContributor = "0ad04412-c4d5-4796-b79c-f76d14c8d402"
-	roleDurableTaskWorker          = "80d0d6b0-f522-40a4-8886-a5a11720c375"
-	roleAcrPull                    = "7f951dda-4ed3-4680-a7ca-43fe172d538d"
-	roleStorageBlobDataOwner       = "b7e6dc6d-f1e8-4753-8033-0f276bb0955b"
-	roleMonitoringMetricsPublisher = "3913510d-42f4-4e42-8a64-420c390055eb"
+	roleDurableTaskDataContributor  = "0ad04412-c4d5-4796-b79c-f76d14c8d402"
+	roleDurableTaskWorker           = "80d0d6b0-f522-40a4-8886-a5a11720c375"
+	roleDurableTaskDataReader       = "d6a5505f-6ebb-45a4-896e-ac8274cfc0ac"
+	roleAcrPull                     = "7f951dda-4ed3-4680-a7ca-43fe172d538d"
+	roleStorageBlobDataOwner        = "b7e6dc6d-f1e8-4753-8033-0f276bb0955b"
+	roleStorageTableDataContributor = "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3"
+	roleMonitoringMetricsPublisher  = "3913510d-42f4-4e42-8a64-420c390055eb"
 )
 
 const (
@@ -521,9 +523,6 @@ func TestAzureYAMLServices(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(root, worker.str("project"), docker.str("path"))); docker.str("path") == "" || err != nil {
 		t.Errorf("worker: docker.path %q does not exist: %v", docker.str("path"), err)
 	}
-	if v := y.str("requiredVersions", "azd"); !strings.HasPrefix(v, ">=") {
-		t.Errorf("requiredVersions.azd = %q; language custom needs azd 1.20.0 or later", v)
-	}
 }
 
 // ---------------------------------------------------------------------------
@@ -546,36 +545,49 @@ func TestTaskHubRoleAssignments(t *testing.T) {
 		}
 	}
 	want := []struct {
-		principal, role, why string
+		principal string
+		roles     []string
+		why       string
 	}{
-		{"apiIdentity.outputs.principalId", roleDurableTaskDataContributor, "the handler starts, queries and raises events: Durable Task Data Contributor"},
-		{"workerIdentity.outputs.principalId", roleDurableTaskWorker, "the worker only processes work items: Durable Task Worker"},
-		{"principalId", roleDurableTaskDataContributor, "the person running azd: Durable Task Data Contributor"},
+		{"apiIdentity.outputs.principalId", []string{roleDurableTaskDataContributor},
+			"the handler starts, queries and raises events: Durable Task Data Contributor"},
+		{"workerIdentity.outputs.principalId", []string{roleDurableTaskWorker, roleDurableTaskDataReader},
+			"the worker processes work items (Durable Task Worker) and its scale rules read the backlog with its identity (Durable Task Data Reader), nothing that can start, raise or purge"},
+		{"principalId", []string{roleDurableTaskDataContributor},
+			"the person running azd: Durable Task Data Contributor"},
 	}
+	total := 0
 	for _, w := range want {
+		total += len(w.roles)
 		var got []roleCall
+		var roles []string
 		for _, c := range calls {
 			if c.principal == w.principal {
 				got = append(got, c)
+				roles = append(roles, c.role)
 			}
 		}
-		if len(got) != 1 || got[0].role != w.role {
-			t.Errorf("%s has task hub roles %v; want exactly %s (%s)", w.principal, got, w.role, w.why)
+		slices.Sort(roles)
+		wantRoles := slices.Sorted(slices.Values(w.roles))
+		if !slices.Equal(roles, wantRoles) {
+			t.Errorf("%s has task hub roles %v; want exactly %v (%s)", w.principal, got, wantRoles, w.why)
 			continue
 		}
-		if w.principal == "principalId" {
-			if strings.ReplaceAll(got[0].condition, " ", "") != "(!empty(principalId))" {
-				t.Errorf("module %s must be conditional on if (!empty(principalId)), got %q", got[0].module, got[0].condition)
+		for _, c := range got {
+			if w.principal == "principalId" {
+				if strings.ReplaceAll(c.condition, " ", "") != "(!empty(principalId))" {
+					t.Errorf("module %s must be conditional on if (!empty(principalId)), got %q", c.module, c.condition)
+				}
+				if c.principalType != "principalType" {
+					t.Errorf("module %s must pass principalType through (users and CI service principals both run azd)", c.module)
+				}
+			} else if c.principalType != "'ServicePrincipal'" {
+				t.Errorf("module %s: a managed identity's principalType is ServicePrincipal", c.module)
 			}
-			if got[0].principalType != "principalType" {
-				t.Errorf("module %s must pass principalType through (users and CI service principals both run azd)", got[0].module)
-			}
-		} else if got[0].principalType != "'ServicePrincipal'" {
-			t.Errorf("module %s: a managed identity's principalType is ServicePrincipal", got[0].module)
 		}
 	}
-	if len(calls) != len(want) {
-		t.Errorf("main.bicep makes %d task hub role assignments, want %d: %v", len(calls), len(want), calls)
+	if len(calls) != total {
+		t.Errorf("main.bicep makes %d task hub role assignments, want %d: %v", len(calls), total, calls)
 	}
 
 	// The module: one assignment, scoped to the task hub, named
@@ -614,7 +626,7 @@ func TestTaskHubRoleAssignments(t *testing.T) {
 		if rel == mainBicep {
 			continue
 		}
-		for _, id := range []string{roleDurableTaskDataContributor, roleDurableTaskWorker} {
+		for _, id := range []string{roleDurableTaskDataContributor, roleDurableTaskWorker, roleDurableTaskDataReader} {
 			if strings.Contains(files[rel].code, id) {
 				t.Errorf("%s assigns Durable Task role %s; task hub roles belong in main.bicep through %s", rel, id, taskHubRoleBicep)
 			}
@@ -632,6 +644,9 @@ func TestOtherRoleAssignments(t *testing.T) {
 	}{
 		{"infra/modules/registry.bicep", roleAcrPull, "registry", "pullPrincipalId", "registry", "workerIdentity.outputs.principalId"},
 		{"infra/modules/storage.bicep", roleStorageBlobDataOwner, "storage", "functionPrincipalId", "storage", "apiIdentity.outputs.principalId"},
+		// The Functions host writes its diagnostic events to a table; with
+		// shared keys off only the identity can.
+		{"infra/modules/storage.bicep", roleStorageTableDataContributor, "storage", "functionPrincipalId", "storage", "apiIdentity.outputs.principalId"},
 		{functionBicep, roleMonitoringMetricsPublisher, "applicationInsights", "identityPrincipalId", "api", "apiIdentity.outputs.principalId"},
 	}
 	for _, c := range cases {
@@ -983,8 +998,9 @@ func TestResourceShapes(t *testing.T) {
 	hub := res(schedulerBicep, "Microsoft.DurableTask/schedulers/taskHubs")
 	expect("task hub parent", get(hub, "parent"), "scheduler")
 
-	// The worker: always one replica, no ingress, graceful stop, pulls with
-	// its identity.
+	// The worker: at least one replica (TestWorkerScaleRules covers the
+	// rest of its scaling), no ingress, graceful stop, pulls with its
+	// identity.
 	w := res(workerBicep, "Microsoft.App/containerApps")
 	expect("worker identity.type", unquote(dig(w, "identity", "type")), "UserAssigned")
 	if dig(w, "properties", "configuration", "ingress") != "" {

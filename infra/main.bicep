@@ -69,10 +69,10 @@ param logLevel string = 'info'
 @description('Whether the worker\'s container app exists already (azd sets SERVICE_WORKER_RESOURCE_EXISTS); then its current image is kept.')
 param workerExists bool = false
 
-@description('Most worker replicas. One is enough for this sample.')
+@description('Most worker replicas. One always runs; the scheduler\'s KEDA scaler adds more, up to this, while work items wait in the task hub.')
 @minValue(1)
 @maxValue(10)
-param workerMaxReplicas int = 1
+param workerMaxReplicas int = 5
 
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = {
@@ -158,6 +158,25 @@ module workerTaskHubRole './modules/taskhub-role.bicep' = {
     principalId: workerIdentity.outputs.principalId
     principalType: 'ServicePrincipal'
     roleDefinitionId: '80d0d6b0-f522-40a4-8886-a5a11720c375' // Durable Task Worker
+  }
+}
+
+// The worker's scale rules read the task hub's backlog with the worker's
+// identity. Nothing published says Durable Task Worker covers that: Learn
+// describes it for apps that only process orchestrations and activities, the
+// scaler's source is not public, and Microsoft's autoscaling sample gives its
+// scaler identity Durable Task Data Contributor, which can also start, raise
+// events and purge. Durable Task Data Reader adds reading orchestrations and
+// their metadata, and nothing that changes the task hub.
+module workerTaskHubReaderRole './modules/taskhub-role.bicep' = {
+  name: 'worker-taskhub-reader-role'
+  scope: rg
+  params: {
+    schedulerName: scheduler.outputs.schedulerName
+    taskHubName: scheduler.outputs.taskHubName
+    principalId: workerIdentity.outputs.principalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: 'd6a5505f-6ebb-45a4-896e-ac8274cfc0ac' // Durable Task Data Reader
   }
 }
 

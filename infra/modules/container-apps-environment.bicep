@@ -54,4 +54,3 @@ resource logs 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
 }
 
 output id string = managedEnvironment.id
-output name string = managedEnvironment.name

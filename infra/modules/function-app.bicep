@@ -54,6 +54,17 @@ param logLevel string = 'info'
 ])
 param instanceMemoryMB int = 512
 
+// The platform's default scales out once a few requests run at once on an
+// instance, a figure sized for language workers that handle one request per
+// thread or event loop. The Go handler serves every request on a goroutine of
+// one process, and each spends its time waiting on the scheduler, not on the
+// CPU, so one instance holds many more; a higher figure saves instances and
+// the cold starts that come with them.
+@description('Concurrent HTTP requests one instance takes before Flex Consumption adds another.')
+@minValue(1)
+@maxValue(1000)
+param httpPerInstanceConcurrency int = 100
+
 @description('Upper bound on instances the plan scales out to.')
 @minValue(40)
 @maxValue(1000)
@@ -105,6 +116,11 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
       scaleAndConcurrency: {
         instanceMemoryMB: instanceMemoryMB
         maximumInstanceCount: maximumInstanceCount
+        triggers: {
+          http: {
+            perInstanceConcurrency: httpPerInstanceConcurrency
+          }
+        }
       }
       // "custom" is the custom handler stack: the host starts the executable
       // named in host.json (customHandler.description.defaultExecutablePath).

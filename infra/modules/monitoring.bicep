@@ -42,12 +42,11 @@ resource applicationInsights 'Microsoft.Insights/components@2020-02-02' = {
     WorkspaceResourceId: logAnalytics.id
     // Telemetry is accepted only with a Microsoft Entra token (the Function
     // App's identity holds Monitoring Metrics Publisher, see
-    // function-app.bicep), so the connection string below is an address,
-    // not a credential.
+    // function-app.bicep), so the component's connection string, which
+    // function-app.bicep reads, is an address, not a credential.
     DisableLocalAuth: true
   }
 }
 
 output logAnalyticsId string = logAnalytics.id
 output applicationInsightsName string = applicationInsights.name
-output applicationInsightsConnectionString string = applicationInsights.properties.ConnectionString

@@ -14,7 +14,7 @@ param tags object
 @description('Name of the blob container that holds the deployment packages.')
 param deploymentContainerName string
 
-@description('Object id of the Function App identity, given Storage Blob Data Owner.')
+@description('Object id of the Function App identity, given Storage Blob Data Owner and Storage Table Data Contributor.')
 param functionPrincipalId string
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
@@ -53,21 +53,36 @@ resource deploymentContainer 'Microsoft.Storage/storageAccounts/blobServices/con
   }
 }
 
-// Storage Blob Data Owner is the only storage role the Function App needs.
-// The Functions host keeps the function keys (authLevel "function") and its
-// locks in blob containers of AzureWebJobsStorage, and Flex Consumption reads
-// the deployment package from the container above, all with this identity.
-// Queue and Table roles are deliberately not granted: queues and tables are
-// used only by queue or blob triggers and by Durable Functions' own storage
-// provider. This app has HTTP triggers only, and its orchestration state
-// lives in the Durable Task Scheduler.
+// Two roles for the Function App's identity, on this account only:
+// - Storage Blob Data Owner: the Functions host keeps the function keys
+//   (authLevel "function") and its locks in blob containers of
+//   AzureWebJobsStorage, and Flex Consumption reads the deployment package
+//   from the container above.
+// - Storage Table Data Contributor: the host writes its diagnostic events to
+//   a table of AzureWebJobsStorage. With shared keys off, the identity is the
+//   only way in.
+// Queue roles are deliberately not granted: queues serve only queue and blob
+// triggers and Durable Functions' own storage provider. This app has HTTP
+// triggers only, and its orchestration state lives in the Durable Task
+// Scheduler.
 var storageBlobDataOwner = 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
+var storageTableDataContributor = '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
 
 resource blobDataOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(storage.id, functionPrincipalId, storageBlobDataOwner)
   scope: storage
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageBlobDataOwner)
+    principalId: functionPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+resource tableDataContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(storage.id, functionPrincipalId, storageTableDataContributor)
+  scope: storage
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageTableDataContributor)
     principalId: functionPrincipalId
     principalType: 'ServicePrincipal'
   }

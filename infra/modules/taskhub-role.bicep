@@ -40,5 +40,3 @@ resource roleAssignment 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
     principalType: principalType
   }
 }
-
-output roleAssignmentId string = roleAssignment.id

@@ -1,6 +1,10 @@
-// The worker (azd service "worker"): a Container App that keeps one replica
-// running, connects out to the Durable Task Scheduler and runs the
-// orchestrator and activities. It serves no HTTP, so it has no ingress.
+// The worker (azd service "worker"): a Container App that connects out to the
+// Durable Task Scheduler and runs the orchestrator and activities. It serves
+// no HTTP, so it has no ingress, and HTTP traffic cannot scale it: the
+// scheduler's KEDA scaler (azure-durabletask-scheduler) does, adding
+// replicas while work items wait in the task hub and removing them when the
+// backlog is gone. One replica always runs, so a decision or a timer is
+// picked up at once rather than after a cold start.
 
 @description('Name of the container app (at most 32 lowercase letters, digits and hyphens).')
 param name string
@@ -41,10 +45,22 @@ param apiBaseUrl string
 @description('Log level of the worker: debug, info, warn or error.')
 param logLevel string = 'info'
 
-@description('Most replicas. One is enough; the scheduler spreads work over more if you raise it.')
+@description('Most replicas the scale rules may run. The scheduler hands each work item to one connected worker, so replicas share the backlog.')
 @minValue(1)
 @maxValue(10)
-param maxReplicas int = 1
+param maxReplicas int = 5
+
+// One number per work item type is both what a replica asks the scheduler for
+// at once (the DTS_MAX_CONCURRENT_* settings the worker sends on its work item
+// stream) and the backlog per replica the scale rule aims at: the rule adds a
+// replica when the waiting work would fill the ones running.
+@description('Orchestration work items one replica takes at once, and the scale rule\'s target per replica.')
+@minValue(1)
+param maxConcurrentOrchestrationWorkItems int = 100
+
+@description('Activity work items one replica takes at once, and the scale rule\'s target per replica.')
+@minValue(1)
+param maxConcurrentActivityWorkItems int = 100
 
 @description('Seconds between SIGTERM and SIGKILL when a replica stops, so work in flight can finish.')
 @minValue(0)
@@ -101,12 +117,52 @@ resource worker 'Microsoft.App/containerApps@2025-01-01' = {
               name: 'APPROVALS_LOG_LEVEL'
               value: logLevel
             }
+            {
+              name: 'DTS_MAX_CONCURRENT_ORCHESTRATION_WORK_ITEMS'
+              value: string(maxConcurrentOrchestrationWorkItems)
+            }
+            {
+              name: 'DTS_MAX_CONCURRENT_ACTIVITY_WORK_ITEMS'
+              value: string(maxConcurrentActivityWorkItems)
+            }
           ]
         }
       ]
+      // One rule per work item type: the scaler counts one type per rule.
+      // Each reads the backlog with the worker's own identity, which holds
+      // Durable Task Worker and Durable Task Data Reader on the task hub
+      // (main.bicep). Metadata values are strings, as KEDA takes them.
       scale: {
         minReplicas: 1
         maxReplicas: maxReplicas
+        rules: [
+          {
+            name: 'dts-orchestrations'
+            custom: {
+              type: 'azure-durabletask-scheduler'
+              metadata: {
+                endpoint: schedulerEndpoint
+                taskhubName: taskHubName
+                workItemType: 'Orchestration'
+                maxConcurrentWorkItemsCount: string(maxConcurrentOrchestrationWorkItems)
+              }
+              identity: identityId
+            }
+          }
+          {
+            name: 'dts-activities'
+            custom: {
+              type: 'azure-durabletask-scheduler'
+              metadata: {
+                endpoint: schedulerEndpoint
+                taskhubName: taskHubName
+                workItemType: 'Activity'
+                maxConcurrentWorkItemsCount: string(maxConcurrentActivityWorkItems)
+              }
+              identity: identityId
+            }
+          }
+        ]
       }
       terminationGracePeriodSeconds: terminationGracePeriodSeconds
     }
