@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"time"
 
 	"github.com/microsoft/durabletask-go/task"
@@ -13,7 +12,20 @@ import (
 // Notifier tells an approver that a request is waiting for them. It is where
 // an e-mail, a Teams card or a ticket would be sent.
 type Notifier interface {
-	NotifyApprover(ctx context.Context, req Request, approvalURL string) error
+	NotifyApprover(ctx context.Context, n Notice) error
+}
+
+// Notice is one notification: a request, the person told about it, and the
+// link they follow to decide.
+type Notice struct {
+	Request Request
+	// Approver is who is told; empty when the request names nobody and
+	// anyone but the requester may decide.
+	Approver string
+	// URL opens the review page. When Signed, it is a link signed for
+	// Approver: whoever holds it may decide as them, so it is a secret.
+	URL    string
+	Signed bool
 }
 
 // Recorder keeps the final outcome of an approval, for example in a ledger or
@@ -26,11 +38,17 @@ type Recorder interface {
 // follow.
 type LogNotifier struct{ Logger *slog.Logger }
 
-// NotifyApprover implements Notifier.
-func (n LogNotifier) NotifyApprover(ctx context.Context, req Request, approvalURL string) error {
+// NotifyApprover implements Notifier. A signed link is not logged: it is a
+// credential for its approver, and logs are read by many.
+func (n LogNotifier) NotifyApprover(ctx context.Context, note Notice) error {
+	req := note.Request
+	link := note.URL
+	if note.Signed {
+		link = ReviewURL("", req.RequestID) + " (signed link withheld from the log)"
+	}
 	n.Logger.InfoContext(ctx, "approval requested",
 		"request_id", req.RequestID, "requester", req.Requester, "item", req.Item,
-		"approver", req.Approver, "approval_url", approvalURL)
+		"approver", note.Approver, "approval_url", link)
 	return nil
 }
 
@@ -47,10 +65,12 @@ func (r LogRecorder) RecordOutcome(ctx context.Context, out Outcome) error {
 // Activities holds what the two activities need from the outside world.
 type Activities struct {
 	// BaseURL is where the HTTP API is reached; approval links point at
-	// BaseURL/api/approvals/{id}.
+	// its review page, BaseURL/api/review/{id}.
 	BaseURL  string
 	Notifier Notifier
 	Recorder Recorder
+	// Links signs each approver's link; nil sends the plain page link.
+	Links *LinkSigner
 	// Now is the clock; nil means time.Now. Activities, unlike the
 	// orchestrator, may read the wall clock.
 	Now func() time.Time
@@ -68,22 +88,37 @@ func (a *Activities) now() time.Time {
 	return time.Now()
 }
 
-// ApprovalURL is the link an approver follows to see and decide a request.
-func (a *Activities) ApprovalURL(requestID string) string {
-	return a.BaseURL + "/api/approvals/" + url.PathEscape(requestID)
-}
-
-// SubmitApprovalRequest is the submit_approval_request activity.
+// SubmitApprovalRequest is the submit_approval_request activity: it tells
+// each approver, with a link signed for them when a key is configured. The
+// published approval_url is always the plain page link, since anyone who
+// can read the status can read it.
 func (a *Activities) SubmitApprovalRequest(ctx task.ActivityContext) (any, error) {
 	var req Request
 	if err := ctx.GetInput(&req); err != nil {
 		return nil, fmt.Errorf("read %s input: %w", SubmitActivityName, err)
 	}
-	link := a.ApprovalURL(req.RequestID)
-	if err := a.Notifier.NotifyApprover(ctx.Context(), req, link); err != nil {
-		return nil, fmt.Errorf("notify approver of %s: %w", req.RequestID, err)
+	now := a.now()
+	page := ReviewURL(a.BaseURL, req.RequestID)
+	// The orchestrator's timer starts a moment after this, so a link
+	// expiring at now+timeout lapses just before the approval does.
+	expires := now.Add(req.Timeout())
+	notices := []Notice{{Request: req, URL: page}}
+	if deciders := req.Deciders(); len(deciders) > 0 {
+		notices = notices[:0]
+		for _, who := range deciders {
+			n := Notice{Request: req, Approver: who, URL: page}
+			if a.Links != nil {
+				n.URL, n.Signed = a.Links.SignedReviewURL(a.BaseURL, req.RequestID, who, expires), true
+			}
+			notices = append(notices, n)
+		}
 	}
-	return Submission{RequestID: req.RequestID, Status: StatusPending, SubmittedAt: FormatTime(a.now()), ApprovalURL: link}, nil
+	for _, n := range notices {
+		if err := a.Notifier.NotifyApprover(ctx.Context(), n); err != nil {
+			return nil, fmt.Errorf("notify %s of %s: %w", n.Approver, req.RequestID, err)
+		}
+	}
+	return Submission{RequestID: req.RequestID, Status: StatusPending, SubmittedAt: FormatTime(now), ApprovalURL: page}, nil
 }
 
 // ProcessApproval is the process_approval activity.

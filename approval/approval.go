@@ -51,13 +51,62 @@ const (
 	StatusFailed   Status = "Failed"
 )
 
-// Request is the orchestration input.
+// Request is the orchestration input. Approver and Approvers are optional
+// extras over the sample's contract: when either names someone, only the
+// people named may decide.
 type Request struct {
 	RequestID    string   `json:"request_id"`
 	Requester    string   `json:"requester"`
 	Item         string   `json:"item"`
 	TimeoutHours *float64 `json:"timeout_hours,omitempty"`
 	Approver     string   `json:"approver,omitempty"`
+	Approvers    []string `json:"approvers,omitempty"`
+}
+
+// MaxApprovers bounds the people one request may name.
+const MaxApprovers = 50
+
+// Deciders are the people who may decide: Approver and Approvers, each
+// once, names compared regardless of case. None means anyone but the
+// requester may.
+func (r Request) Deciders() []string {
+	var out []string
+	for _, name := range append([]string{r.Approver}, r.Approvers...) {
+		name = strings.TrimSpace(name)
+		if name != "" && !containsFold(out, name) {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+func containsFold(names []string, name string) bool {
+	for _, n := range names {
+		if strings.EqualFold(n, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// Reasons a person may not decide a request.
+var (
+	ErrSelfDecision = errors.New("the requester may not decide their own request")
+	ErrNotApprover  = errors.New("only the approvers named in the request may decide it")
+)
+
+// Authorize reports whether who may decide the request: never the
+// requester (segregation of duties, even when named as an approver), and,
+// when approvers are named, only one of them.
+func (r Request) Authorize(who string) error {
+	who = strings.TrimSpace(who)
+	if strings.EqualFold(who, strings.TrimSpace(r.Requester)) {
+		return ErrSelfDecision
+	}
+	if d := r.Deciders(); len(d) > 0 && !containsFold(d, who) {
+		return ErrNotApprover
+	}
+	return nil
 }
 
 // Timeout is how long the orchestrator waits for a decision.
@@ -76,6 +125,20 @@ func (r Request) Validate() error {
 		return &FieldError{Field: "requester", Reason: "is required"}
 	case strings.TrimSpace(r.Item) == "":
 		return &FieldError{Field: "item", Reason: "is required"}
+	case len(r.Approvers) > MaxApprovers:
+		return &FieldError{Field: "approvers", Reason: fmt.Sprintf("may name at most %d people", MaxApprovers)}
+	}
+	for _, a := range r.Approvers {
+		if strings.TrimSpace(a) == "" {
+			return &FieldError{Field: "approvers", Reason: "must not hold an empty name"}
+		}
+	}
+	if d := r.Deciders(); len(d) == 1 && strings.EqualFold(d[0], strings.TrimSpace(r.Requester)) {
+		field := "approver"
+		if strings.TrimSpace(r.Approver) == "" {
+			field = "approvers"
+		}
+		return &FieldError{Field: field, Reason: "names only the requester, who may not decide their own request"}
 	}
 	if r.TimeoutHours != nil {
 		h := *r.TimeoutHours

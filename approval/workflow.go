@@ -38,8 +38,9 @@ func Orchestrate(ctx *task.OrchestrationContext) (any, error) {
 	}
 
 	var sub Submission
-	submitInput := Request{RequestID: req.RequestID, Requester: req.Requester, Item: req.Item, Approver: req.Approver}
-	if err := ctx.CallActivity(SubmitActivityName, task.WithActivityInput(submitInput)).Await(&sub); err != nil {
+	// The submit input is the request itself: approvers to tell, and the
+	// timeout their links expire with.
+	if err := ctx.CallActivity(SubmitActivityName, task.WithActivityInput(req)).Await(&sub); err != nil {
 		return nil, fmt.Errorf("submit approval request: %w", err)
 	}
 	// WaitForSingleEvent sets its timer to the orchestration's current time

@@ -114,7 +114,7 @@ func TestApproved(t *testing.T) {
 	e := start(t)
 	e.startApproval(t, "exp-1", approval.Request{RequestID: "exp-1", Requester: "ana", Item: "laptop", TimeoutHours: hours(time.Hour)})
 	sub := e.waitPending(t, "exp-1")
-	if sub.Status != approval.StatusPending || sub.RequestID != "exp-1" || sub.ApprovalURL != "http://approvals.test/api/approvals/exp-1" {
+	if sub.Status != approval.StatusPending || sub.RequestID != "exp-1" || sub.ApprovalURL != "http://approvals.test/api/review/exp-1" {
 		t.Fatalf("custom status = %+v", sub)
 	}
 	if _, err := time.Parse(time.RFC3339, sub.SubmittedAt); err != nil {
@@ -128,7 +128,7 @@ func TestApproved(t *testing.T) {
 	if out.Status != approval.StatusApproved || out.Approver != "bob" || out.Comments != "ok" || out.RequestID != "exp-1" {
 		t.Fatalf("outcome = %+v", out)
 	}
-	if !strings.Contains(e.logs.String(), `"approval_url":"http://approvals.test/api/approvals/exp-1"`) {
+	if !strings.Contains(e.logs.String(), `"approval_url":"http://approvals.test/api/review/exp-1"`) {
 		t.Fatalf("the notifier did not log the approval link:\n%s", e.logs.String())
 	}
 }

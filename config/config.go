@@ -12,6 +12,7 @@ import (
 
 	"github.com/caarlos0/env/v11"
 
+	"github.com/approvals-go/approvals/approval"
 	"github.com/approvals-go/approvals/dts"
 )
 
@@ -33,7 +34,27 @@ type Handler struct {
 	LogLevel string `env:"APPROVALS_LOG_LEVEL" envDefault:"info"`
 	// AccessWait: see EnvAccessWait.
 	AccessWait time.Duration `env:"APPROVALS_SCHEDULER_ACCESS_WAIT" envDefault:"10m"`
+	Links      LinkKeys
 	Scheduler  dts.Settings
+}
+
+// LinkKeys sign the links approvers receive (the worker) and check them
+// (the handler). Empty means plain page links. In Azure they are Key Vault
+// references.
+type LinkKeys struct {
+	Key string `env:"APPROVALS_LINK_KEY"`
+	// Previous is the key before the last rotation, still accepted so that
+	// links already sent keep working until they expire.
+	Previous string `env:"APPROVALS_LINK_KEY_PREVIOUS"`
+}
+
+// Signer returns the link signer, or nil without a key.
+func (k LinkKeys) Signer() (*approval.LinkSigner, error) {
+	s, err := approval.NewLinkSigner(k.Key, k.Previous)
+	if err != nil {
+		return nil, fmt.Errorf("APPROVALS_LINK_KEY: %w", err)
+	}
+	return s, nil
 }
 
 // Worker configures the long-lived worker that runs the orchestrator and
@@ -45,6 +66,7 @@ type Worker struct {
 	LogLevel   string `env:"APPROVALS_LOG_LEVEL" envDefault:"info"`
 	// AccessWait: see EnvAccessWait.
 	AccessWait time.Duration `env:"APPROVALS_SCHEDULER_ACCESS_WAIT" envDefault:"10m"`
+	Links      LinkKeys
 	Scheduler  dts.Settings
 }
 

@@ -147,7 +147,7 @@ func TestApproveWithJSON(t *testing.T) {
 
 	p := e.until(t, "exp-100", submitted)
 	if p.header.Get("Location") != statusURI || p.header.Get("Retry-After") != "2" || p.body["status"] != "Pending" ||
-		p.body["approval_url"] != "http://approvals.test/api/approvals/exp-100" || p.body["expires_at"] == nil || p.body["requester"] != "ana" {
+		p.body["approval_url"] != "http://approvals.test/api/review/exp-100" || p.body["expires_at"] == nil || p.body["requester"] != "ana" {
 		t.Fatalf("pending status: %v %s", p.header, p.raw)
 	}
 

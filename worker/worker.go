@@ -27,8 +27,14 @@ func Run(ctx context.Context, cfg config.Worker, log *slog.Logger) error {
 		return err
 	}
 	sched.Logger = log
+	links, err := cfg.Links.Signer()
+	if err != nil {
+		return err
+	}
+	acts := approval.NewActivities(cfg.APIBaseURL, log)
+	acts.Links = links
 	r := task.NewTaskRegistry()
-	if err := approval.Register(r, approval.NewActivities(cfg.APIBaseURL, log)); err != nil {
+	if err := approval.Register(r, acts); err != nil {
 		return err
 	}
 	conn, err := dts.Dial(ctx, sched, dts.RoleWorker)

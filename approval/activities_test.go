@@ -1,0 +1,88 @@
+package approval_test
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/approvals-go/approvals/approval"
+	"github.com/approvals-go/approvals/dts/dtstest"
+)
+
+// activityInput is the ActivityContext an activity sees, holding input.
+type activityInput struct{ input any }
+
+func (a activityInput) GetInput(v any) error {
+	raw, err := json.Marshal(a.input)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(raw, v)
+}
+
+func (activityInput) Context() context.Context { return context.Background() }
+
+type notices struct{ got []approval.Notice }
+
+func (n *notices) NotifyApprover(_ context.Context, note approval.Notice) error {
+	n.got = append(n.got, note)
+	return nil
+}
+
+// Each named approver is sent a link signed for them that expires with the
+// approval, while the published approval_url stays the plain page, and the
+// log never shows a signed link.
+func TestSubmitSendsEachApproverASignedLink(t *testing.T) {
+	now := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	links := signer(t, keyA, "")
+	sent := &notices{}
+	acts := &approval.Activities{BaseURL: "https://approvals.example", Notifier: sent, Links: links, Now: func() time.Time { return now }}
+	req := approval.Request{RequestID: "exp-7", Requester: "ana", Item: "laptop", TimeoutHours: hours(2 * time.Hour),
+		Approver: "bob", Approvers: []string{"carol", "BOB"}}
+	out, err := acts.SubmitApprovalRequest(activityInput{req})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sub := out.(approval.Submission); sub.ApprovalURL != "https://approvals.example/api/review/exp-7" {
+		t.Fatalf("published approval_url = %q, want the plain page", sub.ApprovalURL)
+	}
+	if len(sent.got) != 2 {
+		t.Fatalf("sent %d notices, want one for bob and one for carol: %+v", len(sent.got), sent.got)
+	}
+	for i, who := range []string{"bob", "carol"} {
+		n := sent.got[i]
+		u, err := url.Parse(n.URL)
+		if err != nil || !n.Signed || n.Approver != who || u.Path != "/api/review/exp-7" {
+			t.Fatalf("notice %d = %+v (%v)", i, n, err)
+		}
+		c, err := links.Check(u.Query().Get("token"), "exp-7", now)
+		if err != nil || c.Approver != who || !c.Expires.Equal(now.Add(2*time.Hour)) {
+			t.Fatalf("link for %s vouches for %+v (%v)", who, c, err)
+		}
+	}
+
+	logs := &dtstest.Logs{}
+	acts.Notifier = approval.LogNotifier{Logger: slog.New(slog.NewJSONHandler(logs, nil))}
+	if _, err := acts.SubmitApprovalRequest(activityInput{req}); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(logs.String(), "token=") || strings.Count(logs.String(), "approval requested") != 2 {
+		t.Fatalf("log notifier wrote:\n%s", logs.String())
+	}
+}
+
+// Without approvers named, one notice goes out with the plain page link.
+func TestSubmitWithoutApproversSendsThePlainLink(t *testing.T) {
+	sent := &notices{}
+	acts := &approval.Activities{BaseURL: "http://localhost:7071", Notifier: sent, Links: signer(t, keyA, "")}
+	if _, err := acts.SubmitApprovalRequest(activityInput{approval.Request{RequestID: "exp-8", Requester: "ana", Item: "pen"}}); err != nil {
+		t.Fatal(err)
+	}
+	if len(sent.got) != 1 || sent.got[0].Signed || sent.got[0].URL != "http://localhost:7071/api/review/exp-8" {
+		t.Fatalf("notices = %+v", sent.got)
+	}
+}
