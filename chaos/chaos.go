@@ -44,8 +44,9 @@ type Config struct {
 	// KillEvery is the mean gap between a restart and the next kill.
 	KillEvery time.Duration
 	// LongOutages is the share of kills, after the first three, whose
-	// victims stay down between MinTimeout and MaxTimeout, long enough to
-	// cross deadlines. The first three (one per process) always are.
+	// victims stay down long enough to cross deadlines: from MinTimeout to
+	// the middle of the timeout range. The first three (one per process)
+	// always do.
 	LongOutages float64
 	// Approvals wait between MinTimeout and MaxTimeout for a decision.
 	MinTimeout, MaxTimeout time.Duration
@@ -72,7 +73,7 @@ func DefaultConfig() Config {
 		Approvals:   2000,
 		Concurrency: 64,
 		Duration:    90 * time.Second,
-		KillEvery:   4 * time.Second,
+		KillEvery:   3 * time.Second,
 		LongOutages: 0.3,
 		MinTimeout:  4 * time.Second,
 		MaxTimeout:  20 * time.Second,
@@ -105,9 +106,12 @@ type Report struct {
 	Date   string `json:"date"`
 	CPUs   int    `json:"cpus"`
 	Go     string `json:"go"`
-	// Kills and Crashes count by process; LongOutages counts the kills
-	// whose outage was meant to cross deadlines.
+	// Kills and Crashes count by process. Events are the kills of the
+	// schedule, Together those that took all three down at once, and
+	// LongOutages those meant to cross deadlines.
 	Kills       map[string]int `json:"kills"`
+	Events      int            `json:"kill_events"`
+	Together    int            `json:"kill_events_all_three"`
 	LongOutages int            `json:"long_outages"`
 	Crashes     map[string]int `json:"crashes"`
 	// ChaosSeconds runs from the first start to the last restart or the
@@ -164,9 +168,13 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 	stepRng, killRng := rngs(cfg.Seed)
 	steps := planSteps(cfg, stepRng)
 	kills := planKills(cfg, killRng)
+	rep.Events = len(kills)
 	for _, k := range kills {
 		if k.long() {
 			rep.LongOutages++
+		}
+		if len(k.victims) == len(Processes) {
+			rep.Together++
 		}
 	}
 	say(cfg.Progress, "chaos: seed %d: %d approvals, %d kills planned over %s; processes log to %s",
@@ -287,6 +295,7 @@ type runner struct {
 	recs  []*tracked
 	// Figures for the progress line.
 	starts, decisions, final atomic.Int64
+	settling                 atomic.Bool
 }
 
 func sleepUntil(ctx context.Context, t time.Time) bool {
@@ -391,6 +400,7 @@ func (r *runner) settle(ctx context.Context, c *cluster, lastRestart time.Time) 
 		bound = lastRestart
 	}
 	bound = bound.Add(r.cfg.MaxTimeout + r.cfg.Settle)
+	r.settling.Store(true)
 	pending := slices.Clone(r.recs)
 	for len(pending) > 0 && time.Now().Before(bound) {
 		var mu sync.Mutex
@@ -458,9 +468,13 @@ func (r *runner) progress(c *cluster) (stop func()) {
 				return
 			case <-tick.C:
 			}
+			if r.settling.Load() {
+				say(r.cfg.Progress, "chaos: %3.0fs: settling, %d/%d final", time.Since(r.began).Seconds(), r.final.Load(), len(r.recs))
+				continue
+			}
 			kills, _, down, _ := c.state()
-			say(r.cfg.Progress, "chaos: %3.0fs: %d/%d started, %d decisions answered, %d final; kills scheduler %d, worker %d, handler %d; down %v",
-				time.Since(r.began).Seconds(), r.starts.Load(), len(r.recs), r.decisions.Load(), r.final.Load(),
+			say(r.cfg.Progress, "chaos: %3.0fs: %d/%d started, %d decisions answered; kills scheduler %d, worker %d, handler %d; down %v",
+				time.Since(r.began).Seconds(), r.starts.Load(), len(r.recs), r.decisions.Load(),
 				kills[Scheduler], kills[Worker], kills[Handler], down)
 		}
 	}()

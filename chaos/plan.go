@@ -97,11 +97,16 @@ func planSteps(cfg Config, rng *rand.Rand) []step {
 // planKills lays out the kill schedule: first each process alone with an
 // outage long enough to cross deadlines, in random order, then random
 // victims (one, two or all three) at random gaps around cfg.KillEvery, a
-// cfg.LongOutages share of them down for a deadline's length, until
-// cfg.Duration is filled.
+// cfg.LongOutages share of them down that long too, until cfg.Duration is
+// filled.
+//
+// A long outage lasts from MinTimeout to the middle of the timeout range:
+// decisions go out at most half a timeout after the start, so that is
+// enough to carry many of them across their deadlines, and it leaves room
+// for more kills than outages as long as the longest timeout would.
 func planKills(cfg Config, rng *rand.Rand) []kill {
 	long := func() time.Duration {
-		return cfg.MinTimeout + time.Duration(rng.Int64N(int64(cfg.MaxTimeout-cfg.MinTimeout)+1))
+		return cfg.MinTimeout + time.Duration(rng.Int64N(int64(cfg.MaxTimeout-cfg.MinTimeout)/2+1))
 	}
 	gap := func() time.Duration {
 		return cfg.KillEvery/2 + time.Duration(rng.Int64N(int64(cfg.KillEvery)+1))
@@ -119,9 +124,9 @@ func planKills(cfg Config, rng *rand.Rand) []kill {
 		victims := slices.Clone(Processes)
 		rng.Shuffle(len(victims), func(i, j int) { victims[i], victims[j] = victims[j], victims[i] })
 		switch r := rng.Float64(); {
-		case r < 0.6:
+		case r < 0.5:
 			victims = victims[:1]
-		case r < 0.8:
+		case r < 0.75:
 			victims = victims[:2]
 		}
 		slices.SortFunc(victims, func(a, b string) int { return slices.Index(Processes, a) - slices.Index(Processes, b) })

@@ -81,7 +81,7 @@ func TestPlanKillsEveryProcess(t *testing.T) {
 				}
 				first = append(first, k.victims[0])
 			}
-			if k.outage > cfg.MaxTimeout || k.gap < cfg.KillEvery/2 || k.gap > cfg.KillEvery*3/2 || len(k.victims) == 0 {
+			if k.outage > (cfg.MinTimeout+cfg.MaxTimeout)/2 || k.gap < cfg.KillEvery/2 || k.gap > cfg.KillEvery*3/2 || len(k.victims) == 0 {
 				t.Fatalf("seed %d: kill %d = %+v", seed, i, k)
 			}
 			total += k.gap + k.outage

@@ -23,8 +23,9 @@ func Print(w io.Writer, rep *Report) {
 	fmt.Fprintf(w, "replay:     %s\n\n", rep.Replay)
 	fmt.Fprintf(w, "approvals   %d: %d one decision, %d two conflicting, %d no decision, %d decided after expires_at\n",
 		c.Approvals, c.Plans[PlanSingle], c.Plans[PlanConflict], c.Plans[PlanNone], c.Plans[PlanLate])
-	fmt.Fprintf(w, "kills       %s (%d outages long enough to cross deadlines); crashes %s\n",
-		perProcess(rep.Kills), rep.LongOutages, perProcess(rep.Crashes))
+	fmt.Fprintf(w, "kills       %s, SIGKILL, in %d events (%d of all three at once, %d down long enough to cross deadlines)\n",
+		perProcess(rep.Kills), rep.Events, rep.Together, rep.LongOutages)
+	fmt.Fprintf(w, "crashes     %s\n", perProcess(rep.Crashes))
 	fmt.Fprintf(w, "started     %d accepted, %d without an answer\n", c.Started, c.StartUnknown)
 	fmt.Fprintf(w, "decided     %d sent: %s; %d accepted (200 or 202)\n", c.Decisions, answers(c.Answers), c.Accepted)
 	fmt.Fprintf(w, "conflicts   %d approvals with conflicting decisions, %d of them told one 200 and the rest 409\n", c.Conflicts, c.Settled)
