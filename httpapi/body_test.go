@@ -1,10 +1,12 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"math"
 	"net/url"
 	"reflect"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -235,6 +237,8 @@ func FuzzJSONFields(f *testing.F) {
 				continue
 			}
 			checkAccepted(t, got, spec)
+			checkNoReplacement(t, body, got)
+			checkKeysOnce(t, jsonKeys(t, body), spec)
 			// encoding/json, the reader every other tool uses, must read
 			// an accepted body the same way.
 			var std map[string]any
@@ -278,16 +282,36 @@ func FuzzFormFields(f *testing.F) {
 				continue
 			}
 			checkAccepted(t, got, spec)
+			checkNoReplacement(t, body, got)
 			std, err := url.ParseQuery(string(body))
 			if err != nil {
 				t.Fatalf("accepted %q, which url.ParseQuery refuses: %v", body, err)
 			}
+			var names []string
+			for name, values := range std {
+				for range values {
+					names = append(names, name)
+				}
+			}
+			checkKeysOnce(t, names, spec)
 			for name, v := range got {
 				if len(std[name]) != 1 {
 					t.Fatalf("%q: url.ParseQuery reads %s as %q", body, name, std[name])
 				}
-				if s, ok := v.(string); ok && s != std[name][0] {
-					t.Fatalf("%q: %s = %q, url.ParseQuery reads %q", body, name, s, std[name][0])
+				sent := std[name][0]
+				switch v := v.(type) {
+				case string:
+					if v != sent {
+						t.Fatalf("%q: %s = %q, url.ParseQuery reads %q", body, name, v, sent)
+					}
+				case float64:
+					if strings.Trim(sent, "0123456789.-") != "" {
+						t.Fatalf("%q: %s = %q was taken as the number %v", body, name, sent, v)
+					}
+				case bool:
+					if sent != strconv.FormatBool(v) {
+						t.Fatalf("%q: %s = %q was taken as %v", body, name, sent, v)
+					}
 				}
 			}
 			again := url.Values{}
@@ -338,6 +362,60 @@ func checkAccepted(t *testing.T, got fields, spec map[string]kind) {
 			t.Fatalf("%s = %#v accepted", name, v)
 		}
 	}
+}
+
+// checkNoReplacement: U+FFFD in accepted text was sent as U+FFFD (raw,
+// \u-escaped or percent-encoded), not made by a decoder that replaced
+// something it could not read.
+func checkNoReplacement(t *testing.T, body []byte, got fields) {
+	t.Helper()
+	sent := bytes.Contains(body, []byte("\uFFFD")) || sentReplacement.Match(body)
+	for name, v := range got {
+		if s, ok := v.(string); ok && strings.ContainsRune(s, utf8.RuneError) && !sent {
+			t.Fatalf("%q: %s = %q holds a U+FFFD the client did not send", body, name, s)
+		}
+	}
+}
+
+var sentReplacement = regexp.MustCompile(`(?i)\\ufffd|%ef%bf%bd`)
+
+// checkKeysOnce: each name of an accepted body is a known field, given
+// once, and no two differ only in case.
+func checkKeysOnce(t *testing.T, names []string, spec map[string]kind) {
+	t.Helper()
+	for i, name := range names {
+		if _, ok := spec[name]; !ok {
+			t.Fatalf("accepted unknown field %q", name)
+		}
+		for _, other := range names[:i] {
+			if strings.EqualFold(name, other) {
+				t.Fatalf("accepted %q and %q in one body", other, name)
+			}
+		}
+	}
+}
+
+// jsonKeys lists the member names of an accepted body's object, as
+// encoding/json's tokenizer reads them.
+func jsonKeys(t *testing.T, body []byte) []string {
+	t.Helper()
+	dec := json.NewDecoder(bytes.NewReader(body))
+	var names []string
+	if _, err := dec.Token(); err != nil {
+		t.Fatalf("%q: %v", body, err)
+	}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			t.Fatalf("%q: %v", body, err)
+		}
+		names = append(names, tok.(string))
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			t.Fatalf("%q: %v", body, err)
+		}
+	}
+	return names
 }
 
 func allowedText(s string) bool {
