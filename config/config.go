@@ -30,6 +30,10 @@ type Handler struct {
 	// DecisionWait is how long a decision waits for its outcome before it
 	// is answered 202 (delivered, outcome not known yet).
 	DecisionWait time.Duration `env:"APPROVALS_DECISION_WAIT" envDefault:"5s"`
+	// Identity says who a decider is: IdentityBody takes the body's
+	// approver field (development), IdentityAppService the principal that
+	// App Service Authentication signed in.
+	Identity string `env:"APPROVALS_IDENTITY" envDefault:"body"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `env:"APPROVALS_LOG_LEVEL" envDefault:"info"`
 	// AccessWait: see EnvAccessWait.
@@ -37,6 +41,12 @@ type Handler struct {
 	Links      LinkKeys
 	Scheduler  dts.Settings
 }
+
+// The values of APPROVALS_IDENTITY.
+const (
+	IdentityBody       = "body"
+	IdentityAppService = "appservice"
+)
 
 // LinkKeys sign the links approvers receive (the worker) and check them
 // (the handler). Empty means plain page links. In Azure they are Key Vault

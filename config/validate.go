@@ -7,12 +7,20 @@ import (
 	"strings"
 )
 
-// Validate checks what Load cannot: that PublicBaseURL, when set, is a base
+// Validate checks what Load cannot: that Identity is a known mode, the link
+// keys are usable, and that PublicBaseURL, when set, is a base
 // for links, an absolute http or https URL with a host and nothing after
 // its path. Links and the function key go there, so a mistake is refused
 // at start-up rather than handed to every caller. Errors name the variable,
 // not the value, which might hold credentials.
 func (h Handler) Validate() error {
+	// Empty is the default, for configurations built in code.
+	if h.Identity != "" && h.Identity != IdentityBody && h.Identity != IdentityAppService {
+		return fmt.Errorf("%s: must be %q or %q", envKeys(reflect.TypeOf(h))["Identity"], IdentityBody, IdentityAppService)
+	}
+	if _, err := h.Links.Signer(); err != nil {
+		return err
+	}
 	if h.PublicBaseURL == "" {
 		return nil
 	}

@@ -45,3 +45,18 @@ func TestValidatePublicBaseURL(t *testing.T) {
 		}
 	}
 }
+
+func TestValidateIdentityAndLinkKeys(t *testing.T) {
+	for _, ok := range []Handler{{}, {Identity: IdentityBody}, {Identity: IdentityAppService},
+		{Links: LinkKeys{Key: "0123456789abcdef0123456789abcdef"}}} {
+		if err := ok.Validate(); err != nil {
+			t.Errorf("%+v refused: %v", ok.Identity, err)
+		}
+	}
+	for _, bad := range []Handler{{Identity: "easyauth"}, {Links: LinkKeys{Key: "s3cr3t-but-short"}}, {Links: LinkKeys{Previous: "0123456789abcdef0123456789abcdef"}}} {
+		err := bad.Validate()
+		if err == nil || strings.Contains(err.Error(), "s3cr3t") || strings.Contains(err.Error(), "0123456789") {
+			t.Errorf("%+v: err = %v, want a refusal naming no secret", bad.Identity, err)
+		}
+	}
+}
