@@ -31,14 +31,15 @@ const (
 	kindBool
 )
 
+// String is what a JSON value of kind k must be, as a phrase.
 func (k kind) String() string {
 	switch k {
 	case kindNumber:
-		return "a number"
+		return "a JSON number"
 	case kindBool:
-		return "true or false"
+		return "true or false (a JSON boolean)"
 	default:
-		return "a string"
+		return "a JSON string"
 	}
 }
 
@@ -249,7 +250,7 @@ func (s *jsonScanner) value(name string, k kind) (v any, given bool, p *problem)
 		return nil, false, s.ended(name, k)
 	}
 	wrong := func() (any, bool, *problem) {
-		detail := fmt.Sprintf("%s must be %s", name, kindJSON(k))
+		detail := fmt.Sprintf("%s must be %s", name, k)
 		switch c := s.peek(); {
 		case c == '"':
 			detail += ", not a string"
@@ -310,7 +311,7 @@ func (s *jsonScanner) value(name string, k kind) (v any, given bool, p *problem)
 // "nullable": a valid body has a delimiter there.
 func (s *jsonScanner) ended(name string, k kind) *problem {
 	if !s.delimited() {
-		return badRequest(name, fmt.Sprintf("%s must be %s", name, kindJSON(k)))
+		return badRequest(name, fmt.Sprintf("%s must be %s", name, k))
 	}
 	return nil
 }
@@ -563,18 +564,6 @@ func textFault(s string) string {
 		}
 	}
 	return ""
-}
-
-// kindJSON is what a JSON value of kind k must be, as a phrase.
-func kindJSON(k kind) string {
-	switch k {
-	case kindNumber:
-		return "a JSON number"
-	case kindBool:
-		return "true or false (a JSON boolean)"
-	default:
-		return "a JSON string"
-	}
 }
 
 func badRequest(field, detail string) *problem {
