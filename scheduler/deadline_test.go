@@ -22,7 +22,7 @@ func addTimerEvent(t *testing.T, s *Store, id string, fireAt time.Time) {
 	}
 	err = s.write(context.Background(), func(ctx context.Context, tx *txn) (func(time.Time), error) {
 		ref, err := insertInbox(ctx, tx, api.InstanceID(id), inboxRef{visibleAt: fireAt, dueAt: fireAt}, payload)
-		return func(now time.Time) { s.addEvent(api.InstanceID(id), ref, now) }, err
+		return func(now time.Time) { s.addEventLocked(api.InstanceID(id), ref, now) }, err
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -132,7 +132,7 @@ func TestSchemaUpgradeFromVersion1(t *testing.T) {
 	}
 	s := openStore(t, path)
 	var version int
-	if err := s.rdb.QueryRow(`PRAGMA user_version`).Scan(&version); err != nil {
+	if err := s.reader.db.QueryRow(`PRAGMA user_version`).Scan(&version); err != nil {
 		t.Fatal(err)
 	}
 	if version != SchemaVersion {
@@ -156,7 +156,7 @@ func TestSchemaUpgradeFromVersion1(t *testing.T) {
 	s.Close()
 	// Opening again finds nothing to do.
 	s = openStore(t, path)
-	if err := s.rdb.QueryRow(`PRAGMA user_version`).Scan(&version); err != nil || version != SchemaVersion {
+	if err := s.reader.db.QueryRow(`PRAGMA user_version`).Scan(&version); err != nil || version != SchemaVersion {
 		t.Fatalf("schema version %d on reopen: %v", version, err)
 	}
 }

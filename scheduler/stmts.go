@@ -94,18 +94,3 @@ func (t *txn) QueryRowContext(ctx context.Context, query string, args ...any) *s
 	}
 	return t.Tx.QueryRowContext(ctx, query, args...)
 }
-
-// query and queryRow read outside the committer, from the reader pool.
-func (s *Store) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	if st := s.reads.get(ctx, query); st != nil {
-		return st.QueryContext(ctx, args...)
-	}
-	return s.rdb.QueryContext(ctx, query, args...)
-}
-
-func (s *Store) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
-	if st := s.reads.get(ctx, query); st != nil {
-		return st.QueryRowContext(ctx, args...)
-	}
-	return s.rdb.QueryRowContext(ctx, query, args...)
-}

@@ -71,7 +71,7 @@ func addTask(t *testing.T, s *Store, id string) {
 func inboxRows(t *testing.T, s *Store, id string) int {
 	t.Helper()
 	var n int
-	if err := s.rdb.QueryRow(`SELECT count(*) FROM inbox WHERE instance_id = ?`, id).Scan(&n); err != nil {
+	if err := s.reader.db.QueryRow(`SELECT count(*) FROM inbox WHERE instance_id = ?`, id).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	return n
@@ -272,7 +272,7 @@ func TestTimerHeapIsCompacted(t *testing.T) {
 	far := time.Now().Add(time.Hour)
 	// Timers of instances that are gone, as after approvals decided early.
 	for i := range 5000 {
-		s.addTimer(timer{at: far.Add(time.Duration(i)), id: api.InstanceID("gone")})
+		s.addTimerLocked(timer{at: far.Add(time.Duration(i)), id: api.InstanceID("gone")})
 	}
 	if n := s.timers.len(); n > 1100 {
 		t.Fatalf("the timer heap kept %d timers of finished instances", n)
@@ -291,7 +291,7 @@ func TestTimerCompactionKeepsLiveTimersAndIsRare(t *testing.T) {
 	for i := range 6000 {
 		at := far.Add(time.Duration(i))
 		in.inbox = append(in.inbox, inboxRef{seq: int64(i), visibleAt: at})
-		s.addTimer(timer{at: at, id: "live"})
+		s.addTimerLocked(timer{at: at, id: "live"})
 	}
 	if n := s.timers.len(); n != 6000 {
 		t.Fatalf("heap holds %d timers, want the 6000 live ones", n)

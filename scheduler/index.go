@@ -1,0 +1,229 @@
+package scheduler
+
+import (
+	"cmp"
+	"context"
+	"slices"
+	"time"
+
+	"github.com/microsoft/durabletask-go/api"
+)
+
+// The in-memory index: which instances have events waiting, which of those
+// can run now, the timers that make more of them runnable later, and the
+// activity queue. It mirrors what the database holds and is rebuilt from it
+// on open; the functions here all need s.mu held.
+
+// instance is the in-memory view of an instance that has events waiting or
+// is being executed. Instances with neither are not held in memory.
+type instance struct {
+	inbox     []inboxRef
+	locked    bool
+	lockedBy  string
+	delivered []int64
+	queued    bool
+	dequeues  int32
+	// notBefore holds the whole instance back after a failed attempt, so
+	// that no event can overtake the ones that attempt was given.
+	notBefore time.Time
+}
+
+// inboxRef is a waiting event. visibleAt is when it may be delivered (zero
+// for at once); dueAt is when it happened for the orchestration: a timer's
+// fire time, or when the scheduler accepted any other event. Events are
+// delivered in dueAt order, so a decision accepted before a deadline is
+// seen before that deadline's timer even when both wait out an outage.
+type inboxRef struct {
+	seq       int64
+	visibleAt time.Time
+	dueAt     time.Time
+}
+
+// compare orders refs by when they became due, then by arrival.
+func (r inboxRef) compare(o inboxRef) int {
+	if c := r.dueAt.Compare(o.dueAt); c != 0 {
+		return c
+	}
+	return cmp.Compare(r.seq, o.seq)
+}
+
+func (in *instance) visible(now time.Time) bool {
+	if now.Before(in.notBefore) {
+		return false
+	}
+	for _, r := range in.inbox {
+		if !r.visibleAt.After(now) {
+			return true
+		}
+	}
+	return false
+}
+
+// addEventLocked records a waiting event in memory and queues its instance
+// if it can run.
+func (s *Store) addEventLocked(id api.InstanceID, ref inboxRef, now time.Time) {
+	in := s.instances[id]
+	if in == nil {
+		in = &instance{}
+		s.instances[id] = in
+	}
+	in.inbox = append(in.inbox, ref)
+	if ref.visibleAt.After(now) {
+		s.addTimerLocked(timer{at: ref.visibleAt, id: id})
+	}
+	s.enqueueLocked(id, in, now)
+}
+
+// addTimerLocked schedules a wake-up. Sleeping fetchers are woken when the
+// new timer is the earliest, since they sleep only until the earliest they
+// saw.
+func (s *Store) addTimerLocked(t timer) {
+	first, ok := s.timers.peek()
+	s.timers.push(t)
+	if !ok || t.at.Before(first.at) {
+		s.wakeOrchestrationsLocked()
+	}
+	// Compact when most of the heap is likely stale: well past what the
+	// last compaction kept, so that live timers alone never trigger it.
+	if s.timers.len() > 2*s.liveTimers+1024 {
+		s.compactTimersLocked()
+	}
+}
+
+// compactTimersLocked rebuilds the timer heap from the instances still
+// waiting. Timers of instances that finished early (an approval decided
+// long before its timeout) would otherwise stay in the heap until they fall
+// due.
+func (s *Store) compactTimersLocked() {
+	var live timerHeap
+	for id, in := range s.instances {
+		// Due timers are kept too: only popping one queues its instance.
+		if !in.notBefore.IsZero() {
+			live.h = append(live.h, timer{at: in.notBefore, id: id})
+		}
+		for _, r := range in.inbox {
+			if !r.visibleAt.IsZero() {
+				live.h = append(live.h, timer{at: r.visibleAt, id: id})
+			}
+		}
+	}
+	live.init()
+	s.timers = live
+	s.liveTimers = live.len()
+}
+
+func (s *Store) wakeOrchestrationsLocked() {
+	close(s.orchWake)
+	s.orchWake = make(chan struct{})
+}
+
+func (s *Store) wakeTasksLocked() {
+	close(s.taskWake)
+	s.taskWake = make(chan struct{})
+}
+
+// enqueueLocked puts an instance on the ready queue when it has visible
+// events and nobody is executing it.
+func (s *Store) enqueueLocked(id api.InstanceID, in *instance, now time.Time) {
+	if in.locked || in.queued || !in.visible(now) {
+		return
+	}
+	in.queued = true
+	s.ready.push(id)
+	s.wakeOrchestrationsLocked()
+}
+
+func (s *Store) forgetLocked(id api.InstanceID, in *instance) {
+	if !in.locked && !in.queued && len(in.inbox) == 0 {
+		delete(s.instances, id)
+	}
+}
+
+// dropInstanceLocked forgets an instance's waiting events and any lock on
+// it, so that a work item handed out before it was purged or replaced can
+// no longer be completed.
+func (s *Store) dropInstanceLocked(id api.InstanceID) {
+	delete(s.instances, id)
+}
+
+// nextReadyLocked pops the first runnable instance.
+func (s *Store) nextReadyLocked(now time.Time) (api.InstanceID, *instance, bool) {
+	for {
+		id, ok := s.ready.pop()
+		if !ok {
+			return "", nil, false
+		}
+		in := s.instances[id]
+		if in == nil {
+			continue
+		}
+		in.queued = false
+		if in.locked || !in.visible(now) {
+			continue
+		}
+		return id, in, true
+	}
+}
+
+// fireTimersLocked queues the instances whose timers are due.
+func (s *Store) fireTimersLocked(now time.Time) {
+	for {
+		t, ok := s.timers.peek()
+		if !ok || t.at.After(now) {
+			return
+		}
+		s.timers.pop()
+		if in := s.instances[t.id]; in != nil {
+			s.enqueueLocked(t.id, in, now)
+		}
+	}
+}
+
+// deliverable picks the events of one work item: those visible at now, in
+// the order they became due, at most maxEventsPerWorkItem of them.
+func deliverable(inbox []inboxRef, now time.Time) []int64 {
+	var refs []inboxRef
+	for _, r := range inbox {
+		if !r.visibleAt.After(now) {
+			refs = append(refs, r)
+		}
+	}
+	slices.SortFunc(refs, inboxRef.compare)
+	seqs := make([]int64, 0, min(len(refs), maxEventsPerWorkItem))
+	for _, r := range refs[:min(len(refs), maxEventsPerWorkItem)] {
+		seqs = append(seqs, r.seq)
+	}
+	return seqs
+}
+
+func without(refs []inboxRef, seqs []int64) []inboxRef {
+	drop := make(map[int64]bool, len(seqs))
+	for _, seq := range seqs {
+		drop[seq] = true
+	}
+	kept := refs[:0]
+	for _, r := range refs {
+		if !drop[r.seq] {
+			kept = append(kept, r)
+		}
+	}
+	return kept
+}
+
+// sleep waits until wake is closed, wait has passed (never for a negative
+// wait) or ctx ends.
+func sleep(ctx context.Context, wake <-chan struct{}, wait time.Duration) error {
+	var due <-chan time.Time
+	if wait >= 0 {
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		due = t.C
+	}
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-wake:
+	case <-due:
+	}
+	return nil
+}
