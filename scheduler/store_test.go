@@ -33,6 +33,15 @@ func openStore(t *testing.T, path string) *Store {
 	return s
 }
 
+// bothStores runs test on an in-memory store and on a file store: reads
+// share the writer's one connection in the first and go through the reader
+// pool in the second.
+func bothStores(t *testing.T, test func(t *testing.T, s *Store)) {
+	t.Helper()
+	t.Run("memory", func(t *testing.T) { test(t, openStore(t, "")) })
+	t.Run("file", func(t *testing.T) { test(t, openStore(t, filepath.Join(t.TempDir(), "s.db"))) })
+}
+
 func startInstance(t *testing.T, s *Store, id string) {
 	t.Helper()
 	e := event(t, `{"eventId":-1,"timestamp":"2026-01-01T00:00:00Z","executionStarted":{"name":"o","orchestrationInstance":{"instanceId":"`+id+`"}}}`)
@@ -93,71 +102,73 @@ func fetch(t *testing.T, s *Store, d time.Duration) *backend.OrchestrationWorkIt
 }
 
 func TestActivityCompletesOnce(t *testing.T) {
-	s := openStore(t, "")
-	startInstance(t, s, "i1")
-	addTask(t, s, "i1")
-	wi, err := s.GetActivityWorkItem(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	wi.Result = event(t, `{"eventId":-1,"timestamp":"2026-01-01T00:00:00Z","taskCompleted":{"taskScheduledId":0}}`)
-	var wg sync.WaitGroup
-	errs := make([]error, 2)
-	for i := range errs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = s.CompleteActivityWorkItem(context.Background(), wi)
-		}()
-	}
-	wg.Wait()
-	ok := 0
-	for _, err := range errs {
-		switch {
-		case err == nil:
-			ok++
-		case !errors.Is(err, backend.ErrWorkItemLockLost):
-			t.Fatalf("unexpected error: %v", err)
+	bothStores(t, func(t *testing.T, s *Store) {
+		startInstance(t, s, "i1")
+		addTask(t, s, "i1")
+		wi, err := s.GetActivityWorkItem(context.Background())
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	if ok != 1 {
-		t.Fatalf("%d of 2 completions of one dispatch succeeded, want 1 (%v)", ok, errs)
-	}
-	if n := inboxRows(t, s, "i1"); n != 2 {
-		t.Fatalf("inbox holds %d events, want the start and one result", n)
-	}
-	if err := s.AbandonActivityWorkItem(context.Background(), wi); !errors.Is(err, backend.ErrWorkItemLockLost) {
-		t.Fatalf("abandoning a completed activity = %v, want lock lost", err)
-	}
+		wi.Result = event(t, `{"eventId":-1,"timestamp":"2026-01-01T00:00:00Z","taskCompleted":{"taskScheduledId":0}}`)
+		var wg sync.WaitGroup
+		errs := make([]error, 2)
+		for i := range errs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				errs[i] = s.CompleteActivityWorkItem(context.Background(), wi)
+			}()
+		}
+		wg.Wait()
+		ok := 0
+		for _, err := range errs {
+			switch {
+			case err == nil:
+				ok++
+			case !errors.Is(err, backend.ErrWorkItemLockLost):
+				t.Fatalf("unexpected error: %v", err)
+			}
+		}
+		if ok != 1 {
+			t.Fatalf("%d of 2 completions of one dispatch succeeded, want 1 (%v)", ok, errs)
+		}
+		if n := inboxRows(t, s, "i1"); n != 2 {
+			t.Fatalf("inbox holds %d events, want the start and one result", n)
+		}
+		if err := s.AbandonActivityWorkItem(context.Background(), wi); !errors.Is(err, backend.ErrWorkItemLockLost) {
+			t.Fatalf("abandoning a completed activity = %v, want lock lost", err)
+		}
+	})
 }
 
 // After a failed attempt is abandoned with a delay, events that arrive
 // meanwhile wait too, and are delivered after the ones the attempt had.
 func TestAbandonDelayKeepsOrder(t *testing.T) {
-	s := openStore(t, "")
-	startInstance(t, s, "i2")
-	ctx := context.Background()
-	wi := fetch(t, s, time.Second)
-	if err := s.AbandonOrchestrationWorkItem(ctx, wi); err != nil { // first retry: no delay
-		t.Fatal(err)
-	}
-	wi = fetch(t, s, time.Second)
-	if wi.GetAbandonDelay() <= 0 {
-		t.Fatalf("second attempt has no abandon delay (retry count %d)", wi.RetryCount)
-	}
-	if err := s.AbandonOrchestrationWorkItem(ctx, wi); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.AddNewOrchestrationEvent(ctx, "i2", raised(t)); err != nil {
-		t.Fatal(err)
-	}
-	if early := fetch(t, s, 300*time.Millisecond); early != nil {
-		t.Fatalf("a work item with %d events was handed out during the abandon delay", len(early.NewEvents))
-	}
-	wi = fetch(t, s, 5*time.Second)
-	if wi == nil || len(wi.NewEvents) != 2 || wi.NewEvents[0].GetExecutionStarted() == nil || wi.NewEvents[1].GetEventRaised() == nil {
-		t.Fatalf("after the delay got %v, want the start and then the event", wi)
-	}
+	bothStores(t, func(t *testing.T, s *Store) {
+		startInstance(t, s, "i2")
+		ctx := context.Background()
+		wi := fetch(t, s, time.Second)
+		if err := s.AbandonOrchestrationWorkItem(ctx, wi); err != nil { // first retry: no delay
+			t.Fatal(err)
+		}
+		wi = fetch(t, s, time.Second)
+		if wi.GetAbandonDelay() <= 0 {
+			t.Fatalf("second attempt has no abandon delay (retry count %d)", wi.RetryCount)
+		}
+		if err := s.AbandonOrchestrationWorkItem(ctx, wi); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.AddNewOrchestrationEvent(ctx, "i2", raised(t)); err != nil {
+			t.Fatal(err)
+		}
+		if early := fetch(t, s, 300*time.Millisecond); early != nil {
+			t.Fatalf("a work item with %d events was handed out during the abandon delay", len(early.NewEvents))
+		}
+		wi = fetch(t, s, 5*time.Second)
+		if wi == nil || len(wi.NewEvents) != 2 || wi.NewEvents[0].GetExecutionStarted() == nil || wi.NewEvents[1].GetEventRaised() == nil {
+			t.Fatalf("after the delay got %v, want the start and then the event", wi)
+		}
+	})
 }
 
 func TestWriteDuringCloseReturns(t *testing.T) {
@@ -219,50 +230,52 @@ func TestRestartRestoresQueues(t *testing.T) {
 
 // Purging an instance cuts off work handed out for it before.
 func TestPurgeDropsStaleWork(t *testing.T) {
-	s := openStore(t, "")
-	startInstance(t, s, "i5")
-	addTask(t, s, "i5")
-	// Finish the instance by hand, as an execution that completed would.
-	err := s.write(context.Background(), func(ctx context.Context, tx *txn) (func(time.Time), error) {
-		_, err := tx.ExecContext(ctx, `UPDATE instances SET status = ? WHERE id = 'i5'`, int32(api.RUNTIME_STATUS_COMPLETED))
-		return nil, err
+	bothStores(t, func(t *testing.T, s *Store) {
+		startInstance(t, s, "i5")
+		addTask(t, s, "i5")
+		// Finish the instance by hand, as an execution that completed would.
+		err := s.write(context.Background(), func(ctx context.Context, tx *txn) (func(time.Time), error) {
+			_, err := tx.ExecContext(ctx, `UPDATE instances SET status = ? WHERE id = 'i5'`, int32(api.RUNTIME_STATUS_COMPLETED))
+			return nil, err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.PurgeOrchestrationState(context.Background(), "i5"); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		defer cancel()
+		if awi, err := s.GetActivityWorkItem(ctx); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("an activity of a purged instance was offered: %v %v", awi, err)
+		}
+		if err := s.AddNewOrchestrationEvent(context.Background(), "i5", raised(t)); !errors.Is(err, api.ErrInstanceNotFound) {
+			t.Fatalf("event for a purged instance = %v, want not found", err)
+		}
+		if _, err := s.GetOrchestrationMetadata(context.Background(), "i5"); !errors.Is(err, api.ErrInstanceNotFound) {
+			t.Fatalf("metadata of a purged instance = %v, want not found", err)
+		}
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.PurgeOrchestrationState(context.Background(), "i5"); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
-	defer cancel()
-	if awi, err := s.GetActivityWorkItem(ctx); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("an activity of a purged instance was offered: %v %v", awi, err)
-	}
-	if err := s.AddNewOrchestrationEvent(context.Background(), "i5", raised(t)); !errors.Is(err, api.ErrInstanceNotFound) {
-		t.Fatalf("event for a purged instance = %v, want not found", err)
-	}
-	if _, err := s.GetOrchestrationMetadata(context.Background(), "i5"); !errors.Is(err, api.ErrInstanceNotFound) {
-		t.Fatalf("metadata of a purged instance = %v, want not found", err)
-	}
 }
 
 func TestEventForFinishedInstanceIsDropped(t *testing.T) {
-	s := openStore(t, "")
-	startInstance(t, s, "i6")
-	err := s.write(context.Background(), func(ctx context.Context, tx *txn) (func(time.Time), error) {
-		_, err := tx.ExecContext(ctx, `UPDATE instances SET status = ? WHERE id = 'i6'`, int32(api.RUNTIME_STATUS_COMPLETED))
-		return nil, err
+	bothStores(t, func(t *testing.T, s *Store) {
+		startInstance(t, s, "i6")
+		err := s.write(context.Background(), func(ctx context.Context, tx *txn) (func(time.Time), error) {
+			_, err := tx.ExecContext(ctx, `UPDATE instances SET status = ? WHERE id = 'i6'`, int32(api.RUNTIME_STATUS_COMPLETED))
+			return nil, err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		before := inboxRows(t, s, "i6")
+		if err := s.AddNewOrchestrationEvent(context.Background(), "i6", raised(t)); err != nil {
+			t.Fatal(err)
+		}
+		if after := inboxRows(t, s, "i6"); after != before {
+			t.Fatalf("an event for a finished instance was stored (%d -> %d rows)", before, after)
+		}
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	before := inboxRows(t, s, "i6")
-	if err := s.AddNewOrchestrationEvent(context.Background(), "i6", raised(t)); err != nil {
-		t.Fatal(err)
-	}
-	if after := inboxRows(t, s, "i6"); after != before {
-		t.Fatalf("an event for a finished instance was stored (%d -> %d rows)", before, after)
-	}
 }
 
 func TestTimerHeapIsCompacted(t *testing.T) {
