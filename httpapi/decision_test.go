@@ -119,3 +119,19 @@ func TestDecisionJustAfterDeadline(t *testing.T) {
 		t.Fatalf("timed out at %v, before the published deadline %v", result["timed_out_at"], p.body["expires_at"])
 	}
 }
+
+// An encoded slash in the id does not reach another route: the path is
+// matched as sent, and such an id is unknown.
+func TestEncodedSlashIsNotARoute(t *testing.T) {
+	e := newAPI(t)
+	e.startPending(t, "slash", "1h")
+	for _, path := range []string{"/api/approvals/slash%2Fdecision", "/api/approvals/slash%2fdecision"} {
+		r := e.postJSON(t, path, map[string]any{"approved": true, "approver": "bob"})
+		if r.code != http.StatusNotFound && r.code != http.StatusMethodNotAllowed {
+			t.Errorf("POST %s = %d %s", path, r.code, r.raw)
+		}
+	}
+	if n := e.orch.decisions.Load(); n != 0 {
+		t.Fatalf("a decision sent to an encoded path reached the scheduler")
+	}
+}

@@ -81,7 +81,9 @@ func New(orch Orchestrations, opts Options) http.Handler {
 	// SkipClean: mux would answer a non-canonical path (with "./" or "//")
 	// with a 301, which clients repeat as a GET, silently dropping a
 	// decision. Such a path matches no route and is a 404 instead.
-	r := mux.NewRouter().SkipClean(true)
+	// UseEncodedPath: routes match the path as sent, so an id holding an
+	// encoded "/" (x%2Fdecision) is an id, refused as such, not a route.
+	r := mux.NewRouter().SkipClean(true).UseEncodedPath()
 	r.Handle("/", methods{http.MethodGet: s.ready})
 	r.Handle(ApprovalsPath, methods{http.MethodPost: s.start})
 	r.Handle(ApprovalPath, methods{http.MethodGet: s.get})
