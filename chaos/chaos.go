@@ -218,13 +218,20 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 	chaosEnd := time.Now()
 	rep.ChaosSeconds = chaosEnd.Sub(r.began).Seconds()
 
-	// Crashes while settling are restarted too: an approval that becomes
-	// final only because its process came back is still not lost.
+	// Every approval has MaxTimeout plus Settle, from the last restart or
+	// the last answer, whichever is later, to become final. Crashes while
+	// settling are restarted too: an approval that becomes final only
+	// because its process came back is still not lost.
+	_, _, _, lastRestart := c.state()
+	bound := chaosEnd
+	if lastRestart.After(bound) {
+		bound = lastRestart
+	}
+	bound = bound.Add(cfg.MaxTimeout + cfg.Settle)
 	superviseCtx, stopSupervising := context.WithCancel(ctx)
 	supervised := make(chan error, 1)
-	go func() { supervised <- c.supervise(superviseCtx, 24*time.Hour) }()
-	_, _, _, lastRestart := c.state()
-	r.settle(ctx, c, lastRestart)
+	go func() { supervised <- c.supervise(superviseCtx, time.Until(bound)) }()
+	r.settle(ctx, bound)
 	stopSupervising()
 	stopProgress()
 	if err := <-supervised; err != nil && !errors.Is(err, context.Canceled) {
@@ -392,14 +399,8 @@ func (r *runner) expiry(ctx context.Context, s step, t *tracked) time.Time {
 }
 
 // settle reads every approval until all are final (or missing) or the
-// bound after the last restart has passed; what is still pending then is
-// left as it was last seen.
-func (r *runner) settle(ctx context.Context, c *cluster, lastRestart time.Time) {
-	bound := time.Now()
-	if lastRestart.After(bound) {
-		bound = lastRestart
-	}
-	bound = bound.Add(r.cfg.MaxTimeout + r.cfg.Settle)
+// bound has passed; what is still pending then is left as last seen.
+func (r *runner) settle(ctx context.Context, bound time.Time) {
 	r.settling.Store(true)
 	pending := slices.Clone(r.recs)
 	for len(pending) > 0 && time.Now().Before(bound) {

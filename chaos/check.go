@@ -207,7 +207,7 @@ func Check(recs []Record) Verdict {
 		Plans:     map[Plan]int{},
 		Answers:   map[string]int{},
 		Outcomes:  map[approval.Status]int{},
-	}}
+	}, Findings: []Finding{}}
 	for _, r := range recs {
 		fs := check(r, &v.Counts)
 		var lost, wrong bool
