@@ -93,3 +93,35 @@ func (o Outcome) Decided(d Decision) bool {
 	}
 	return o.Status == want && strings.EqualFold(o.Approver, in.Approver) && o.Comments == in.Comments
 }
+
+// Statuses are all the statuses, in the order an approval moves through
+// them.
+var Statuses = []Status{StatusPending, StatusApproved, StatusRejected, StatusTimeout, StatusFailed}
+
+// ParseStatus reads a status by name, in any case.
+func ParseStatus(name string) (Status, bool) {
+	for _, s := range Statuses {
+		if strings.EqualFold(name, string(s)) {
+			return s, true
+		}
+	}
+	return "", false
+}
+
+// RuntimeStatuses are the orchestration statuses in which StateOf reads an
+// approval as s: what to ask the scheduler for when looking for approvals
+// in s. A completed orchestration is read as any final status, since its
+// output says which, so the caller still checks each State's Status.
+func (s Status) RuntimeStatuses() []api.OrchestrationStatus {
+	switch s {
+	case StatusPending:
+		return []api.OrchestrationStatus{api.RUNTIME_STATUS_PENDING, api.RUNTIME_STATUS_RUNNING,
+			api.RUNTIME_STATUS_SUSPENDED, api.RUNTIME_STATUS_CONTINUED_AS_NEW}
+	case StatusFailed:
+		return []api.OrchestrationStatus{api.RUNTIME_STATUS_COMPLETED, api.RUNTIME_STATUS_FAILED,
+			api.RUNTIME_STATUS_TERMINATED, api.RUNTIME_STATUS_CANCELED}
+	case StatusApproved, StatusRejected, StatusTimeout:
+		return []api.OrchestrationStatus{api.RUNTIME_STATUS_COMPLETED}
+	}
+	return nil
+}
