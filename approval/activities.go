@@ -19,9 +19,12 @@ type Notifier interface {
 // link they follow to decide.
 type Notice struct {
 	Request Request
+	Kind    NoticeKind
 	// Approver is who is told; empty when the request names nobody and
 	// anyone but the requester may decide.
 	Approver string
+	// ExpiresAt is when the link, and the approval, expire.
+	ExpiresAt time.Time
 	// URL opens the review page. When Signed, it is a link signed for
 	// Approver: whoever holds it may decide as them, so it is a secret.
 	URL    string
@@ -71,6 +74,9 @@ type Activities struct {
 	Recorder Recorder
 	// Links signs each approver's link; nil sends the plain page link.
 	Links *LinkSigner
+	// Callbacks delivers outcomes to callback URLs.
+	Callbacks CallbackSender
+	Logger    *slog.Logger
 	// Now is the clock; nil means time.Now. Activities, unlike the
 	// orchestrator, may read the wall clock.
 	Now func() time.Time
@@ -78,7 +84,7 @@ type Activities struct {
 
 // NewActivities returns activities that log notifications and outcomes.
 func NewActivities(baseURL string, logger *slog.Logger) *Activities {
-	return &Activities{BaseURL: baseURL, Notifier: LogNotifier{logger}, Recorder: LogRecorder{logger}}
+	return &Activities{BaseURL: baseURL, Notifier: LogNotifier{logger}, Recorder: LogRecorder{logger}, Logger: logger}
 }
 
 func (a *Activities) now() time.Time {
@@ -91,34 +97,20 @@ func (a *Activities) now() time.Time {
 // SubmitApprovalRequest is the submit_approval_request activity: it tells
 // each approver, with a link signed for them when a key is configured. The
 // published approval_url is always the plain page link, since anyone who
-// can read the status can read it.
+// can read the status can read it. A notice that cannot be delivered is
+// logged, never a reason to fail the approval.
 func (a *Activities) SubmitApprovalRequest(ctx task.ActivityContext) (any, error) {
 	var req Request
 	if err := ctx.GetInput(&req); err != nil {
 		return nil, fmt.Errorf("read %s input: %w", SubmitActivityName, err)
 	}
 	now := a.now()
-	page := ReviewURL(a.BaseURL, req.RequestID)
 	// The orchestrator's timer starts a moment after this, so a link
 	// expiring at now+timeout lapses just before the approval does.
-	expires := now.Add(req.Timeout())
-	notices := []Notice{{Request: req, URL: page}}
-	if deciders := req.Deciders(); len(deciders) > 0 {
-		notices = notices[:0]
-		for _, who := range deciders {
-			n := Notice{Request: req, Approver: who, URL: page}
-			if a.Links != nil {
-				n.URL, n.Signed = a.Links.SignedReviewURL(a.BaseURL, req.RequestID, who, expires), true
-			}
-			notices = append(notices, n)
-		}
+	for _, n := range a.notices(req, NoticeRequest, req.Deciders(), now.Add(req.Timeout())) {
+		a.deliver(ctx.Context(), n)
 	}
-	for _, n := range notices {
-		if err := a.Notifier.NotifyApprover(ctx.Context(), n); err != nil {
-			return nil, fmt.Errorf("notify %s of %s: %w", n.Approver, req.RequestID, err)
-		}
-	}
-	return Submission{RequestID: req.RequestID, Status: StatusPending, SubmittedAt: FormatTime(now), ApprovalURL: page}, nil
+	return Submission{RequestID: req.RequestID, Status: StatusPending, SubmittedAt: FormatTime(now), ApprovalURL: ReviewURL(a.BaseURL, req.RequestID)}, nil
 }
 
 // ProcessApproval is the process_approval activity.
@@ -127,8 +119,12 @@ func (a *Activities) ProcessApproval(ctx task.ActivityContext) (any, error) {
 	if err := ctx.GetInput(&in); err != nil {
 		return nil, fmt.Errorf("read %s input: %w", ProcessActivityName, err)
 	}
-	out := Outcome{RequestID: in.RequestID, Status: StatusRejected, ProcessedAt: FormatTime(a.now()), Approver: in.Approver, Comments: in.Comments}
-	if in.IsApproved {
+	out := Outcome{RequestID: in.RequestID, Status: StatusRejected, ProcessedAt: FormatTime(a.now()), Approver: in.Approver,
+		Comments: in.Comments, Decisions: in.Decisions}
+	switch {
+	case in.Withdrawn:
+		out.Status = StatusWithdrawn
+	case in.IsApproved:
 		out.Status = StatusApproved
 	}
 	if err := a.Recorder.RecordOutcome(ctx.Context(), out); err != nil {

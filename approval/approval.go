@@ -47,8 +47,9 @@ const (
 	StatusPending  Status = "Pending"
 	StatusApproved Status = "Approved"
 	StatusRejected Status = "Rejected"
-	StatusTimeout  Status = "Timeout"
-	StatusFailed   Status = "Failed"
+	StatusTimeout   Status = "Timeout"
+	StatusFailed    Status = "Failed"
+	StatusWithdrawn Status = "Withdrawn"
 )
 
 // Request is the orchestration input. Approver and Approvers are optional
@@ -61,6 +62,17 @@ type Request struct {
 	TimeoutHours *float64 `json:"timeout_hours,omitempty"`
 	Approver     string   `json:"approver,omitempty"`
 	Approvers    []string `json:"approvers,omitempty"`
+	// Policy, with Required for a quorum, says how several approvers'
+	// decisions make the outcome; none means the first decides.
+	Policy   Policy `json:"policy,omitempty"`
+	Required int    `json:"required,omitempty"`
+	// RemindEvery re-notifies the approvers who have not decided, and
+	// EscalateAfter brings EscalateTo in, both Go durations.
+	RemindEvery   string   `json:"remind_every,omitempty"`
+	EscalateAfter string   `json:"escalate_after,omitempty"`
+	EscalateTo    []string `json:"escalate_to,omitempty"`
+	// CallbackURL is told the final status when the approval ends.
+	CallbackURL string `json:"callback_url,omitempty"`
 }
 
 // MaxApprovers bounds the people one request may name.
@@ -152,7 +164,10 @@ func (r Request) Validate() error {
 			return &FieldError{Field: "timeout_hours", Reason: fmt.Sprintf("must be at most %g hours", MaxTimeout.Hours())}
 		}
 	}
-	return nil
+	if err := r.validatePolicy(); err != nil {
+		return err
+	}
+	return r.validateFollowUp()
 }
 
 // Submission is what the submit activity reports; the orchestrator also
@@ -165,6 +180,18 @@ type Submission struct {
 	// ExpiresAt is the deadline: exactly when the orchestrator's timer
 	// fires. Only the orchestrator knows it, so the activity leaves it out.
 	ExpiresAt string `json:"expires_at,omitempty"`
+
+	// The progress of a request with a policy, reminders or escalation,
+	// published by the orchestrator as it goes; left out otherwise, so the
+	// sample's requests keep the sample's custom status.
+	Policy         Policy   `json:"policy,omitempty"`
+	Required       int      `json:"required,omitempty"`
+	Approvers      []string `json:"approvers,omitempty"`
+	Decisions      []Vote   `json:"decisions,omitempty"`
+	RemindersSent  int      `json:"reminders_sent,omitempty"`
+	NextReminderAt string   `json:"next_reminder_at,omitempty"`
+	EscalatesAt    string   `json:"escalates_at,omitempty"`
+	EscalatedAt    string   `json:"escalated_at,omitempty"`
 }
 
 // Decision is the payload of the approval_response event. Pointers tell a
@@ -174,7 +201,15 @@ type Decision struct {
 	Approver     *string `json:"approver,omitempty"`
 	Comments     string  `json:"comments"`
 	ResponseTime string  `json:"response_time,omitempty"`
+	// Action is empty for a decision. ActionWithdraw takes the request
+	// back: Approver is then who withdrew it and Comments the reason. It
+	// travels as the same event because an orchestrator can wait for only
+	// one event name at a time.
+	Action string `json:"action,omitempty"`
 }
+
+// ActionWithdraw marks a Decision that withdraws the request.
+const ActionWithdraw = "withdraw"
 
 // Outcome is the orchestration output: the processed decision, or a timeout.
 type Outcome struct {
@@ -184,6 +219,9 @@ type Outcome struct {
 	Approver    string `json:"approver,omitempty"`
 	Comments    string `json:"comments,omitempty"`
 	TimedOutAt  string `json:"timed_out_at,omitempty"`
+	// Decisions are every approver's recorded decision, for a request with
+	// a policy; empty for the sample's single decision.
+	Decisions []Vote `json:"decisions,omitempty"`
 }
 
 // MarshalJSON writes exactly the fields the wire contract gives each kind of
@@ -195,7 +233,8 @@ func (o Outcome) MarshalJSON() ([]byte, error) {
 			RequestID  string `json:"request_id"`
 			Status     Status `json:"status"`
 			TimedOutAt string `json:"timed_out_at"`
-		}{o.RequestID, o.Status, o.TimedOutAt})
+			Decisions  []Vote `json:"decisions,omitempty"`
+		}{o.RequestID, o.Status, o.TimedOutAt, o.Decisions})
 	}
 	return json.Marshal(struct {
 		RequestID   string `json:"request_id"`
@@ -203,7 +242,8 @@ func (o Outcome) MarshalJSON() ([]byte, error) {
 		ProcessedAt string `json:"processed_at"`
 		Approver    string `json:"approver"`
 		Comments    string `json:"comments"`
-	}{o.RequestID, o.Status, o.ProcessedAt, o.Approver, o.Comments})
+		Decisions   []Vote `json:"decisions,omitempty"`
+	}{o.RequestID, o.Status, o.ProcessedAt, o.Approver, o.Comments, o.Decisions})
 }
 
 // ProcessInput is the input of the process activity, with defaults applied.
@@ -212,6 +252,9 @@ type ProcessInput struct {
 	IsApproved bool   `json:"is_approved"`
 	Approver   string `json:"approver"`
 	Comments   string `json:"comments"`
+	// Withdrawn records a withdrawal by Approver instead of a decision.
+	Withdrawn bool   `json:"withdrawn,omitempty"`
+	Decisions []Vote `json:"decisions,omitempty"`
 }
 
 // FieldError names a field of a request or decision and what is wrong with it.

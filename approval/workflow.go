@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/microsoft/durabletask-go/task"
 )
@@ -20,14 +21,27 @@ func Register(r *task.TaskRegistry, acts *Activities) error {
 	if err := r.AddActivityN(ProcessActivityName, acts.ProcessApproval); err != nil {
 		return fmt.Errorf("register %s: %w", ProcessActivityName, err)
 	}
+	if err := r.AddActivityN(NotifyActivityName, acts.NotifyApprovers); err != nil {
+		return fmt.Errorf("register %s: %w", NotifyActivityName, err)
+	}
+	if err := r.AddOrchestratorN(CallbackOrchestratorName, Callback); err != nil {
+		return fmt.Errorf("register %s: %w", CallbackOrchestratorName, err)
+	}
+	if err := r.AddActivityN(CallbackActivityName, acts.DeliverCallback); err != nil {
+		return fmt.Errorf("register %s: %w", CallbackActivityName, err)
+	}
 	return nil
 }
 
 // Orchestrate is the human_interaction_orchestrator: submit the request, wait
-// for a decision or the timeout, whichever comes first, then process it.
+// for decisions until the request is decided, withdrawn or times out,
+// reminding and escalating on the way, then process the outcome and tell
+// the caller.
 //
 // It is replayed from history, so it reads time only from the orchestration
-// context and performs no I/O of its own.
+// context and performs no I/O of its own. A request of the sample's shape
+// (no policy, reminders or escalation) records exactly the history the
+// first version did, so approvals started by it replay under this one.
 func Orchestrate(ctx *task.OrchestrationContext) (any, error) {
 	var req Request
 	if err := ctx.GetInput(&req); err != nil {
@@ -43,33 +57,219 @@ func Orchestrate(ctx *task.OrchestrationContext) (any, error) {
 	if err := ctx.CallActivity(SubmitActivityName, task.WithActivityInput(req)).Await(&sub); err != nil {
 		return nil, fmt.Errorf("submit approval request: %w", err)
 	}
-	// WaitForSingleEvent sets its timer to the orchestration's current time
-	// plus the timeout, read in this same step, so this is the very instant
-	// the timer fires: the API refuses decisions from then on. The history
-	// is unchanged by publishing it, so approvals already waiting replay.
-	sub.ExpiresAt = FormatTime(ctx.CurrentTimeUtc.Add(req.Timeout()))
-	status, err := json.Marshal(sub)
+	w := newWaiting(ctx, req, sub)
+	out, err := w.run()
 	if err != nil {
-		return nil, fmt.Errorf("encode custom status: %w", err)
+		return nil, err
 	}
-	ctx.SetCustomStatus(string(status))
-
-	// WaitForSingleEvent's timer is never cancelled, so await it at once:
-	// the first of event and timer decides the outcome.
-	var decision Decision
-	err = ctx.WaitForSingleEvent(DecisionEventName, req.Timeout()).Await(&decision)
-	if errors.Is(err, task.ErrTaskCanceled) {
-		return Outcome{RequestID: req.RequestID, Status: StatusTimeout, TimedOutAt: FormatTime(ctx.CurrentTimeUtc)}, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("wait for %s: %w", DecisionEventName, err)
-	}
-
-	var out Outcome
-	if err := ctx.CallActivity(ProcessActivityName, task.WithActivityInput(decision.processInput(req.RequestID))).Await(&out); err != nil {
-		return nil, fmt.Errorf("process approval: %w", err)
+	if req.CallbackURL != "" {
+		// Not awaited: the approval's outcome is final now, whatever the
+		// receiver does, and its retries may take a day.
+		ctx.CallSubOrchestrator(CallbackOrchestratorName,
+			task.WithSubOrchestratorInput(CallbackInput{URL: req.CallbackURL, Request: req, Outcome: out}),
+			task.WithSubOrchestrationInstanceID(CallbackInstanceID(req.RequestID)))
 	}
 	return out, nil
+}
+
+// waiting is an approval between its submission and its outcome.
+type waiting struct {
+	ctx      *task.OrchestrationContext
+	req      Request
+	status   Submission
+	tally    Tally
+	deadline time.Time
+	// nextReminder and escalation are zero when there are none (left).
+	nextReminder time.Time
+	escalation   time.Time
+}
+
+func newWaiting(ctx *task.OrchestrationContext, req Request, sub Submission) *waiting {
+	// WaitForSingleEvent sets its timer to the orchestration's current
+	// time plus the timeout, read in this same step, so the deadline is the
+	// very instant the first wait's timer fires: the API refuses decisions
+	// from then on.
+	start := ctx.CurrentTimeUtc
+	w := &waiting{ctx: ctx, req: req, status: sub, deadline: start.Add(req.Timeout())}
+	w.status.ExpiresAt = FormatTime(w.deadline)
+	w.tally = Tally{Policy: req.Policy, Required: req.Required, Deciders: req.Deciders(), Reserve: len(req.escalationOnly())}
+	if req.Policy == PolicyAll {
+		w.tally.Required = len(w.tally.Deciders)
+	}
+	if d := req.RemindInterval(); d > 0 && start.Add(d).Before(w.deadline) {
+		w.nextReminder = start.Add(d)
+	}
+	if d := req.EscalationDelay(); d > 0 && start.Add(d).Before(w.deadline) {
+		w.escalation = start.Add(d)
+	}
+	if req.Policy != "" && req.Policy != PolicyAny || !w.nextReminder.IsZero() || !w.escalation.IsZero() {
+		w.status.Policy, w.status.Required = req.Policy, w.tally.Required
+		w.status.Approvers = w.tally.Deciders
+		w.status.EscalatesAt = formatOptional(w.escalation)
+		w.status.NextReminderAt = formatOptional(w.nextReminder)
+	}
+	return w
+}
+
+func formatOptional(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return FormatTime(t)
+}
+
+// next is the first instant the approval must act on without a decision.
+func (w *waiting) next() time.Time {
+	next := w.deadline
+	for _, t := range []time.Time{w.nextReminder, w.escalation} {
+		if !t.IsZero() && t.Before(next) {
+			next = t
+		}
+	}
+	return next
+}
+
+// run waits for decisions until the outcome is known.
+//
+// WaitForSingleEvent's timer is never cancelled: a wait that an event
+// completes leaves its timer behind, and when that timer fires durabletask
+// forgets whatever wait is then pending. Every wait therefore aims at the
+// next instant of a fixed schedule (a reminder, the escalation, the
+// deadline), so leftover timers fire together with the current wait's own,
+// and any event that arrived while a wait was forgotten is buffered and
+// taken before the instant is acted on.
+func (w *waiting) run() (Outcome, error) {
+	for {
+		if err := w.publish(); err != nil {
+			return Outcome{}, err
+		}
+		next := w.next()
+		var d Decision
+		var err error
+		if wait := next.Sub(w.ctx.CurrentTimeUtc); wait > 0 {
+			err = w.ctx.WaitForSingleEvent(DecisionEventName, wait).Await(&d)
+		} else {
+			// The instant has passed while this execution ran late (the
+			// worker was away). Events delivered before it are later in
+			// this batch, so wait on a timer at that very instant, then
+			// take what was buffered meanwhile.
+			if err := w.ctx.CreateTimer(wait).Await(nil); err != nil {
+				return Outcome{}, fmt.Errorf("wait for %s: %w", FormatTime(next), err)
+			}
+			err = task.ErrTaskCanceled
+		}
+		if err == nil {
+			if out, done, err := w.apply(d); done || err != nil {
+				return out, err
+			}
+			continue
+		}
+		if !errors.Is(err, task.ErrTaskCanceled) {
+			return Outcome{}, fmt.Errorf("wait for %s: %w", DecisionEventName, err)
+		}
+		if out, done, err := w.drain(); done || err != nil {
+			return out, err
+		}
+		switch {
+		case !next.Before(w.deadline):
+			return Outcome{RequestID: w.req.RequestID, Status: StatusTimeout,
+				TimedOutAt: FormatTime(w.ctx.CurrentTimeUtc), Decisions: w.tally.Votes}, nil
+		case next.Equal(w.escalation):
+			w.escalate()
+		default:
+			w.remind()
+		}
+	}
+}
+
+// drain applies the decisions that arrived while no wait was pending.
+func (w *waiting) drain() (Outcome, bool, error) {
+	for {
+		var d Decision
+		if err := w.ctx.WaitForSingleEvent(DecisionEventName, 0).Await(&d); err != nil {
+			return Outcome{}, false, nil // nothing buffered
+		}
+		if out, done, err := w.apply(d); done || err != nil {
+			return out, done, err
+		}
+	}
+}
+
+// apply takes one event: a withdrawal ends the request, a decision is
+// recorded and may decide it.
+func (w *waiting) apply(d Decision) (Outcome, bool, error) {
+	in := d.processInput(w.req.RequestID)
+	if d.Action == ActionWithdraw {
+		in.IsApproved, in.Withdrawn, in.Decisions = false, true, w.tally.Votes
+		out, err := w.process(in)
+		return out, true, err
+	}
+	if w.tally.Policy == "" || w.tally.Policy == PolicyAny {
+		// The sample's rule: the first decision is the outcome.
+		out, err := w.process(in)
+		return out, true, err
+	}
+	if !w.tally.Add(Vote{Approver: in.Approver, Approved: in.IsApproved, Comments: in.Comments, At: FormatTime(w.ctx.CurrentTimeUtc)}) {
+		return Outcome{}, false, nil
+	}
+	w.status.Decisions = w.tally.Votes
+	decided, approved := w.tally.Result()
+	if !decided {
+		return Outcome{}, false, nil
+	}
+	// The outcome names the person whose decision settled it.
+	in.IsApproved, in.Decisions = approved, w.tally.Votes
+	out, err := w.process(in)
+	return out, true, err
+}
+
+func (w *waiting) process(in ProcessInput) (Outcome, error) {
+	var out Outcome
+	if err := w.ctx.CallActivity(ProcessActivityName, task.WithActivityInput(in)).Await(&out); err != nil {
+		return Outcome{}, fmt.Errorf("process approval: %w", err)
+	}
+	return out, nil
+}
+
+// remind re-notifies the approvers who have not decided. The notification
+// is not awaited: a failing notifier never holds up a decision.
+func (w *waiting) remind() {
+	w.status.RemindersSent++
+	w.notify(NoticeReminder, w.tally.Pending())
+	w.nextReminder = w.nextReminder.Add(w.req.RemindInterval())
+	if !w.nextReminder.Before(w.deadline) {
+		w.nextReminder = time.Time{}
+	}
+	w.status.NextReminderAt = formatOptional(w.nextReminder)
+}
+
+// escalate brings the escalation's people in as deciders and tells them.
+func (w *waiting) escalate() {
+	added := w.req.escalationOnly()
+	w.tally.Deciders = append(append([]string(nil), w.tally.Deciders...), added...)
+	w.tally.Reserve = 0
+	w.status.Approvers = w.tally.Deciders
+	w.status.EscalatedAt, w.status.EscalatesAt = FormatTime(w.escalation), ""
+	w.escalation = time.Time{}
+	w.notify(NoticeEscalation, added)
+}
+
+func (w *waiting) notify(kind NoticeKind, to []string) {
+	if len(to) == 0 {
+		return
+	}
+	w.ctx.CallActivity(NotifyActivityName, task.WithActivityInput(NotifyInput{Request: w.req, Kind: kind, Approvers: to, ExpiresAt: w.status.ExpiresAt}))
+}
+
+// publish sets the custom status: what the API and the pages show while
+// the approval waits.
+func (w *waiting) publish() error {
+	status, err := json.Marshal(w.status)
+	if err != nil {
+		return fmt.Errorf("encode custom status: %w", err)
+	}
+	w.ctx.SetCustomStatus(string(status))
+	return nil
 }
 
 // processInput applies the sample's defaults: a decision that does not say

@@ -3,6 +3,7 @@ package approval_test
 import (
 	"context"
 	"encoding/json"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -194,7 +195,7 @@ func TestTwoDecisionsOneOutcome(t *testing.T) {
 	}
 	time.Sleep(200 * time.Millisecond)
 	_, later := e.outcome(t, "exp-5")
-	if later != out {
+	if !reflect.DeepEqual(later, out) {
 		t.Fatalf("outcome changed from %+v to %+v", out, later)
 	}
 	if n := strings.Count(e.logs.String(), `"msg":"approval processed"`); n != 1 {

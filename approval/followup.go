@@ -1,0 +1,196 @@
+package approval
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"time"
+
+	"github.com/microsoft/durabletask-go/task"
+)
+
+// Names of the follow-up work, registered beside the sample's.
+const (
+	NotifyActivityName       = "notify_approvers"
+	CallbackOrchestratorName = "approval_callback"
+	CallbackActivityName     = "deliver_callback"
+)
+
+// NoticeKind says why a notice is sent.
+type NoticeKind string
+
+// The kinds of notice.
+const (
+	NoticeRequest    NoticeKind = "request"
+	NoticeReminder   NoticeKind = "reminder"
+	NoticeEscalation NoticeKind = "escalation"
+)
+
+// NotifyInput is the input of the notify activity: who to tell what.
+type NotifyInput struct {
+	Request   Request    `json:"request"`
+	Kind      NoticeKind `json:"kind"`
+	Approvers []string   `json:"approvers"`
+	ExpiresAt string     `json:"expires_at"`
+}
+
+// notifyAttempts and notifyBackoff bound how hard a notice is retried
+// before it is given up and logged: the orchestrator does not await
+// notices, so a notifier that keeps failing holds up nothing.
+const (
+	notifyAttempts = 4
+	notifyBackoff  = 2 * time.Second
+)
+
+// NotifyApprovers is the notify_approvers activity: reminders and
+// escalations. It never fails; what it cannot deliver it logs.
+func (a *Activities) NotifyApprovers(ctx task.ActivityContext) (any, error) {
+	var in NotifyInput
+	if err := ctx.GetInput(&in); err != nil {
+		return nil, fmt.Errorf("read %s input: %w", NotifyActivityName, err)
+	}
+	expires, err := time.Parse(time.RFC3339Nano, in.ExpiresAt)
+	if err != nil {
+		return nil, fmt.Errorf("read %s input: expires_at: %w", NotifyActivityName, err)
+	}
+	sent := 0
+	for _, n := range a.notices(in.Request, in.Kind, in.Approvers, expires) {
+		if a.deliver(ctx.Context(), n) {
+			sent++
+		}
+	}
+	return sent, nil
+}
+
+// notices builds one notice per approver, each with a link signed for them
+// when a key is configured; with nobody named, one notice with the plain
+// page link.
+func (a *Activities) notices(req Request, kind NoticeKind, to []string, expires time.Time) []Notice {
+	page := ReviewURL(a.BaseURL, req.RequestID)
+	if len(to) == 0 {
+		return []Notice{{Request: req, Kind: kind, URL: page, ExpiresAt: expires}}
+	}
+	out := make([]Notice, 0, len(to))
+	for _, who := range to {
+		n := Notice{Request: req, Kind: kind, Approver: who, URL: page, ExpiresAt: expires}
+		if a.Links != nil {
+			n.URL, n.Signed = a.Links.SignedReviewURL(a.BaseURL, req.RequestID, who, expires), true
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
+// deliver sends a notice, retrying with backoff, and reports whether it
+// went out. A failure is logged without the link, which may be signed.
+func (a *Activities) deliver(ctx context.Context, n Notice) bool {
+	delay := notifyBackoff
+	var err error
+	for attempt := 1; attempt <= notifyAttempts; attempt++ {
+		if err = a.Notifier.NotifyApprover(ctx, n); err == nil {
+			return true
+		}
+		if attempt == notifyAttempts {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			attempt = notifyAttempts
+		case <-time.After(delay):
+		}
+		delay *= 2
+	}
+	a.logger().ErrorContext(ctx, "notification not delivered; the approval goes on without it",
+		"request_id", n.Request.RequestID, "kind", n.Kind, "approver", n.Approver, "attempts", notifyAttempts, "err", err)
+	return false
+}
+
+func (a *Activities) logger() *slog.Logger {
+	if a.Logger != nil {
+		return a.Logger
+	}
+	return slog.Default()
+}
+
+// CallbackInput is what the callback orchestration delivers.
+type CallbackInput struct {
+	URL     string  `json:"url"`
+	Request Request `json:"request"`
+	Outcome Outcome `json:"outcome"`
+}
+
+// CallbackInstanceID names the callback orchestration of an approval, so
+// that it is started once however often the parent step is replayed.
+func CallbackInstanceID(requestID string) string { return requestID + ":callback" }
+
+// CallbackRetry keeps delivering a callback with backoff for up to a day,
+// as Logic Apps' HTTP Webhook action waits that long by default.
+var CallbackRetry = &task.RetryPolicy{
+	MaxAttempts:          1000,
+	InitialRetryInterval: 5 * time.Second,
+	BackoffCoefficient:   2,
+	MaxRetryInterval:     time.Hour,
+	RetryTimeout:         24 * time.Hour,
+}
+
+// Callback is the approval_callback orchestrator: deliver the final status
+// to the request's callback_url, retrying durably.
+func Callback(ctx *task.OrchestrationContext) (any, error) {
+	var in CallbackInput
+	if err := ctx.GetInput(&in); err != nil {
+		return nil, fmt.Errorf("read callback input: %w", err)
+	}
+	if err := ctx.CallActivity(CallbackActivityName, task.WithActivityInput(in), task.WithActivityRetryPolicy(CallbackRetry)).Await(nil); err != nil {
+		return nil, fmt.Errorf("deliver the outcome of %s to its callback_url: %w", in.Request.RequestID, err)
+	}
+	return nil, nil
+}
+
+// CallbackSender posts a signed body to a callback URL. Delivery is at
+// least once: the idempotency key is the same on every attempt.
+type CallbackSender interface {
+	SendCallback(ctx context.Context, url string, body []byte, idempotencyKey string) error
+}
+
+// CallbackBody is what a callback receives: the approval's final status,
+// as the status route shows it.
+type CallbackBody struct {
+	ID        string   `json:"id"`
+	Status    Status   `json:"status"`
+	RequestID string   `json:"request_id"`
+	Requester string   `json:"requester"`
+	Item      string   `json:"item"`
+	Result    *Outcome `json:"result"`
+	StatusURI string   `json:"status_uri"`
+}
+
+// DeliverCallback is the deliver_callback activity.
+func (a *Activities) DeliverCallback(ctx task.ActivityContext) (any, error) {
+	var in CallbackInput
+	if err := ctx.GetInput(&in); err != nil {
+		return nil, fmt.Errorf("read %s input: %w", CallbackActivityName, err)
+	}
+	if a.Callbacks == nil {
+		return nil, fmt.Errorf("no callback sender is configured for %s", in.Request.RequestID)
+	}
+	out := in.Outcome
+	body, err := json.Marshal(CallbackBody{ID: in.Request.RequestID, Status: out.Status, RequestID: in.Request.RequestID,
+		Requester: in.Request.Requester, Item: in.Request.Item, Result: &out, StatusURI: StatusURL(a.BaseURL, in.Request.RequestID)})
+	if err != nil {
+		return nil, fmt.Errorf("encode callback of %s: %w", in.Request.RequestID, err)
+	}
+	if err := a.Callbacks.SendCallback(ctx.Context(), in.URL, body, "approval-"+in.Request.RequestID); err != nil {
+		// A callback URL often carries its own credential (Logic Apps
+		// signs them in the query), so it is never logged or returned.
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			err = uerr.Err
+		}
+		a.logger().WarnContext(ctx.Context(), "callback not delivered; it will be retried", "request_id", in.Request.RequestID, "err", err)
+		return nil, fmt.Errorf("deliver callback of %s: %w", in.Request.RequestID, err)
+	}
+	return nil, nil
+}

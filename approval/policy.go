@@ -1,0 +1,201 @@
+package approval
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Policy says how the decisions of several approvers make an outcome.
+type Policy string
+
+// The policies. Any is the default and the sample's behaviour: the first
+// decision decides.
+const (
+	PolicyAny    Policy = "any"
+	PolicyAll    Policy = "all"
+	PolicyQuorum Policy = "quorum"
+)
+
+// Vote is one person's recorded decision.
+type Vote struct {
+	Approver string `json:"approver"`
+	Approved bool   `json:"approved"`
+	Comments string `json:"comments"`
+	At       string `json:"at"`
+}
+
+// Tally is where the votes of an approval stand under its policy.
+type Tally struct {
+	Policy Policy
+	// Required is how many approvals approve: the quorum, or under all the
+	// number of approvers named at the start (people escalated to may
+	// stand in for any of them).
+	Required int
+	// Deciders are the people who may decide now, escalation included.
+	Deciders []string
+	// Reserve counts the people an escalation still to come will add.
+	Reserve int
+	Votes   []Vote
+}
+
+// VoteOf returns who's recorded vote, if any.
+func (t Tally) VoteOf(who string) (Vote, bool) {
+	for _, v := range t.Votes {
+		if strings.EqualFold(v.Approver, who) {
+			return v, true
+		}
+	}
+	return Vote{}, false
+}
+
+// Add records v unless its approver has voted already (the first vote of a
+// person stands), and reports whether it was recorded.
+func (t *Tally) Add(v Vote) bool {
+	if _, voted := t.VoteOf(v.Approver); voted {
+		return false
+	}
+	t.Votes = append(t.Votes, v)
+	return true
+}
+
+// Result reports whether the votes decide the request, and how. Under any
+// the first vote decides; under all the first rejection rejects and
+// Required approvals approve; under quorum Required approvals approve, and
+// the request is rejected once so many have rejected that the quorum can no
+// longer be reached, counting the people an escalation will add.
+func (t Tally) Result() (decided, approved bool) {
+	yes, no := 0, 0
+	for _, v := range t.Votes {
+		if v.Approved {
+			yes++
+		} else {
+			no++
+		}
+	}
+	switch t.Policy {
+	case PolicyAll:
+		if no > 0 {
+			return true, false
+		}
+		return yes >= max(t.Required, 1), true
+	case PolicyQuorum:
+		if yes >= max(t.Required, 1) {
+			return true, true
+		}
+		return len(t.Deciders)+t.Reserve-no < t.Required, false
+	}
+	if len(t.Votes) == 0 {
+		return false, false
+	}
+	return true, t.Votes[0].Approved
+}
+
+// Pending lists the deciders who have not voted yet: who a reminder goes to.
+func (t Tally) Pending() []string {
+	var out []string
+	for _, d := range t.Deciders {
+		if _, voted := t.VoteOf(d); !voted {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// validatePolicy checks the policy fields of a request.
+func (r Request) validatePolicy() error {
+	deciders := r.Deciders()
+	switch r.Policy {
+	case "", PolicyAny:
+		if r.Required != 0 {
+			return &FieldError{Field: "required", Reason: "applies only to policy quorum"}
+		}
+	case PolicyAll:
+		if len(deciders) == 0 {
+			return &FieldError{Field: "policy", Reason: "all needs the approvers named"}
+		}
+		if r.Required != 0 {
+			return &FieldError{Field: "required", Reason: "applies only to policy quorum"}
+		}
+	case PolicyQuorum:
+		n := len(deciders) + len(r.escalationOnly())
+		if r.Required < 1 || r.Required > n {
+			return &FieldError{Field: "required", Reason: fmt.Sprintf("must be between 1 and the %d approvers named", n)}
+		}
+	default:
+		return &FieldError{Field: "policy", Reason: "must be any, all or quorum"}
+	}
+	return nil
+}
+
+// Durations bound for reminders and escalation, like timeouts.
+const minInterval = time.Second
+
+// parseInterval reads an optional Go duration field of a request.
+func parseInterval(field, value string, limit time.Duration) (time.Duration, error) {
+	if value == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(value)
+	if err != nil {
+		return 0, &FieldError{Field: field, Reason: "must be a duration such as 30m or 4h"}
+	}
+	if d < minInterval || d >= limit {
+		return 0, &FieldError{Field: field, Reason: fmt.Sprintf("must be at least %s and less than the timeout", minInterval)}
+	}
+	return d, nil
+}
+
+// RemindInterval is how often pending approvers are reminded; zero means
+// never. Validate has checked it.
+func (r Request) RemindInterval() time.Duration {
+	d, _ := parseInterval("remind_every", r.RemindEvery, r.Timeout())
+	return d
+}
+
+// EscalationDelay is how long after the submission the request escalates;
+// zero means never. Validate has checked it.
+func (r Request) EscalationDelay() time.Duration {
+	d, _ := parseInterval("escalate_after", r.EscalateAfter, r.Timeout())
+	return d
+}
+
+// escalationOnly are the escalate_to people not already deciders.
+func (r Request) escalationOnly() []string {
+	var out []string
+	deciders := r.Deciders()
+	for _, name := range r.EscalateTo {
+		name = strings.TrimSpace(name)
+		if name != "" && !containsFold(deciders, name) && !containsFold(out, name) {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+// validateFollowUp checks reminders, escalation and the callback.
+func (r Request) validateFollowUp() error {
+	if _, err := parseInterval("remind_every", r.RemindEvery, r.Timeout()); err != nil {
+		return err
+	}
+	if _, err := parseInterval("escalate_after", r.EscalateAfter, r.Timeout()); err != nil {
+		return err
+	}
+	switch {
+	case r.EscalateAfter != "" && len(r.EscalateTo) == 0:
+		return &FieldError{Field: "escalate_to", Reason: "is required with escalate_after"}
+	case r.EscalateAfter == "" && len(r.EscalateTo) > 0:
+		return &FieldError{Field: "escalate_after", Reason: "is required with escalate_to"}
+	case len(r.EscalateTo) > MaxApprovers:
+		return &FieldError{Field: "escalate_to", Reason: fmt.Sprintf("may name at most %d people", MaxApprovers)}
+	}
+	for _, name := range r.EscalateTo {
+		if strings.TrimSpace(name) == "" {
+			return &FieldError{Field: "escalate_to", Reason: "must not hold an empty name"}
+		}
+		if strings.EqualFold(strings.TrimSpace(name), strings.TrimSpace(r.Requester)) {
+			return &FieldError{Field: "escalate_to", Reason: "must not name the requester, who may not decide their own request"}
+		}
+	}
+	return nil
+}
