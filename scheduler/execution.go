@@ -40,6 +40,12 @@ func (s *Store) saveExecution(ctx context.Context, tx *txn, id api.InstanceID, s
 	set := []string{"status = ?", "updated_at = ?"}
 	args := []any{int32(st.RuntimeStatus()), now.UnixNano()}
 	for _, e := range st.NewEvents() {
+		// A new execution (the first, or one continued as new) has an ID
+		// of its own.
+		if es := e.GetExecutionStarted(); es != nil && es.GetOrchestrationInstance().GetExecutionId() != nil {
+			set = append(set, "execution_id = ?")
+			args = append(args, es.GetOrchestrationInstance().GetExecutionId().GetValue())
+		}
 		if ec := e.GetExecutionCompleted(); ec != nil {
 			set = append(set, "completed_at = ?", "output = ?", "failure = ?")
 			var failure []byte
@@ -173,6 +179,7 @@ func (s *Store) saveExecution(ctx context.Context, tx *txn, id api.InstanceID, s
 		}
 		s.enqueueLocked(id, in, now)
 		s.forgetLocked(id, in)
+		s.changedLocked(id)
 		if len(newTasks) > 0 {
 			for _, seq := range newTasks {
 				s.tasks.push(seq)

@@ -4,13 +4,21 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/microsoft/durabletask-go/api"
 	"github.com/microsoft/durabletask-go/backend"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/known/timestamppb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/approvals-go/approvals/dts/mgmt"
 )
 
 // Orchestration work items: creating instances, queueing events for them,
@@ -155,6 +163,9 @@ func (s *Store) GetOrchestrationWorkItem(ctx context.Context) (*backend.Orchestr
 
 		if ok {
 			events, err := s.reader.inboxEvents(ctx, seqs)
+			if err == nil {
+				events, err = s.resumeBeforeTerminate(ctx, id, events)
+			}
 			if err != nil {
 				s.unlock(id, lockedBy, 0)
 				return nil, err
@@ -165,6 +176,43 @@ func (s *Store) GetOrchestrationWorkItem(ctx context.Context) (*backend.Orchestr
 			return nil, err
 		}
 	}
+}
+
+// resumeBeforeTerminate puts a resume just ahead of a terminate that
+// finds its instance suspended. durabletask-go v0.6.0's orchestration
+// runtime drops every action of a suspended orchestration, its termination
+// included, so a terminated suspended instance would stay suspended for
+// good; the service ends it. Events raised while it was suspended are
+// processed first, as a resume would.
+func (s *Store) resumeBeforeTerminate(ctx context.Context, id api.InstanceID, events []*backend.HistoryEvent) ([]*backend.HistoryEvent, error) {
+	at := slices.IndexFunc(events, func(e *backend.HistoryEvent) bool { return e.GetExecutionTerminated() != nil })
+	if at < 0 {
+		return events, nil
+	}
+	st, err := s.reader.status(ctx, id)
+	if errors.Is(err, api.ErrInstanceNotFound) {
+		return events, nil // purged meanwhile: its completion will be refused
+	}
+	if err != nil {
+		return nil, err
+	}
+	suspended := st == api.RUNTIME_STATUS_SUSPENDED
+	for _, e := range events[:at] {
+		switch {
+		case e.GetExecutionSuspended() != nil:
+			suspended = true
+		case e.GetExecutionResumed() != nil:
+			suspended = false
+		}
+	}
+	if !suspended {
+		return events, nil
+	}
+	resume := &backend.HistoryEvent{EventId: -1, Timestamp: timestamppb.Now()}
+	r := resume.ProtoReflect()
+	er := r.Mutable(field(r, "executionResumed")).Message()
+	er.Set(field(er, "input"), protoreflect.ValueOfMessage(wrapperspb.String("resumed to be terminated").ProtoReflect()))
+	return slices.Insert(events, at, resume), nil
 }
 
 // unlock releases an instance, holding it back for delay.
@@ -197,4 +245,100 @@ func (s *Store) GetOrchestrationRuntimeState(ctx context.Context, wi *backend.Or
 		return nil, err
 	}
 	return backend.NewOrchestrationRuntimeState(wi.InstanceID, history), nil
+}
+
+// Restart starts a finished instance again with the name, version, input
+// and tags it was started with: under its own ID, replacing its state, or
+// with newInstanceID under a new one (then the original may be in any
+// status). It returns the ID the restart runs under.
+func (s *Store) Restart(ctx context.Context, id api.InstanceID, newInstanceID bool) (api.InstanceID, error) {
+	in, err := s.reader.Instance(ctx, id, true)
+	if err != nil {
+		return "", err
+	}
+	if !newInstanceID && !isFinal(in.RuntimeStatus) {
+		return "", status.Errorf(codes.FailedPrecondition, "instance %s is %s: only a finished instance can be restarted under its own ID", id, statusName(in.RuntimeStatus))
+	}
+	history, err := s.reader.history(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	target := id
+	if newInstanceID {
+		target = api.InstanceID(uuid.NewString())
+	}
+	e := restartEvent(in, history, target)
+	if newInstanceID {
+		return target, s.CreateOrchestrationInstance(ctx, e)
+	}
+	payload, err := backend.MarshalHistoryEvent(e)
+	if err != nil {
+		return "", err
+	}
+	return target, s.write(ctx, func(ctx context.Context, tx *txn) (func(time.Time), error) {
+		// Checked again here: it may have been restarted meanwhile.
+		st, found, err := instanceStatus(ctx, tx, id)
+		if err != nil {
+			return nil, fmt.Errorf("restart %s: %w", id, err)
+		}
+		if !found {
+			return nil, fmt.Errorf("restart %s: %w", id, api.ErrInstanceNotFound)
+		}
+		if !isFinal(st) {
+			return nil, status.Errorf(codes.FailedPrecondition, "instance %s is %s: only a finished instance can be restarted under its own ID", id, statusName(st))
+		}
+		if err := deleteInstance(ctx, tx, id); err != nil {
+			return nil, err
+		}
+		if err := s.insertInstance(ctx, tx, id, e, &api.OrchestrationIdReusePolicy{}); err != nil {
+			return nil, err
+		}
+		ref, err := insertInbox(ctx, tx, id, acceptedNow(), payload)
+		if err != nil {
+			return nil, err
+		}
+		return func(now time.Time) {
+			// Whatever was handed out for the old execution can no longer
+			// complete.
+			s.dropInstanceLocked(id)
+			s.addEventLocked(id, ref, now)
+			s.changedLocked(id)
+		}, nil
+	})
+}
+
+// restartEvent is the ExecutionStarted event of a restart: a copy of the
+// instance's own, which carries its version and tags, for a new execution
+// of target, started now and not as anyone's sub-orchestration.
+// durabletask-go's event types are internal to it, so the event is edited
+// through protoreflect.
+func restartEvent(in *mgmt.Instance, history []*backend.HistoryEvent, target api.InstanceID) *backend.HistoryEvent {
+	e := &backend.HistoryEvent{}
+	for _, h := range history {
+		if h.GetExecutionStarted() != nil {
+			e = proto.Clone(h).(*backend.HistoryEvent)
+			break
+		}
+	}
+	er := e.ProtoReflect()
+	es := er.Mutable(field(er, "executionStarted")).Message()
+	if e.GetExecutionStarted().GetName() == "" {
+		es.Set(field(es, "name"), protoreflect.ValueOfString(in.Name))
+		es.Set(field(es, "input"), protoreflect.ValueOfMessage(wrapperspb.String(in.SerializedInput).ProtoReflect()))
+	}
+	es.Clear(field(es, "parentInstance"))
+	es.Clear(field(es, "scheduledStartTimestamp"))
+	es.Clear(field(es, "orchestrationInstance"))
+	oi := es.Mutable(field(es, "orchestrationInstance")).Message()
+	oi.Set(field(oi, "instanceId"), protoreflect.ValueOfString(string(target)))
+	oi.Set(field(oi, "executionId"), protoreflect.ValueOfMessage(wrapperspb.String(uuid.NewString()).ProtoReflect()))
+	e.EventId = -1
+	e.Timestamp = timestamppb.Now()
+	return e
+}
+
+// field is a field of one of durabletask-go's messages, by name; the names
+// are constants of the protocol.
+func field(m protoreflect.Message, name protoreflect.Name) protoreflect.FieldDescriptor {
+	return m.Descriptor().Fields().ByName(name)
 }

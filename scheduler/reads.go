@@ -130,6 +130,20 @@ func (r *Reader) task(ctx context.Context, seq int64) (payload []byte, found boo
 	return payload, true, nil
 }
 
+// status reads an instance's runtime status; an unknown instance is
+// api.ErrInstanceNotFound.
+func (r *Reader) status(ctx context.Context, id api.InstanceID) (api.OrchestrationStatus, error) {
+	var st int32
+	err := r.queryRow(ctx, `SELECT status FROM instances WHERE id = ?`, string(id)).Scan(&st)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, fmt.Errorf("instance %s: %w", id, api.ErrInstanceNotFound)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("read status of %s: %w", id, err)
+	}
+	return api.OrchestrationStatus(st), nil
+}
+
 // GetOrchestrationMetadata implements backend.Backend.
 func (s *Store) GetOrchestrationMetadata(ctx context.Context, id api.InstanceID) (*api.OrchestrationMetadata, error) {
 	return s.reader.metadata(ctx, id)

@@ -25,6 +25,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/approvals-go/approvals/dts"
+	"github.com/approvals-go/approvals/dts/mgmt"
 	"github.com/approvals-go/approvals/scheduler/guard"
 )
 
@@ -189,33 +190,49 @@ type capture struct {
 func (c *capture) RegisterService(desc *grpc.ServiceDesc, impl any) { c.desc, c.impl = desc, impl }
 
 // routed returns desc with every handler dispatching to the implementation
-// of the call's task hub.
+// of the call's task hub, and with the management calls served by the
+// hub's store (see hubService) instead of durabletask-go's executor, which
+// answers most of them Unimplemented or by polling.
 func (s *Server) routed(desc *grpc.ServiceDesc) *grpc.ServiceDesc {
 	out := *desc
-	out.Methods = make([]grpc.MethodDesc, len(desc.Methods))
-	for i, m := range desc.Methods {
-		handler := m.Handler
-		out.Methods[i] = grpc.MethodDesc{MethodName: m.MethodName,
-			Handler: func(_ any, ctx context.Context, dec func(any) error, ic grpc.UnaryServerInterceptor) (any, error) {
-				return handler(s.serviceFor(ctx), ctx, dec, ic)
-			}}
+	methods, streams := mgmt.Methods(func(ctx context.Context) mgmt.Service { return hubService{s.hubFor(ctx).store} })
+	ours := map[string]bool{}
+	for _, m := range methods {
+		ours[m.MethodName] = true
 	}
-	out.Streams = make([]grpc.StreamDesc, len(desc.Streams))
-	for i, sd := range desc.Streams {
+	for _, sd := range streams {
+		ours[sd.StreamName] = true
+	}
+	out.Methods = methods
+	for _, m := range desc.Methods {
+		if ours[m.MethodName] {
+			continue
+		}
+		handler := m.Handler
+		out.Methods = append(out.Methods, grpc.MethodDesc{MethodName: m.MethodName,
+			Handler: func(_ any, ctx context.Context, dec func(any) error, ic grpc.UnaryServerInterceptor) (any, error) {
+				return handler(s.hubFor(ctx).service, ctx, dec, ic)
+			}})
+	}
+	out.Streams = streams
+	for _, sd := range desc.Streams {
+		if ours[sd.StreamName] {
+			continue
+		}
 		handler := sd.Handler
 		sd.Handler = func(_ any, stream grpc.ServerStream) error {
-			return handler(s.serviceFor(stream.Context()), stream)
+			return handler(s.hubFor(stream.Context()).service, stream)
 		}
-		out.Streams[i] = sd
+		out.Streams = append(out.Streams, sd)
 	}
 	return &out
 }
 
-// serviceFor picks the implementation for the task hub a call names. A
-// unary handler runs before the interceptors, so the hub is read from the
-// metadata as the guard reads it; a call naming no served hub gets the
-// first hub's, and the guard refuses it before it gets there.
-func (s *Server) serviceFor(ctx context.Context) any {
+// hubFor picks the task hub a call names. A unary handler runs before the
+// interceptors, so the hub is read from the metadata as the guard reads
+// it; a call naming no served hub gets the first hub, and the guard
+// refuses it before it gets there.
+func (s *Server) hubFor(ctx context.Context) *hub {
 	name := guard.TaskHub(ctx)
 	if name == "" {
 		if md, ok := metadata.FromIncomingContext(ctx); ok {
@@ -226,10 +243,63 @@ func (s *Server) serviceFor(ctx context.Context) any {
 	}
 	for _, h := range s.hubs {
 		if strings.EqualFold(h.name, name) {
-			return h.service
+			return h
 		}
 	}
-	return s.hubs[0].service
+	return s.hubs[0]
+}
+
+// Reader returns the reader of a task hub's store (names match regardless
+// of case), or nil when the server has no such hub. Reads through it never
+// hold up the scheduler's writes.
+func (s *Server) Reader(taskHub string) *Reader {
+	for _, h := range s.hubs {
+		if strings.EqualFold(h.name, taskHub) {
+			return h.store.Reader()
+		}
+	}
+	return nil
+}
+
+// TaskHubs returns the names of the hubs the server serves.
+func (s *Server) TaskHubs() []string {
+	names := make([]string, len(s.hubs))
+	for i, h := range s.hubs {
+		names[i] = h.name
+	}
+	return names
+}
+
+// hubService serves the management calls of one hub: reads come from the
+// store's reader, writes go through the store.
+type hubService struct{ store *Store }
+
+func (h hubService) Instance(ctx context.Context, id api.InstanceID, payloads bool) (*mgmt.Instance, error) {
+	return h.store.reader.Instance(ctx, id, payloads)
+}
+
+func (h hubService) WaitForInstance(ctx context.Context, id api.InstanceID, payloads bool, done func(api.OrchestrationStatus) bool) (*mgmt.Instance, error) {
+	return h.store.WaitForInstance(ctx, id, payloads, done)
+}
+
+func (h hubService) QueryInstances(ctx context.Context, q mgmt.Query) (mgmt.Page, error) {
+	return h.store.reader.QueryInstances(ctx, q)
+}
+
+func (h hubService) ListInstanceIDs(ctx context.Context, q mgmt.IDQuery) (mgmt.IDPage, error) {
+	return h.store.reader.ListInstanceIDs(ctx, q)
+}
+
+func (h hubService) History(ctx context.Context, id api.InstanceID, executionID string) ([]*backend.HistoryEvent, error) {
+	return h.store.reader.History(ctx, id, executionID)
+}
+
+func (h hubService) Purge(ctx context.Context, r mgmt.PurgeRequest) (int, error) {
+	return h.store.Purge(ctx, r)
+}
+
+func (h hubService) Restart(ctx context.Context, id api.InstanceID, newInstanceID bool) (api.InstanceID, error) {
+	return h.store.Restart(ctx, id, newInstanceID)
 }
 
 // Serve accepts connections on lis until Close.

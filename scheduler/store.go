@@ -21,8 +21,9 @@ import (
 // The store is split by concern: this file opens and closes it; index.go is
 // the in-memory index of what is ready to run; orchestrations.go and
 // execution.go hand out and save orchestration work items; activities.go
-// does the same for activities; reads.go answers queries from the reader
-// pool; purge.go deletes instances. Functions named ...Locked need s.mu
+// does the same for activities; reads.go and query.go answer queries from
+// the reader pool; purge.go deletes instances; wait.go wakes those waiting
+// for an instance to change. Functions named ...Locked need s.mu
 // held.
 
 // maxEventsPerWorkItem bounds one orchestrator execution, so a flood of
@@ -61,6 +62,8 @@ type Store struct {
 	locks      uint64
 	orchWake   chan struct{}
 	taskWake   chan struct{}
+	// watches wake those waiting for an instance to change.
+	watches map[api.InstanceID]*watch
 }
 
 // OpenStore opens (creating if needed) the store at path; an empty path
@@ -112,6 +115,7 @@ func OpenStore(path, sync string, log *slog.Logger) (*Store, error) {
 		taskLocks: make(map[int64]string),
 		orchWake:  make(chan struct{}),
 		taskWake:  make(chan struct{}),
+		watches:   make(map[api.InstanceID]*watch),
 	}
 	if err := s.load(); err != nil {
 		s.closeDBs()
@@ -221,6 +225,17 @@ func isFinal(st api.OrchestrationStatus) bool {
 		return true
 	}
 	return false
+}
+
+// statusName names a runtime status as the SDKs show it ("Running").
+func statusName(st api.OrchestrationStatus) string {
+	words := strings.Split(strings.TrimPrefix(st.String(), "ORCHESTRATION_STATUS_"), "_")
+	for i, w := range words {
+		if w != "" {
+			words[i] = w[:1] + strings.ToLower(w[1:])
+		}
+	}
+	return strings.Join(words, "")
 }
 
 // insertInbox stores a waiting event and returns ref with its sequence
