@@ -44,9 +44,9 @@ type Status string
 // The statuses an approval moves through. Pending is the only one that is
 // not final.
 const (
-	StatusPending  Status = "Pending"
-	StatusApproved Status = "Approved"
-	StatusRejected Status = "Rejected"
+	StatusPending   Status = "Pending"
+	StatusApproved  Status = "Approved"
+	StatusRejected  Status = "Rejected"
 	StatusTimeout   Status = "Timeout"
 	StatusFailed    Status = "Failed"
 	StatusWithdrawn Status = "Withdrawn"
