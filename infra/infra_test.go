@@ -834,6 +834,7 @@ func TestAppSettingsMatchConfiguration(t *testing.T) {
 		platform:   []string{"AzureWebJobsStorage__", "APPLICATIONINSIGHTS_", "FUNCTIONS_", "WEBSITE_"},
 		required: []string{
 			"DURABLE_TASK_SCHEDULER_CONNECTION_STRING", "TASKHUB_NAME", "APPROVALS_PUBLIC_BASE_URL",
+			"APPROVALS_IDENTITY", "APPROVALS_LINK_KEY", "APPROVALS_LINK_KEY_PREVIOUS",
 			"AzureWebJobsStorage__accountName", "AzureWebJobsStorage__credential", "AzureWebJobsStorage__clientId",
 			"APPLICATIONINSIGHTS_CONNECTION_STRING", "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
 		},
@@ -880,23 +881,40 @@ func TestAppSettingsMatchConfiguration(t *testing.T) {
 	}
 	wkSettings := map[string]string{}
 	var wkNames []string
+	secrets := containerAppSecrets(t, app)
 	for _, e := range envs {
 		name := unquote(get(e, "name"))
 		if name == "" {
 			t.Errorf("%s: env entry without a literal name: %s", workerBicep, e)
 			continue
 		}
-		if get(e, "secretRef") != "" {
-			t.Errorf("%s: env %s uses a secret; nothing the worker needs is secret", workerBicep, name)
+		// The one secret the worker needs, the link key, is a Key Vault
+		// reference read with the worker's own identity: no secret value
+		// is ever in the template or the app's configuration.
+		if ref := get(e, "secretRef"); ref != "" {
+			secret, ok := secrets[unquote(ref)]
+			switch {
+			case name != "APPROVALS_LINK_KEY":
+				t.Errorf("%s: env %s uses a secret; only the link key is secret", workerBicep, name)
+			case !ok:
+				t.Errorf("%s: env %s refers to secret %s, which configuration.secrets lacks", workerBicep, name, ref)
+			case get(secret, "value") != "" || get(secret, "keyVaultUrl") == "" || get(secret, "identity") != "identityId":
+				t.Errorf("%s: secret %s must be a Key Vault reference (keyVaultUrl, identity: identityId) with no value: %s", workerBicep, ref, secret)
+			}
 		}
 		wkNames = append(wkNames, name)
 		wkSettings[name] = get(e, "value")
+	}
+	for name, secret := range secrets {
+		if get(secret, "value") != "" {
+			t.Errorf("%s: secret %s holds a value; secrets come from Key Vault", workerBicep, name)
+		}
 	}
 	settingsRule{
 		app:        "worker Container App",
 		configured: workerNames,
 		platform:   []string{"APPLICATIONINSIGHTS_"},
-		required:   []string{"DURABLE_TASK_SCHEDULER_CONNECTION_STRING", "APPROVALS_API_BASE_URL"},
+		required:   []string{"DURABLE_TASK_SCHEDULER_CONNECTION_STRING", "APPROVALS_API_BASE_URL", "APPROVALS_LINK_KEY"},
 	}.check(t, wkNames)
 	checkConnectionString(t, "worker Container App", wkSettings["DURABLE_TASK_SCHEDULER_CONNECTION_STRING"])
 

@@ -1,7 +1,8 @@
 // Everything `azd up` creates for the approvals app: a resource group holding
 // the Durable Task Scheduler and its task hub, the Function App that runs the
 // HTTP API (azd service "api"), the Container App that runs the worker (azd
-// service "worker"), their identities and roles, a registry, and monitoring.
+// service "worker"), their identities and roles, the Key Vault holding the
+// approval links' signing key, a registry, and monitoring.
 //
 // Deployed at subscription scope so the resource group is part of the
 // template and `azd down` removes everything at once.
@@ -73,6 +74,24 @@ param workerExists bool = false
 @minValue(1)
 @maxValue(10)
 param workerMaxReplicas int = 5
+
+@description('Application (client) id of a Microsoft Entra app registration (AUTH_CLIENT_ID). When set, people sign in with Microsoft Entra ID before they see an approval page, and the handler takes the decider from the signed-in principal. Empty leaves sign-in off.')
+param authClientId string = ''
+
+@description('Directory (tenant) id of that app registration (AUTH_TENANT_ID). Empty means the tenant azd deploys to.')
+param authTenantId string = ''
+
+// No default, and never passed to an output: the preprovision hook
+// (cmd/linkkey) generates it once and keeps it in the azd environment, so
+// every provision writes the same key to Key Vault.
+@description('Key the approval links are signed with (APPROVALS_LINK_KEY), at least 32 bytes.')
+@secure()
+@minLength(32)
+param linkKey string
+
+@description('Key before the last rotation (APPROVALS_LINK_KEY_PREVIOUS), still accepted for links already sent. Empty when no rotation is under way.')
+@secure()
+param linkKeyPrevious string = ''
 
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = {
@@ -206,6 +225,22 @@ module storage './modules/storage.bicep' = {
   }
 }
 
+// The approval links' signing key. Both apps may read its secrets, nothing
+// more.
+module keyVault './modules/keyvault.bicep' = {
+  name: 'key-vault'
+  scope: rg
+  params: {
+    name: 'kv-${resourceToken}'
+    location: location
+    tags: tags
+    linkKey: linkKey
+    linkKeyPrevious: linkKeyPrevious
+    apiPrincipalId: apiIdentity.outputs.principalId
+    workerPrincipalId: workerIdentity.outputs.principalId
+  }
+}
+
 module api './modules/function-app.bicep' = {
   name: 'api'
   scope: rg
@@ -225,6 +260,10 @@ module api './modules/function-app.bicep' = {
     taskHubName: scheduler.outputs.taskHubName
     publicBaseUrl: publicBaseUrl
     logLevel: logLevel
+    linkKeySecretUri: keyVault.outputs.linkKeySecretUri
+    linkKeyPreviousSecretUri: keyVault.outputs.linkKeyPreviousSecretUri
+    authClientId: authClientId
+    authTenantId: empty(authTenantId) ? tenant().tenantId : authTenantId
   }
 }
 
@@ -277,6 +316,7 @@ module worker './modules/worker-app.bicep' = {
     apiBaseUrl: api.outputs.publicUrl
     logLevel: logLevel
     maxReplicas: workerMaxReplicas
+    linkKeySecretUri: keyVault.outputs.linkKeySecretUri
   }
 }
 
@@ -294,3 +334,7 @@ output DURABLE_TASK_SCHEDULER_ENDPOINT string = scheduler.outputs.endpoint
 output DURABLE_TASK_SCHEDULER_NAME string = scheduler.outputs.schedulerName
 output TASKHUB_NAME string = scheduler.outputs.taskHubName
 output DURABLE_TASK_SCHEDULER_DASHBOARD_URL string = scheduler.outputs.dashboardUrl
+output AZURE_KEY_VAULT_NAME string = keyVault.outputs.name
+// The redirect URI to register on the app registration for sign-in (Web
+// platform). Behind a custom domain, register that host's callback too.
+output AUTH_REDIRECT_URI string = '${api.outputs.url}/.auth/login/aad/callback'

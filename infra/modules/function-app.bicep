@@ -46,6 +46,18 @@ param publicBaseUrl string = ''
 @description('Log level of the handler: debug, info, warn or error.')
 param logLevel string = 'info'
 
+@description('Versioned URI of the Key Vault secret holding the key the approval links are signed with.')
+param linkKeySecretUri string
+
+@description('Versioned URI of the Key Vault secret holding the key before the last rotation (the current key when no rotation is under way).')
+param linkKeyPreviousSecretUri string
+
+@description('Application (client) id of the Microsoft Entra app registration people sign in with. Empty leaves App Service Authentication off.')
+param authClientId string = ''
+
+@description('Directory (tenant) id of that app registration.')
+param authTenantId string
+
 @description('Memory of each instance. The handler is a small Go binary; 512 MB is plenty and the cheapest.')
 @allowed([
   512
@@ -102,6 +114,10 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
   properties: {
     serverFarmId: plan.id
     httpsOnly: true
+    // Key Vault references in the app settings resolve with this identity,
+    // which holds Key Vault Secrets User on the vault; without it the
+    // platform would try a system-assigned identity the app does not have.
+    keyVaultReferenceIdentity: identityId
     functionAppConfig: {
       deployment: {
         storage: {
@@ -138,11 +154,80 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
 var siteUrl = 'https://${site.properties.defaultHostName}'
 var publicUrl = empty(publicBaseUrl) ? siteUrl : publicBaseUrl
 
+// Sign-in with Microsoft Entra ID is on when an app registration is given.
+var authEnabled = !empty(authClientId)
+
+// The machine routes: every function folder with authLevel "function", all
+// under /api/approvals (start, list, status, decision). Their callers
+// (Logic Apps, scripts, the console client) hold a function key and cannot
+// follow a sign-in redirect, so App Service Authentication leaves these
+// paths alone and the Functions host checks the key. An entry matches the
+// request path (not its query string) exactly, or, ending in "/*",
+// everything below it; Learn documents no other wildcard. The people's
+// routes (/api/review pages and the /api/assets they load) are not listed:
+// a browser there is sent to sign in first. infra/auth_test.go checks this
+// list against the function.json files.
+var machinePaths = [
+  '/api/approvals'
+  '/api/approvals/*'
+]
+
+// App Service Authentication ("Easy Auth"), the v2 configuration. It runs in
+// front of the Functions host: it signs people in, strips any
+// X-MS-CLIENT-PRINCIPAL* headers a client sends, and forwards the signed-in
+// principal in those headers, which the handler reads with
+// APPROVALS_IDENTITY=appservice.
+// - No client secret: without one, sign-in uses the OpenID Connect implicit
+//   flow and receives only an ID token (posted back with form_post), which is
+//   all sign-in needs. The app calls no API on the user's behalf, so there is
+//   no code to redeem, no secret to store in Key Vault and none to expire.
+//   The app registration must allow ID tokens (see the README).
+// - The issuer is the tenant's v2.0 endpoint, so only accounts of that
+//   tenant (members and invited guests) sign in; which of them may decide a
+//   given approval is the handler's check.
+// - Token store off: nothing reads the stored tokens (the handler takes the
+//   principal from the headers, which come from the session cookie), the
+//   implicit flow leaves only an ID token to store, and Flex Consumption has
+//   no persistent file system for the default file-based store; the
+//   alternative, a blob container, needs a SAS URL, a secret.
+resource auth 'Microsoft.Web/sites/config@2024-04-01' = if (authEnabled) {
+  parent: site
+  name: 'authsettingsV2'
+  properties: {
+    platform: {
+      enabled: true
+    }
+    globalValidation: {
+      requireAuthentication: true
+      unauthenticatedClientAction: 'RedirectToLoginPage'
+      excludedPaths: machinePaths
+    }
+    httpSettings: {
+      requireHttps: true
+    }
+    identityProviders: {
+      azureActiveDirectory: {
+        enabled: true
+        registration: {
+          clientId: authClientId
+          openIdIssuer: '${environment().authentication.loginEndpoint}${authTenantId}/v2.0'
+        }
+      }
+    }
+    login: {
+      tokenStore: {
+        enabled: false
+      }
+    }
+  }
+}
+
 // Every setting below is either a platform setting (AzureWebJobsStorage__*,
 // APPLICATIONINSIGHTS_*) or a name the handler reads (config.Handler and
 // dts.Settings); infra/infra_test.go checks this against the Go struct tags.
 // None carries a secret: storage, telemetry and the scheduler are all reached
-// with the user-assigned identity.
+// with the user-assigned identity, and the link keys are Key Vault
+// references, resolved by the platform with that identity.
 var appSettings = {
   AzureWebJobsStorage__accountName: storageAccountName
   AzureWebJobsStorage__credential: 'managedidentity'
@@ -153,12 +238,25 @@ var appSettings = {
   TASKHUB_NAME: taskHubName
   APPROVALS_PUBLIC_BASE_URL: publicUrl
   APPROVALS_LOG_LEVEL: logLevel
+  // appservice trusts the X-MS-CLIENT-PRINCIPAL* headers, which is safe only
+  // behind App Service Authentication; body is the identity the request
+  // names, as without sign-in.
+  APPROVALS_IDENTITY: authEnabled ? 'appservice' : 'body'
+  APPROVALS_LINK_KEY: '@Microsoft.KeyVault(SecretUri=${linkKeySecretUri})'
+  // The current key again outside a rotation (keyvault.bicep).
+  APPROVALS_LINK_KEY_PREVIOUS: '@Microsoft.KeyVault(SecretUri=${linkKeyPreviousSecretUri})'
 }
 
 resource siteAppSettings 'Microsoft.Web/sites/config@2024-04-01' = {
   parent: site
   name: 'appsettings'
   properties: appSettings
+  // The handler is told to trust the principal headers only once the
+  // authentication that sets them is in place; the two writes to the site's
+  // configuration also never race.
+  dependsOn: [
+    auth
+  ]
 }
 
 // The host sends telemetry with the identity (APPLICATIONINSIGHTS_AUTHENTICATION_STRING);

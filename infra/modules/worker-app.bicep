@@ -45,6 +45,9 @@ param apiBaseUrl string
 @description('Log level of the worker: debug, info, warn or error.')
 param logLevel string = 'info'
 
+@description('Versioned URI of the Key Vault secret holding the key the worker signs approval links with.')
+param linkKeySecretUri string
+
 @description('Most replicas the scale rules may run. The scheduler hands each work item to one connected worker, so replicas share the backlog.')
 @minValue(1)
 @maxValue(10)
@@ -88,6 +91,17 @@ resource worker 'Microsoft.App/containerApps@2025-01-01' = {
           identity: identityId
         }
       ]
+      // The link key, read from Key Vault with the worker's identity (Key
+      // Vault Secrets User on the vault). The worker only signs links, so it
+      // gets the current key and not the previous one, which only the
+      // handler's check needs.
+      secrets: [
+        {
+          name: 'approvals-link-key'
+          keyVaultUrl: linkKeySecretUri
+          identity: identityId
+        }
+      ]
     }
     template: {
       containers: [
@@ -116,6 +130,10 @@ resource worker 'Microsoft.App/containerApps@2025-01-01' = {
             {
               name: 'APPROVALS_LOG_LEVEL'
               value: logLevel
+            }
+            {
+              name: 'APPROVALS_LINK_KEY'
+              secretRef: 'approvals-link-key'
             }
             {
               name: 'DTS_MAX_CONCURRENT_ORCHESTRATION_WORK_ITEMS'

@@ -1,0 +1,229 @@
+// Command linkkey keeps the key that signs the approval links
+// (APPROVALS_LINK_KEY) in the azd environment, from where every `azd
+// provision` writes it to Key Vault.
+//
+// azd runs it before each provision (the preprovision hook in azure.yaml).
+// It generates a key once, from crypto/rand, and never changes one that is
+// there: a new key on every provision would break every link already sent.
+// It needs nothing but Go and azd, on any OS.
+//
+// Usage, from the repository root:
+//
+//	go run ./cmd/linkkey [-environment NAME]           keep the key, or generate one
+//	go run ./cmd/linkkey -rotate [-environment NAME]   start a rotation
+//
+// -rotate makes the current key APPROVALS_LINK_KEY_PREVIOUS, still accepted
+// for links already sent, and generates a new current key; `azd provision`
+// then applies both. Once every approval started before the rotation has
+// ended, drop the previous key with `azd env set APPROVALS_LINK_KEY_PREVIOUS ""`
+// and provision again. It refuses to rotate while a previous key is still
+// set, since that key would then stop working.
+//
+// The keys travel to azd in a file readable only by its owner, never on a
+// command line, and are never printed.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strings"
+
+	"github.com/approvals-go/approvals/approval"
+)
+
+// The azd environment values, named as the handler and the worker read them
+// (config.LinkKeys) and as infra/main.parameters.json passes them to Bicep.
+const (
+	envKey      = "APPROVALS_LINK_KEY"
+	envPrevious = "APPROVALS_LINK_KEY_PREVIOUS"
+)
+
+// keyBytes is the entropy of a generated key: that of the HMAC-SHA256 it
+// keys. Encoded in base64url it is 43 characters, above
+// approval.MinLinkKeyBytes.
+const keyBytes = 32
+
+func main() {
+	rotateFlag := flag.Bool("rotate", false, "make the current key the previous one and generate a new current key")
+	name := flag.String("environment", os.Getenv("AZURE_ENV_NAME"), "azd environment (default: $AZURE_ENV_NAME, which azd sets for hooks, else azd's default environment)")
+	flag.Usage = func() {
+		fmt.Fprintf(flag.CommandLine.Output(), "usage: go run ./cmd/linkkey [-rotate] [-environment NAME]\n\n"+
+			"Keeps %s in the azd environment, generating it once if it is missing.\n\n", envKey)
+		flag.PrintDefaults()
+	}
+	flag.Parse()
+	if flag.NArg() != 0 {
+		flag.Usage()
+		os.Exit(2)
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	env := azdEnv{name: *name}
+	var msg string
+	var err error
+	if *rotateFlag {
+		msg, err = rotate(ctx, env)
+	} else {
+		msg, err = ensure(ctx, env)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "linkkey:", err)
+		os.Exit(1)
+	}
+	fmt.Println("linkkey:", msg)
+}
+
+// store is an azd environment's values.
+type store interface {
+	values(ctx context.Context) (map[string]string, error)
+	set(ctx context.Context, values map[string]string) error
+}
+
+// ensure leaves a usable key alone and generates one when there is none.
+func ensure(ctx context.Context, s store) (string, error) {
+	values, err := checked(ctx, s)
+	if err != nil {
+		return "", err
+	}
+	if values[envKey] != "" {
+		return envKey + " is set; it stays as it is", nil
+	}
+	if values[envPrevious] != "" {
+		return "", fmt.Errorf("%s is set but %s is not; restore the current key, or drop the previous one with `azd env set %s \"\"`",
+			envPrevious, envKey, envPrevious)
+	}
+	key, err := newKey()
+	if err != nil {
+		return "", err
+	}
+	if err := s.set(ctx, map[string]string{envKey: key}); err != nil {
+		return "", err
+	}
+	return "generated " + envKey + " and stored it in the azd environment", nil
+}
+
+// rotate moves the current key to the previous one and generates a new one.
+func rotate(ctx context.Context, s store) (string, error) {
+	values, err := checked(ctx, s)
+	if err != nil {
+		return "", err
+	}
+	current := values[envKey]
+	if current == "" {
+		return "", fmt.Errorf("there is no %s to rotate; `azd provision` generates one", envKey)
+	}
+	if values[envPrevious] != "" {
+		return "", fmt.Errorf("%s is still set, and a rotation now would stop links signed with it from working; "+
+			"once every approval started before the last rotation has ended, drop it with `azd env set %s \"\"`, then rotate",
+			envPrevious, envPrevious)
+	}
+	key, err := newKey()
+	if err != nil {
+		return "", err
+	}
+	if err := s.set(ctx, map[string]string{envPrevious: current, envKey: key}); err != nil {
+		return "", err
+	}
+	return "rotated: the old key is now " + envPrevious + "; run `azd provision` to apply both", nil
+}
+
+// checked reads the environment and refuses keys the apps would refuse,
+// without echoing them.
+func checked(ctx context.Context, s store) (map[string]string, error) {
+	values, err := s.values(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, name := range []string{envKey, envPrevious} {
+		if v := values[name]; v != "" && len(v) < approval.MinLinkKeyBytes {
+			return nil, fmt.Errorf("%s in the azd environment is shorter than %d bytes, which the apps refuse; "+
+				"replace it with a longer key, or clear it with `azd env set %s \"\"` and let the next provision generate one "+
+				"(links signed with it will stop working)", name, approval.MinLinkKeyBytes, name)
+		}
+	}
+	return values, nil
+}
+
+func newKey() (string, error) {
+	b := make([]byte, keyBytes)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("generate a key: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+// azdEnv is an azd environment, reached through the azd command on PATH.
+type azdEnv struct {
+	name string // "" is azd's default environment
+}
+
+func (a azdEnv) command(ctx context.Context, args ...string) *exec.Cmd {
+	// A hook that left the environment to azd's default would write to the
+	// wrong one whenever azd runs with -e.
+	if a.name != "" {
+		args = append(args, "--environment", a.name)
+	}
+	return exec.CommandContext(ctx, "azd", args...)
+}
+
+func (a azdEnv) values(ctx context.Context) (map[string]string, error) {
+	cmd := a.command(ctx, "env", "get-values", "--output", "json")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return nil, fmt.Errorf("azd env get-values: %w: %s", err, strings.TrimSpace(stderr.String()))
+	}
+	values := map[string]string{}
+	if err := json.Unmarshal(stdout.Bytes(), &values); err != nil {
+		return nil, fmt.Errorf("azd env get-values printed no JSON object of strings: %w", err)
+	}
+	return values, nil
+}
+
+// set hands the values to `azd env set --file`, in a .env file only its
+// owner can read, removed afterwards: on a command line they would show in
+// the process list.
+func (a azdEnv) set(ctx context.Context, values map[string]string) (err error) {
+	f, err := os.CreateTemp("", "linkkey-*.env")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if rmErr := os.Remove(f.Name()); rmErr != nil && err == nil {
+			err = rmErr
+		}
+	}()
+	w := bufio.NewWriter(f)
+	for name, v := range values {
+		// azd reads the file with godotenv, which takes a single-quoted
+		// value literally (a double-quoted one would have its escapes and
+		// $VARIABLES expanded), as long as it holds no quote, backslash or
+		// line break. Generated keys are base64url and never do.
+		if strings.ContainsAny(v, "'\\\r\n") {
+			f.Close()
+			return fmt.Errorf("%s holds a quote, a backslash or a line break, which cannot reach azd unaltered; replace it with a key without them", name)
+		}
+		fmt.Fprintf(w, "%s='%s'\n", name, v)
+	}
+	if err := errors.Join(w.Flush(), f.Close()); err != nil {
+		return fmt.Errorf("write %s: %w", f.Name(), err)
+	}
+	cmd := a.command(ctx, "env", "set", "--file", f.Name())
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("azd env set: %w: %s", err, strings.TrimSpace(stderr.String()))
+	}
+	return nil
+}

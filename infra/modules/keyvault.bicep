@@ -1,0 +1,118 @@
+// The Key Vault that holds the key the approval links are signed with
+// (APPROVALS_LINK_KEY) and, during a rotation, the key before it
+// (APPROVALS_LINK_KEY_PREVIOUS). The worker signs links with the current key;
+// the handler checks them against both.
+//
+// The keys' source of truth is the azd environment: the preprovision hook
+// (cmd/linkkey) generates the current key once and keeps it there, and every
+// `azd provision` writes it here again. So a provision never changes a key by
+// itself, and a vault lost to `azd down --purge` loses nothing that the next
+// `azd up` cannot restore.
+
+@description('Name of the vault (3-24 letters, digits and hyphens, globally unique).')
+param name string
+
+@description('Azure region of the vault.')
+param location string
+
+@description('Tags for the vault.')
+param tags object
+
+@description('Key the approval links are signed with: at least 32 bytes. From the azd environment (APPROVALS_LINK_KEY).')
+@secure()
+@minLength(32)
+param linkKey string
+
+@description('Key before the last rotation, still accepted for links already sent (APPROVALS_LINK_KEY_PREVIOUS); empty when no rotation is under way.')
+@secure()
+param linkKeyPrevious string = ''
+
+@description('Object id of the Function App\'s identity, given Key Vault Secrets User.')
+param apiPrincipalId string
+
+@description('Object id of the worker\'s identity, given Key Vault Secrets User.')
+param workerPrincipalId string
+
+// - RBAC instead of access policies, so that who may read a secret is a role
+//   assignment like every other grant in this template.
+// - Soft delete is on (it can no longer be turned off) with the shortest
+//   retention, 7 days.
+// - Purge protection is left off (the property is omitted: it cannot be set
+//   to false, only left unset or turned on for good). With it on, `azd down
+//   --purge` could not purge the vault, and the next `azd up` of the same
+//   environment would fail for 7 days on the name the deleted vault still
+//   holds. What it protects against, losing the secrets for good, costs
+//   nothing here: they are kept in the azd environment and written again by
+//   every provision.
+resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
+  name: name
+  location: location
+  tags: tags
+  properties: {
+    tenantId: tenant().tenantId
+    sku: {
+      family: 'A'
+      name: 'standard'
+    }
+    enableRbacAuthorization: true
+    enableSoftDelete: true
+    softDeleteRetentionInDays: 7
+    publicNetworkAccess: 'Enabled'
+  }
+}
+
+resource linkKeySecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
+  parent: vault
+  name: 'approvals-link-key'
+  properties: {
+    value: linkKey
+    contentType: 'text/plain'
+  }
+}
+
+// Outside a rotation the previous key is the current one, so the secret and
+// the handler's setting always exist and nothing in the template turns on
+// whether a rotation is under way: a handler that accepts the same key twice
+// accepts exactly the current key.
+resource linkKeyPreviousSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
+  parent: vault
+  name: 'approvals-link-key-previous'
+  properties: {
+    value: empty(linkKeyPrevious) ? linkKey : linkKeyPrevious
+    contentType: 'text/plain'
+  }
+}
+
+// Both apps read secrets, and nothing more: Key Vault Secrets User lets an
+// identity read secret values, not list, write or delete them, nor touch
+// keys and certificates. The vault holds only the link keys.
+var keyVaultSecretsUser = '4633458b-17de-408a-b874-0445c86b69e6'
+
+resource apiSecretsUser 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(vault.id, apiPrincipalId, keyVaultSecretsUser)
+  scope: vault
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', keyVaultSecretsUser)
+    principalId: apiPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+resource workerSecretsUser 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(vault.id, workerPrincipalId, keyVaultSecretsUser)
+  scope: vault
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', keyVaultSecretsUser)
+    principalId: workerPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// The apps reference a secret's exact version, so a provision that changes a
+// key changes the reference too: the Function App restarts with the new
+// value and the worker gets a new revision, at once, rather than whenever
+// each platform next refreshes a versionless reference (up to a day on App
+// Service). The URIs name the secrets; they hold nothing secret.
+output name string = vault.name
+output linkKeySecretUri string = linkKeySecret.properties.secretUriWithVersion
+output linkKeyPreviousSecretUri string = linkKeyPreviousSecret.properties.secretUriWithVersion
