@@ -19,6 +19,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/approvals-go/approvals/dts"
 	"github.com/approvals-go/approvals/dts/dtstest"
@@ -692,5 +694,52 @@ func TestManagementCallsRespectTaskHubs(t *testing.T) {
 		if err := call(); err == nil || !strings.Contains(err.Error(), `task hub "nope" not found`) {
 			t.Fatalf("%s on an unknown hub: %v", name, err)
 		}
+	}
+}
+
+// Tags sent with StartInstance (a field v0.6.0's types lack) come back on
+// reads, and a restart keeps them.
+func TestStartTagsAreKept(t *testing.T) {
+	e := startEnv(t)
+	ctx := context.Background()
+	// StartInstance's field 8 is map<string, string> tags.
+	var entry []byte
+	entry = protowire.AppendTag(entry, 1, protowire.BytesType)
+	entry = protowire.AppendString(entry, "team")
+	entry = protowire.AppendTag(entry, 2, protowire.BytesType)
+	entry = protowire.AppendString(entry, "finance")
+	var tags []byte
+	tags = protowire.AppendTag(tags, 8, protowire.BytesType)
+	tags = protowire.AppendBytes(tags, entry)
+	addTags := func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+		if strings.HasSuffix(method, "/StartInstance") {
+			m := req.(proto.Message).ProtoReflect()
+			m.SetUnknown(append(m.GetUnknown(), tags...))
+		}
+		return invoker(ctx, method, req, reply, cc, opts...)
+	}
+	tagged := client.NewTaskHubGrpcClient(e.dial(t, "default", dts.RoleClient, grpc.WithChainUnaryInterceptor(addTags)), dts.Logger(e.logs.Logger()))
+	id, err := tagged.ScheduleNewOrchestration(ctx, echo, api.WithInstanceID("tagged"), api.WithInput("x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.complete(t, id)
+	in, err := e.mgmt.Instance(ctx, id, false)
+	if err != nil || in.Tags["team"] != "finance" || len(in.Tags) != 1 {
+		t.Fatalf("tags read back: %+v %v", in, err)
+	}
+	page, err := e.mgmt.QueryInstances(ctx, mgmt.Query{IDPrefix: "tagged"})
+	if err != nil || len(page.Instances) != 1 || page.Instances[0].Tags["team"] != "finance" {
+		t.Fatalf("tags in a query: %v", err)
+	}
+	if _, err := e.mgmt.Restart(ctx, id, false); err != nil {
+		t.Fatal(err)
+	}
+	e.complete(t, id)
+	if in, err := e.mgmt.Instance(ctx, id, false); err != nil || in.Tags["team"] != "finance" {
+		t.Fatalf("tags after a restart: %+v %v", in, err)
+	}
+	if in, err := e.mgmt.Instance(ctx, e.start(t, echo, "untagged", "x"), false); err != nil || in.Tags != nil {
+		t.Fatalf("an instance started without tags: %+v %v", in, err)
 	}
 }

@@ -40,6 +40,7 @@ func (s *Store) CreateOrchestrationInstance(ctx context.Context, e *backend.Hist
 			return fmt.Errorf("create instance %s: %w", id, err)
 		}
 	}
+	addStartTags(ctx, es.ProtoReflect())
 	payload, err := backend.MarshalHistoryEvent(e)
 	if err != nil {
 		return err
@@ -70,10 +71,14 @@ func (s *Store) CreateOrchestrationInstance(ctx context.Context, e *backend.Hist
 func (s *Store) insertInstance(ctx context.Context, tx *txn, id api.InstanceID, e *backend.HistoryEvent, policy *api.OrchestrationIdReusePolicy) error {
 	es := e.GetExecutionStarted()
 	created := e.GetTimestamp().AsTime().UnixNano()
-	res, err := tx.ExecContext(ctx, `INSERT INTO instances (id, name, execution_id, status, created_at, updated_at, input)
-		VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+	tags, err := tagsColumn(es.ProtoReflect())
+	if err != nil {
+		return fmt.Errorf("create instance %s: %w", id, err)
+	}
+	res, err := tx.ExecContext(ctx, `INSERT INTO instances (id, name, execution_id, status, created_at, updated_at, input, tags)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
 		string(id), es.GetName(), es.GetOrchestrationInstance().GetExecutionId().GetValue(),
-		int32(api.RUNTIME_STATUS_PENDING), created, created, es.GetInput().GetValue())
+		int32(api.RUNTIME_STATUS_PENDING), created, created, es.GetInput().GetValue(), tags)
 	if err != nil {
 		return fmt.Errorf("create instance %s: %w", id, err)
 	}

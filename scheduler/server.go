@@ -209,6 +209,9 @@ func (s *Server) routed(desc *grpc.ServiceDesc) *grpc.ServiceDesc {
 			continue
 		}
 		handler := m.Handler
+		if m.MethodName == "StartInstance" {
+			handler = withStartTags(handler)
+		}
 		out.Methods = append(out.Methods, grpc.MethodDesc{MethodName: m.MethodName,
 			Handler: func(_ any, ctx context.Context, dec func(any) error, ic grpc.UnaryServerInterceptor) (any, error) {
 				return handler(s.hubFor(ctx).service, ctx, dec, ic)
