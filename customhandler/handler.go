@@ -12,8 +12,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/microsoft/durabletask-go/client"
-
 	"github.com/approvals-go/approvals/config"
 	"github.com/approvals-go/approvals/dts"
 	"github.com/approvals-go/approvals/httpapi"
@@ -36,6 +34,11 @@ func Serve(ctx context.Context, lis net.Listener, cfg config.Handler, log *slog.
 		lis.Close()
 		return err
 	}
+	links, err := cfg.Links.Signer()
+	if err != nil {
+		lis.Close()
+		return err
+	}
 	sched, err := cfg.Scheduler.Resolve()
 	if err != nil {
 		lis.Close()
@@ -48,9 +51,9 @@ func Serve(ctx context.Context, lis net.Listener, cfg config.Handler, log *slog.
 		return err
 	}
 	defer conn.Close()
-	api := httpapi.New(httpapi.Scheduler{Client: client.NewTaskHubGrpcClient(conn, dts.Logger(log))},
+	api := httpapi.New(httpapi.NewScheduler(conn, dts.Logger(log)),
 		httpapi.Options{PublicBaseURL: cfg.PublicBaseURL, TrustForwarded: cfg.TrustForwarded,
-			DecisionWait: cfg.DecisionWait, Logger: log})
+			DecisionWait: cfg.DecisionWait, Identity: cfg.Identity, Links: links, Logger: log})
 	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second}
 	log.Info("handler listening", "addr", "http://"+lis.Addr().String(), "scheduler", sched.Address, "taskhub", sched.TaskHub)
 

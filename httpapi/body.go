@@ -29,6 +29,9 @@ const (
 	kindString kind = iota
 	kindNumber
 	kindBool
+	// kindStrings is a list of names: a JSON array of strings, or a form
+	// field given once per name.
+	kindStrings
 )
 
 // String is what a JSON value of kind k must be, as a phrase.
@@ -38,6 +41,8 @@ func (k kind) String() string {
 		return "a JSON number"
 	case kindBool:
 		return "true or false (a JSON boolean)"
+	case kindStrings:
+		return "a JSON array of strings"
 	default:
 		return "a JSON string"
 	}
@@ -58,6 +63,11 @@ func (f fields) num(name string) (float64, bool) {
 
 func (f fields) boolean(name string) (bool, bool) {
 	v, ok := f[name].(bool)
+	return v, ok
+}
+
+func (f fields) strs(name string) ([]string, bool) {
+	v, ok := f[name].([]string)
 	return v, ok
 }
 
@@ -116,10 +126,10 @@ func readFields(w http.ResponseWriter, r *http.Request, spec map[string]kind) (f
 var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
 
 // jsonFields decodes a body that must be exactly one JSON object whose
-// members are the scalar fields of spec. It is its own small parser, not
-// encoding/json, because the faults it must refuse (see readFields) are
-// the ones encoding/json silently repairs. Only flat objects are accepted,
-// so it never recurses.
+// members are the fields of spec: scalars, or arrays of strings. It is its
+// own small parser, not encoding/json, because the faults it must refuse
+// (see readFields) are the ones encoding/json silently repairs. Nothing
+// nests deeper than an array of strings, so it never recurses.
 func jsonFields(body []byte, spec map[string]kind) (fields, *problem) {
 	if bytes.HasPrefix(body, utf8BOM) {
 		// RFC 8259 lets a parser ignore a BOM, but a client that sends one
@@ -156,7 +166,7 @@ func jsonFields(body []byte, spec map[string]kind) (fields, *problem) {
 			if fault != "" {
 				return nil, badRequest(shown(name), fmt.Sprintf("the field name %q %s", shown(name), fault))
 			}
-			k, p := checkName(name, spec, seen)
+			k, p := checkName(name, spec, seen, false)
 			if p != nil {
 				return nil, p
 			}
@@ -281,6 +291,12 @@ func (s *jsonScanner) value(name string, k kind) (v any, given bool, p *problem)
 			return nil, false, badRequest(name, name+" "+fault)
 		}
 		return text, true, nil
+	case kindStrings:
+		if s.peek() != '[' {
+			return wrong()
+		}
+		list, p := s.strings(name)
+		return list, p == nil, p
 	case kindNumber:
 		// Anything that is not another JSON type was meant as a number
 		// (Infinity, NaN, +1, .5, 0x10): say what a number looks like.
@@ -304,6 +320,49 @@ func (s *jsonScanner) value(name string, k kind) (v any, given bool, p *problem)
 			return false, true, s.ended(name, k)
 		}
 		return wrong()
+	}
+}
+
+// strings reads an array of strings at s.i (which holds the '['). Only
+// strings may be in it: a null or a nested value in a list of names is a
+// mistake, not a name.
+func (s *jsonScanner) strings(name string) ([]string, *problem) {
+	s.i++
+	list := []string{}
+	s.skipSpace()
+	if s.peek() == ']' {
+		s.i++
+		return list, nil
+	}
+	for {
+		s.skipSpace()
+		if s.peek() != '"' {
+			if s.eof() || s.peek() == ']' || s.peek() == ',' {
+				return nil, s.unexpected("a string in " + name)
+			}
+			return nil, badRequest(name, fmt.Sprintf("%s must be %s; item %d is not a string", name, kindStrings, len(list)+1))
+		}
+		text, fault, ok := s.str()
+		if !ok {
+			return nil, badRequest(name, "the body is not valid JSON: "+name+" "+fault)
+		}
+		if fault == "" {
+			fault = textFault(text)
+		}
+		if fault != "" {
+			return nil, badRequest(name, fmt.Sprintf("%s item %d %s", name, len(list)+1, fault))
+		}
+		list = append(list, text)
+		s.skipSpace()
+		switch s.peek() {
+		case ',':
+			s.i++
+		case ']':
+			s.i++
+			return list, nil
+		default:
+			return nil, s.unexpected("',' or ']' in " + name)
+		}
 	}
 }
 
@@ -482,7 +541,7 @@ func formFields(body []byte, spec map[string]kind) (fields, *problem) {
 		if strings.Contains(pair, ";") {
 			return nil, badRequest(shown(name), fmt.Sprintf("%s contains a raw ';'; percent-encode it as %%3B", shown(name)))
 		}
-		k, p := checkName(name, spec, seen)
+		k, p := checkName(name, spec, seen, true)
 		if p != nil {
 			return nil, p
 		}
@@ -499,6 +558,9 @@ func formFields(body []byte, spec map[string]kind) (fields, *problem) {
 		switch k {
 		case kindString:
 			out[name] = value
+		case kindStrings:
+			list, _ := out.strs(name)
+			out[name] = append(list, value)
 		case kindNumber:
 			if !formNumber.MatchString(value) {
 				return nil, badRequest(name, name+" must be a plain decimal number such as 2 or 1.5 (digits, an optional '-' and fraction; no exponent)")
@@ -528,11 +590,12 @@ func formFields(body []byte, spec map[string]kind) (fields, *problem) {
 var formNumber = regexp.MustCompile(`^-?([0-9]+(\.[0-9]+)?|\.[0-9]+)$`)
 
 // checkName accepts a field name that spec knows and that has not been
-// seen. Names are matched exactly: one that differs from a known field only
+// seen, except that a list may be given once per item in a form (repeated,
+// as HTML sends a multiple select). Names are matched exactly: one that differs from a known field only
 // in case (or by Unicode case folding, such as "requeſter") is refused by
 // name, because encoding/json and other readers would take it for the
 // known field.
-func checkName(name string, spec map[string]kind, seen map[string]bool) (kind, *problem) {
+func checkName(name string, spec map[string]kind, seen map[string]bool, repeatable bool) (kind, *problem) {
 	k, known := spec[name]
 	if !known {
 		for _, want := range sortedKeys(spec) {
@@ -542,7 +605,7 @@ func checkName(name string, spec map[string]kind, seen map[string]bool) (kind, *
 		}
 		return 0, unknownField(name, spec)
 	}
-	if seen[name] {
+	if seen[name] && !(repeatable && k == kindStrings) {
 		return 0, badRequest(name, name+" is given more than once")
 	}
 	seen[name] = true

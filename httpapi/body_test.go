@@ -122,6 +122,24 @@ var jsonCases = []bodyCase{
 	{name: "string as array", body: `{"approver":["bob"]}`, spec: decisionFields, field: "approver", reason: "not an array"},
 	{name: "string as object", body: `{"approver":{"name":"bob"}}`, spec: decisionFields, field: "approver", reason: "not an object"},
 	{name: "string as bool", body: `{"approver":true}`, spec: decisionFields, field: "approver", reason: "not a boolean"},
+
+	{name: "approvers", body: `{"approvers":["bob", "carol@example.com"]}`, spec: startFields,
+		want: fields{"approvers": []string{"bob", "carol@example.com"}}},
+	{name: "approvers spaced", body: "{\"approvers\" : [ \"bob\" ,\n\"carol\" ] }", spec: startFields,
+		want: fields{"approvers": []string{"bob", "carol"}}},
+	{name: "approvers empty", body: `{"approvers":[]}`, spec: startFields, want: fields{"approvers": []string{}}},
+	{name: "approvers null", body: `{"approvers":null}`, spec: startFields, want: fields{}},
+	{name: "approvers as string", body: `{"approvers":"bob"}`, spec: startFields, field: "approvers", reason: "array of strings, not a string"},
+	{name: "approvers number item", body: `{"approvers":["bob",2]}`, spec: startFields, field: "approvers", reason: "item 2 is not a string"},
+	{name: "approvers null item", body: `{"approvers":[null]}`, spec: startFields, field: "approvers", reason: "item 1 is not a string"},
+	{name: "approvers nested", body: `{"approvers":[["bob"]]}`, spec: startFields, field: "approvers", reason: "item 1 is not a string"},
+	{name: "approvers trailing comma", body: `{"approvers":["bob",]}`, spec: startFields, reason: "a string in approvers"},
+	{name: "approvers missing comma", body: `{"approvers":["bob" "carol"]}`, spec: startFields, reason: "',' or ']' in approvers"},
+	{name: "approvers truncated", body: `{"approvers":["bob"`, spec: startFields, reason: "it ends where"},
+	{name: "approvers control", body: `{"approvers":["bob\u001b"]}`, spec: startFields, field: "approvers", reason: "item 1 contains the control character U+001B"},
+	{name: "approvers invalid UTF-8", body: "{\"approvers\":[\"a\",\"b\xff\"]}", spec: startFields, field: "approvers", reason: "item 2 is not valid UTF-8"},
+	{name: "approvers twice", body: `{"approvers":["a"],"approvers":["b"]}`, spec: startFields, field: "approvers", reason: "more than once"},
+	{name: "array for string", body: `{"approver":["bob"]}`, spec: startFields, field: "approver", reason: "not an array"},
 }
 
 var formCases = []bodyCase{
@@ -176,6 +194,14 @@ var formCases = []bodyCase{
 	{name: "escape char", body: "approver=%1B%5B2J", spec: decisionFields, field: "approver", reason: "U+001B"},
 	{name: "C1", body: "approver=bob%C2%85", spec: decisionFields, field: "approver", reason: "U+0085"},
 	{name: "control in key", body: "appr%00oved=true", spec: decisionFields, field: "appr\uFFFDoved", reason: "U+0000"},
+
+	{name: "approvers repeated", body: "approvers=bob&item=pen&approvers=carol%40example.com", spec: startFields,
+		want: fields{"approvers": []string{"bob", "carol@example.com"}, "item": "pen"}},
+	{name: "approvers blank skipped", body: "approvers=&approvers=bob&approvers=+", spec: startFields,
+		want: fields{"approvers": []string{"bob"}}},
+	{name: "approvers all blank", body: "approvers=&approvers=", spec: startFields, want: fields{}},
+	{name: "approvers invalid UTF-8", body: "approvers=bob&approvers=%FF", spec: startFields, field: "approvers", reason: "not valid UTF-8"},
+	{name: "single-valued still once", body: "approvers=a&approver=b&approver=c", spec: startFields, field: "approver", reason: "more than once"},
 }
 
 func TestJSONFields(t *testing.T) { runBodyCases(t, jsonCases, jsonFields) }
@@ -246,7 +272,7 @@ func FuzzJSONFields(f *testing.F) {
 				t.Fatalf("accepted %q, which encoding/json refuses: %v", body, err)
 			}
 			for name, v := range std {
-				if g, ok := got[name]; (v == nil) == ok || (ok && !reflect.DeepEqual(g, v)) {
+				if g, ok := got[name]; (v == nil) == ok || (ok && !reflect.DeepEqual(asDecoded(g), v)) {
 					t.Fatalf("%q: %s = %#v, encoding/json reads %#v", body, name, g, v)
 				}
 			}
@@ -289,12 +315,27 @@ func FuzzFormFields(f *testing.F) {
 			}
 			var names []string
 			for name, values := range std {
+				if spec[name] == kindStrings {
+					values = values[:1]
+				}
 				for range values {
 					names = append(names, name)
 				}
 			}
 			checkKeysOnce(t, names, spec)
 			for name, v := range got {
+				if list, ok := v.([]string); ok {
+					var sent []string
+					for _, s := range std[name] {
+						if strings.TrimSpace(s) != "" {
+							sent = append(sent, s)
+						}
+					}
+					if !reflect.DeepEqual(list, sent) {
+						t.Fatalf("%q: %s = %q, url.ParseQuery reads %q", body, name, list, std[name])
+					}
+					continue
+				}
 				if len(std[name]) != 1 {
 					t.Fatalf("%q: url.ParseQuery reads %s as %q", body, name, std[name])
 				}
@@ -323,6 +364,8 @@ func FuzzFormFields(f *testing.F) {
 					again.Set(name, strconv.FormatFloat(v, 'f', -1, 64))
 				case bool:
 					again.Set(name, strconv.FormatBool(v))
+				case []string:
+					again[name] = v
 				}
 			}
 			back, p := formFields([]byte(again.Encode()), spec)
@@ -358,6 +401,15 @@ func checkAccepted(t *testing.T, got fields, spec map[string]kind) {
 			if k != kindBool {
 				t.Fatalf("%s = %v accepted", name, v)
 			}
+		case []string:
+			if k != kindStrings {
+				t.Fatalf("%s = %q accepted", name, v)
+			}
+			for _, s := range v {
+				if !utf8.ValidString(s) || !allowedText(s) {
+					t.Fatalf("%s = %q accepted", name, v)
+				}
+			}
 		default:
 			t.Fatalf("%s = %#v accepted", name, v)
 		}
@@ -371,10 +423,30 @@ func checkNoReplacement(t *testing.T, body []byte, got fields) {
 	t.Helper()
 	sent := bytes.Contains(body, []byte("\uFFFD")) || sentReplacement.Match(body)
 	for name, v := range got {
-		if s, ok := v.(string); ok && strings.ContainsRune(s, utf8.RuneError) && !sent {
-			t.Fatalf("%q: %s = %q holds a U+FFFD the client did not send", body, name, s)
+		texts, _ := v.([]string)
+		if s, ok := v.(string); ok {
+			texts = []string{s}
+		}
+		for _, s := range texts {
+			if strings.ContainsRune(s, utf8.RuneError) && !sent {
+				t.Fatalf("%q: %s = %q holds a U+FFFD the client did not send", body, name, s)
+			}
 		}
 	}
+}
+
+// asDecoded is v as encoding/json decodes it into an any: lists of names
+// as []any.
+func asDecoded(v any) any {
+	list, ok := v.([]string)
+	if !ok {
+		return v
+	}
+	out := make([]any, len(list))
+	for i, s := range list {
+		out[i] = s
+	}
+	return out
 }
 
 var sentReplacement = regexp.MustCompile(`(?i)\\ufffd|%ef%bf%bd`)

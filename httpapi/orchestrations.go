@@ -6,11 +6,14 @@ import (
 	"fmt"
 
 	"github.com/microsoft/durabletask-go/api"
+	"github.com/microsoft/durabletask-go/backend"
 	"github.com/microsoft/durabletask-go/client"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	"github.com/approvals-go/approvals/approval"
+	"github.com/approvals-go/approvals/dts/mgmt"
 )
 
 // Errors an Orchestrations implementation reports.
@@ -27,10 +30,25 @@ type Orchestrations interface {
 	// Wait returns the approval once it has ended, or an error when ctx
 	// ends first.
 	Wait(ctx context.Context, id string) (*api.OrchestrationMetadata, error)
+	// Query returns one page of the orchestrations q selects, newest
+	// first. A continuation token the scheduler does not accept is a
+	// gRPC InvalidArgument.
+	Query(ctx context.Context, q mgmt.Query) (mgmt.Page, error)
 }
 
-// Scheduler implements Orchestrations with durabletask-go's gRPC client.
-type Scheduler struct{ Client *client.TaskHubGrpcClient }
+// Scheduler implements Orchestrations with durabletask-go's gRPC client
+// and, for the calls v0.6.0's client lacks, the management client. Both
+// may share one connection.
+type Scheduler struct {
+	Client     *client.TaskHubGrpcClient
+	Management *mgmt.Client
+}
+
+// NewScheduler returns a Scheduler calling over conn, such as one from
+// dts.Dial with dts.RoleClient.
+func NewScheduler(conn grpc.ClientConnInterface, log backend.Logger) Scheduler {
+	return Scheduler{Client: client.NewTaskHubGrpcClient(conn, log), Management: mgmt.New(conn)}
+}
 
 // Start implements Orchestrations.
 func (s Scheduler) Start(ctx context.Context, req approval.Request) error {
@@ -83,4 +101,16 @@ func (s Scheduler) Wait(ctx context.Context, id string) (*api.OrchestrationMetad
 		return nil, fmt.Errorf("wait for approval %s: %w", id, err)
 	}
 	return md, nil
+}
+
+// Query implements Orchestrations.
+func (s Scheduler) Query(ctx context.Context, q mgmt.Query) (mgmt.Page, error) {
+	if s.Management == nil {
+		return mgmt.Page{}, errors.New("list approvals: no management client")
+	}
+	page, err := s.Management.QueryInstances(ctx, q)
+	if err != nil {
+		return mgmt.Page{}, fmt.Errorf("list approvals: %w", err)
+	}
+	return page, nil
 }

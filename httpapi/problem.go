@@ -16,6 +16,9 @@ type problem struct {
 	Instance string `json:"instance,omitempty"`
 	// Field names the request field at fault, when there is one.
 	Field string `json:"field,omitempty"`
+	// Reason is a stable code for refusals a client may act on, such as
+	// self_decision or not_an_approver.
+	Reason string `json:"reason,omitempty"`
 	// ID and ApprovalStatus name the approval concerned, when there is one.
 	ID             string `json:"id,omitempty"`
 	ApprovalStatus string `json:"approval_status,omitempty"`
@@ -24,6 +27,8 @@ type problem struct {
 	ExpiresAt string            `json:"expires_at,omitempty"`
 }
 
+// writeProblem answers an error: as problem+json, or as a page to a
+// browser.
 func writeProblem(w http.ResponseWriter, r *http.Request, p problem) {
 	if p.Type == "" {
 		p.Type = "about:blank"
@@ -32,6 +37,13 @@ func writeProblem(w http.ResponseWriter, r *http.Request, p problem) {
 		p.Title = http.StatusText(p.Status)
 	}
 	p.Instance = r.URL.Path
+	if p.Status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="approvals"`)
+	}
+	if wantsHTML(r) {
+		errorPage(w, r, p)
+		return
+	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(p.Status)

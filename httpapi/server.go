@@ -1,10 +1,14 @@
-// Package httpapi is the HTTP API the custom handler serves behind the Azure
-// Functions host: start an approval, read its status, submit a decision.
+// Package httpapi is the HTTP side of the custom handler behind the Azure
+// Functions host: the API that machines call (start an approval, read it,
+// list approvals, submit a decision) and the pages that people use (an
+// approval's review page and their inbox).
 //
 // Routes keep the host's /api prefix because the host forwards requests with
-// their full original path. Pending approvals are answered in the Durable
-// Functions async style (202, Location, Retry-After), which Logic Apps
-// follow on their own.
+// their full original path. Each route has one handler, which answers a
+// browser (a client that prefers text/html) with a page and everyone else
+// with JSON, so Logic Apps, scripts and the console client see the API as it
+// always was. Pending approvals are answered in the Durable Functions async
+// style (202, Location, Retry-After), which Logic Apps follow on their own.
 package httpapi
 
 import (
@@ -14,7 +18,9 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
+	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -23,13 +29,21 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/approvals-go/approvals/approval"
+	"github.com/approvals-go/approvals/config"
 )
 
-// Paths of the API, as function.json routes prefixed with the host's "api".
+// Paths of the API and the pages, as function.json routes prefixed with
+// the host's "api". The machine routes take a function key in Azure; the
+// review routes and the assets are anonymous, for people whom App Service
+// Authentication signs in.
 const (
-	ApprovalsPath = "/api/approvals"
-	ApprovalPath  = "/api/approvals/{id}"
-	DecisionPath  = "/api/approvals/{id}/decision"
+	ApprovalsPath  = approval.ApprovalsPath
+	ApprovalPath   = ApprovalsPath + "/{id}"
+	DecisionPath   = ApprovalPath + "/decision"
+	ReviewPath     = approval.ReviewPath
+	ReviewPagePath = ReviewPath + "/{id}"
+	AssetsPath     = "/api/assets"
+	AssetPath      = AssetsPath + "/{name}"
 )
 
 // validID keeps instance IDs safe to put in URLs and logs.
@@ -52,7 +66,16 @@ type Options struct {
 	// to record its outcome before it is answered 202, outcome not yet
 	// known. Zero means 5 seconds.
 	DecisionWait time.Duration
-	Logger       *slog.Logger
+	// Identity says who a decider is: config.IdentityBody ("" too) takes
+	// the body's approver, for development; config.IdentityAppService the
+	// principal that App Service Authentication signed in, from headers
+	// the platform sets and strips from what clients send.
+	Identity string
+	// Links checks the signed links approvers receive. Nil means links
+	// are plain page links, and the review page then lets whoever opens it
+	// decide under the name they type, unless Identity says otherwise.
+	Links  *approval.LinkSigner
+	Logger *slog.Logger
 }
 
 type server struct {
@@ -60,6 +83,9 @@ type server struct {
 	opts Options
 	log  *slog.Logger
 }
+
+// appService reports whether deciders are the signed-in principals.
+func (s *server) appService() bool { return s.opts.Identity == config.IdentityAppService }
 
 // New returns the handler serving the API.
 func New(orch Orchestrations, opts Options) http.Handler {
@@ -85,13 +111,26 @@ func New(orch Orchestrations, opts Options) http.Handler {
 	// encoded "/" (x%2Fdecision) is an id, refused as such, not a route.
 	r := mux.NewRouter().SkipClean(true).UseEncodedPath()
 	r.Handle("/", methods{http.MethodGet: s.ready})
-	r.Handle(ApprovalsPath, methods{http.MethodPost: s.start})
+	r.Handle(ApprovalsPath, methods{http.MethodPost: s.start, http.MethodGet: s.list})
 	r.Handle(ApprovalPath, methods{http.MethodGet: s.get})
 	r.Handle(DecisionPath, methods{http.MethodPost: s.decide})
+	r.Handle(ReviewPath, methods{http.MethodGet: s.inbox})
+	r.Handle(ReviewPagePath, methods{http.MethodGet: s.review, http.MethodPost: s.reviewDecide})
+	r.Handle(AssetPath, methods{http.MethodGet: serveAsset})
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, problem{Status: http.StatusNotFound, Detail: "no route for " + r.URL.Path})
 	})
-	return s.logRequests(r)
+	return s.logRequests(s.refuseCrossSite(commonHeaders(r)))
+}
+
+// commonHeaders are set on every answer. Each route may answer JSON or a
+// page depending on Accept, so caches must key on it.
+func commonHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Vary", "Accept")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		next.ServeHTTP(w, r)
+	})
 }
 
 // methods dispatches on the request method and answers 405 with Allow.
@@ -149,6 +188,7 @@ var startFields = map[string]kind{
 	"requester":     kindString,
 	"item":          kindString,
 	"approver":      kindString,
+	"approvers":     kindStrings,
 	"timeout_hours": kindNumber,
 	"timeout":       kindString,
 }
@@ -161,6 +201,7 @@ type approvalView struct {
 	Requester     string            `json:"requester,omitempty"`
 	Item          string            `json:"item,omitempty"`
 	Approver      string            `json:"approver,omitempty"`
+	Approvers     []string          `json:"approvers,omitempty"`
 	TimeoutHours  *float64          `json:"timeout_hours,omitempty"`
 	CreatedAt     string            `json:"created_at,omitempty"`
 	LastUpdatedAt string            `json:"last_updated_at,omitempty"`
@@ -192,14 +233,14 @@ func (s *server) start(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		s.schedulerFailed(w, r, "start approval", err)
+		writeProblem(w, r, *s.schedulerFailed(w, r, "start approval", err))
 		return
 	}
 	s.log.Info("approval started", "id", req.RequestID, "requester", req.Requester, "item", req.Item)
 	links := s.links(r, req.RequestID)
 	v := approvalView{ID: req.RequestID, Status: approval.StatusPending, RequestID: req.RequestID,
-		Requester: req.Requester, Item: req.Item, Approver: req.Approver, TimeoutHours: req.TimeoutHours,
-		StatusURI: links.status, DecisionURI: links.decision}
+		Requester: req.Requester, Item: req.Item, Approver: req.Approver, Approvers: req.Approvers,
+		TimeoutHours: req.TimeoutHours, StatusURI: links.status, DecisionURI: links.decision}
 	s.pending(w, links.status)
 	writeJSON(w, http.StatusAccepted, v)
 }
@@ -212,14 +253,14 @@ func (s *server) restart(w http.ResponseWriter, r *http.Request, req approval.Re
 	defer cancel()
 	md, err := s.orch.Get(ctx, req.RequestID)
 	if err != nil && !errors.Is(err, ErrNotFound) {
-		s.schedulerFailed(w, r, "read existing approval", err)
+		writeProblem(w, r, *s.schedulerFailed(w, r, "read existing approval", err))
 		return
 	}
 	st, isApproval := approval.StateOf(md)
 	prev := st.Request
 	same := err == nil && isApproval &&
 		prev.Requester == req.Requester && prev.Item == req.Item && prev.Approver == req.Approver &&
-		prev.Timeout() == req.Timeout()
+		slices.Equal(prev.Approvers, req.Approvers) && prev.Timeout() == req.Timeout()
 	if !same {
 		writeProblem(w, r, problem{Status: http.StatusConflict, ID: req.RequestID, Field: "request_id",
 			Detail: fmt.Sprintf("an approval with id %q already exists with other details", req.RequestID)})
@@ -235,6 +276,7 @@ func requestFrom(f fields) (approval.Request, *problem) {
 	req.Requester, _ = f.str("requester")
 	req.Item, _ = f.str("item")
 	req.Approver, _ = f.str("approver")
+	req.Approvers, _ = f.strs("approvers")
 	if req.RequestID == "" {
 		req.RequestID = uuid.NewString()
 	} else if !validID.MatchString(req.RequestID) {
@@ -271,10 +313,18 @@ func requestFrom(f fields) (approval.Request, *problem) {
 	return req, nil
 }
 
+// get answers an approval: its page to a browser, which decides through
+// the decision route with the same function key, and the JSON view to
+// everyone else.
 func (s *server) get(w http.ResponseWriter, r *http.Request) {
 	id := mux.Vars(r)["id"]
 	st, ok := s.lookup(w, r, id)
 	if !ok {
+		return
+	}
+	if wantsHTML(r) {
+		links := s.links(r, id)
+		s.approvalPage(w, r, http.StatusOK, st, s.machineForm(r, links.decision))
 		return
 	}
 	s.writeView(w, s.view(r, st))
@@ -293,30 +343,37 @@ func (s *server) writeView(w http.ResponseWriter, v approvalView) {
 
 // lookup reads an approval, answering 404 or 503 itself when it cannot.
 func (s *server) lookup(w http.ResponseWriter, r *http.Request, id string) (approval.State, bool) {
-	if !validID.MatchString(id) {
-		s.notFound(w, r, id)
+	st, p := s.read(w, r, id)
+	if p != nil {
+		writeProblem(w, r, *p)
 		return approval.State{}, false
+	}
+	return st, true
+}
+
+// read reads an approval, or says why it cannot: 404 or 503.
+func (s *server) read(w http.ResponseWriter, r *http.Request, id string) (approval.State, *problem) {
+	if !validID.MatchString(id) {
+		return approval.State{}, notFound(id)
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.opts.CallTimeout)
 	defer cancel()
 	md, err := s.orch.Get(ctx, id)
 	if errors.Is(err, ErrNotFound) {
-		s.notFound(w, r, id)
-		return approval.State{}, false
+		return approval.State{}, notFound(id)
 	}
 	if err != nil {
-		s.schedulerFailed(w, r, "read approval", err)
-		return approval.State{}, false
+		return approval.State{}, s.schedulerFailed(w, r, "read approval", err)
 	}
 	st, ok := approval.StateOf(md)
 	if !ok {
-		s.notFound(w, r, id)
+		return approval.State{}, notFound(id)
 	}
-	return st, ok
+	return st, nil
 }
 
-func (s *server) notFound(w http.ResponseWriter, r *http.Request, id string) {
-	writeProblem(w, r, problem{Status: http.StatusNotFound, ID: id, Detail: fmt.Sprintf("no approval has id %q", id)})
+func notFound(id string) *problem {
+	return &problem{Status: http.StatusNotFound, ID: id, Detail: fmt.Sprintf("no approval has id %q", id)}
 }
 
 // view renders an approval as the API's JSON.
@@ -325,7 +382,7 @@ func (s *server) view(r *http.Request, st approval.State) approvalView {
 	req := st.Request
 	v := approvalView{ID: st.ID, Status: st.Status, StatusURI: links.status,
 		RequestID: req.RequestID, Requester: req.Requester, Item: req.Item, Approver: req.Approver,
-		TimeoutHours: req.TimeoutHours, ApprovalURL: st.ApprovalURL, Result: st.Result, Error: st.Error,
+		Approvers: req.Approvers, TimeoutHours: req.TimeoutHours, ApprovalURL: st.ApprovalURL, Result: st.Result, Error: st.Error,
 		CreatedAt: formatTime(st.CreatedAt), LastUpdatedAt: formatTime(st.LastUpdatedAt),
 		SubmittedAt: formatTime(st.SubmittedAt), ExpiresAt: formatTime(st.ExpiresAt)}
 	if st.Pending() {
@@ -348,110 +405,195 @@ var decisionFields = map[string]kind{
 	"comments": kindString,
 }
 
-// decide takes a decision and answers what it did: 200 when it is the
-// outcome, 409 when it is not (another decision won, the approval is over,
-// or its deadline has passed), and 202 only when it was delivered but the
-// outcome is not known yet, for example while no worker runs. Sending the
-// same decision again is safe: once it is the outcome, it is answered 200.
+// decide takes a decision on the machine route. Its answer says what it
+// did: 200 when it is the outcome, 409 when it is not (another decision
+// won, the approval is over, or its deadline has passed), and 202 only when
+// it was delivered but the outcome is not known yet, for example while no
+// worker runs. Sending the same decision again is safe: once it is the
+// outcome, it is answered 200. A browser's form post is answered 303 back
+// to the approval's page instead, which shows the outcome.
 func (s *server) decide(w http.ResponseWriter, r *http.Request) {
 	id := mux.Vars(r)["id"]
 	f, p := readFields(w, r, decisionFields)
+	if p == nil {
+		p = requireVerdict(f)
+	}
+	var who string
+	if p == nil {
+		who, p = s.decider(r, f)
+	}
 	if p != nil {
 		writeProblem(w, r, *p)
 		return
 	}
-	approved, ok := f.boolean("approved")
-	if !ok {
-		writeProblem(w, r, problem{Status: http.StatusBadRequest, Field: "approved", Detail: "approved is required: true or false"})
-		return
+	links := s.links(r, id)
+	form := s.machineForm(r, links.decision)
+	form.name, _ = f.str("approver")
+	form.comments, _ = f.str("comments")
+	s.answerDecision(w, r, s.settle(w, r, id, f, who), links.status, form)
+}
+
+func requireVerdict(f fields) *problem {
+	if _, ok := f.boolean("approved"); !ok {
+		return &problem{Status: http.StatusBadRequest, Field: "approved", Detail: "approved is required: true or false"}
 	}
-	approver, _ := f.str("approver")
-	if strings.TrimSpace(approver) == "" {
-		writeProblem(w, r, problem{Status: http.StatusBadRequest, Field: "approver", Detail: "approver is required"})
-		return
-	}
+	return nil
+}
+
+// decided is what became of a decision.
+type decided struct {
+	// code is 200 (the decision is the outcome), 202 (delivered, outcome
+	// not known yet) or the status of problem.
+	code    int
+	problem *problem
+	// st is the approval as last read, when it was read.
+	st       *approval.State
+	decision approval.Decision
+}
+
+// settle decides approval id as who, with the verdict (required) and
+// comments of f, once who has been verified. Nothing reaches the scheduler unless the
+// approval is pending, its deadline has not passed, and who may decide it.
+func (s *server) settle(w http.ResponseWriter, r *http.Request, id string, f fields, who string) decided {
+	approved, _ := f.boolean("approved")
 	comments, _ := f.str("comments")
-	d := approval.Decision{IsApproved: &approved, Approver: &approver, Comments: comments,
+	d := approval.Decision{IsApproved: &approved, Approver: &who, Comments: comments,
 		ResponseTime: approval.FormatTime(time.Now())}
 
-	st, found := s.lookup(w, r, id)
-	if !found {
-		return
+	st, p := s.read(w, r, id)
+	if p != nil {
+		return failed(p)
 	}
 	if !st.Pending() {
-		s.decided(w, r, st, d)
-		return
+		return s.ended(st, d)
+	}
+	if p := refusal(st, who); p != nil {
+		res := failed(p)
+		res.st = &st
+		return res
 	}
 	if st.Expired(time.Now()) {
 		// Nothing is raised after the deadline. A decision delivered
 		// before it may still be waiting for a worker, and its outcome
 		// may be this very decision (a retry after a lost answer), so the
 		// answer waits for the outcome as a delivered decision does.
-		s.awaitOutcome(w, r, st, d, false)
-		return
+		return s.awaitOutcome(r, st, d, false)
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.opts.CallTimeout)
 	defer cancel()
 	if err := s.orch.Decide(ctx, id, d); err != nil {
 		if errors.Is(err, ErrNotFound) {
-			s.notFound(w, r, id)
-			return
+			return failed(notFound(id))
 		}
-		s.schedulerFailed(w, r, "send decision", err)
-		return
+		return failed(s.schedulerFailed(w, r, "send decision", err))
 	}
-	s.log.Info("decision delivered", "id", id, "approved", approved, "approver", approver)
-	s.awaitOutcome(w, r, st, d, true)
+	s.log.Info("decision delivered", "id", id, "approved", approved, "approver", who)
+	return s.awaitOutcome(r, st, d, true)
 }
 
-// awaitOutcome waits a bounded time for the approval to end and answers
+func failed(p *problem) decided { return decided{code: p.Status, problem: p} }
+
+// refusal says why who may not decide st, or nil when they may.
+func refusal(st approval.State, who string) *problem {
+	err := st.Request.Authorize(who)
+	if err == nil {
+		return nil
+	}
+	reason := "not_an_approver"
+	if errors.Is(err, approval.ErrSelfDecision) {
+		reason = "self_decision"
+	}
+	return &problem{Status: http.StatusForbidden, ID: st.ID, Reason: reason,
+		Detail: fmt.Sprintf("%s may not decide approval %q: %v", who, st.ID, err)}
+}
+
+// awaitOutcome waits a bounded time for the approval to end and says
 // whether d is its outcome. delivered says whether d was raised.
-func (s *server) awaitOutcome(w http.ResponseWriter, r *http.Request, st approval.State, d approval.Decision, delivered bool) {
+func (s *server) awaitOutcome(r *http.Request, st approval.State, d approval.Decision, delivered bool) decided {
 	ctx, cancel := context.WithTimeout(r.Context(), s.opts.DecisionWait)
 	defer cancel()
 	md, err := s.orch.Wait(ctx, st.ID)
 	if err == nil {
 		if done, ok := approval.StateOf(md); ok && !done.Pending() {
-			s.decided(w, r, done, d)
-			return
+			return s.ended(done, d)
 		}
 	}
 	if !delivered {
-		writeProblem(w, r, problem{Status: http.StatusConflict, ID: st.ID, ApprovalStatus: string(st.Status), ExpiresAt: formatTime(st.ExpiresAt),
+		res := failed(&problem{Status: http.StatusConflict, ID: st.ID, ApprovalStatus: string(st.Status), ExpiresAt: formatTime(st.ExpiresAt),
 			Detail: fmt.Sprintf("the deadline of approval %q passed at %s; no decision is accepted after it", st.ID, formatTime(st.ExpiresAt))})
-		return
+		res.st = &st
+		return res
 	}
 	if err != nil && ctx.Err() == nil {
 		s.log.Warn("decision delivered, but its outcome could not be read", "id", st.ID, "err", err)
 	}
-	links := s.links(r, st.ID)
-	s.pending(w, links.status)
-	writeJSON(w, http.StatusAccepted, struct {
-		ID        string          `json:"id"`
-		Status    approval.Status `json:"status"`
-		Approved  bool            `json:"approved"`
-		Approver  string          `json:"approver"`
-		Comments  string          `json:"comments"`
-		ExpiresAt string          `json:"expires_at,omitempty"`
-		Detail    string          `json:"detail"`
-		StatusURI string          `json:"status_uri"`
-	}{st.ID, approval.StatusPending, *d.IsApproved, *d.Approver, d.Comments, formatTime(st.ExpiresAt),
-		"the decision was delivered before the deadline, but its outcome is not known yet: it is the outcome unless another decision was delivered first; poll status_uri",
-		links.status})
+	return decided{code: http.StatusAccepted, st: &st, decision: d}
 }
 
-// decided answers a decision on an approval that has ended: 200 with the
-// approval when the outcome is this decision, 409 with the outcome when not.
-func (s *server) decided(w http.ResponseWriter, r *http.Request, st approval.State, d approval.Decision) {
+// ended says what became of d on an approval that has ended: it is the
+// outcome (200), or another one stands (409).
+func (s *server) ended(st approval.State, d approval.Decision) decided {
 	if st.Result != nil && st.Result.Decided(d) {
-		writeJSON(w, http.StatusOK, s.view(r, st))
-		return
+		return decided{code: http.StatusOK, st: &st, decision: d}
 	}
 	detail := fmt.Sprintf("approval %q is no longer pending: it is %s", st.ID, st.Status)
 	if st.Result != nil && st.Result.Approver != "" {
 		detail += " by " + st.Result.Approver
 	}
-	writeProblem(w, r, problem{Status: http.StatusConflict, ID: st.ID, ApprovalStatus: string(st.Status), Result: st.Result, Detail: detail})
+	res := failed(&problem{Status: http.StatusConflict, ID: st.ID, ApprovalStatus: string(st.Status), Result: st.Result, Detail: detail})
+	res.st = &st
+	return res
+}
+
+// answerDecision answers what became of a decision. A browser is sent
+// back to page (Post/Redirect/Get) once the decision took effect, or shown
+// the approval with the reason when it did not; everyone else gets JSON.
+func (s *server) answerDecision(w http.ResponseWriter, r *http.Request, res decided, page string, form pageForm) {
+	if wantsHTML(r) {
+		switch {
+		case res.code == http.StatusOK:
+			http.Redirect(w, r, page, http.StatusSeeOther)
+		case res.code == http.StatusAccepted:
+			http.Redirect(w, r, withQuery(page, "notice", noticeDelivered), http.StatusSeeOther)
+		case res.st != nil:
+			form.refused = res.problem
+			s.approvalPage(w, r, res.code, *res.st, form)
+		default:
+			writeProblem(w, r, *res.problem)
+		}
+		return
+	}
+	switch res.code {
+	case http.StatusOK:
+		writeJSON(w, http.StatusOK, s.view(r, *res.st))
+	case http.StatusAccepted:
+		st, d := res.st, res.decision
+		links := s.links(r, st.ID)
+		s.pending(w, links.status)
+		writeJSON(w, http.StatusAccepted, struct {
+			ID        string          `json:"id"`
+			Status    approval.Status `json:"status"`
+			Approved  bool            `json:"approved"`
+			Approver  string          `json:"approver"`
+			Comments  string          `json:"comments"`
+			ExpiresAt string          `json:"expires_at,omitempty"`
+			Detail    string          `json:"detail"`
+			StatusURI string          `json:"status_uri"`
+		}{st.ID, approval.StatusPending, *d.IsApproved, *d.Approver, d.Comments, formatTime(st.ExpiresAt),
+			"the decision was delivered before the deadline, but its outcome is not known yet: it is the outcome unless another decision was delivered first; poll status_uri",
+			links.status})
+	default:
+		writeProblem(w, r, *res.problem)
+	}
+}
+
+// withQuery adds one parameter to a URL that may already have a query.
+func withQuery(link, name, value string) string {
+	sep := "?"
+	if strings.Contains(link, "?") {
+		sep = "&"
+	}
+	return link + sep + url.Values{name: {value}}.Encode()
 }
 
 // pending sets the headers of the Durable Functions async pattern.
@@ -460,9 +602,11 @@ func (s *server) pending(w http.ResponseWriter, statusURI string) {
 	w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(s.opts.RetryAfter.Seconds()))))
 }
 
-func (s *server) schedulerFailed(w http.ResponseWriter, r *http.Request, what string, err error) {
+// schedulerFailed logs a failed call and returns the 503 that says to
+// retry.
+func (s *server) schedulerFailed(w http.ResponseWriter, r *http.Request, what string, err error) *problem {
 	s.log.Error(what+" failed", "path", r.URL.Path, "err", err)
 	w.Header().Set("Retry-After", "5")
-	writeProblem(w, r, problem{Status: http.StatusServiceUnavailable,
-		Detail: "the scheduler could not be reached or did not answer in time; retry the same request, which is safe to repeat"})
+	return &problem{Status: http.StatusServiceUnavailable,
+		Detail: "the scheduler could not be reached or did not answer in time; retry the same request, which is safe to repeat"}
 }

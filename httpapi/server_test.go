@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync/atomic"
@@ -17,7 +16,6 @@ import (
 
 	"github.com/approvals-go/approvals/approval"
 	"github.com/approvals-go/approvals/httpapi"
-	"github.com/approvals-go/approvals/internal/testenv"
 )
 
 // counting wraps the real scheduler client and counts what reaches it, to
@@ -47,17 +45,22 @@ func (c *counting) Decide(ctx context.Context, id string, d approval.Decision) e
 }
 
 type apiEnv struct {
-	url  string
-	orch *counting
+	url     string
+	orch    *counting
+	notices *notices
+	// header is added to every request.
+	header http.Header
 }
 
 func newAPI(t *testing.T) *apiEnv {
 	t.Helper()
-	env := testenv.Start(t, "http://approvals.test")
-	orch := &counting{Orchestrations: httpapi.Scheduler{Client: env.Client}}
-	srv := httptest.NewServer(httpapi.New(orch, httpapi.Options{Logger: testenv.Quiet(), RetryAfter: 2 * time.Second}))
-	t.Cleanup(srv.Close)
-	return &apiEnv{url: srv.URL, orch: orch}
+	return newAPIWith(t, httpapi.Options{RetryAfter: 2 * time.Second})
+}
+
+func newAPIWith(t *testing.T, opts httpapi.Options) *apiEnv {
+	t.Helper()
+	s := serve(t, opts)
+	return &apiEnv{url: s.url, orch: s.orch, notices: s.notices}
 }
 
 type response struct {
@@ -76,7 +79,10 @@ func (e *apiEnv) do(t *testing.T, method, path, contentType, body string) respon
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	for name, values := range e.header {
+		req.Header[name] = values
+	}
+	resp, err := noRedirects.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +153,7 @@ func TestApproveWithJSON(t *testing.T) {
 
 	p := e.until(t, "exp-100", submitted)
 	if p.header.Get("Location") != statusURI || p.header.Get("Retry-After") != "2" || p.body["status"] != "Pending" ||
-		p.body["approval_url"] != "http://approvals.test/api/review/exp-100" || p.body["expires_at"] == nil || p.body["requester"] != "ana" {
+		p.body["approval_url"] != e.url+"/api/review/exp-100" || p.body["expires_at"] == nil || p.body["requester"] != "ana" {
 		t.Fatalf("pending status: %v %s", p.header, p.raw)
 	}
 
@@ -322,7 +328,7 @@ func TestBadRequestsChangeNothing(t *testing.T) {
 		{"decision without approver", "POST", "/api/approvals/exp-ok/decision", formCT, "approved=true", 400, "approver"},
 		{"decision unknown field", "POST", "/api/approvals/exp-ok/decision", jsonCT, `{"approved":true,"approver":"bob","is_approved":true}`, 400, "is_approved"},
 		{"decision as text", "POST", "/api/approvals/exp-ok/decision", "text/plain", "yes", 415, ""},
-		{"GET the collection", "GET", "/api/approvals", "", "", 405, ""},
+		{"PUT the collection", "PUT", "/api/approvals", "", "", 405, ""},
 		{"DELETE an approval", "DELETE", "/api/approvals/exp-ok", "", "", 405, ""},
 		{"GET a decision", "GET", "/api/approvals/exp-ok/decision", "", "", 405, ""},
 	}

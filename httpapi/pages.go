@@ -1,0 +1,276 @@
+package httpapi
+
+import (
+	"bytes"
+	"embed"
+	"fmt"
+	"html/template"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/approvals-go/approvals/approval"
+)
+
+// templates are the pages: one layout, and a template per page that
+// defines its "title" and "main".
+//
+//go:embed templates
+var templates embed.FS
+
+// pages are parsed once, when the program starts; a template that does
+// not parse stops it at once rather than on a person's first visit.
+var pages = parsePages("approval", "inbox", "error")
+
+func parsePages(names ...string) map[string]*template.Template {
+	layout := template.Must(template.New("layout.html").Funcs(template.FuncMap{
+		"asset":    assetURL,
+		"datetime": approval.FormatTime,
+		"human":    humanTime,
+		"left":     timeLeft,
+		"ago":      ago,
+		"names":    joinNames,
+	}).ParseFS(templates, "templates/layout.html"))
+	out := map[string]*template.Template{}
+	for _, name := range names {
+		out[name] = template.Must(template.Must(layout.Clone()).ParseFS(templates, "templates/"+name+".html"))
+	}
+	return out
+}
+
+// pageHeaders are set on every page. The policy allows only this site's
+// own files: no inline script or style, no framing (a framed page could be
+// clicked through by another site), forms posted only here.
+func pageHeaders(h http.Header) {
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Security-Policy", "default-src 'self'; base-uri 'none'; object-src 'none'; frame-ancestors 'none'; form-action 'self'")
+	h.Set("X-Frame-Options", "DENY")
+	// A signed link carries its token in the URL; it must not travel on
+	// in a Referer to anyone, this site's own assets included.
+	h.Set("Referrer-Policy", "no-referrer")
+}
+
+// frame is what the layout needs besides the page's own content.
+type frame struct {
+	// SignedIn is who App Service Authentication signed in, if known.
+	SignedIn string
+	// Inbox links to the person's inbox.
+	Inbox string
+	// Refresh reloads the page after that many seconds; 0 never.
+	Refresh int
+	Now     time.Time
+	Page    any
+}
+
+// render writes a page into a buffer first, so that a template that fails
+// halfway is a clean 500, not half a page.
+func render(w http.ResponseWriter, code int, name string, data frame) error {
+	var buf bytes.Buffer
+	if err := pages[name].ExecuteTemplate(&buf, "layout", data); err != nil {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(http.StatusInternalServerError)
+		_, _ = w.Write([]byte("500 Internal Server Error: the page could not be shown\n"))
+		return fmt.Errorf("render %s page: %w", name, err)
+	}
+	pageHeaders(w.Header())
+	w.WriteHeader(code)
+	_, _ = w.Write(buf.Bytes())
+	return nil
+}
+
+func (s *server) render(w http.ResponseWriter, r *http.Request, code int, name string, data frame) {
+	if err := render(w, code, name, data); err != nil {
+		s.log.Error("page failed", "path", r.URL.Path, "err", err)
+	}
+}
+
+// errorPage is a problem as a page.
+func errorPage(w http.ResponseWriter, r *http.Request, p problem) {
+	data := frame{Now: time.Now(), Inbox: ReviewPath, Page: errorModel{Problem: p}}
+	if p.Status == http.StatusUnauthorized {
+		data.Page = errorModel{Problem: p, SignIn: signInURL(r)}
+	}
+	// A page that cannot be shown has already been answered as a 500.
+	_ = render(w, p.Status, "error", data)
+}
+
+type errorModel struct {
+	Problem problem
+	// SignIn starts App Service Authentication's sign-in and returns here.
+	SignIn string
+}
+
+// signInURL is App Service Authentication's sign-in for Microsoft Entra
+// ID, returning to the page the person asked for.
+func signInURL(r *http.Request) string {
+	return "/.auth/login/aad?" + url.Values{"post_login_redirect_uri": {r.URL.RequestURI()}}.Encode()
+}
+
+// Notices a redirect after a decision can ask the approval page to show.
+const noticeDelivered = "delivered"
+
+// pageForm is how an approval page lets its viewer decide.
+type pageForm struct {
+	// action is where the form posts.
+	action string
+	// as is the verified decider: the signed-in principal, or the
+	// approver a signed link names.
+	as string
+	// token is the signed link's, posted back with the decision.
+	token string
+	// askName shows a name field: the typed name is the decider.
+	askName bool
+	// why says how to become able to decide, when the page cannot tell
+	// who is looking.
+	why string
+	// refused is why the decision just posted was not taken.
+	refused *problem
+	// name and comments are what was posted, to show again after a
+	// refusal.
+	name, comments string
+	notice         string
+}
+
+// approvalModel is the approval page's content.
+type approvalModel struct {
+	St approval.State
+	// Deciders are the people named to decide; none means anyone but the
+	// requester.
+	Deciders []string
+	// Form is shown only while the viewer can decide.
+	Form *formModel
+	// Info explains why there is no form while the approval is pending.
+	Info string
+	// SignIn, when set, is where to sign in to decide.
+	SignIn string
+	// Refused is why the decision just posted was not taken.
+	Refused string
+	// Delivered says a decision was just delivered and its outcome is
+	// not recorded yet.
+	Delivered bool
+}
+
+type formModel struct {
+	Action, Token, As string
+	AskName           bool
+	Name, Comments    string
+}
+
+// approvalPage shows an approval, with a form while the viewer may decide.
+func (s *server) approvalPage(w http.ResponseWriter, r *http.Request, code int, st approval.State, form pageForm) {
+	now := time.Now()
+	m := approvalModel{St: st, Deciders: st.Request.Deciders()}
+	data := frame{SignedIn: s.pageIdentity(r), Inbox: ReviewPath, Now: now}
+	if form.refused != nil {
+		m.Refused = form.refused.Detail
+	}
+	switch {
+	case !st.Pending():
+	case form.notice == noticeDelivered && form.refused == nil:
+		// The outcome shows once it is recorded; until then there is
+		// nothing to do but wait, so the page reloads itself.
+		m.Delivered = true
+		data.Refresh = 3
+	case st.Expired(now):
+		m.Info = "The deadline has passed. The approval is closing without a decision."
+		data.Refresh = 3
+	case form.as != "":
+		if p := refusal(st, form.as); p != nil {
+			m.Info = refusalText(form.as, p.Reason)
+			break
+		}
+		m.Form = &formModel{Action: form.action, Token: form.token, As: form.as, Comments: form.comments}
+	case form.askName:
+		m.Form = &formModel{Action: form.action, AskName: true, Name: form.name, Comments: form.comments}
+	case s.appService():
+		m.Info = "Sign in to decide on this request."
+		m.SignIn = signInURL(r)
+	default:
+		m.Info = form.why
+	}
+	data.Page = m
+	s.render(w, r, code, "approval", data)
+}
+
+// refusalText says, to the person concerned, why they may not decide.
+func refusalText(who, reason string) string {
+	if reason == "self_decision" {
+		return "You requested this, so someone else must decide it."
+	}
+	return fmt.Sprintf("%s is not among the approvers of this request, so cannot decide it.", who)
+}
+
+// humanTime is a time, or a timestamp of the wire contract, as a page
+// shows it before its script, if any, puts it in the reader's own time
+// zone.
+func humanTime(v any) string {
+	t, ok := v.(time.Time)
+	if s, isString := v.(string); isString {
+		parsed, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil {
+			return s
+		}
+		t, ok = parsed, true
+	}
+	if !ok {
+		return fmt.Sprint(v)
+	}
+	return t.UTC().Format("Mon 2 Jan 2006, 15:04 UTC")
+}
+
+// timeLeft says how long until t, in words.
+func timeLeft(t, now time.Time) string {
+	d := t.Sub(now)
+	if d <= 0 {
+		return "passed"
+	}
+	return durationWords(d) + " left"
+}
+
+// ago says how long before now t was, in words.
+func ago(t, now time.Time) string {
+	d := now.Sub(t)
+	if d < time.Minute {
+		return "just now"
+	}
+	return durationWords(d) + " ago"
+}
+
+// durationWords rounds d to its two largest units.
+func durationWords(d time.Duration) string {
+	minutes := int(d.Round(time.Minute) / time.Minute)
+	days, hours, mins := minutes/(24*60), minutes/60%24, minutes%60
+	unit := func(n int, one string) string {
+		if n == 1 {
+			return "1 " + one
+		}
+		return fmt.Sprintf("%d %ss", n, one)
+	}
+	switch {
+	case days > 0 && hours > 0:
+		return unit(days, "day") + " " + unit(hours, "hour")
+	case days > 0:
+		return unit(days, "day")
+	case hours > 0 && mins > 0:
+		return unit(hours, "hour") + " " + unit(mins, "minute")
+	case hours > 0:
+		return unit(hours, "hour")
+	case mins > 0:
+		return unit(mins, "minute")
+	}
+	return "less than a minute"
+}
+
+// joinNames lists names for a sentence.
+func joinNames(names []string) string {
+	switch len(names) {
+	case 0:
+		return ""
+	case 1:
+		return names[0]
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1]
+}

@@ -1,0 +1,158 @@
+package httpapi
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"github.com/approvals-go/approvals/approval"
+)
+
+// The review page is the approval link that people follow, plain or
+// signed. It is anonymous to the Functions host: in Azure, App Service
+// Authentication signs people in before it; a signed link vouches for its
+// approver on its own. Opening it (a GET) never decides, because mail
+// scanners and link previews fetch every link in an e-mail: only posting
+// its form does.
+
+var reviewFields = map[string]kind{
+	"approved": kindBool,
+	"approver": kindString,
+	"comments": kindString,
+	"token":    kindString,
+}
+
+// review shows an approval's page, or its JSON to a client that is not a
+// browser.
+func (s *server) review(w http.ResponseWriter, r *http.Request) {
+	id := mux.Vars(r)["id"]
+	query := r.URL.Query()
+	form, p := s.reviewForm(r, id, query.Get("token"), false)
+	if p != nil {
+		writeProblem(w, r, *p)
+		return
+	}
+	st, ok := s.lookup(w, r, id)
+	if !ok {
+		return
+	}
+	if !wantsHTML(r) {
+		s.writeView(w, s.view(r, st))
+		return
+	}
+	form.notice = query.Get("notice")
+	s.approvalPage(w, r, http.StatusOK, st, form)
+}
+
+// reviewDecide takes the review page's form: a decision as the approver
+// its signed link names, the signed-in principal, or (for development
+// only: body identity and no link key) the name typed in.
+func (s *server) reviewDecide(w http.ResponseWriter, r *http.Request) {
+	id := mux.Vars(r)["id"]
+	f, p := readFields(w, r, reviewFields)
+	if p == nil {
+		p = requireVerdict(f)
+	}
+	var form pageForm
+	if p == nil {
+		token, _ := f.str("token")
+		form, p = s.reviewForm(r, id, token, true)
+	}
+	named, _ := f.str("approver")
+	who := form.as
+	switch {
+	case p != nil:
+	case who != "":
+		p = agrees(named, who)
+	case strings.TrimSpace(named) == "":
+		p = &problem{Status: http.StatusBadRequest, Field: "approver", Detail: "approver is required: type your name"}
+	default:
+		who = named
+	}
+	if p != nil {
+		writeProblem(w, r, *p)
+		return
+	}
+	form.name, _ = f.str("approver")
+	form.comments, _ = f.str("comments")
+	base, _ := s.base(r)
+	// Back to the page without the token: a signed link is not kept in
+	// the browser's history longer than it must be.
+	s.answerDecision(w, r, s.settle(w, r, id, f, who), approval.ReviewURL(base, id), form)
+}
+
+// reviewForm works out who may decide from this review page, and how.
+// posting says the form is being posted: then not knowing who decides is
+// a refusal, where a GET only shows the page without buttons.
+func (s *server) reviewForm(r *http.Request, id, token string, posting bool) (pageForm, *problem) {
+	form := pageForm{action: approval.ReviewURL("", id)}
+	switch {
+	case token != "":
+		claims, p := s.checkLink(token, id)
+		if p != nil {
+			return form, p
+		}
+		if s.appService() {
+			who, p := s.principal(r)
+			if p != nil {
+				return form, p
+			}
+			if !strings.EqualFold(who, claims.Approver) {
+				return form, &problem{Status: http.StatusForbidden, ID: id, Reason: "link_for_someone_else",
+					Detail: fmt.Sprintf("this link was sent to %s, but you are signed in as %s", claims.Approver, who)}
+			}
+		}
+		form.as, form.token = claims.Approver, token
+	case s.appService():
+		if posting {
+			who, p := s.principal(r)
+			if p != nil {
+				return form, p
+			}
+			form.as = who
+		} else {
+			form.as = s.pageIdentity(r)
+		}
+	case s.opts.Links != nil:
+		// Approvers are sent signed links; with no sign-in in front, a
+		// typed name would let anyone decide as anyone.
+		if posting {
+			return form, &problem{Status: http.StatusForbidden, ID: id, Reason: "link_required",
+				Detail: "decide from the link you were sent: this page cannot tell who you are without it"}
+		}
+		form.why = "To decide, open the link you were sent for this request."
+	default:
+		form.askName = true
+	}
+	return form, nil
+}
+
+// checkLink checks a signed link's token for approval id.
+func (s *server) checkLink(token, id string) (approval.LinkClaims, *problem) {
+	if s.opts.Links == nil {
+		return approval.LinkClaims{}, &problem{Status: http.StatusForbidden, ID: id, Reason: "link_invalid",
+			Detail: "this link is signed, but signed links are not enabled here (no APPROVALS_LINK_KEY); open the approval without the token instead"}
+	}
+	claims, err := s.opts.Links.Check(token, id, time.Now())
+	switch {
+	case errors.Is(err, approval.ErrLinkExpired):
+		return claims, &problem{Status: http.StatusForbidden, ID: id, Reason: "link_expired", Detail: err.Error()}
+	case err != nil:
+		return claims, &problem{Status: http.StatusForbidden, ID: id, Reason: "link_invalid", Detail: err.Error()}
+	}
+	return claims, nil
+}
+
+// machineForm is how the approval page on the machine route lets its
+// viewer decide: through the decision route, as the signed-in principal
+// or, in body identity mode, as the name typed in, as a script would.
+func (s *server) machineForm(r *http.Request, action string) pageForm {
+	if s.appService() {
+		return pageForm{action: action, as: s.pageIdentity(r)}
+	}
+	return pageForm{action: action, askName: true}
+}
