@@ -49,8 +49,12 @@ func (n LogNotifier) NotifyApprover(ctx context.Context, note Notice) error {
 	if note.Signed {
 		link = ReviewURL("", req.RequestID) + " (signed link withheld from the log)"
 	}
+	kind := note.Kind
+	if kind == "" {
+		kind = NoticeRequest
+	}
 	n.Logger.InfoContext(ctx, "approval requested",
-		"request_id", req.RequestID, "requester", req.Requester, "item", req.Item,
+		"request_id", req.RequestID, "kind", kind, "requester", req.Requester, "item", req.Item,
 		"approver", note.Approver, "approval_url", link)
 	return nil
 }

@@ -23,6 +23,10 @@ type State struct {
 	SubmittedAt time.Time
 	ExpiresAt   time.Time
 	ApprovalURL string
+	// Progress is what the orchestrator published while waiting:
+	// decisions recorded so far, the approvers as escalation has left them,
+	// reminders sent. Empty for requests of the sample's shape.
+	Progress Submission
 	// Result is the outcome once there is one.
 	Result *Outcome
 	// Error says why an approval Failed.
@@ -42,6 +46,7 @@ func StateOf(md *api.OrchestrationMetadata) (st State, ok bool) {
 	}
 	var sub Submission
 	if json.Unmarshal([]byte(md.SerializedCustomStatus), &sub) == nil && sub.SubmittedAt != "" {
+		st.Progress = sub
 		st.ApprovalURL = sub.ApprovalURL
 		st.SubmittedAt, _ = time.Parse(time.RFC3339Nano, sub.SubmittedAt)
 		if at, err := time.Parse(time.RFC3339Nano, sub.ExpiresAt); err == nil {
@@ -71,6 +76,23 @@ func StateOf(md *api.OrchestrationMetadata) (st State, ok bool) {
 	return st, true
 }
 
+// Deciders are the people who may decide now: the request's approvers,
+// and those an escalation has brought in.
+func (s State) Deciders() []string {
+	if len(s.Progress.Approvers) > 0 {
+		return s.Progress.Approvers
+	}
+	return s.Request.Deciders()
+}
+
+// Authorize reports whether who may decide now: never the requester and,
+// when approvers are named, only one of Deciders.
+func (s State) Authorize(who string) error {
+	req := s.Request
+	req.Approver, req.Approvers = "", s.Deciders()
+	return req.Authorize(who)
+}
+
 // Pending reports whether the approval still waits for a decision.
 func (s State) Pending() bool { return s.Status == StatusPending }
 
@@ -96,7 +118,7 @@ func (o Outcome) Decided(d Decision) bool {
 
 // Statuses are all the statuses, in the order an approval moves through
 // them.
-var Statuses = []Status{StatusPending, StatusApproved, StatusRejected, StatusTimeout, StatusFailed}
+var Statuses = []Status{StatusPending, StatusApproved, StatusRejected, StatusTimeout, StatusWithdrawn, StatusFailed}
 
 // ParseStatus reads a status by name, in any case.
 func ParseStatus(name string) (Status, bool) {
@@ -120,7 +142,7 @@ func (s Status) RuntimeStatuses() []api.OrchestrationStatus {
 	case StatusFailed:
 		return []api.OrchestrationStatus{api.RUNTIME_STATUS_COMPLETED, api.RUNTIME_STATUS_FAILED,
 			api.RUNTIME_STATUS_TERMINATED, api.RUNTIME_STATUS_CANCELED}
-	case StatusApproved, StatusRejected, StatusTimeout:
+	case StatusApproved, StatusRejected, StatusTimeout, StatusWithdrawn:
 		return []api.OrchestrationStatus{api.RUNTIME_STATUS_COMPLETED}
 	}
 	return nil

@@ -1,0 +1,91 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/microsoft/durabletask-go/api"
+	"github.com/microsoft/durabletask-go/client"
+
+	"github.com/approvals-go/approvals/approval"
+	"github.com/approvals-go/approvals/dts"
+	"github.com/approvals-go/approvals/internal/testenv"
+)
+
+// notices lists the notices a worker logged for an approval, as
+// "kind:approver".
+func notices(t *testing.T, p *proc, id string) []string {
+	t.Helper()
+	var out []string
+	sc := bufio.NewScanner(strings.NewReader(p.out.String()))
+	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+	for sc.Scan() {
+		var line struct {
+			Msg       string `json:"msg"`
+			RequestID string `json:"request_id"`
+			Kind      string `json:"kind"`
+			Approver  string `json:"approver"`
+		}
+		if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "approval requested" && line.RequestID == id {
+			out = append(out, line.Kind+":"+line.Approver)
+		}
+	}
+	return out
+}
+
+// startOrchestration starts an approval with the scheduler's own client,
+// as any client of the wire contract may.
+func (s *stack) startOrchestration(req approval.Request) {
+	s.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cfg, err := dts.Settings{Endpoint: fmt.Sprintf("http://127.0.0.1:%d", s.grpcPort), TaskHub: dts.DefaultTaskHub}.Resolve()
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	conn, err := dts.Dial(ctx, cfg, dts.RoleClient)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer conn.Close()
+	c := client.NewTaskHubGrpcClient(conn, dts.Logger(testenv.Quiet()))
+	if _, err := c.ScheduleNewOrchestration(ctx, approval.OrchestratorName, api.WithInstanceID(api.InstanceID(req.RequestID)), api.WithInput(req)); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+// Reminders and the escalation run on durable timers: a worker killed
+// between two reminders misses none of them, and the person escalated to
+// decides.
+func TestRemindersSurviveAWorkerRestart(t *testing.T) {
+	s := newStack(t)
+	h := 30.0 / 3600
+	s.startOrchestration(approval.Request{RequestID: "remind", Requester: "ana", Item: "laptop", TimeoutHours: &h,
+		Approvers: []string{"bob"}, RemindEvery: "2s", EscalateAfter: "7s", EscalateTo: []string{"dave"}})
+	waitForOutput(t, s.worker, `"kind":"reminder"`, 20*time.Second)
+	first := s.worker
+	s.worker.stop(t, syscall.SIGKILL)
+	time.Sleep(2500 * time.Millisecond) // the second reminder falls due while no worker runs
+	s.startWorker()
+	waitForOutput(t, s.worker, `"kind":"escalation"`, 20*time.Second)
+
+	got := strings.Join(append(notices(t, first, "remind"), notices(t, s.worker, "remind")...), " ")
+	want := "request:bob reminder:bob reminder:bob reminder:bob escalation:dave"
+	if !strings.HasPrefix(got, want) {
+		t.Fatalf("notices = %v, want %v", got, want)
+	}
+	code, _, out := s.call("SubmitDecision", "remind", map[string]any{"approved": true, "approver": "dave", "comments": "escalated"})
+	if code != http.StatusOK && code != http.StatusAccepted {
+		t.Fatalf("decision by the person escalated to = %d %v", code, out)
+	}
+	if out := s.outcome("remind", 20*time.Second); out["status"] != "Approved" {
+		t.Fatalf("outcome = %v", out)
+	}
+}
