@@ -93,12 +93,16 @@ type env struct {
 	chunks atomic.Int64
 }
 
-func startEnv(t *testing.T) *env {
+func startEnv(t *testing.T, configure ...func(*scheduler.Options)) *env {
 	t.Helper()
 	e := &env{logs: &dtstest.Logs{}}
 	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := scheduler.New(ctx, scheduler.Options{DataDir: t.TempDir(), Synchronous: "normal", Logger: e.logs.Logger(),
-		Guard: guard.Options{TaskHubs: []string{"default", "other"}}})
+	opts := scheduler.Options{DataDir: t.TempDir(), Synchronous: "normal", Logger: e.logs.Logger(),
+		Guard: guard.Options{TaskHubs: []string{"default", "other"}}}
+	for _, c := range configure {
+		c(&opts)
+	}
+	srv, err := scheduler.New(ctx, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -741,5 +745,50 @@ func TestStartTagsAreKept(t *testing.T) {
 	}
 	if in, err := e.mgmt.Instance(ctx, e.start(t, echo, "untagged", "x"), false); err != nil || in.Tags != nil {
 		t.Fatalf("an instance started without tags: %+v %v", in, err)
+	}
+}
+
+// Retention purges what finished longer ago than the retention period,
+// and nothing that still runs.
+func TestRetentionPurgesFinishedInstances(t *testing.T) {
+	const keep = 500 * time.Millisecond
+	e := startEnv(t, func(o *scheduler.Options) { o.Retention = keep })
+	ctx := context.Background()
+	for i := range 3 {
+		e.complete(t, e.start(t, echo, fmt.Sprintf("done-%d", i), "x"))
+	}
+	e.complete(t, e.start(t, fail, "failed", nil))
+	live := e.start(t, approvalLike, "live", nil)
+	e.waiting(t, live)
+	terminated := e.start(t, approvalLike, "terminated", nil)
+	e.waiting(t, terminated)
+	if err := e.mgmt.Terminate(ctx, terminated, "stop"); err != nil {
+		t.Fatal(err)
+	}
+	finished := time.Now()
+	e.complete(t, terminated)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		page, err := e.mgmt.QueryInstances(ctx, mgmt.Query{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := ids(page.Instances); slices.Equal(got, []string{"live"}) {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("left after 30s of retention: %v", got)
+		} else if time.Since(finished) < keep && !slices.Contains(got, "terminated") {
+			t.Fatalf("terminated was purged before its retention period was over: %v left", got)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if e.logs.Count("retention: purged finished instances") == 0 {
+		t.Fatal("the sweep did not log what it purged")
+	}
+	if err := e.client.RaiseEvent(ctx, live, decisionEvent, api.WithEventPayload("ok")); err != nil {
+		t.Fatal(err)
+	}
+	if md := e.complete(t, live); md.SerializedOutput != `"okok"` {
+		t.Fatalf("the running instance after retention sweeps: %s", md.SerializedOutput)
 	}
 }

@@ -52,6 +52,10 @@ type Options struct {
 	Logger      *slog.Logger
 	// ServerOptions are added to the gRPC server's, e.g. TLS credentials.
 	ServerOptions []grpc.ServerOption
+	// Retention, when positive, purges instances that completed, failed
+	// or were terminated longer ago than that, a small batch at a time.
+	// Zero keeps them until they are purged by a client.
+	Retention time.Duration
 }
 
 // Server is a running embedded scheduler.
@@ -125,6 +129,9 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	if opts.Parallelism <= 0 {
 		opts.Parallelism = 64
 	}
+	if opts.Retention < 0 {
+		return nil, fmt.Errorf("retention %s is negative", opts.Retention)
+	}
 	hubs, err := hubNames(opts.Guard.TaskHubs)
 	if err != nil {
 		return nil, err
@@ -169,7 +176,7 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 			backend.NewActivityTaskWorker(store, executor, dtLog, par),
 		}}
 		s.hubs = append(s.hubs, h)
-		h.start(ctx, log)
+		h.start(ctx, log, opts.Retention)
 	}
 
 	// The guard's interceptors run first: a call for another task hub or
@@ -338,11 +345,19 @@ func (s *Server) Close(ctx context.Context) error {
 }
 
 // start runs a loop per dispatcher that hands work items to it as the
-// store releases them. The loops are ours rather than durabletask-go's
-// (TaskHubWorker.Start): its loop polls with backoff, which the blocking
-// store makes pointless, and its shutdown races the loop's bookkeeping.
-func (h *hub) start(ctx context.Context, log *slog.Logger) {
+// store releases them, and the retention sweep when keep is positive. The
+// loops are ours rather than durabletask-go's (TaskHubWorker.Start): its
+// loop polls with backoff, which the blocking store makes pointless, and
+// its shutdown races the loop's bookkeeping.
+func (h *hub) start(ctx context.Context, log *slog.Logger, keep time.Duration) {
 	ctx, h.cancel = context.WithCancel(ctx)
+	if keep > 0 {
+		h.loops.Add(1)
+		go func() {
+			defer h.loops.Done()
+			h.retain(ctx, keep, log)
+		}()
+	}
 	for _, d := range h.dispatchers {
 		h.loops.Add(1)
 		go func() {
@@ -360,7 +375,8 @@ func (h *hub) start(ctx context.Context, log *slog.Logger) {
 	}
 }
 
-// stop ends the dispatch loops, then waits for work items in flight.
+// stop ends the dispatch loops and the retention sweep, then waits for
+// work items in flight.
 func (h *hub) stop() {
 	h.cancel()
 	h.loops.Wait()

@@ -29,15 +29,16 @@ func main() {
 	grpcAddr := flag.String("grpc", "127.0.0.1:8080", "address of the embedded scheduler's gRPC endpoint, which has no TLS or token; beyond loopback it needs -"+exposure.AllowFlag)
 	data := flag.String("data", ".data", "directory for the scheduler's SQLite files; empty keeps state in memory")
 	level := flag.String("log-level", "info", "debug, info, warn or error")
+	retention := flag.Duration("retention", 0, "purge orchestrations this long after they complete, fail or are terminated (0 keeps them)")
 	allowRemote := flag.Bool(exposure.AllowFlag, false, "let -http and -grpc listen beyond loopback, although neither has authentication: anyone who reaches them can start and decide any approval and terminate or purge any orchestration")
 	flag.Parse()
-	if err := run(*httpAddr, *grpcAddr, *data, *level, *allowRemote); err != nil {
+	if err := run(*httpAddr, *grpcAddr, *data, *level, *allowRemote, *retention); err != nil {
 		fmt.Fprintln(os.Stderr, "dev:", err)
 		os.Exit(1)
 	}
 }
 
-func run(httpAddr, grpcAddr, data, level string, allowRemote bool) error {
+func run(httpAddr, grpcAddr, data, level string, allowRemote bool, retention time.Duration) error {
 	log := logging.New(os.Stderr, level)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -62,7 +63,7 @@ func run(httpAddr, grpcAddr, data, level string, allowRemote bool) error {
 	if warning != "" {
 		log.Warn(warning)
 	}
-	sched, err := scheduler.New(ctx, scheduler.Options{DataDir: data, Logger: log.With("component", "scheduler")})
+	sched, err := scheduler.New(ctx, scheduler.Options{DataDir: data, Logger: log.With("component", "scheduler"), Retention: retention})
 	if err != nil {
 		return err
 	}

@@ -36,6 +36,7 @@ func main() {
 	certFile := flag.String("tls-cert", "", "PEM certificate: serve TLS (needed when a bearer token is set in env "+guard.EnvToken+")")
 	keyFile := flag.String("tls-key", "", "PEM private key for -tls-cert")
 	level := flag.String("log-level", envOr("APPROVALS_LOG_LEVEL", "info"), "debug, info, warn or error")
+	retention := flag.Duration("retention", 0, "purge instances this long after they complete, fail or are terminated, in small batches (0 keeps them; the Azure service's default is 720h)")
 	allowRemote := flag.Bool(exposure.AllowFlag, false, "serve a -grpc address beyond loopback without TLS and a bearer token, letting anyone who reaches it "+exposure.SchedulerGrants)
 	flag.Parse()
 	log := logging.New(os.Stderr, *level)
@@ -73,12 +74,12 @@ func main() {
 	if warning != "" {
 		log.Warn(warning)
 	}
-	srv, err := scheduler.New(ctx, scheduler.Options{DataDir: *data, Synchronous: *sync, Guard: guardOpts, Logger: log, ServerOptions: serverOpts})
+	srv, err := scheduler.New(ctx, scheduler.Options{DataDir: *data, Synchronous: *sync, Guard: guardOpts, Logger: log, ServerOptions: serverOpts, Retention: *retention})
 	if err != nil {
 		fail(err)
 	}
 	log.Info("scheduler listening", "addr", lis.Addr().String(), "tls", len(serverOpts) > 0,
-		"data", storage(*data), "taskhubs", guardOpts.TaskHubs, "bearer_token_required", guardOpts.Token != "")
+		"data", storage(*data), "taskhubs", guardOpts.TaskHubs, "bearer_token_required", guardOpts.Token != "", "retention", retentionText(*retention))
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(lis) }()
 	select {
@@ -106,6 +107,13 @@ func envOr(name, def string) string {
 		return v
 	}
 	return def
+}
+
+func retentionText(d time.Duration) string {
+	if d == 0 {
+		return "off"
+	}
+	return d.String()
 }
 
 func storage(dir string) string {
