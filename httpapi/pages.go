@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"embed"
 	"fmt"
+	"hash/fnv"
 	"html/template"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/approvals-go/approvals/approval"
 )
@@ -31,6 +33,9 @@ func parsePages(names ...string) map[string]*template.Template {
 		"left":     timeLeft,
 		"ago":      ago,
 		"names":    joinNames,
+		"soon":     soon,
+		"initials": initials,
+		"hue":      hue,
 	}).ParseFS(templates, "templates/layout.html"))
 	out := map[string]*template.Template{}
 	for _, name := range names {
@@ -230,6 +235,10 @@ func timeLeft(t, now time.Time) string {
 	return durationWords(d) + " left"
 }
 
+// soon reports whether a deadline is close enough to say so: under two
+// hours away.
+func soon(t, now time.Time) bool { return t.Sub(now) < 2*time.Hour }
+
 // ago says how long before now t was, in words.
 func ago(t, now time.Time) string {
 	d := now.Sub(t)
@@ -262,6 +271,34 @@ func durationWords(d time.Duration) string {
 		return unit(mins, "minute")
 	}
 	return "less than a minute"
+}
+
+// initials stand for a person in their avatar: the first letters of the
+// first two parts of their name or of an e-mail address's local part.
+func initials(name string) string {
+	local, _, _ := strings.Cut(name, "@")
+	parts := strings.FieldsFunc(local, func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) })
+	var out []rune
+	for _, p := range parts {
+		out = append(out, unicode.ToUpper([]rune(p)[0]))
+		if len(out) == 2 {
+			break
+		}
+	}
+	if len(out) == 0 {
+		return "?"
+	}
+	return string(out)
+}
+
+// avatarHues is how many avatar colours the style sheet defines.
+const avatarHues = 6
+
+// hue picks a person's avatar colour, the same one on every page.
+func hue(name string) int {
+	h := fnv.New32a()
+	h.Write([]byte(strings.ToLower(name)))
+	return int(h.Sum32() % avatarHues)
 }
 
 // joinNames lists names for a sentence.

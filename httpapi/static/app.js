@@ -29,6 +29,7 @@
     var now = Date.now();
     each("time[data-left]", function (el, t) {
       el.textContent = t - now > 0 ? words(t - now) + " left" : "passed";
+      el.classList.toggle("left-soon", t - now < 7200000);
     });
     each("time[data-ago]", function (el, t) {
       el.textContent = now - t < 60000 ? "just now" : words(now - t) + " ago";

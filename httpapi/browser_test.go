@@ -1,0 +1,328 @@
+package httpapi_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"image/png"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/chromedp"
+
+	"github.com/approvals-go/approvals/approval"
+	"github.com/approvals-go/approvals/httpapi"
+)
+
+// The pages are tested in a real Chromium (Debian's chromium package,
+// which .ci/run installs), one browser for the whole test binary and a tab
+// per test.
+
+var screenshots = flag.Bool("screenshots", os.Getenv("APPROVALS_SCREENSHOTS") != "",
+	"write the pages' screenshots into docs/ (also APPROVALS_SCREENSHOTS=1)")
+
+var browser struct {
+	once   sync.Once
+	ctx    context.Context
+	cancel []context.CancelFunc
+	err    error
+}
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	code := m.Run()
+	for i := len(browser.cancel) - 1; i >= 0; i-- {
+		browser.cancel[i]()
+	}
+	os.Exit(code)
+}
+
+// chromiumPath finds the browser: CHROMIUM if set, else chromium on PATH.
+func chromiumPath() (string, error) {
+	if p := os.Getenv("CHROMIUM"); p != "" {
+		return p, nil
+	}
+	for _, name := range []string{"chromium", "chromium-browser"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p, nil
+		}
+	}
+	return "", errors.New("chromium is not installed (apt-get install chromium)")
+}
+
+// tab opens a new tab of the shared browser, with a viewport of width by
+// height, closed when the test ends. Without Chromium a developer's run
+// skips the test; CI, which installs it, fails.
+func tab(t *testing.T, width, height int64) context.Context {
+	t.Helper()
+	browser.once.Do(func() {
+		path, err := chromiumPath()
+		if err != nil {
+			browser.err = err
+			return
+		}
+		opts := append(chromedp.DefaultExecAllocatorOptions[:],
+			chromedp.ExecPath(path),
+			// CI runs as root, where Chromium's sandbox cannot start.
+			chromedp.NoSandbox,
+			chromedp.DisableGPU,
+			chromedp.Flag("lang", "en-US"),
+		)
+		alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+		ctx, cancelBrowser := chromedp.NewContext(alloc)
+		browser.ctx, browser.cancel = ctx, []context.CancelFunc{cancelAlloc, cancelBrowser}
+		browser.err = chromedp.Do(ctx)
+	})
+	if browser.err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("browser tests need Chromium: %v", browser.err)
+		}
+		t.Skipf("browser tests need Chromium: %v", browser.err)
+	}
+	ctx, cancel := chromedp.NewContext(browser.ctx)
+	t.Cleanup(cancel)
+	ctx, cancelTimeout := context.WithTimeout(ctx, 60*time.Second)
+	t.Cleanup(cancelTimeout)
+	do(t, ctx, chromedp.EmulateViewport(width, height))
+	return ctx
+}
+
+func do(t *testing.T, ctx context.Context, actions ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	if err := chromedp.Do(ctx, actions...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func run[T any](t *testing.T, ctx context.Context, action chromedp.Action[T]) T {
+	t.Helper()
+	v, err := chromedp.Run(ctx, action)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// click clicks sel and waits for the page it leads to.
+func click(t *testing.T, ctx context.Context, sel string) {
+	t.Helper()
+	if _, err := chromedp.Run(ctx, chromedp.WaitEvent(page.LoadEventFired, nil, chromedp.Click(chromedp.CSS(sel)))); err != nil {
+		t.Fatalf("click %s: %v", sel, err)
+	}
+}
+
+// buttons counts the decision buttons on the page.
+func buttons(t *testing.T, ctx context.Context) int {
+	t.Helper()
+	return run(t, ctx, chromedp.Evaluate[int](`document.querySelectorAll('button[name="approved"]').length`))
+}
+
+func text(t *testing.T, ctx context.Context, sel string) string {
+	t.Helper()
+	return run(t, ctx, chromedp.Text(chromedp.CSS(sel)))
+}
+
+// startFor starts an approval of item by ana for approvers and waits
+// until they have been sent its link.
+func (e *apiEnv) startFor(t *testing.T, id, item string, approvers ...string) {
+	t.Helper()
+	r := e.postJSON(t, httpapi.ApprovalsPath, map[string]any{"request_id": id, "requester": "ana", "item": item,
+		"approvers": approvers, "timeout": "2h"})
+	if r.code != http.StatusAccepted {
+		t.Fatalf("start %s = %d %s", id, r.code, r.raw)
+	}
+	e.until(t, id, submitted)
+}
+
+// The approval link opens a page on which a person types a comment and
+// approves or rejects; the page then shows the outcome, who decided and
+// their comment, and no buttons.
+func TestBrowserDecides(t *testing.T) {
+	e := newAPI(t)
+	for _, c := range []struct {
+		button, status string
+		approved       bool
+	}{
+		{".btn-approve", "Approved", true},
+		{".btn-reject", "Rejected", false},
+	} {
+		t.Run(c.status, func(t *testing.T) {
+			id := "browser-" + strings.ToLower(c.status)
+			e.startFor(t, id, "Laptop for "+c.status, "bob")
+			ctx := tab(t, 1280, 900)
+			do(t, ctx, chromedp.Navigate(e.notices.link(t, id, "bob")))
+			if got := text(t, ctx, ".badge"); got != "Pending" {
+				t.Fatalf("badge = %q", got)
+			}
+			if n := buttons(t, ctx); n != 2 {
+				t.Fatalf("%d decision buttons on a pending approval, want 2", n)
+			}
+			do(t, ctx,
+				chromedp.SendKeys(chromedp.ID("approver"), "bob"),
+				chromedp.SendKeys(chromedp.ID("comments"), "Decided in a browser: "+c.status),
+			)
+			click(t, ctx, c.button)
+
+			// Post/Redirect/Get: the browser is back on the page itself.
+			if loc := run(t, ctx, chromedp.Location()); loc != e.url+approval.ReviewPath+"/"+id {
+				t.Fatalf("after deciding the browser is at %s", loc)
+			}
+			if got := text(t, ctx, ".badge"); got != c.status {
+				t.Fatalf("badge = %q, want %s", got, c.status)
+			}
+			if got := text(t, ctx, "#outcome-title"); got != c.status+" by bob" {
+				t.Fatalf("outcome = %q", got)
+			}
+			if got := text(t, ctx, ".comments"); got != "Decided in a browser: "+c.status {
+				t.Fatalf("comments = %q", got)
+			}
+			if n := buttons(t, ctx); n != 0 {
+				t.Fatalf("a decided approval shows %d decision buttons", n)
+			}
+			// The decision the page shows is the recorded one.
+			f := e.until(t, id, finished)
+			if result, _ := f.body["result"].(map[string]any); f.body["status"] != c.status || result["approver"] != "bob" {
+				t.Fatalf("recorded %s", f.raw)
+			}
+			// Opened again later, it still shows no buttons.
+			do(t, ctx, chromedp.Navigate(e.url+approval.ReviewPath+"/"+id))
+			if n := buttons(t, ctx); n != 0 {
+				t.Fatalf("a decided approval opened again shows %d decision buttons", n)
+			}
+		})
+	}
+	if n := e.orch.decisions.Load(); n != 2 {
+		t.Fatalf("%d decisions reached the scheduler, want 2", n)
+	}
+}
+
+// A signed link, opened as a mail scanner or a person would (a GET),
+// decides nothing; it shows who is deciding and a confirm step, and only
+// pressing a button decides, as the approver the link was signed for.
+func TestBrowserSignedLinkConfirms(t *testing.T) {
+	signer, err := approval.NewLinkSigner(strings.Repeat("k", 32), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newAPIWith(t, httpapi.Options{Links: signer})
+	e.startFor(t, "signed-1", "Conference trip", "bob", "carol")
+	link := e.notices.link(t, "signed-1", "carol")
+	if !strings.Contains(link, "?token=") {
+		t.Fatalf("the link sent is not signed: %s", link)
+	}
+	ctx := tab(t, 1280, 900)
+	do(t, ctx, chromedp.Navigate(link))
+	if got := text(t, ctx, ".as"); got != "You are deciding as carol." {
+		t.Fatalf("confirm step says %q", got)
+	}
+	if n := run(t, ctx, chromedp.Evaluate[int](`document.querySelectorAll('#approver').length`)); n != 0 {
+		t.Fatal("a signed link asks for a name")
+	}
+	// Loading the link again, as a scanner might, decides nothing either.
+	do(t, ctx, chromedp.Reload())
+	time.Sleep(200 * time.Millisecond)
+	if n := e.orch.decisions.Load(); n != 0 {
+		t.Fatalf("opening a signed link raised %d decisions", n)
+	}
+	if r := e.do(t, http.MethodGet, "/api/approvals/signed-1", "", ""); r.body["status"] != "Pending" {
+		t.Fatalf("after opening the link the approval is %s", r.raw)
+	}
+	click(t, ctx, ".btn-approve")
+	if got := text(t, ctx, "#outcome-title"); got != "Approved by carol" {
+		t.Fatalf("outcome = %q", got)
+	}
+	if loc := run(t, ctx, chromedp.Location()); strings.Contains(loc, "token") {
+		t.Fatalf("the token stays in the address bar: %s", loc)
+	}
+	if n := e.orch.decisions.Load(); n != 1 {
+		t.Fatalf("%d decisions, want 1", n)
+	}
+}
+
+// The inbox lists what is pending for a person and links to each page.
+func TestBrowserInbox(t *testing.T) {
+	e := newAPI(t)
+	e.startFor(t, "inbox-1", "Team offsite budget", "dana")
+	e.startFor(t, "inbox-2", "Monitor for Sam", "erin")
+	ctx := tab(t, 1280, 900)
+	do(t, ctx, chromedp.Navigate(e.url+approval.ReviewPath+"?approver=dana"))
+	items := run(t, ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll('.row .item')].map(a => a.textContent)`))
+	if len(items) != 1 || items[0] != "Team offsite budget" {
+		t.Fatalf("dana's inbox lists %q", items)
+	}
+	click(t, ctx, ".row .item")
+	if loc := run(t, ctx, chromedp.Location()); loc != e.url+approval.ReviewPath+"/inbox-1" {
+		t.Fatalf("the inbox row leads to %s", loc)
+	}
+	if got := text(t, ctx, "h1"); got != "Team offsite budget" {
+		t.Fatalf("the page shows %q", got)
+	}
+}
+
+// TestScreenshots takes the pictures the README shows, on a desktop and
+// on a phone. They are written into docs/ only when asked
+// (-screenshots or APPROVALS_SCREENSHOTS=1); every run takes them, so the
+// pages render in a real browser without errors either way.
+func TestScreenshots(t *testing.T) {
+	e := newAPI(t)
+	r := e.postJSON(t, httpapi.ApprovalsPath, map[string]any{"request_id": "EXP-2041", "requester": "ana.lima@contoso.com",
+		"item": "MacBook Pro 14\" for the new product designer (2,399 EUR)", "approvers": []string{"bob.meyer@contoso.com", "carol.ng@contoso.com"},
+		"timeout": "48h"})
+	if r.code != http.StatusAccepted {
+		t.Fatalf("start = %d %s", r.code, r.raw)
+	}
+	e.until(t, "EXP-2041", submitted)
+	for _, other := range []struct{ id, requester, item, timeout string }{
+		{"EXP-2038", "sam.okafor@contoso.com", "Conference ticket: GopherCon EU, Berlin", "90m"},
+		{"EXP-2039", "lena.fischer@contoso.com", "Standing desk for the Lisbon office", "30h"},
+	} {
+		r := e.postJSON(t, httpapi.ApprovalsPath, map[string]any{"request_id": other.id, "requester": other.requester,
+			"item": other.item, "approver": "bob.meyer@contoso.com", "timeout": other.timeout})
+		if r.code != http.StatusAccepted {
+			t.Fatalf("start = %d %s", r.code, r.raw)
+		}
+		e.until(t, other.id, submitted)
+	}
+	dir := t.TempDir()
+	if *screenshots {
+		dir = filepath.Join("..", "docs")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, shot := range []struct {
+		file, path    string
+		width, height int64
+	}{
+		{"approval-page.png", approval.ReviewPath + "/EXP-2041", 1280, 800},
+		{"approval-page-phone.png", approval.ReviewPath + "/EXP-2041", 390, 844},
+		{"inbox-page.png", approval.ReviewPath + "?approver=bob.meyer@contoso.com", 1280, 600},
+	} {
+		ctx := tab(t, shot.width, shot.height)
+		do(t, ctx, chromedp.Navigate(e.url+shot.path))
+		if shot.file == "approval-page.png" {
+			do(t, ctx,
+				chromedp.SendKeys(chromedp.ID("approver"), "bob.meyer@contoso.com"),
+				chromedp.SendKeys(chromedp.ID("comments"), "Within the team's hardware budget."),
+				chromedp.Evaluate[chromedp.Void](`document.activeElement.blur()`),
+			)
+		}
+		buf := run(t, ctx, chromedp.FullScreenshot(100))
+		img, err := png.Decode(bytes.NewReader(buf))
+		if err != nil || img.Bounds().Dx() != int(shot.width) {
+			t.Fatalf("%s: not a %d px wide PNG: %v", shot.file, shot.width, err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, shot.file), buf, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%s: %d bytes in %s", shot.file, len(buf), dir)
+	}
+}
