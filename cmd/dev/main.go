@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -21,6 +22,7 @@ import (
 	"github.com/approvals-go/approvals/internal/exposure"
 	"github.com/approvals-go/approvals/internal/logging"
 	"github.com/approvals-go/approvals/scheduler"
+	"github.com/approvals-go/approvals/scheduler/dashboard"
 	"github.com/approvals-go/approvals/worker"
 )
 
@@ -29,16 +31,17 @@ func main() {
 	grpcAddr := flag.String("grpc", "127.0.0.1:8080", "address of the embedded scheduler's gRPC endpoint, which has no TLS or token; beyond loopback it needs -"+exposure.AllowFlag)
 	data := flag.String("data", ".data", "directory for the scheduler's SQLite files; empty keeps state in memory")
 	level := flag.String("log-level", "info", "debug, info, warn or error")
+	dashAddr := flag.String("dashboard", "127.0.0.1:8082", "address of the scheduler's dashboard and the emulator's JSON API, which have no authentication; empty turns them off; beyond loopback it needs -"+exposure.AllowFlag)
 	retention := flag.Duration("retention", 0, "purge orchestrations this long after they complete, fail or are terminated (0 keeps them)")
-	allowRemote := flag.Bool(exposure.AllowFlag, false, "let -http and -grpc listen beyond loopback, although neither has authentication: anyone who reaches them can start and decide any approval and terminate or purge any orchestration")
+	allowRemote := flag.Bool(exposure.AllowFlag, false, "let -http, -grpc and -dashboard listen beyond loopback, although neither has authentication: anyone who reaches them can start and decide any approval and terminate or purge any orchestration")
 	flag.Parse()
-	if err := run(*httpAddr, *grpcAddr, *data, *level, *allowRemote, *retention); err != nil {
+	if err := run(*httpAddr, *grpcAddr, *dashAddr, *data, *level, *allowRemote, *retention); err != nil {
 		fmt.Fprintln(os.Stderr, "dev:", err)
 		os.Exit(1)
 	}
 }
 
-func run(httpAddr, grpcAddr, data, level string, allowRemote bool, retention time.Duration) error {
+func run(httpAddr, grpcAddr, dashAddr, data, level string, allowRemote bool, retention time.Duration) error {
 	log := logging.New(os.Stderr, level)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -52,9 +55,21 @@ func run(httpAddr, grpcAddr, data, level string, allowRemote bool, retention tim
 		grpcLis.Close()
 		return fmt.Errorf("HTTP API: %w (is another copy running? use -http to pick another address)", err)
 	}
-	warning, err := exposure.Check(allowRemote,
-		exposure.Listener{Name: "the HTTP API", Flag: "-http", Addr: httpLis.Addr(), Grants: exposure.HTTPAPIGrants},
-		exposure.Listener{Name: "the scheduler's gRPC", Flag: "-grpc", Addr: grpcLis.Addr(), Grants: exposure.SchedulerGrants})
+	listeners := []exposure.Listener{
+		{Name: "the HTTP API", Flag: "-http", Addr: httpLis.Addr(), Grants: exposure.HTTPAPIGrants},
+		{Name: "the scheduler's gRPC", Flag: "-grpc", Addr: grpcLis.Addr(), Grants: exposure.SchedulerGrants},
+	}
+	var dashLis net.Listener
+	if dashAddr != "" {
+		if dashLis, err = net.Listen("tcp", dashAddr); err != nil {
+			httpLis.Close()
+			grpcLis.Close()
+			return fmt.Errorf("dashboard: %w (is another copy or the emulator running? use -dashboard to pick another address)", err)
+		}
+		defer dashLis.Close()
+		listeners = append(listeners, exposure.Listener{Name: "the dashboard", Flag: "-dashboard", Addr: dashLis.Addr(), Grants: exposure.SchedulerGrants})
+	}
+	warning, err := exposure.Check(allowRemote, listeners...)
 	if err != nil {
 		httpLis.Close()
 		grpcLis.Close()
@@ -74,8 +89,17 @@ func run(httpAddr, grpcAddr, data, level string, allowRemote bool, retention tim
 			log.Error("closing scheduler", "err", err)
 		}
 	}()
-	errc := make(chan error, 3)
+	errc := make(chan error, 4)
 	go func() { errc <- sched.Serve(grpcLis) }()
+	dashURL := "off (-dashboard is empty)"
+	if dashLis != nil {
+		dash, err := dashboard.New(dashboard.Options{Hubs: dashboard.Embedded(sched), Logger: log.With("component", "dashboard")})
+		if err != nil {
+			return err
+		}
+		dashURL = "http://" + dashLis.Addr().String()
+		go func() { errc <- serveHTTP(ctx, dashLis, dash) }()
+	}
 
 	apiBase := "http://" + httpLis.Addr().String()
 	schedulerSettings := dts.Settings{Endpoint: "http://" + grpcLis.Addr().String(), TaskHub: dts.DefaultTaskHub}
@@ -86,7 +110,7 @@ func run(httpAddr, grpcAddr, data, level string, allowRemote bool, retention tim
 		errc <- customhandler.Serve(ctx, httpLis, config.Handler{Scheduler: schedulerSettings}, log.With("component", "handler"))
 	}()
 
-	banner(apiBase, grpcLis.Addr().String(), data)
+	banner(apiBase, grpcLis.Addr().String(), dashURL, data)
 	select {
 	case <-ctx.Done():
 		fmt.Fprintln(os.Stderr, "stopping...")
@@ -102,7 +126,7 @@ func run(httpAddr, grpcAddr, data, level string, allowRemote bool, retention tim
 	}
 }
 
-func banner(apiBase, grpcAddr, data string) {
+func banner(apiBase, grpcAddr, dashURL, data string) {
 	state := "in memory (lost when this process stops)"
 	if data != "" {
 		if abs, err := filepath.Abs(filepath.Join(data, scheduler.DatabaseFile)); err == nil {
@@ -114,6 +138,7 @@ Approvals dev server is running. Press Ctrl-C to stop.
 
   HTTP API    %[1]s/api/approvals
   scheduler   %[2]s (task hub "default"; point ENDPOINT=http://%[2]s at it)
+  dashboard   %[4]s
   state       %[3]s
 
 Try it:
@@ -125,5 +150,20 @@ Try it:
 
 or run the console client:  go run ./cmd/client -url %[1]s
 
-`, apiBase, grpcAddr, state)
+`, apiBase, grpcAddr, state, dashURL)
+}
+
+// serveHTTP serves h on lis until ctx ends.
+func serveHTTP(ctx context.Context, lis net.Listener, h http.Handler) error {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(shutdown)
+	}()
+	if err := srv.Serve(lis); !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("dashboard: %w", err)
+	}
+	return nil
 }

@@ -1,0 +1,98 @@
+package dashboard
+
+import (
+	"context"
+
+	"github.com/microsoft/durabletask-go/api"
+	"github.com/microsoft/durabletask-go/backend"
+
+	"github.com/approvals-go/approvals/dts/mgmt"
+	"github.com/approvals-go/approvals/scheduler"
+)
+
+// Embedded returns the task hubs of an embedded scheduler in the same
+// process. Reads go through each store's Reader, never the writer; actions
+// go through the store the way the scheduler's own gRPC service sends them,
+// so that an event raised here is the same event a client would raise.
+func Embedded(srv *scheduler.Server) []Hub {
+	var hubs []Hub
+	for _, name := range srv.TaskHubs() {
+		store := srv.Store(name)
+		hubs = append(hubs, embeddedHub{name: name, store: store, reader: store.Reader(), client: backend.NewTaskHubClient(store)})
+	}
+	return hubs
+}
+
+type embeddedHub struct {
+	name   string
+	store  *scheduler.Store
+	reader *scheduler.Reader
+	client backend.TaskHubClient
+}
+
+func (h embeddedHub) Name() string { return h.name }
+
+func listQuery(f Filter) scheduler.ListQuery {
+	return scheduler.ListQuery{Statuses: f.Statuses, IDPrefix: f.IDPrefix, NameContains: f.NameContains,
+		CreatedFrom: f.CreatedFrom, CreatedTo: f.CreatedTo}
+}
+
+func (h embeddedHub) List(ctx context.Context, f Filter, s Sort, offset, limit int) ([]*mgmt.Instance, error) {
+	q := listQuery(f)
+	q.Sort, q.Ascending = scheduler.SortColumn(s.Column), s.Ascending
+	q.Offset, q.Limit = offset, limit
+	return h.reader.ListInstances(ctx, q)
+}
+
+func (h embeddedHub) Counts(ctx context.Context, f Filter) (map[api.OrchestrationStatus]int, error) {
+	return h.reader.CountInstances(ctx, listQuery(f))
+}
+
+func (h embeddedHub) Instance(ctx context.Context, id api.InstanceID) (*mgmt.Instance, error) {
+	return h.reader.Instance(ctx, id, true)
+}
+
+func (h embeddedHub) History(ctx context.Context, id api.InstanceID, offset, limit int) ([]*backend.HistoryEvent, int, error) {
+	return h.reader.HistoryWindow(ctx, id, offset, limit)
+}
+
+func (h embeddedHub) Start(ctx context.Context, name string, id api.InstanceID, input string) (api.InstanceID, error) {
+	var opts []api.NewOrchestrationOptions
+	if id != "" {
+		opts = append(opts, api.WithInstanceID(id))
+	}
+	if input != "" {
+		opts = append(opts, api.WithRawInput(input))
+	}
+	return h.client.ScheduleNewOrchestration(ctx, name, opts...)
+}
+
+func (h embeddedHub) Raise(ctx context.Context, id api.InstanceID, event, payload string) error {
+	var opts []api.RaiseEventOptions
+	if payload != "" {
+		opts = append(opts, api.WithRawEventData(payload))
+	}
+	return h.client.RaiseEvent(ctx, id, event, opts...)
+}
+
+func (h embeddedHub) Terminate(ctx context.Context, id api.InstanceID, reason string) error {
+	// The reason becomes the output as a JSON string, as the official
+	// SDKs send it.
+	return h.client.TerminateOrchestration(ctx, id, api.WithOutput(reason))
+}
+
+func (h embeddedHub) Suspend(ctx context.Context, id api.InstanceID, reason string) error {
+	return h.client.SuspendOrchestration(ctx, id, reason)
+}
+
+func (h embeddedHub) Resume(ctx context.Context, id api.InstanceID, reason string) error {
+	return h.client.ResumeOrchestration(ctx, id, reason)
+}
+
+func (h embeddedHub) Restart(ctx context.Context, id api.InstanceID, newID bool) (api.InstanceID, error) {
+	return h.store.Restart(ctx, id, newID)
+}
+
+func (h embeddedHub) Purge(ctx context.Context, ids []api.InstanceID) (int, error) {
+	return h.store.Purge(ctx, mgmt.PurgeRequest{IDs: ids})
+}

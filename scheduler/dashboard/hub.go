@@ -1,0 +1,92 @@
+// Package dashboard is the embedded scheduler's web dashboard, the
+// stand-in for the one the Durable Task Scheduler emulator serves on port
+// 8082: task hubs with their counts by status, instances newest first with
+// filters in the URL, one instance with its payloads and its history as a
+// timeline, and the operator's actions (start, raise an event or decide an
+// approval, terminate, suspend, resume, restart, purge, and bulk terminate
+// and purge), each behind a confirmation. The same port answers the
+// emulator's JSON API under /api/v1/taskhubs/, which the Azure CLI's
+// durabletask extension, the VS Code extension and .NET Aspire call.
+//
+// Pages are rendered on the server from templates parsed once; assets are
+// embedded and served under content-hashed names; nothing needs
+// JavaScript, and the one script (auto-refresh, which can be paused) runs
+// under a Content-Security-Policy without 'unsafe-inline'. Cross-site
+// posts are refused.
+//
+// The dashboard reads and acts through Hub, declared here; Embedded
+// implements it on the embedded scheduler's stores, reading through each
+// store's Reader so that no page holds up the scheduler's writes.
+package dashboard
+
+import (
+	"context"
+	"time"
+
+	"github.com/microsoft/durabletask-go/api"
+	"github.com/microsoft/durabletask-go/backend"
+
+	"github.com/approvals-go/approvals/dts/mgmt"
+)
+
+// Hub is one task hub as the dashboard reads and drives it. Errors that
+// wrap api.ErrInstanceNotFound mean there is no such instance.
+type Hub interface {
+	Name() string
+	// List returns up to limit instances f selects in order s, after
+	// skipping offset, with their custom status but without inputs,
+	// outputs and failure details.
+	List(ctx context.Context, f Filter, s Sort, offset, limit int) ([]*mgmt.Instance, error)
+	// Counts returns how many instances f selects in each status,
+	// ignoring f.Statuses.
+	Counts(ctx context.Context, f Filter) (map[api.OrchestrationStatus]int, error)
+	// Instance reads one instance with its payloads.
+	Instance(ctx context.Context, id api.InstanceID) (*mgmt.Instance, error)
+	// History returns up to limit events of the instance's history from
+	// the offset-th on, and how many it holds.
+	History(ctx context.Context, id api.InstanceID, offset, limit int) ([]*backend.HistoryEvent, int, error)
+
+	// Start schedules a new orchestration; input is JSON or empty.
+	Start(ctx context.Context, name string, id api.InstanceID, input string) (api.InstanceID, error)
+	// Raise sends an event with a JSON (or empty) payload.
+	Raise(ctx context.Context, id api.InstanceID, event, payload string) error
+	// Terminate ends a running instance with reason as its output.
+	Terminate(ctx context.Context, id api.InstanceID, reason string) error
+	Suspend(ctx context.Context, id api.InstanceID, reason string) error
+	Resume(ctx context.Context, id api.InstanceID, reason string) error
+	// Restart starts a finished instance again, under its own ID or a new
+	// one, and returns the ID it runs under.
+	Restart(ctx context.Context, id api.InstanceID, newID bool) (api.InstanceID, error)
+	// Purge deletes those of ids that have finished and returns how many.
+	Purge(ctx context.Context, ids []api.InstanceID) (int, error)
+}
+
+// Filter selects instances. Zero fields do not filter.
+type Filter struct {
+	Statuses []api.OrchestrationStatus
+	IDPrefix string
+	// NameContains matches the orchestrator's name, regardless of case.
+	NameContains string
+	// CreatedFrom is inclusive, CreatedTo exclusive.
+	CreatedFrom, CreatedTo time.Time
+}
+
+// SortColumn names a column to sort by, as the emulator's JSON API does.
+type SortColumn string
+
+// The columns instances can be sorted by.
+const (
+	SortCreated     SortColumn = "CREATED_AT"
+	SortLastUpdated SortColumn = "LAST_UPDATED_AT"
+	SortCompleted   SortColumn = "COMPLETED_AT"
+	SortID          SortColumn = "ORCHESTRATION_ID"
+	SortName        SortColumn = "NAME"
+	SortStatus      SortColumn = "ORCHESTRATION_STATUS"
+)
+
+// Sort orders a listing: by Column (SortCreated when empty), greatest
+// first unless Ascending.
+type Sort struct {
+	Column    SortColumn
+	Ascending bool
+}

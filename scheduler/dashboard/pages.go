@@ -1,0 +1,559 @@
+package dashboard
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/microsoft/durabletask-go/api"
+	"github.com/microsoft/durabletask-go/backend"
+
+	"github.com/approvals-go/approvals/approval"
+	"github.com/approvals-go/approvals/dts/mgmt"
+)
+
+// Page sizes: the instance list's default and largest, and the timeline's
+// window.
+const (
+	defaultListSize = 50
+	maxListSize     = 200
+	historyWindow   = 200
+	// readTimeout bounds every read a page makes.
+	readTimeout = 10 * time.Second
+)
+
+func (s *Server) routes(mux *http.ServeMux) {
+	mux.HandleFunc("GET /{$}", s.hubsPage)
+	mux.HandleFunc("GET /static/{file}", s.serveAsset)
+	mux.HandleFunc("GET /signin", s.signIn)
+	mux.HandleFunc("POST /signin", s.signIn)
+	mux.HandleFunc("POST /signout", s.signOut)
+	mux.HandleFunc("GET /hubs/{hub}/{$}", s.listPage)
+	mux.HandleFunc("GET /hubs/{hub}/start", s.startPage)
+	mux.HandleFunc("POST /hubs/{hub}/start", s.startPage)
+	mux.HandleFunc("GET /hubs/{hub}/bulk", s.bulkPage)
+	mux.HandleFunc("POST /hubs/{hub}/bulk", s.bulkPage)
+	mux.HandleFunc("GET /hubs/{hub}/instances/{id}", s.instancePage)
+	mux.HandleFunc("GET /hubs/{hub}/instances/{id}/{action}", s.actionPage)
+	mux.HandleFunc("POST /hubs/{hub}/instances/{id}/{action}", s.actionPage)
+}
+
+// hubCard is one task hub on the front page.
+type hubCard struct {
+	Name   string
+	Total  int
+	Counts []statusCount
+}
+
+type statusCount struct {
+	Status api.OrchestrationStatus
+	Count  int
+	URL    string
+}
+
+func (s *Server) hubsPage(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), readTimeout)
+	defer cancel()
+	var cards []hubCard
+	for _, h := range s.hubs {
+		counts, err := h.Counts(ctx, Filter{})
+		if err != nil {
+			s.fail(w, "count instances of task hub "+h.Name(), err)
+			return
+		}
+		c := hubCard{Name: h.Name()}
+		for _, st := range statuses {
+			c.Total += counts[st]
+			if counts[st] > 0 || !isRare(st) {
+				c.Counts = append(c.Counts, statusCount{st, counts[st], hubURL(h.Name()) + "?status=" + statusSlug(st)})
+			}
+		}
+		cards = append(cards, c)
+	}
+	s.render(w, http.StatusOK, "hubs", view{Title: "Task hubs", Refresh: true, Page: cards})
+}
+
+// isRare statuses are shown only when some instance is in them.
+func isRare(st api.OrchestrationStatus) bool {
+	return st == api.RUNTIME_STATUS_CANCELED || st == api.RUNTIME_STATUS_CONTINUED_AS_NEW
+}
+
+// listForm is the instance list's filter as it travels in the URL.
+type listForm struct {
+	Statuses []api.OrchestrationStatus
+	Prefix   string
+	From, To string
+	Page     int
+	Size     int
+}
+
+// timeLayouts are what a datetime-local control sends, with and without
+// seconds, and RFC 3339 for hand-written URLs. Times without a zone are
+// UTC, as the dashboard shows them.
+var timeLayouts = []string{"2006-01-02T15:04", "2006-01-02T15:04:05", time.RFC3339Nano}
+
+func parseTime(s string) (time.Time, error) {
+	for _, l := range timeLayouts {
+		if t, err := time.Parse(l, s); err == nil {
+			return t.UTC(), nil
+		}
+	}
+	return time.Time{}, errors.New("not a time")
+}
+
+// parseListForm reads the filter; problems are reported and the field
+// ignored, so a mistyped URL still shows a list.
+func parseListForm(q url.Values) (listForm, Filter, []string) {
+	var f listForm
+	var filter Filter
+	var problems []string
+	for _, v := range q["status"] {
+		for _, part := range strings.Split(v, ",") {
+			if part == "" {
+				continue
+			}
+			st, ok := parseStatus(part)
+			if !ok {
+				problems = append(problems, "unknown status "+strconv.Quote(part))
+				continue
+			}
+			if !slices.Contains(f.Statuses, st) {
+				f.Statuses = append(f.Statuses, st)
+			}
+		}
+	}
+	filter.Statuses = f.Statuses
+	f.Prefix = strings.TrimSpace(q.Get("prefix"))
+	filter.IDPrefix = f.Prefix
+	for _, b := range []struct {
+		name string
+		raw  *string
+		t    *time.Time
+	}{{"from", &f.From, &filter.CreatedFrom}, {"to", &f.To, &filter.CreatedTo}} {
+		*b.raw = strings.TrimSpace(q.Get(b.name))
+		if *b.raw == "" {
+			continue
+		}
+		t, err := parseTime(*b.raw)
+		if err != nil {
+			problems = append(problems, "“created "+b.name+"” is not a date and time")
+			*b.raw = ""
+			continue
+		}
+		*b.t = t
+	}
+	f.Page, f.Size = 1, defaultListSize
+	if n, err := strconv.Atoi(q.Get("page")); err == nil && n > 1 {
+		f.Page = n
+	}
+	if n, err := strconv.Atoi(q.Get("size")); err == nil && n > 0 {
+		f.Size = min(n, maxListSize)
+	}
+	return f, filter, problems
+}
+
+// values is the filter as URL parameters, without defaults.
+func (f listForm) values() url.Values {
+	q := url.Values{}
+	for _, st := range f.Statuses {
+		q.Add("status", statusSlug(st))
+	}
+	if f.Prefix != "" {
+		q.Set("prefix", f.Prefix)
+	}
+	if f.From != "" {
+		q.Set("from", f.From)
+	}
+	if f.To != "" {
+		q.Set("to", f.To)
+	}
+	if f.Size != defaultListSize {
+		q.Set("size", strconv.Itoa(f.Size))
+	}
+	if f.Page > 1 {
+		q.Set("page", strconv.Itoa(f.Page))
+	}
+	return q
+}
+
+func (f listForm) url(hub string) string {
+	if q := f.values().Encode(); q != "" {
+		return hubURL(hub) + "?" + q
+	}
+	return hubURL(hub)
+}
+
+// row is one instance in the list.
+type row struct {
+	ID      string
+	URL     string
+	Name    string
+	Status  api.OrchestrationStatus
+	Created time.Time
+	Updated time.Time
+	Glance  *glance
+}
+
+// glance is an approval's state in a few words, or a custom status.
+type glance struct {
+	Text string
+	// Kind picks its style: pending, approved, rejected, timeout, failed,
+	// or custom for a custom status that is not an approval's.
+	Kind string
+}
+
+type statusOption struct {
+	Status  api.OrchestrationStatus
+	Checked bool
+}
+
+type tab struct {
+	Label  string
+	Count  int
+	URL    string
+	Active bool
+}
+
+type listView struct {
+	Hub      string
+	Form     listForm
+	Options  []statusOption
+	Tabs     []tab
+	Rows     []row
+	Total    int
+	First    int
+	Last     int
+	PrevURL  string
+	NextURL  string
+	FirstURL string
+	Back     string
+	// Hidden carries the filter into the bulk form, so that "all
+	// matching" means this filter.
+	Hidden []hidden
+}
+
+type hidden struct{ Name, Value string }
+
+func (s *Server) listPage(w http.ResponseWriter, r *http.Request) {
+	h, ok := s.hub(r.PathValue("hub"))
+	if !ok {
+		s.notFound(w, "There is no task hub named “"+r.PathValue("hub")+"”.")
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), readTimeout)
+	defer cancel()
+	form, filter, problems := parseListForm(r.URL.Query())
+	counts, err := h.Counts(ctx, filter)
+	if err != nil {
+		s.fail(w, "count instances", err)
+		return
+	}
+	v := listView{Hub: h.Name(), Form: form}
+	for st, n := range counts {
+		if len(form.Statuses) == 0 || slices.Contains(form.Statuses, st) {
+			v.Total += n
+		}
+	}
+	offset := (form.Page - 1) * form.Size
+	instances, err := h.List(ctx, filter, Sort{Column: SortCreated}, offset, form.Size)
+	if err != nil {
+		s.fail(w, "list instances", err)
+		return
+	}
+	for _, in := range instances {
+		v.Rows = append(v.Rows, row{ID: string(in.InstanceID), URL: instanceURL(h.Name(), string(in.InstanceID)),
+			Name: in.Name, Status: in.RuntimeStatus, Created: in.CreatedAt, Updated: in.LastUpdatedAt,
+			Glance: s.glance(ctx, h, in)})
+	}
+	all := 0
+	for _, n := range counts {
+		all += n
+	}
+	allForm := form
+	allForm.Statuses, allForm.Page = nil, 1
+	v.Tabs = append(v.Tabs, tab{Label: "All", Count: all, URL: allForm.url(h.Name()), Active: len(form.Statuses) == 0})
+	for _, st := range statuses {
+		if counts[st] == 0 && isRare(st) {
+			continue
+		}
+		one := form
+		one.Statuses, one.Page = []api.OrchestrationStatus{st}, 1
+		v.Tabs = append(v.Tabs, tab{Label: statusLabel(st), Count: counts[st], URL: one.url(h.Name()),
+			Active: len(form.Statuses) == 1 && form.Statuses[0] == st})
+	}
+	for _, st := range statuses {
+		v.Options = append(v.Options, statusOption{st, slices.Contains(form.Statuses, st)})
+	}
+	if len(v.Rows) > 0 {
+		v.First, v.Last = offset+1, offset+len(v.Rows)
+	}
+	if form.Page > 1 {
+		prev := form
+		prev.Page--
+		v.PrevURL = prev.url(h.Name())
+		first := form
+		first.Page = 1
+		v.FirstURL = first.url(h.Name())
+	}
+	if offset+len(v.Rows) < v.Total {
+		next := form
+		next.Page++
+		v.NextURL = next.url(h.Name())
+	}
+	v.Back = form.url(h.Name())
+	for name, vals := range form.values() {
+		if name == "page" {
+			continue
+		}
+		for _, val := range vals {
+			v.Hidden = append(v.Hidden, hidden{name, val})
+		}
+	}
+	slices.SortFunc(v.Hidden, func(a, b hidden) int { return strings.Compare(a.Name+a.Value, b.Name+b.Value) })
+	vw := view{Title: h.Name(), Hub: h.Name(), Refresh: true, Page: v, Notice: notice(r.URL.Query())}
+	if len(problems) > 0 {
+		vw.Error = "Ignored: " + strings.Join(problems, "; ") + "."
+	}
+	s.render(w, http.StatusOK, "list", vw)
+}
+
+// glance summarises an approval for the list: from its custom status while
+// it waits, from its outcome once it has one (read for finished approvals
+// only, which are few on a page and small).
+func (s *Server) glance(ctx context.Context, h Hub, in *mgmt.Instance) *glance {
+	if in.Name != approval.OrchestratorName {
+		if in.SerializedCustomStatus == "" {
+			return nil
+		}
+		return &glance{Text: truncate(in.SerializedCustomStatus, 80), Kind: "custom"}
+	}
+	md := &in.OrchestrationMetadata
+	if isFinal(in.RuntimeStatus) {
+		full, err := h.Instance(ctx, in.InstanceID)
+		if err != nil {
+			return nil
+		}
+		md = &full.OrchestrationMetadata
+	}
+	st, ok := approval.StateOf(md)
+	if !ok {
+		return nil
+	}
+	return s.approvalGlance(st)
+}
+
+// approvalGlance is an approval's state in a few words.
+func (s *Server) approvalGlance(st approval.State) *glance {
+	switch {
+	case st.Result != nil && st.Result.Status == approval.StatusTimeout:
+		return &glance{Text: "Timed out", Kind: "timeout"}
+	case st.Result != nil:
+		text := string(st.Result.Status)
+		if st.Result.Approver != "" {
+			text += " by " + st.Result.Approver
+		}
+		return &glance{Text: text, Kind: strings.ToLower(string(st.Result.Status))}
+	case st.Status == approval.StatusFailed:
+		return &glance{Text: "No outcome", Kind: "failed"}
+	case !st.ExpiresAt.IsZero():
+		return &glance{Text: "Awaiting decision · due " + ago(s.now(), st.ExpiresAt), Kind: "pending"}
+	case !st.SubmittedAt.IsZero():
+		return &glance{Text: "Awaiting decision", Kind: "pending"}
+	}
+	return &glance{Text: "Being submitted", Kind: "pending"}
+}
+
+func truncate(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n-1]) + "…"
+}
+
+// actionLink is an action the instance page offers.
+type actionLink struct {
+	Name, Label string
+	URL         string
+	Danger      bool
+}
+
+type instanceView struct {
+	Hub          string
+	In           *mgmt.Instance
+	Final        bool
+	Input        string
+	Output       string
+	CustomStatus string
+	Failure      *backend.TaskFailureDetails
+	Approval     *approval.State
+	Glance       *glance
+	Actions      []actionLink
+	Tags         []fact
+	Steps        []step
+	Events       int
+	First, Last  int
+	EarlierURL   string
+	LaterURL     string
+	StartURL     string
+	EndURL       string
+}
+
+func (s *Server) instancePage(w http.ResponseWriter, r *http.Request) {
+	h, in, ok := s.lookup(w, r)
+	if !ok {
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), readTimeout)
+	defer cancel()
+	v := instanceView{Hub: h.Name(), In: in, Final: isFinal(in.RuntimeStatus), Failure: in.FailureDetails,
+		Input: prettyJSON(in.SerializedInput), Output: prettyJSON(in.SerializedOutput), CustomStatus: prettyJSON(in.SerializedCustomStatus)}
+	if st, ok := approval.StateOf(&in.OrchestrationMetadata); ok {
+		v.Approval = &st
+		v.Glance = s.approvalGlance(st)
+	}
+	for _, k := range sortedKeys(in.Tags) {
+		v.Tags = append(v.Tags, fact{k, in.Tags[k]})
+	}
+	v.Actions = actionsFor(h.Name(), in, v.Approval)
+
+	// The history is read a window at a time, apart from the instance, so
+	// that an instance with a very long one still opens quickly.
+	offset, _ := strconv.Atoi(r.URL.Query().Get("events"))
+	offset = max(offset, 0)
+	from := max(offset-1, 0) // one more, for the time since the previous event
+	events, total, err := h.History(ctx, in.InstanceID, from, historyWindow+offset-from)
+	if err != nil {
+		s.fail(w, "read history", err)
+		return
+	}
+	var prev time.Time
+	if from < offset && len(events) > 0 {
+		prev = events[0].GetTimestamp().AsTime()
+		events = events[1:]
+	}
+	v.Events = total
+	v.Steps = timeline(events, offset, prev, in.RuntimeStatus, offset+len(events) >= total)
+	if len(events) > 0 {
+		v.First, v.Last = offset+1, offset+len(events)
+	}
+	base := instanceURL(h.Name(), string(in.InstanceID))
+	if offset > 0 {
+		v.EarlierURL = base + "?events=" + strconv.Itoa(max(offset-historyWindow, 0)) + "#timeline"
+		v.StartURL = base + "#timeline"
+	}
+	if offset+len(events) < total {
+		v.LaterURL = base + "?events=" + strconv.Itoa(offset+historyWindow) + "#timeline"
+		v.EndURL = base + "?events=" + strconv.Itoa(max(total-historyWindow, 0)) + "#timeline"
+	}
+	s.render(w, http.StatusOK, "instance", view{Title: string(in.InstanceID), Hub: h.Name(), Refresh: !v.Final,
+		Notice: notice(r.URL.Query()), Page: v})
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// actionsFor lists what can be done to an instance in its status.
+func actionsFor(hub string, in *mgmt.Instance, st *approval.State) []actionLink {
+	id := string(in.InstanceID)
+	var out []actionLink
+	add := func(name, label string, danger bool) {
+		out = append(out, actionLink{name, label, actionURL(hub, id, name), danger})
+	}
+	switch {
+	case isFinal(in.RuntimeStatus):
+		add("restart", "Restart", false)
+		add("purge", "Purge", true)
+	default:
+		if st != nil && st.Pending() && in.RuntimeStatus == api.RUNTIME_STATUS_RUNNING {
+			add("decide", "Approve or reject", false)
+		}
+		add("raise", "Raise event", false)
+		if in.RuntimeStatus == api.RUNTIME_STATUS_SUSPENDED {
+			add("resume", "Resume", false)
+		} else {
+			add("suspend", "Suspend", false)
+		}
+		add("terminate", "Terminate", true)
+	}
+	return out
+}
+
+// lookup finds the hub and instance a URL names, answering 404 itself.
+func (s *Server) lookup(w http.ResponseWriter, r *http.Request) (Hub, *mgmt.Instance, bool) {
+	h, ok := s.hub(r.PathValue("hub"))
+	if !ok {
+		s.notFound(w, "There is no task hub named “"+r.PathValue("hub")+"”.")
+		return nil, nil, false
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), readTimeout)
+	defer cancel()
+	in, err := h.Instance(ctx, api.InstanceID(r.PathValue("id")))
+	if errors.Is(err, api.ErrInstanceNotFound) {
+		s.notFound(w, "Task hub “"+h.Name()+"” has no instance “"+r.PathValue("id")+"”. It may have been purged.")
+		return nil, nil, false
+	}
+	if err != nil {
+		s.fail(w, "read instance", err)
+		return nil, nil, false
+	}
+	return h, in, true
+}
+
+func (s *Server) notFound(w http.ResponseWriter, msg string) {
+	s.render(w, http.StatusNotFound, "message", view{Title: "Not found", Error: msg})
+}
+
+func (s *Server) fail(w http.ResponseWriter, what string, err error) {
+	s.log.Error("dashboard: "+what, "err", err)
+	s.render(w, http.StatusInternalServerError, "message", view{Title: "Error", Error: "Could not " + what + ". The scheduler's log says why."})
+}
+
+// notices are the banners an action's redirect asks for, by code, so that
+// no text from the URL is ever shown.
+var notices = map[string]string{
+	"started":    "Orchestration scheduled. A worker picks it up as soon as one is connected.",
+	"raised":     "Event sent. The orchestration sees it the next time it runs.",
+	"decided":    "Decision sent as approval_response. The orchestration completes once it processes it.",
+	"terminated": "Termination requested. The instance ends as soon as the scheduler processes it.",
+	"suspended":  "Suspend requested. Events sent meanwhile are kept until it is resumed.",
+	"resumed":    "Resume requested.",
+	"restarted":  "Restarted with its original input.",
+	"purged":     "Instance purged.",
+}
+
+// notice reads the banner an action asked for; bulk actions add counts.
+func notice(q url.Values) string {
+	code := q.Get("notice")
+	if text, ok := notices[code]; ok {
+		return text
+	}
+	n, errN := strconv.Atoi(q.Get("n"))
+	of, errOf := strconv.Atoi(q.Get("of"))
+	if errN != nil || errOf != nil {
+		return ""
+	}
+	switch code {
+	case "bulk-terminated":
+		return "Termination requested for " + commas(n) + " of " + commas(of) + " selected instances; the others had already finished."
+	case "bulk-purged":
+		return "Purged " + commas(n) + " of " + commas(of) + " selected instances; instances still running are never purged."
+	}
+	return ""
+}
+
+// validJSON reports whether s is one JSON value (empty is allowed: no
+// payload).
+func validJSON(s string) bool { return s == "" || json.Valid([]byte(s)) }

@@ -1,0 +1,274 @@
+package dashboard
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/microsoft/durabletask-go/api"
+	"github.com/microsoft/durabletask-go/backend"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/approvals-go/approvals/approval"
+)
+
+// step is one history event as the timeline shows it.
+type step struct {
+	// N is the event's position in the whole history, from 1.
+	N    int
+	Time time.Time
+	// Since is the time since the previous event, when there is one.
+	Since    time.Duration
+	HasSince bool
+	// Kind picks the marker's colour: start, task, timer, event, done,
+	// fail, pause, or replay for the orchestrator's own bookkeeping.
+	Kind  string
+	Title string
+	// Subject is what the event is about: an activity, event or
+	// orchestrator name.
+	Subject string
+	// Facts are short details, such as a timer's due time.
+	Facts []fact
+	// Payload is the event's data, pretty-printed, under PayloadLabel.
+	Payload      string
+	PayloadLabel string
+	// Note explains the event in the walk-through's terms, such as whether
+	// a timer fired.
+	Note string
+	// Compact rows are the orchestrator's replay markers, shown small.
+	Compact bool
+}
+
+type fact struct{ Name, Value string }
+
+// timeline turns a window of history into steps. first is the window's
+// position in the whole history (0 for the start), prev the time of the
+// event just before it, if known; final says whether the instance has
+// finished and last whether the window reaches the end of its history, so
+// that a timer with no TimerFired in the window can be told apart from one
+// that never fired.
+func timeline(events []*backend.HistoryEvent, first int, prev time.Time, status api.OrchestrationStatus, last bool) []step {
+	scheduled := map[int32]string{}
+	fired := map[int32]time.Time{}
+	for _, e := range events {
+		if ts := e.GetTaskScheduled(); ts != nil {
+			scheduled[e.GetEventId()] = ts.GetName()
+		}
+		if tf := e.GetTimerFired(); tf != nil {
+			fired[tf.GetTimerId()] = e.GetTimestamp().AsTime()
+		}
+	}
+	steps := make([]step, 0, len(events))
+	for i, e := range events {
+		at := e.GetTimestamp().AsTime()
+		s := step{N: first + i + 1, Time: at}
+		describe(&s, e, scheduled)
+		// The time since the previous step counts the walk-through's steps
+		// only: the orchestrator's own markers carry the time it ran,
+		// which can be a moment before the event that woke it.
+		if !s.Compact {
+			if !prev.IsZero() {
+				s.Since, s.HasSince = at.Sub(prev), true
+			}
+			prev = at
+		}
+		if e.GetTimerCreated() != nil {
+			s.Note = timerNote(e, fired, status, last)
+		}
+		steps = append(steps, s)
+	}
+	return steps
+}
+
+func describe(s *step, e *backend.HistoryEvent, scheduled map[int32]string) {
+	switch {
+	case e.GetExecutionStarted() != nil:
+		es := e.GetExecutionStarted()
+		s.Kind, s.Title, s.Subject = "start", "Orchestration started", es.GetName()
+		s.payload("input", es.GetInput())
+		if v := es.GetVersion().GetValue(); v != "" {
+			s.Facts = append(s.Facts, fact{"version", v})
+		}
+		if p := es.GetParentInstance(); p != nil {
+			s.Facts = append(s.Facts, fact{"parent", p.GetOrchestrationInstance().GetInstanceId()})
+		}
+	case e.GetTaskScheduled() != nil:
+		ts := e.GetTaskScheduled()
+		s.Kind, s.Title, s.Subject = "task", "Activity scheduled", ts.GetName()
+		s.Facts = append(s.Facts, fact{"task", fmt.Sprint(e.GetEventId())})
+		s.payload("input", ts.GetInput())
+	case e.GetTaskCompleted() != nil:
+		tc := e.GetTaskCompleted()
+		s.Kind, s.Title, s.Subject = "task", "Activity completed", taskName(scheduled, tc.GetTaskScheduledId())
+		s.Facts = append(s.Facts, fact{"task", fmt.Sprint(tc.GetTaskScheduledId())})
+		s.payload("result", tc.GetResult())
+	case e.GetTaskFailed() != nil:
+		tf := e.GetTaskFailed()
+		s.Kind, s.Title, s.Subject = "fail", "Activity failed", taskName(scheduled, tf.GetTaskScheduledId())
+		s.Facts = append(s.Facts, fact{"task", fmt.Sprint(tf.GetTaskScheduledId())})
+		s.failure(tf.GetFailureDetails())
+	case e.GetTimerCreated() != nil:
+		at := e.GetTimerCreated().GetFireAt().AsTime()
+		s.Kind, s.Title = "timer", "Timer created"
+		s.Facts = append(s.Facts, fact{"timer", fmt.Sprint(e.GetEventId())}, fact{"fires at", formatTime(at)},
+			fact{"after", span(at.Sub(e.GetTimestamp().AsTime()))})
+	case e.GetTimerFired() != nil:
+		tf := e.GetTimerFired()
+		s.Kind, s.Title = "timer", "Timer fired"
+		s.Facts = append(s.Facts, fact{"timer", fmt.Sprint(tf.GetTimerId())}, fact{"was due", formatTime(tf.GetFireAt().AsTime())})
+	case e.GetEventRaised() != nil:
+		er := e.GetEventRaised()
+		s.Kind, s.Title, s.Subject = "event", "Event raised", er.GetName()
+		s.payload("payload", er.GetInput())
+		if er.GetName() == approval.DecisionEventName {
+			s.Note = decisionNote(er.GetInput().GetValue())
+		}
+	case e.GetEventSent() != nil:
+		es := e.GetEventSent()
+		s.Kind, s.Title, s.Subject = "event", "Event sent", es.GetName()
+		s.Facts = append(s.Facts, fact{"to", es.GetInstanceId()})
+		s.payload("payload", es.GetInput())
+	case e.GetSubOrchestrationInstanceCreated() != nil:
+		sc := e.GetSubOrchestrationInstanceCreated()
+		s.Kind, s.Title, s.Subject = "task", "Sub-orchestration started", sc.GetName()
+		s.Facts = append(s.Facts, fact{"instance", sc.GetInstanceId()})
+		s.payload("input", sc.GetInput())
+	case e.GetSubOrchestrationInstanceCompleted() != nil:
+		sc := e.GetSubOrchestrationInstanceCompleted()
+		s.Kind, s.Title, s.Subject = "task", "Sub-orchestration completed", taskName(scheduled, sc.GetTaskScheduledId())
+		s.payload("result", sc.GetResult())
+	case e.GetSubOrchestrationInstanceFailed() != nil:
+		sf := e.GetSubOrchestrationInstanceFailed()
+		s.Kind, s.Title, s.Subject = "fail", "Sub-orchestration failed", taskName(scheduled, sf.GetTaskScheduledId())
+		s.failure(sf.GetFailureDetails())
+	case e.GetExecutionCompleted() != nil:
+		ec := e.GetExecutionCompleted()
+		st := api.OrchestrationStatus(ec.GetOrchestrationStatus())
+		s.Kind, s.Title = "done", "Orchestration "+strings.ToLower(statusLabel(st))
+		if st == api.RUNTIME_STATUS_FAILED {
+			s.Kind = "fail"
+		}
+		s.payload("output", ec.GetResult())
+		s.failure(ec.GetFailureDetails())
+	case e.GetExecutionTerminated() != nil:
+		s.Kind, s.Title = "fail", "Termination requested"
+		s.payload("reason", e.GetExecutionTerminated().GetInput())
+	case e.GetExecutionSuspended() != nil:
+		s.Kind, s.Title = "pause", "Suspended"
+		s.payload("reason", e.GetExecutionSuspended().GetInput())
+	case e.GetExecutionResumed() != nil:
+		s.Kind, s.Title = "pause", "Resumed"
+		s.payload("reason", e.GetExecutionResumed().GetInput())
+	case e.GetContinueAsNew() != nil:
+		s.Kind, s.Title = "start", "Continued as new"
+		s.payload("input", e.GetContinueAsNew().GetInput())
+	case e.GetOrchestratorStarted() != nil:
+		s.Kind, s.Title, s.Compact = "replay", "Orchestrator ran", true
+	case e.GetOrchestratorCompleted() != nil:
+		s.Kind, s.Title, s.Compact = "replay", "Orchestrator yielded", true
+	default:
+		s.Kind, s.Title, s.Compact = "replay", "Other event", true
+	}
+}
+
+func taskName(scheduled map[int32]string, id int32) string {
+	if name, ok := scheduled[id]; ok {
+		return name
+	}
+	return fmt.Sprintf("task %d", id)
+}
+
+func (s *step) payload(label string, v *wrapperspb.StringValue) {
+	if v == nil {
+		return
+	}
+	s.PayloadLabel, s.Payload = label, prettyJSON(v.GetValue())
+}
+
+func (s *step) failure(fd *backend.TaskFailureDetails) {
+	if fd == nil {
+		return
+	}
+	s.Facts = append(s.Facts, fact{"error", fd.GetErrorType()})
+	s.Note = fd.GetErrorMessage()
+	if fd.GetStackTrace().GetValue() != "" {
+		s.PayloadLabel, s.Payload = "stack trace", fd.GetStackTrace().GetValue()
+	}
+}
+
+// timerNote says what became of a timer: the walk-through's "timeout
+// task", which fires only when nobody decides in time.
+func timerNote(e *backend.HistoryEvent, fired map[int32]time.Time, status api.OrchestrationStatus, last bool) string {
+	if at, ok := fired[e.GetEventId()]; ok {
+		return "Fired " + span(at.Sub(e.GetTimestamp().AsTime())) + " after it was created."
+	}
+	if !last {
+		return "Whether it fired is shown further on in the history."
+	}
+	due := e.GetTimerCreated().GetFireAt().AsTime()
+	if isFinal(status) {
+		return "Never fired: the orchestration finished before it was due."
+	}
+	return "Not fired yet: due " + formatTime(due) + "."
+}
+
+// decisionNote summarises an approval_response payload.
+func decisionNote(payload string) string {
+	var d approval.Decision
+	if json.Unmarshal([]byte(payload), &d) != nil {
+		return ""
+	}
+	verdict := "Rejected"
+	if d.IsApproved != nil && *d.IsApproved {
+		verdict = "Approved"
+	}
+	who := approval.UnknownApprover
+	if d.Approver != nil && *d.Approver != "" {
+		who = *d.Approver
+	}
+	note := verdict + " by " + who
+	if d.Comments != "" {
+		note += ": “" + d.Comments + "”"
+	}
+	return note
+}
+
+// prettyJSON indents a JSON value for reading; anything else is shown as
+// it is.
+func prettyJSON(s string) string {
+	var buf bytes.Buffer
+	if json.Indent(&buf, []byte(s), "", "  ") != nil {
+		return s
+	}
+	return buf.String()
+}
+
+// span renders a duration briefly and precisely enough to compare steps:
+// "850ms", "12.3s", "4m 05s", "23h 59m", "3d 4h".
+func span(d time.Duration) string {
+	neg := d < 0
+	if neg {
+		d = -d
+	}
+	var out string
+	switch {
+	case d < time.Millisecond:
+		out = fmt.Sprintf("%dµs", d.Microseconds())
+	case d < time.Second:
+		out = fmt.Sprintf("%dms", d.Milliseconds())
+	case d < time.Minute:
+		out = fmt.Sprintf("%.1fs", d.Seconds())
+	case d < time.Hour:
+		out = fmt.Sprintf("%dm %02ds", int(d.Minutes()), int(d.Seconds())%60)
+	case d < 48*time.Hour:
+		out = fmt.Sprintf("%dh %02dm", int(d.Hours()), int(d.Minutes())%60)
+	default:
+		out = fmt.Sprintf("%dd %dh", int(d.Hours())/24, int(d.Hours())%24)
+	}
+	if neg {
+		return "-" + out
+	}
+	return out
+}
