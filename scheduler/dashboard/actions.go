@@ -57,7 +57,9 @@ var actions = map[string]actionInfo{
 		}},
 	"resume": {Title: "Resume", Verb: "Resume",
 		Explain: "Continues a suspended instance, processing the events it kept.",
-		allowed: func(in *mgmt.Instance, _ *approval.State) bool { return in.RuntimeStatus == api.RUNTIME_STATUS_SUSPENDED }},
+		allowed: func(in *mgmt.Instance, _ *approval.State) bool {
+			return in.RuntimeStatus == api.RUNTIME_STATUS_SUSPENDED
+		}},
 	"restart": {Title: "Restart", Verb: "Restart",
 		Explain: "Starts the orchestration again with its original name and input.",
 		allowed: func(in *mgmt.Instance, _ *approval.State) bool { return isFinal(in.RuntimeStatus) }},

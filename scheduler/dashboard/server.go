@@ -206,10 +206,10 @@ func (s *Server) parseTemplates() error {
 			}
 			return "+" + span(d)
 		},
-		"commas":      commas,
-		"ago":         func(t time.Time) string { return ago(s.now(), t) },
-		"iso":         func(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) },
-		"sizes":       func() []int { return []int{25, defaultListSize, 100, maxListSize} },
+		"commas": commas,
+		"ago":    func(t time.Time) string { return ago(s.now(), t) },
+		"iso":    func(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) },
+		"sizes":  func() []int { return []int{25, defaultListSize, 100, maxListSize} },
 	}
 	layout, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html")
 	if err != nil {
