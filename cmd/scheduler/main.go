@@ -6,9 +6,11 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"flag"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
@@ -21,6 +23,7 @@ import (
 	"github.com/approvals-go/approvals/internal/exposure"
 	"github.com/approvals-go/approvals/internal/logging"
 	"github.com/approvals-go/approvals/scheduler"
+	"github.com/approvals-go/approvals/scheduler/dashboard"
 	"github.com/approvals-go/approvals/scheduler/guard"
 )
 
@@ -36,6 +39,7 @@ func main() {
 	certFile := flag.String("tls-cert", "", "PEM certificate: serve TLS (needed when a bearer token is set in env "+guard.EnvToken+")")
 	keyFile := flag.String("tls-key", "", "PEM private key for -tls-cert")
 	level := flag.String("log-level", envOr("APPROVALS_LOG_LEVEL", "info"), "debug, info, warn or error")
+	dashAddr := flag.String("dashboard", "127.0.0.1:8082", "address to serve the dashboard and the emulator's JSON API on, with the same TLS and token as gRPC; empty turns them off")
 	retention := flag.Duration("retention", 0, "purge instances this long after they complete, fail or are terminated, in small batches (0 keeps them; the Azure service's default is 720h)")
 	allowRemote := flag.Bool(exposure.AllowFlag, false, "serve a -grpc address beyond loopback without TLS and a bearer token, letting anyone who reaches it "+exposure.SchedulerGrants)
 	flag.Parse()
@@ -46,12 +50,14 @@ func main() {
 		fail(err)
 	}
 	var serverOpts []grpc.ServerOption
+	var tlsConfig *tls.Config
 	if *certFile != "" || *keyFile != "" {
 		cert, err := tls.LoadX509KeyPair(*certFile, *keyFile)
 		if err != nil {
 			fail(fmt.Errorf("load -tls-cert and -tls-key: %w", err))
 		}
-		serverOpts = append(serverOpts, grpc.Creds(credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})))
+		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		serverOpts = append(serverOpts, grpc.Creds(credentials.NewTLS(tlsConfig.Clone())))
 	} else if guardOpts.Token != "" {
 		fail(fmt.Errorf("%s is set but TLS is not: a bearer token over plaintext would be readable on the network; give -tls-cert and -tls-key", guard.EnvToken))
 	}
@@ -66,8 +72,17 @@ func main() {
 	if len(serverOpts) > 0 {
 		secure = "set " + guard.EnvToken
 	}
-	warning, err := exposure.Check(*allowRemote, exposure.Listener{Name: "gRPC", Flag: "-grpc", Addr: lis.Addr(),
-		TLS: len(serverOpts) > 0, Token: guardOpts.Token != "", Grants: exposure.SchedulerGrants, Secure: secure})
+	listeners := []exposure.Listener{{Name: "gRPC", Flag: "-grpc", Addr: lis.Addr(),
+		TLS: len(serverOpts) > 0, Token: guardOpts.Token != "", Grants: exposure.SchedulerGrants, Secure: secure}}
+	var dashLis net.Listener
+	if *dashAddr != "" {
+		if dashLis, err = net.Listen("tcp", *dashAddr); err != nil {
+			fail(fmt.Errorf("dashboard: %w (use -dashboard to pick another address, or -dashboard '' to turn it off)", err))
+		}
+		listeners = append(listeners, exposure.Listener{Name: "the dashboard", Flag: "-dashboard", Addr: dashLis.Addr(),
+			TLS: tlsConfig != nil, Token: guardOpts.Token != "", Grants: exposure.SchedulerGrants, Secure: secure})
+	}
+	warning, err := exposure.Check(*allowRemote, listeners...)
 	if err != nil {
 		fail(err)
 	}
@@ -80,8 +95,22 @@ func main() {
 	}
 	log.Info("scheduler listening", "addr", lis.Addr().String(), "tls", len(serverOpts) > 0,
 		"data", storage(*data), "taskhubs", guardOpts.TaskHubs, "bearer_token_required", guardOpts.Token != "", "retention", retentionText(*retention))
-	served := make(chan error, 1)
+	served := make(chan error, 2)
 	go func() { served <- srv.Serve(lis) }()
+	var dashSrv *http.Server
+	if dashLis != nil {
+		dash, err := dashboard.New(dashboard.Options{Hubs: dashboard.Embedded(srv), Token: guardOpts.Token, TLS: tlsConfig != nil, Logger: log.With("component", "dashboard")})
+		if err != nil {
+			fail(err)
+		}
+		dashSrv = &http.Server{Handler: dash, TLSConfig: tlsConfig, ReadHeaderTimeout: 10 * time.Second}
+		go func() { served <- serveDashboard(dashSrv, dashLis) }()
+		scheme := "http"
+		if tlsConfig != nil {
+			scheme = "https"
+		}
+		log.Info("dashboard listening", "url", scheme+"://"+dashLis.Addr().String(), "token_required", guardOpts.Token != "")
+	}
 	select {
 	case err := <-served:
 		log.Error("scheduler stopped", "err", err)
@@ -90,11 +119,29 @@ func main() {
 	}
 	closeCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	if dashSrv != nil {
+		dashSrv.Shutdown(closeCtx)
+	}
 	if err := srv.Close(closeCtx); err != nil {
 		log.Error("scheduler close", "err", err)
 		os.Exit(1)
 	}
 	log.Info("scheduler stopped")
+}
+
+// serveDashboard serves until Shutdown, over TLS when the server has a
+// TLS configuration.
+func serveDashboard(srv *http.Server, lis net.Listener) error {
+	var err error
+	if srv.TLSConfig != nil {
+		err = srv.ServeTLS(lis, "", "")
+	} else {
+		err = srv.Serve(lis)
+	}
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return fmt.Errorf("dashboard: %w", err)
 }
 
 func fail(err error) {
