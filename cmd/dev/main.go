@@ -33,15 +33,17 @@ func main() {
 	level := flag.String("log-level", "info", "debug, info, warn or error")
 	dashAddr := flag.String("dashboard", "127.0.0.1:8082", "address of the scheduler's dashboard and the emulator's JSON API, which have no authentication; empty turns them off; beyond loopback it needs -"+exposure.AllowFlag)
 	retention := flag.Duration("retention", 0, "purge orchestrations this long after they complete, fail or are terminated (0 keeps them)")
-	allowRemote := flag.Bool(exposure.AllowFlag, false, "let -http, -grpc and -dashboard listen beyond loopback, although neither has authentication: anyone who reaches them can start and decide any approval and terminate or purge any orchestration")
+	allowRemote := flag.Bool(exposure.AllowFlag, false, "let -http, -grpc and -dashboard listen beyond loopback, although none has authentication: anyone who reaches them can start and decide any approval and terminate or purge any orchestration")
 	flag.Parse()
-	if err := run(*httpAddr, *grpcAddr, *dashAddr, *data, *level, *allowRemote, *retention); err != nil {
+	dashExplicit := false
+	flag.Visit(func(f *flag.Flag) { dashExplicit = dashExplicit || f.Name == "dashboard" })
+	if err := run(*httpAddr, *grpcAddr, *dashAddr, dashExplicit, *data, *level, *allowRemote, *retention); err != nil {
 		fmt.Fprintln(os.Stderr, "dev:", err)
 		os.Exit(1)
 	}
 }
 
-func run(httpAddr, grpcAddr, dashAddr, data, level string, allowRemote bool, retention time.Duration) error {
+func run(httpAddr, grpcAddr, dashAddr string, dashExplicit bool, data, level string, allowRemote bool, retention time.Duration) error {
 	log := logging.New(os.Stderr, level)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -60,14 +62,21 @@ func run(httpAddr, grpcAddr, dashAddr, data, level string, allowRemote bool, ret
 		{Name: "the scheduler's gRPC", Flag: "-grpc", Addr: grpcLis.Addr(), Grants: exposure.SchedulerGrants},
 	}
 	var dashLis net.Listener
+	dashURL := "off (-dashboard is empty)"
 	if dashAddr != "" {
 		if dashLis, err = net.Listen("tcp", dashAddr); err != nil {
-			httpLis.Close()
-			grpcLis.Close()
-			return fmt.Errorf("dashboard: %w (is another copy or the emulator running? use -dashboard to pick another address)", err)
+			if dashExplicit {
+				httpLis.Close()
+				grpcLis.Close()
+				return fmt.Errorf("dashboard: %w (is another copy or the emulator running? use -dashboard to pick another address)", err)
+			}
+			// The default address is taken, by the emulator or another
+			// copy: everything else still runs.
+			dashURL = "off: " + dashAddr + " is in use (pick another address with -dashboard)"
+		} else {
+			defer dashLis.Close()
+			listeners = append(listeners, exposure.Listener{Name: "the dashboard", Flag: "-dashboard", Addr: dashLis.Addr(), Grants: exposure.SchedulerGrants})
 		}
-		defer dashLis.Close()
-		listeners = append(listeners, exposure.Listener{Name: "the dashboard", Flag: "-dashboard", Addr: dashLis.Addr(), Grants: exposure.SchedulerGrants})
 	}
 	warning, err := exposure.Check(allowRemote, listeners...)
 	if err != nil {
@@ -91,7 +100,6 @@ func run(httpAddr, grpcAddr, dashAddr, data, level string, allowRemote bool, ret
 	}()
 	errc := make(chan error, 4)
 	go func() { errc <- sched.Serve(grpcLis) }()
-	dashURL := "off (-dashboard is empty)"
 	if dashLis != nil {
 		dash, err := dashboard.New(dashboard.Options{Hubs: dashboard.Embedded(sched), Logger: log.With("component", "dashboard")})
 		if err != nil {

@@ -76,9 +76,16 @@ func main() {
 		TLS: len(serverOpts) > 0, Token: guardOpts.Token != "", Grants: exposure.SchedulerGrants, Secure: secure}}
 	var dashLis net.Listener
 	if *dashAddr != "" {
-		if dashLis, err = net.Listen("tcp", *dashAddr); err != nil {
+		if dashLis, err = net.Listen("tcp", *dashAddr); err != nil && flagSet("dashboard") {
 			fail(fmt.Errorf("dashboard: %w (use -dashboard to pick another address, or -dashboard '' to turn it off)", err))
 		}
+	}
+	if dashLis == nil && *dashAddr != "" {
+		// The default address is taken, by the emulator or another
+		// scheduler: the scheduler still serves, as it did before it had a
+		// dashboard.
+		log.Warn("dashboard not served: its default address is in use; pick one with -dashboard", "addr", *dashAddr)
+	} else if dashLis != nil {
 		listeners = append(listeners, exposure.Listener{Name: "the dashboard", Flag: "-dashboard", Addr: dashLis.Addr(),
 			TLS: tlsConfig != nil, Token: guardOpts.Token != "", Grants: exposure.SchedulerGrants, Secure: secure})
 	}
@@ -142,6 +149,13 @@ func serveDashboard(srv *http.Server, lis net.Listener) error {
 		return nil
 	}
 	return fmt.Errorf("dashboard: %w", err)
+}
+
+// flagSet reports whether the command line set the flag.
+func flagSet(name string) bool {
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 func fail(err error) {
