@@ -1,0 +1,78 @@
+package httpapi
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+// A template that fails halfway is a clean 500, not half a page.
+func TestRenderFailureIsA500(t *testing.T) {
+	rec := httptest.NewRecorder()
+	err := render(rec, http.StatusOK, "approval", frame{Now: time.Now(), Page: "not an approval"})
+	if err == nil || rec.Code != http.StatusInternalServerError {
+		t.Fatalf("render = %v, code %d", err, rec.Code)
+	}
+	if body := rec.Body.String(); strings.Contains(body, "<") || rec.Header().Get("Content-Type") != "text/plain; charset=utf-8" {
+		t.Fatalf("a failed page answered %q as %s", body, rec.Header().Get("Content-Type"))
+	}
+}
+
+func TestWantsHTML(t *testing.T) {
+	for accept, want := range map[string]bool{
+		"":                 false,
+		"*/*":              false,
+		"application/json": false,
+		"text/html":        true,
+		"text/*":           true,
+		"text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8": true,
+		"application/json, text/html":                                     false,
+		"text/html;q=0.9, application/json":                               false,
+		"text/html, application/json;q=0.9":                               true,
+		"text/html;q=0, */*":                                              false,
+		"text/html;q=2":                                                   false,
+		"application/*;q=0.1, text/html;q=0.5":                            true,
+		"garbage;;;":                                                      false,
+		"text/html; level=1, application/json; q=0.001":                   true,
+	} {
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		if accept != "" {
+			r.Header.Set("Accept", accept)
+		}
+		if got := wantsHTML(r); got != want {
+			t.Errorf("Accept %q: wantsHTML = %v", accept, got)
+		}
+	}
+}
+
+func TestDurationWords(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		20 * time.Second:                "less than a minute",
+		time.Minute:                     "1 minute",
+		90 * time.Minute:                "1 hour 30 minutes",
+		2 * time.Hour:                   "2 hours",
+		47*time.Hour + 59*time.Minute:   "1 day 23 hours",
+		48*time.Hour - time.Millisecond: "2 days",
+		25*time.Hour + 20*time.Second:   "1 day 1 hour",
+	} {
+		if got := durationWords(d); got != want {
+			t.Errorf("durationWords(%s) = %q, want %q", d, got, want)
+		}
+	}
+}
+
+func TestInitials(t *testing.T) {
+	for name, want := range map[string]string{
+		"ana.lima@contoso.com": "AL",
+		"bob":                  "B",
+		"José María Núñez":     "JM",
+		"_":                    "?",
+		"élodie@example.fr":    "É",
+	} {
+		if got := initials(name); got != want {
+			t.Errorf("initials(%q) = %q, want %q", name, got, want)
+		}
+	}
+}
