@@ -5,7 +5,10 @@
 // azd runs it before each provision (the preprovision hook in azure.yaml).
 // It generates a key once, from crypto/rand, and never changes one that is
 // there: a new key on every provision would break every link already sent.
-// It needs nothing but Go and azd, on any OS.
+// A key that is not in the azd environment but in the process environment
+// (a pipeline secret, say), which azd would pass to Bicep all the same, is
+// stored as it is rather than replaced. It needs nothing but Go and azd, on
+// any OS.
 //
 // Usage, from the repository root:
 //
@@ -75,7 +78,7 @@ func main() {
 	if *rotateFlag {
 		msg, err = rotate(ctx, env)
 	} else {
-		msg, err = ensure(ctx, env)
+		msg, err = ensure(ctx, env, map[string]string{envKey: os.Getenv(envKey), envPrevious: os.Getenv(envPrevious)})
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "linkkey:", err)
@@ -91,32 +94,55 @@ type store interface {
 }
 
 // ensure leaves a usable key alone and generates one when there is none.
-func ensure(ctx context.Context, s store) (string, error) {
-	values, err := checked(ctx, s)
+// process is the keys in the process environment: azd hands a hook the azd
+// environment's values on top of its own environment, and falls back to
+// the latter when it fills in main.parameters.json, so a key found only
+// there is the one the provision would use; it is stored, not replaced.
+func ensure(ctx context.Context, s store, process map[string]string) (string, error) {
+	values, err := s.values(ctx)
 	if err != nil {
 		return "", err
 	}
-	if values[envKey] != "" {
-		return envKey + " is set; it stays as it is", nil
+	keep := map[string]string{}
+	for _, name := range []string{envKey, envPrevious} {
+		if values[name] == "" && process[name] != "" {
+			values[name], keep[name] = process[name], process[name]
+		}
 	}
-	if values[envPrevious] != "" {
+	if err := check(values); err != nil {
+		return "", err
+	}
+	msg := envKey + " is set; it stays as it is"
+	switch {
+	case values[envKey] != "" && len(keep) > 0:
+		msg = "stored the link keys of the process environment in the azd environment"
+	case values[envKey] == "" && values[envPrevious] != "":
 		return "", fmt.Errorf("%s is set but %s is not; restore the current key, or drop the previous one with `azd env set %s \"\"`",
 			envPrevious, envKey, envPrevious)
+	case values[envKey] == "":
+		key, err := newKey()
+		if err != nil {
+			return "", err
+		}
+		keep[envKey] = key
+		msg = "generated " + envKey + " and stored it in the azd environment"
 	}
-	key, err := newKey()
-	if err != nil {
+	if len(keep) == 0 {
+		return msg, nil
+	}
+	if err := s.set(ctx, keep); err != nil {
 		return "", err
 	}
-	if err := s.set(ctx, map[string]string{envKey: key}); err != nil {
-		return "", err
-	}
-	return "generated " + envKey + " and stored it in the azd environment", nil
+	return msg, nil
 }
 
 // rotate moves the current key to the previous one and generates a new one.
 func rotate(ctx context.Context, s store) (string, error) {
-	values, err := checked(ctx, s)
+	values, err := s.values(ctx)
 	if err != nil {
+		return "", err
+	}
+	if err := check(values); err != nil {
 		return "", err
 	}
 	current := values[envKey]
@@ -138,21 +164,16 @@ func rotate(ctx context.Context, s store) (string, error) {
 	return "rotated: the old key is now " + envPrevious + "; run `azd provision` to apply both", nil
 }
 
-// checked reads the environment and refuses keys the apps would refuse,
-// without echoing them.
-func checked(ctx context.Context, s store) (map[string]string, error) {
-	values, err := s.values(ctx)
-	if err != nil {
-		return nil, err
-	}
+// check refuses keys the apps would refuse, without echoing them.
+func check(values map[string]string) error {
 	for _, name := range []string{envKey, envPrevious} {
 		if v := values[name]; v != "" && len(v) < approval.MinLinkKeyBytes {
-			return nil, fmt.Errorf("%s in the azd environment is shorter than %d bytes, which the apps refuse; "+
+			return fmt.Errorf("%s is shorter than %d bytes, which the apps refuse; "+
 				"replace it with a longer key, or clear it with `azd env set %s \"\"` and let the next provision generate one "+
 				"(links signed with it will stop working)", name, approval.MinLinkKeyBytes, name)
 		}
 	}
-	return values, nil
+	return nil
 }
 
 func newKey() (string, error) {

@@ -235,7 +235,7 @@ func TestEnsureIsIdempotent(t *testing.T) {
 	env := azdEnv{name: "dev"}
 	ctx := context.Background()
 
-	msg, err := ensure(ctx, env)
+	msg, err := ensure(ctx, env, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -255,7 +255,7 @@ func TestEnsureIsIdempotent(t *testing.T) {
 	}
 
 	// The second run, as every later `azd provision`, keeps the key.
-	if _, err := ensure(ctx, env); err != nil {
+	if _, err := ensure(ctx, env, nil); err != nil {
 		t.Fatal(err)
 	}
 	after := read()
@@ -272,7 +272,7 @@ func TestEnsureIsIdempotent(t *testing.T) {
 	checkCalls(t, all, "dev", key)
 
 	// Another environment gets a key of its own.
-	if _, err := ensure(ctx, azdEnv{name: "other"}); err != nil {
+	if _, err := ensure(ctx, azdEnv{name: "other"}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if other := read()["other"][envKey]; other == "" || other == key {
@@ -287,7 +287,7 @@ func TestRotate(t *testing.T) {
 	if _, err := rotate(ctx, env); err == nil {
 		t.Fatal("rotate with no key gave no error")
 	}
-	if _, err := ensure(ctx, env); err != nil {
+	if _, err := ensure(ctx, env, nil); err != nil {
 		t.Fatal(err)
 	}
 	old := read()["dev"][envKey]
@@ -352,14 +352,18 @@ func writeStore(s fakeStore) error {
 func TestRefusals(t *testing.T) {
 	const short = "k3y-0f-20-characters"
 	long := strings.Repeat("a", 40)
+	ensureAlone := func(ctx context.Context, s store) (string, error) { return ensure(ctx, s, nil) }
 	cases := []struct {
 		name   string
 		values map[string]string
 		run    func(context.Context, store) (string, error)
 	}{
-		{"short current key", map[string]string{envKey: short}, ensure},
-		{"short previous key", map[string]string{envKey: long, envPrevious: short}, ensure},
-		{"previous key without a current one", map[string]string{envPrevious: long}, ensure},
+		{"short current key", map[string]string{envKey: short}, ensureAlone},
+		{"short previous key", map[string]string{envKey: long, envPrevious: short}, ensureAlone},
+		{"previous key without a current one", map[string]string{envPrevious: long}, ensureAlone},
+		{"short key in the process environment", map[string]string{}, func(ctx context.Context, s store) (string, error) {
+			return ensure(ctx, s, map[string]string{envKey: short})
+		}},
 		{"current key azd cannot read back unaltered", map[string]string{envKey: long + `'\`}, rotate},
 	}
 	for _, c := range cases {
@@ -369,7 +373,7 @@ func TestRefusals(t *testing.T) {
 			if err == nil {
 				t.Fatal("no error")
 			}
-			for _, v := range c.values {
+			for _, v := range []string{short, long} {
 				if strings.Contains(err.Error(), v) {
 					t.Errorf("the error shows a key: %v", err)
 				}
@@ -381,9 +385,29 @@ func TestRefusals(t *testing.T) {
 	}
 }
 
+// TestProcessKeyIsKept: a key azd would take from the process environment
+// (a pipeline secret) is stored as it is, not replaced by a generated one.
+func TestProcessKeyIsKept(t *testing.T) {
+	read, calls := fake(t, fakeStore{"ci": {}})
+	key := strings.Repeat("k", 43)
+	ctx := context.Background()
+	for range 2 {
+		if _, err := ensure(ctx, azdEnv{name: "ci"}, map[string]string{envKey: key}); err != nil {
+			t.Fatal(err)
+		}
+		if got := read()["ci"][envKey]; got != key {
+			t.Fatal("the key of the process environment was not stored as it is")
+		}
+	}
+	if n := len(calls()); n != 3 {
+		t.Errorf("%d azd calls, want 3: get-values and set, then get-values only", n)
+	}
+	checkCalls(t, calls(), "ci", key)
+}
+
 func TestAzdFailureIsReported(t *testing.T) {
 	fake(t, fakeStore{"dev": {}})
-	_, err := ensure(context.Background(), azdEnv{name: "missing"})
+	_, err := ensure(context.Background(), azdEnv{name: "missing"}, nil)
 	if err == nil || !strings.Contains(err.Error(), `environment "missing" does not exist`) {
 		t.Errorf("err = %v, want azd's own message", err)
 	}
