@@ -1,0 +1,272 @@
+package dashboard
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/microsoft/durabletask-go/api"
+	"github.com/microsoft/durabletask-go/client"
+	"github.com/microsoft/durabletask-go/task"
+
+	"github.com/approvals-go/approvals/approval"
+	"github.com/approvals-go/approvals/dts"
+	"github.com/approvals-go/approvals/dts/mgmt"
+	"github.com/approvals-go/approvals/scheduler"
+)
+
+// waitName is an orchestrator for tests that waits for a "stop" event,
+// keeping every other event it receives meanwhile in its history.
+const waitName = "wait_for_stop"
+
+// env is a real embedded scheduler on a file database (so that reads go
+// through the reader pool), an approval worker connected over loopback
+// gRPC, and the dashboard on a loopback port.
+type env struct {
+	t      testing.TB
+	srv    *scheduler.Server
+	reader *scheduler.Reader
+	hub    Hub
+	dash   *Server
+	url    string
+	client *client.TaskHubGrpcClient
+	// http does not follow redirects, so that tests see them.
+	http *http.Client
+}
+
+type envOptions struct {
+	token string
+}
+
+func newEnv(t testing.TB, opts envOptions) *env {
+	t.Helper()
+	quiet := slog.New(slog.DiscardHandler)
+	ctx, cancel := context.WithCancel(context.Background())
+	srv, err := scheduler.New(ctx, scheduler.Options{DataDir: t.TempDir(), Synchronous: "normal", Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(lis)
+	cfg, err := dts.Settings{Endpoint: "http://" + lis.Addr().String(), TaskHub: dts.DefaultTaskHub}.Resolve()
+	if err != nil {
+		t.Fatal(err)
+	}
+	wconn, err := dts.Dial(ctx, cfg, dts.RoleWorker)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cconn, err := dts.Dial(ctx, cfg, dts.RoleClient)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := task.NewTaskRegistry()
+	if err := approval.Register(r, approval.NewActivities("http://localhost:7071", quiet)); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.AddOrchestratorN(waitName, func(ctx *task.OrchestrationContext) (any, error) {
+		var got any
+		err := ctx.WaitForSingleEvent("stop", -1).Await(&got)
+		return got, err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := client.NewTaskHubGrpcClient(wconn, dts.Logger(quiet)).StartWorkItemListener(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	hubs := Embedded(srv)
+	dash, err := New(Options{Hubs: hubs, Token: opts.token, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	web := httptest.NewServer(dash)
+	t.Cleanup(func() {
+		web.Close()
+		cancel()
+		wconn.Close()
+		cconn.Close()
+		closeCtx, done := context.WithTimeout(context.Background(), 5*time.Second)
+		defer done()
+		srv.Close(closeCtx)
+	})
+	return &env{t: t, srv: srv, reader: srv.Reader(dts.DefaultTaskHub), hub: hubs[0], dash: dash, url: web.URL,
+		client: client.NewTaskHubGrpcClient(cconn, dts.Logger(quiet)),
+		http: &http.Client{Timeout: 30 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		}}}
+}
+
+// startApproval starts an approval through the gRPC client, as the HTTP
+// API does, and waits until it has been submitted to its approver.
+func (e *env) startApproval(id, requester string, timeout time.Duration) {
+	e.t.Helper()
+	h := timeout.Hours()
+	_, err := e.client.ScheduleNewOrchestration(context.Background(), approval.OrchestratorName, api.WithInstanceID(api.InstanceID(id)),
+		api.WithInput(approval.Request{RequestID: id, Requester: requester, Item: "Laptop, 1200 EUR", TimeoutHours: &h}))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.waitFor(id, func(in *mgmt.Instance) bool { return in.SerializedCustomStatus != "" })
+}
+
+// startWaiter starts a waitName orchestration and waits until it runs.
+func (e *env) startWaiter(id string) {
+	e.t.Helper()
+	if _, err := e.client.ScheduleNewOrchestration(context.Background(), waitName, api.WithInstanceID(api.InstanceID(id))); err != nil {
+		e.t.Fatal(err)
+	}
+	e.waitFor(id, func(in *mgmt.Instance) bool { return in.RuntimeStatus == api.RUNTIME_STATUS_RUNNING })
+}
+
+// decide approves or rejects through the gRPC client.
+func (e *env) decide(id string, yes bool, who string) {
+	e.t.Helper()
+	err := e.client.RaiseEvent(context.Background(), api.InstanceID(id), approval.DecisionEventName,
+		api.WithEventPayload(approval.Decision{IsApproved: &yes, Approver: &who, Comments: "fine"}))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.waitFor(id, func(in *mgmt.Instance) bool { return isFinal(in.RuntimeStatus) })
+}
+
+// instance reads an instance through the scheduler's own reader; nil when
+// there is none.
+func (e *env) instance(id string) *mgmt.Instance {
+	e.t.Helper()
+	in, err := e.reader.Instance(context.Background(), api.InstanceID(id), true)
+	if err != nil {
+		if errors.Is(err, api.ErrInstanceNotFound) {
+			return nil
+		}
+		e.t.Fatal(err)
+	}
+	return in
+}
+
+func (e *env) waitFor(id string, cond func(*mgmt.Instance) bool) *mgmt.Instance {
+	e.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		in := e.instance(id)
+		if in != nil && cond(in) {
+			return in
+		}
+		if time.Now().After(deadline) {
+			if in == nil {
+				e.t.Fatalf("%s: no such instance", id)
+			}
+			e.t.Fatalf("%s: still %s, output %s", id, statusLabel(in.RuntimeStatus), in.SerializedOutput)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// response is an answer read whole.
+type response struct {
+	status int
+	header http.Header
+	body   string
+}
+
+func (e *env) do(method, path string, body io.Reader, header http.Header) response {
+	e.t.Helper()
+	req, err := http.NewRequest(method, e.url+path, body)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	resp, err := e.http.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return response{status: resp.StatusCode, header: resp.Header, body: string(raw)}
+}
+
+func (e *env) get(path string) response { return e.do(http.MethodGet, path, nil, nil) }
+
+// sameSite is what a browser sends with a form posted from the dashboard's
+// own page.
+func sameSite(e *env) http.Header {
+	return http.Header{"Sec-Fetch-Site": {"same-origin"}, "Origin": {e.url}}
+}
+
+func (e *env) post(path string, form url.Values, header http.Header) response {
+	e.t.Helper()
+	h := header.Clone()
+	if h == nil {
+		h = http.Header{}
+	}
+	h.Set("Content-Type", "application/x-www-form-urlencoded")
+	return e.do(http.MethodPost, path, strings.NewReader(form.Encode()), h)
+}
+
+// api calls the JSON API the way the Azure CLI's durabletask extension
+// does: JSON body, x-taskhub header.
+func (e *env) api(method, path string, body any, into any) response {
+	e.t.Helper()
+	var rd io.Reader
+	h := http.Header{"X-Taskhub": {"default"}}
+	if body != nil {
+		raw, err := json.Marshal(body)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		rd = strings.NewReader(string(raw))
+		h.Set("Content-Type", "application/json")
+	}
+	resp := e.do(method, "/api/v1/taskhubs/"+path, rd, h)
+	if into != nil && resp.status/100 == 2 {
+		if err := json.Unmarshal([]byte(resp.body), into); err != nil {
+			e.t.Fatalf("%s %s: %v in %s", method, path, err, resp.body)
+		}
+	}
+	return resp
+}
+
+func wantStatus(t testing.TB, what string, r response, want int) {
+	t.Helper()
+	if r.status != want {
+		t.Fatalf("%s: status %d, want %d; body:\n%s", what, r.status, want, truncate(r.body, 2000))
+	}
+}
+
+func wantBody(t testing.TB, what string, r response, parts ...string) {
+	t.Helper()
+	for _, p := range parts {
+		if !strings.Contains(r.body, p) {
+			t.Fatalf("%s: body lacks %q:\n%s", what, p, truncate(r.body, 4000))
+		}
+	}
+}
+
+// inOrder checks that parts appear in body one after the other.
+func inOrder(t testing.TB, what, body string, parts ...string) {
+	t.Helper()
+	rest := body
+	for _, p := range parts {
+		i := strings.Index(rest, p)
+		if i < 0 {
+			t.Fatalf("%s: %q missing, or not after the parts before it", what, p)
+		}
+		rest = rest[i+len(p):]
+	}
+}
