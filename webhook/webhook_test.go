@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/approvals-go/approvals/approval"
 	"github.com/approvals-go/approvals/internal/safehttp"
 	"github.com/approvals-go/approvals/webhook"
 )
@@ -72,6 +73,8 @@ func TestPostSendsTheHeaders(t *testing.T) {
 		t.Errorf("headers %v", got)
 	}
 }
+
+var _ approval.CallbackSender = (*webhook.Sender)(nil)
 
 // A callback is sent with its idempotency key as the delivery id, signed
 // when a secret is set and unsigned otherwise.

@@ -143,8 +143,7 @@ func TestRedirects(t *testing.T) {
 		"/loop":        "/loop",
 		"/to-ok":       "/ok",
 	}
-	var start *server
-	start = newServer(t, true, "", func(w http.ResponseWriter, r *http.Request) {
+	start := newServer(t, true, "", func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/ok":
 			return
