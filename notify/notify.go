@@ -5,7 +5,7 @@
 // through several at once.
 //
 // A notifier returns delivery errors and does not retry: the activity that
-// calls it has the retry policy. Errors never hold a secret: not the SMTP
+// calls it does. Errors never hold a secret: not the SMTP
 // password, not a webhook URL's path or query (they carry the token), not
 // the review link (a signed one is a credential).
 //
@@ -51,7 +51,8 @@ type message struct {
 	// Deadline is when the approval times out; zero when unknown.
 	Deadline time.Time
 	// DeliveryID is the same on every retry of this notice, so that
-	// receivers can drop duplicates.
+	// receivers can drop duplicates. A Notice holds nothing that tells
+	// two reminders to one approver apart, so they share an id.
 	DeliveryID string
 }
 
@@ -121,10 +122,11 @@ func unsigned(link string) string {
 	return page
 }
 
-// button is a link opening the review page at the control of one decision:
-// the page gives the approve and reject controls these ids, so the browser
-// scrolls to the one chosen. A fragment is never sent to the server and
-// decides nothing: the person still confirms on the page.
+// button is a link opening the review page at the control of one
+// decision: where the page gives its approve and reject controls these
+// ids, the browser scrolls to the one chosen; elsewhere the fragment is
+// ignored. A fragment is never sent to the server and decides nothing: the
+// person still confirms on the page.
 func button(link, decision string) string {
 	return link + "#" + decision
 }
