@@ -25,6 +25,9 @@ type Notice struct {
 	Approver string
 	// ExpiresAt is when the link, and the approval, expire.
 	ExpiresAt time.Time
+	// Occasion tells apart notices of the same kind to the same person,
+	// such as the second reminder from the first.
+	Occasion int
 	// URL opens the review page. When Signed, it is a link signed for
 	// Approver: whoever holds it may decide as them, so it is a secret.
 	URL    string

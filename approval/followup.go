@@ -35,6 +35,8 @@ type NotifyInput struct {
 	Kind      NoticeKind `json:"kind"`
 	Approvers []string   `json:"approvers"`
 	ExpiresAt string     `json:"expires_at"`
+	// Occasion counts the notices of this kind: the reminder's number.
+	Occasion int `json:"occasion,omitempty"`
 }
 
 // notifyAttempts and notifyBackoff bound how hard a notice is retried
@@ -58,6 +60,7 @@ func (a *Activities) NotifyApprovers(ctx task.ActivityContext) (any, error) {
 	}
 	sent := 0
 	for _, n := range a.notices(in.Request, in.Kind, in.Approvers, expires) {
+		n.Occasion = in.Occasion
 		if a.deliver(ctx.Context(), n) {
 			sent++
 		}

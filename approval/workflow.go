@@ -235,7 +235,7 @@ func (w *waiting) process(in ProcessInput) (Outcome, error) {
 // is not awaited: a failing notifier never holds up a decision.
 func (w *waiting) remind() {
 	w.status.RemindersSent++
-	w.notify(NoticeReminder, w.tally.Pending())
+	w.notify(NoticeReminder, w.status.RemindersSent, w.tally.Pending())
 	w.nextReminder = w.nextReminder.Add(w.req.RemindInterval())
 	if !w.nextReminder.Before(w.deadline) {
 		w.nextReminder = time.Time{}
@@ -251,14 +251,15 @@ func (w *waiting) escalate() {
 	w.status.Approvers = w.tally.Deciders
 	w.status.EscalatedAt, w.status.EscalatesAt = FormatTime(w.escalation), ""
 	w.escalation = time.Time{}
-	w.notify(NoticeEscalation, added)
+	w.notify(NoticeEscalation, 1, added)
 }
 
-func (w *waiting) notify(kind NoticeKind, to []string) {
+func (w *waiting) notify(kind NoticeKind, occasion int, to []string) {
 	if len(to) == 0 {
 		return
 	}
-	w.ctx.CallActivity(NotifyActivityName, task.WithActivityInput(NotifyInput{Request: w.req, Kind: kind, Approvers: to, ExpiresAt: w.status.ExpiresAt}))
+	w.ctx.CallActivity(NotifyActivityName, task.WithActivityInput(NotifyInput{Request: w.req, Kind: kind, Approvers: to,
+		ExpiresAt: w.status.ExpiresAt, Occasion: occasion}))
 }
 
 // publish sets the custom status: what the API and the pages show while

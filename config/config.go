@@ -77,6 +77,7 @@ type Worker struct {
 	// AccessWait: see EnvAccessWait.
 	AccessWait time.Duration `env:"APPROVALS_SCHEDULER_ACCESS_WAIT" envDefault:"10m"`
 	Links      LinkKeys
+	Notify     Notify
 	Scheduler  dts.Settings
 }
 

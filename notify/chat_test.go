@@ -295,6 +295,13 @@ func TestWebhookPostsSignedJSON(t *testing.T) {
 	other.Approver = "bob@example.com"
 	escalation := notice
 	escalation.Kind = approval.NoticeEscalation
+	secondReminder := notice
+	secondReminder.Kind, secondReminder.Occasion = approval.NoticeReminder, 2
+	firstReminder := secondReminder
+	firstReminder.Occasion = 1
+	if messageOf(firstReminder).DeliveryID == messageOf(secondReminder).DeliveryID {
+		t.Errorf("two reminders to one approver share a delivery id")
+	}
 	for _, n := range []approval.Notice{other, escalation} {
 		if messageOf(n).DeliveryID == req.header.Get(webhook.DeliveryHeader) {
 			t.Errorf("notice %+v shares the delivery id of another", n)

@@ -19,6 +19,7 @@ package notify
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -50,9 +51,10 @@ type message struct {
 	Page   string
 	// Deadline is when the approval times out; zero when unknown.
 	Deadline time.Time
+	// Occasion tells two reminders to one approver apart.
+	Occasion int
 	// DeliveryID is the same on every retry of this notice, so that
-	// receivers can drop duplicates. A Notice holds nothing that tells
-	// two reminders to one approver apart, so they share an id.
+	// receivers can drop duplicates, and differs between occasions.
 	DeliveryID string
 }
 
@@ -70,6 +72,7 @@ func messageOf(n approval.Notice) message {
 		Signed:    n.Signed,
 		Page:      n.URL,
 		Deadline:  n.ExpiresAt,
+		Occasion:  n.Occasion,
 	}
 	if m.Kind == "" {
 		m.Kind = approval.NoticeRequest
@@ -79,7 +82,7 @@ func messageOf(n approval.Notice) message {
 	}
 	// The id must not change when a delivery is retried, so it is
 	// derived from the notice rather than drawn at random.
-	m.DeliveryID = uuid.NewSHA1(deliveryNamespace, []byte(strings.Join([]string{m.ID, m.Approver, string(m.Kind), approval.FormatTime(m.Deadline)}, "\x00"))).String()
+	m.DeliveryID = uuid.NewSHA1(deliveryNamespace, []byte(strings.Join([]string{m.ID, m.Approver, string(m.Kind), strconv.Itoa(m.Occasion), approval.FormatTime(m.Deadline)}, "\x00"))).String()
 	return m
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/approvals-go/approvals/approval"
 	"github.com/approvals-go/approvals/config"
 	"github.com/approvals-go/approvals/dts"
+	"github.com/approvals-go/approvals/webhook"
 )
 
 // Run connects to the scheduler and processes work items until ctx ends.
@@ -33,6 +34,20 @@ func Run(ctx context.Context, cfg config.Worker, log *slog.Logger) error {
 	}
 	acts := approval.NewActivities(cfg.APIBaseURL, log)
 	acts.Links = links
+	// A configuration built in code (cmd/dev) names no channel: the log.
+	if cfg.Notify.Channels == "" {
+		cfg.Notify.Channels = config.ChannelLog
+	}
+	notifier, err := cfg.Notify.Notifier(log)
+	if err != nil {
+		return err
+	}
+	acts.Notifier = notifier
+	callbacks, secret, err := cfg.Notify.Callback()
+	if err != nil {
+		return err
+	}
+	acts.Callbacks = &webhook.Sender{Client: callbacks, Secret: secret}
 	r := task.NewTaskRegistry()
 	if err := approval.Register(r, acts); err != nil {
 		return err
@@ -60,7 +75,7 @@ func Run(ctx context.Context, cfg config.Worker, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("scheduler %s refused the worker for task hub %q: %w", sched.Address, sched.TaskHub, err)
 	}
-	log.Info("worker started", "scheduler", sched.Address, "taskhub", sched.TaskHub,
+	log.Info("worker started", "scheduler", sched.Address, "taskhub", sched.TaskHub, "notify", notifier.Names(),
 		"orchestrator", approval.OrchestratorName, "activities", []string{approval.SubmitActivityName, approval.ProcessActivityName})
 	<-ctx.Done()
 	log.Info("worker stopping")
