@@ -377,8 +377,8 @@ func format(v float64) string {
 	}
 }
 
-// WriteJSON saves the report.
-func WriteJSON(path string, rep *Report) error {
+// WriteJSON saves a report.
+func WriteJSON(path string, rep any) error {
 	f, err := os.Create(path)
 	if err != nil {
 		return err

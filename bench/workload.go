@@ -24,6 +24,7 @@ import (
 
 	"github.com/approvals-go/approvals/approval"
 	"github.com/approvals-go/approvals/dts"
+	"github.com/approvals-go/approvals/dts/mgmt"
 )
 
 // target is one scheduler process with a worker and a client connected.
@@ -34,6 +35,7 @@ type target struct {
 	grpcAddr string
 	debug    string
 	client   *client.TaskHubGrpcClient
+	mgmt     *mgmt.Client
 	conns    []*grpc.ClientConn
 	cancel   context.CancelFunc
 	exited   chan struct{}
@@ -102,6 +104,7 @@ func launch(ctx context.Context, kind string) (*target, error) {
 		return nil, err
 	}
 	t.client = client.NewTaskHubGrpcClient(cconn, dts.Logger(quiet))
+	t.mgmt = mgmt.New(cconn)
 	return t, nil
 }
 

@@ -1,5 +1,6 @@
 // Command bench compares the embedded scheduler with durabletask-go's own
-// SQLite backend on the approval workload, or puts the HTTP API under load.
+// SQLite backend on the approval workload, puts the HTTP API under load, or
+// measures QueryInstances on a large store.
 package main
 
 import (
@@ -30,6 +31,12 @@ func main() {
 	serve := flag.String("serve", "", "internal: serve one scheduler (ours or vanilla) and print its address")
 	data := flag.String("data", "", "internal: data directory of the served scheduler")
 	httpLoad := flag.Bool("http", false, "load the HTTP API through the real handler binary instead")
+	query := flag.Bool("query", false, "fill the embedded scheduler and time QueryInstances pages, polling's cost to throughput and WaitForOrchestrationCompletion instead")
+	var qcfg bench.QueryConfig
+	flag.IntVar(&qcfg.Instances, "instances", 100000, "with -query: approvals in the store")
+	flag.IntVar(&qcfg.Decided, "decided", 10000, "with -query: how many of them are decided")
+	flag.IntVar(&qcfg.Samples, "samples", 1000, "with -query: queries timed per shape")
+	flag.IntVar(&qcfg.Waits, "waits", 50, "with -query: decisions each followed by WaitForOrchestrationCompletion")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -38,6 +45,22 @@ func main() {
 		if err := bench.Serve(ctx, *serve, *data, os.Stdout); err != nil {
 			fmt.Fprintln(os.Stderr, "bench:", err)
 			os.Exit(1)
+		}
+		return
+	}
+	if *query {
+		qcfg.N, qcfg.Concurrency, qcfg.Progress = cfg.N, cfg.Concurrency, os.Stderr
+		rep, err := bench.RunQuery(ctx, qcfg)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		bench.PrintQuery(os.Stdout, rep)
+		if *jsonPath != "" {
+			if err := bench.WriteJSON(*jsonPath, rep); err != nil {
+				fmt.Fprintln(os.Stderr, "bench:", err)
+				os.Exit(1)
+			}
 		}
 		return
 	}
