@@ -184,6 +184,8 @@ type stack struct {
 	schedArgs []string
 	schedEnv  []string
 	clientEnv []string
+	// workerEnv is added to the worker's environment.
+	workerEnv []string
 	scheduler *proc
 	worker    *proc
 	handler   *proc
@@ -225,7 +227,8 @@ func (s *stack) startScheduler() {
 }
 
 func (s *stack) startWorker() {
-	s.worker = start(s.t, "worker", append(s.schedulerEnv(), fmt.Sprintf("APPROVALS_API_BASE_URL=http://127.0.0.1:%d", s.httpPort)))
+	env := append(s.schedulerEnv(), fmt.Sprintf("APPROVALS_API_BASE_URL=http://127.0.0.1:%d", s.httpPort))
+	s.worker = start(s.t, "worker", append(env, s.workerEnv...))
 }
 
 // waitReady waits for GET / as the Functions host does before routing.
