@@ -60,6 +60,14 @@ type LinkKeys struct {
 
 // Signer returns the link signer, or nil without a key.
 func (k LinkKeys) Signer() (*approval.LinkSigner, error) {
+	// App Service passes a Key Vault reference it cannot resolve through
+	// as its own text, which is long enough to pass for a key that anyone
+	// who can read the app's settings knows.
+	for name, v := range map[string]string{"APPROVALS_LINK_KEY": k.Key, "APPROVALS_LINK_KEY_PREVIOUS": k.Previous} {
+		if strings.HasPrefix(strings.TrimSpace(v), "@Microsoft.KeyVault(") {
+			return nil, fmt.Errorf("%s: is an unresolved Key Vault reference; check the app's identity has Key Vault Secrets User on the vault", name)
+		}
+	}
 	s, err := approval.NewLinkSigner(k.Key, k.Previous)
 	if err != nil {
 		return nil, fmt.Errorf("APPROVALS_LINK_KEY: %w", err)

@@ -53,7 +53,8 @@ func TestValidateIdentityAndLinkKeys(t *testing.T) {
 			t.Errorf("%+v refused: %v", ok.Identity, err)
 		}
 	}
-	for _, bad := range []Handler{{Identity: "easyauth"}, {Links: LinkKeys{Key: "s3cr3t-but-short"}}, {Links: LinkKeys{Previous: "0123456789abcdef0123456789abcdef"}}} {
+	for _, bad := range []Handler{{Identity: "easyauth"}, {Links: LinkKeys{Key: "s3cr3t-but-short"}}, {Links: LinkKeys{Previous: "0123456789abcdef0123456789abcdef"}},
+		{Links: LinkKeys{Key: "@Microsoft.KeyVault(SecretUri=https://kv-s3cr3t.vault.azure.net/secrets/approvals-link-key/0123456789)"}}} {
 		err := bad.Validate()
 		if err == nil || strings.Contains(err.Error(), "s3cr3t") || strings.Contains(err.Error(), "0123456789") {
 			t.Errorf("%+v: err = %v, want a refusal naming no secret", bad.Identity, err)
