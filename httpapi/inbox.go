@@ -42,8 +42,8 @@ type inboxQuery struct {
 	// statuses keeps approvals in any of them; none keeps all.
 	statuses []approval.Status
 	// approver keeps the approvals that person may decide: named among
-	// the approvers, or, when a request names none, anyone but its
-	// requester.
+	// the approvers (escalation included), or, when a request names none,
+	// anyone but its requester.
 	approver string
 	size     int
 	cursor   listCursor
@@ -53,7 +53,7 @@ func (q inboxQuery) match(st approval.State) bool {
 	if len(q.statuses) > 0 && !slices.Contains(q.statuses, st.Status) {
 		return false
 	}
-	return q.approver == "" || st.Request.Authorize(q.approver) == nil
+	return q.approver == "" || st.Authorize(q.approver) == nil
 }
 
 // filterKey identifies the filters, so that a continuation token is only

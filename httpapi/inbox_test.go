@@ -44,6 +44,7 @@ func TestInboxFilters(t *testing.T) {
 	if r := e.postJSON(t, httpapi.ApprovalsPath, map[string]any{"request_id": "in-c", "requester": "ana", "item": "c"}); r.code != http.StatusAccepted {
 		t.Fatalf("start = %d %s", r.code, r.raw)
 	}
+	e.until(t, "in-c", submitted)
 	e.startFor(t, "in-d", "d", "bob")
 	if d := e.postJSON(t, "/api/approvals/in-d/decision", map[string]any{"approved": true, "approver": "bob"}); d.code != http.StatusOK {
 		t.Fatalf("decide = %d %s", d.code, d.raw)
@@ -113,6 +114,11 @@ func TestInboxPaging(t *testing.T) {
 				if !c.bobs || approver == "bob" {
 					want = append([]string{id}, want...)
 				}
+			}
+			// Submitted, so each stays in the same runtime status while
+			// the pages are read.
+			for _, id := range want {
+				e.until(t, id, submitted)
 			}
 			var got []string
 			link := httpapi.ApprovalsPath + c.query

@@ -156,6 +156,20 @@ type approvalModel struct {
 	// Delivered says a decision was just delivered and its outcome is
 	// not recorded yet.
 	Delivered bool
+	// Voted is the viewer's own decision on a request that needs several,
+	// recorded while the others are awaited.
+	Voted *approval.Vote
+}
+
+// votedAlready finds who's decision among those recorded on a request
+// that needs several; a person decides once.
+func votedAlready(st approval.State, who string) (approval.Vote, bool) {
+	for _, v := range st.Progress.Decisions {
+		if strings.EqualFold(v.Approver, who) {
+			return v, true
+		}
+	}
+	return approval.Vote{}, false
 }
 
 type formModel struct {
@@ -167,7 +181,7 @@ type formModel struct {
 // approvalPage shows an approval, with a form while the viewer may decide.
 func (s *server) approvalPage(w http.ResponseWriter, r *http.Request, code int, st approval.State, form pageForm) {
 	now := time.Now()
-	m := approvalModel{St: st, Deciders: st.Request.Deciders()}
+	m := approvalModel{St: st, Deciders: st.Deciders()}
 	data := frame{SignedIn: s.pageIdentity(r), Inbox: ReviewPath, Now: now}
 	if form.refused != nil {
 		m.Refused = form.refused.Detail
@@ -185,6 +199,10 @@ func (s *server) approvalPage(w http.ResponseWriter, r *http.Request, code int, 
 	case form.as != "":
 		if p := refusal(st, form.as); p != nil {
 			m.Info = refusalText(form.as, p.Reason)
+			break
+		}
+		if v, voted := votedAlready(st, form.as); voted {
+			m.Voted = &v
 			break
 		}
 		m.Form = &formModel{Action: form.action, Token: form.token, As: form.as, Comments: form.comments}

@@ -33,9 +33,10 @@ import (
 )
 
 // Paths of the API and the pages, as function.json routes prefixed with
-// the host's "api". The machine routes take a function key in Azure; the
-// review routes and the assets are anonymous, for people whom App Service
-// Authentication signs in.
+// the host's "api". The machine routes (under ApprovalsPath) take a
+// function key in Azure; the people's routes (the pages under ReviewPath
+// and their assets) are anonymous to the Functions host, for people whom
+// App Service Authentication signs in.
 const (
 	ApprovalsPath  = approval.ApprovalsPath
 	ApprovalPath   = ApprovalsPath + "/{id}"
@@ -495,7 +496,7 @@ func failed(p *problem) decided { return decided{code: p.Status, problem: p} }
 
 // refusal says why who may not decide st, or nil when they may.
 func refusal(st approval.State, who string) *problem {
-	err := st.Request.Authorize(who)
+	err := st.Authorize(who)
 	if err == nil {
 		return nil
 	}

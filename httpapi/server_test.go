@@ -70,7 +70,7 @@ type response struct {
 	raw    string
 }
 
-func (e *apiEnv) do(t *testing.T, method, path, contentType, body string) response {
+func (e *apiEnv) do(t testing.TB, method, path, contentType, body string) response {
 	t.Helper()
 	req, err := http.NewRequest(method, e.url+path, strings.NewReader(body))
 	if err != nil {
@@ -109,7 +109,7 @@ func (e *apiEnv) postForm(t *testing.T, path string, v url.Values) response {
 
 // until polls the status route until it answers 200 or the pending approval
 // has been submitted, depending on done.
-func (e *apiEnv) until(t *testing.T, id string, done func(response) bool) response {
+func (e *apiEnv) until(t testing.TB, id string, done func(response) bool) response {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
