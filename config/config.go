@@ -38,8 +38,11 @@ type Handler struct {
 	LogLevel string `env:"APPROVALS_LOG_LEVEL" envDefault:"info"`
 	// AccessWait: see EnvAccessWait.
 	AccessWait time.Duration `env:"APPROVALS_SCHEDULER_ACCESS_WAIT" envDefault:"10m"`
-	Links      LinkKeys
-	Scheduler  dts.Settings
+	// CallbackAllow lists the CIDR ranges a start's callback_url may
+	// point into although they are not public, as the worker reads it.
+	CallbackAllow string `env:"APPROVALS_CALLBACK_ALLOW"`
+	Links         LinkKeys
+	Scheduler     dts.Settings
 }
 
 // The values of APPROVALS_IDENTITY.
