@@ -167,15 +167,12 @@ func (r *Reader) QueryInstances(ctx context.Context, q mgmt.Query) (mgmt.Page, e
 	// index from the cursor and stopping after a page, merged here: SQLite
 	// would otherwise sort every instance in those statuses.
 	statuses := slices.Compact(slices.Sorted(slices.Values(q.Statuses)))
-	if len(statuses) == 0 {
-		statuses = []api.OrchestrationStatus{-1} // no status filter
-	}
 	var found []*mgmt.Instance
-	for _, st := range statuses {
-		w, a := where, args
-		if st >= 0 {
-			w = append(slices.Clip(w), `status = ?`)
-			a = append(slices.Clip(a), int32(st))
+	for i := range max(1, len(statuses)) {
+		w, a := slices.Clip(where), slices.Clip(args)
+		if len(statuses) > 0 {
+			w = append(w, `status = ?`)
+			a = append(a, int32(statuses[i]))
 		}
 		sqlText := `SELECT ` + cols + ` FROM instances`
 		if len(w) > 0 {
