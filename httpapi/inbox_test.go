@@ -1,11 +1,13 @@
 package httpapi_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/approvals-go/approvals/approval"
@@ -218,5 +220,47 @@ func TestInboxOfTheSignedIn(t *testing.T) {
 	keyed := newAPIWith(t, httpapi.Options{Links: signer})
 	if r := keyed.get(t, approval.ReviewPath); r.code != http.StatusForbidden || r.body["reason"] != "sign_in_required" {
 		t.Fatalf("inbox with a link key and no sign-in = %d %s", r.code, r.raw)
+	}
+}
+
+// One answer reads a bounded number of approvals: a rare match far down
+// the list is reached through next links, each answered quickly, the
+// first ones with no approvals at all.
+func TestInboxScanIsBounded(t *testing.T) {
+	e := newAPI(t)
+	e.startFor(t, "old-bob", "oldest", "bob")
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < 1200; i += 8 {
+				if err := e.orch.Start(ctx, approval.Request{RequestID: fmt.Sprintf("carol-%04d", i), Requester: "ana", Item: "x", Approver: "carol"}); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	link, answers := httpapi.ApprovalsPath+"?approver=bob", 0
+	var got []string
+	for link != "" {
+		page, next := ids(t, e.get(t, link))
+		got = append(got, page...)
+		answers++
+		if answers > 10 {
+			t.Fatal("no end to the pages")
+		}
+		link = next
+	}
+	if !slices.Equal(got, []string{"old-bob"}) || answers < 3 {
+		t.Fatalf("%d answers listing %q", answers, got)
+	}
+	t.Logf("reached after %d answers", answers)
+	page := e.with(browserGet).get(t, approval.ReviewPath+"?approver=bob")
+	if !strings.Contains(page.raw, "Search older approvals") {
+		t.Fatalf("an empty first page does not offer to search further: %.500s", page.raw)
 	}
 }
