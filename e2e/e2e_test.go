@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -117,11 +118,17 @@ func (p *proc) stop(t *testing.T, sig syscall.Signal) {
 // route is one HTTP trigger as the Functions host would expose it.
 type route struct {
 	function string
-	method   string
-	path     string
+	// methods are the trigger's methods, upper case; method is the first,
+	// the one call uses.
+	methods   []string
+	method    string
+	path      string
+	authLevel string
 }
 
 // functionRoutes reads every function.json the Functions host would load.
+// A function may take several methods; no two functions take the same
+// method on the same route, which the host could route to either.
 func functionRoutes(t *testing.T) map[string]route {
 	t.Helper()
 	files, err := filepath.Glob("../*/function.json")
@@ -129,6 +136,7 @@ func functionRoutes(t *testing.T) map[string]route {
 		t.Fatalf("no function.json found: %v", err)
 	}
 	routes := map[string]route{}
+	taken := map[string]string{}
 	for _, f := range files {
 		raw, err := os.ReadFile(f)
 		if err != nil {
@@ -149,10 +157,23 @@ func functionRoutes(t *testing.T) map[string]route {
 			switch {
 			case b.Type == "httpTrigger" && b.Direction == "in":
 				in++
-				if len(b.Methods) != 1 || b.Route == "" {
-					t.Fatalf("%s: want one method and a route, got %v %q", f, b.Methods, b.Route)
+				if len(b.Methods) == 0 || b.Route == "" {
+					t.Fatalf("%s: want methods and a route, got %v %q", f, b.Methods, b.Route)
 				}
-				r = route{function: filepath.Base(filepath.Dir(f)), method: strings.ToUpper(b.Methods[0]), path: "/api/" + b.Route}
+				r = route{function: filepath.Base(filepath.Dir(f)), path: "/api/" + b.Route, authLevel: b.AuthLevel}
+				for _, m := range b.Methods {
+					m = strings.ToUpper(m)
+					if !slices.Contains([]string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete}, m) {
+						t.Fatalf("%s: method %q", f, m)
+					}
+					key := m + " " + r.path
+					if other, ok := taken[key]; ok {
+						t.Fatalf("%s and %s both take %s", other, r.function, key)
+					}
+					taken[key] = r.function
+					r.methods = append(r.methods, m)
+				}
+				r.method = r.methods[0]
 			case b.Type == "http" && b.Direction == "out":
 				out++
 			}
