@@ -245,6 +245,7 @@ func (s *server) inbox(w http.ResponseWriter, r *http.Request) {
 	}
 	model := inboxModel{Route: ReviewPath}
 	var me string
+	var meProblem *problem
 	switch {
 	case s.appService():
 		var p *problem
@@ -264,8 +265,10 @@ func (s *server) inbox(w http.ResponseWriter, r *http.Request) {
 		return
 	default:
 		model.AskName = true
+		// No one is signed in, so there is no "me".
+		_, meProblem = s.me(r)
 	}
-	q, p := parseInbox(values, me, nil)
+	q, p := parseInbox(values, me, meProblem)
 	if p != nil {
 		writeProblem(w, r, *p)
 		return
@@ -300,7 +303,7 @@ func (s *server) answerList(w http.ResponseWriter, r *http.Request, q inboxQuery
 		for _, st := range q.statuses {
 			v.Add("status", string(st))
 		}
-		if q.approver != "" && model.Route == ApprovalsPath {
+		if q.approver != "" {
 			v.Set("approver", q.approver)
 		}
 		if q.size != DefaultPageSize {

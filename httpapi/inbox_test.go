@@ -79,6 +79,20 @@ func TestInboxFilters(t *testing.T) {
 			t.Errorf("GET %s lists %q (next %q), want %q", c.query, got, next, c.want)
 		}
 	}
+	// The people's inbox lists what is pending, page by page.
+	var pages []string
+	for link := approval.ReviewPath + "?approver=bob&page_size=1"; link != ""; {
+		page, next := ids(t, e.get(t, link))
+		pages = append(pages, page...)
+		link = next
+	}
+	if !slices.Equal(pages, []string{"in-c", "in-a"}) {
+		t.Fatalf("bob's inbox pages list %q", pages)
+	}
+	if r := e.get(t, approval.ReviewPath+"?approver=me"); r.code != http.StatusBadRequest {
+		t.Fatalf("approver=me with no one signed in = %d %s", r.code, r.raw)
+	}
+
 	// Each item is the approval as GET answers it.
 	r := e.get(t, httpapi.ApprovalsPath+"?status=Approved")
 	item := r.body["approvals"].([]any)[0].(map[string]any)

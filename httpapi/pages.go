@@ -32,7 +32,6 @@ func parsePages(names ...string) map[string]*template.Template {
 		"human":    humanTime,
 		"left":     timeLeft,
 		"ago":      ago,
-		"names":    joinNames,
 		"soon":     soon,
 		"initials": initials,
 		"hue":      hue,
@@ -317,15 +316,4 @@ func hue(name string) int {
 	h := fnv.New32a()
 	h.Write([]byte(strings.ToLower(name)))
 	return int(h.Sum32() % avatarHues)
-}
-
-// joinNames lists names for a sentence.
-func joinNames(names []string) string {
-	switch len(names) {
-	case 0:
-		return ""
-	case 1:
-		return names[0]
-	}
-	return strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1]
 }
