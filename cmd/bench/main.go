@@ -37,6 +37,7 @@ func main() {
 	flag.IntVar(&qcfg.Decided, "decided", 10000, "with -query: how many of them are decided")
 	flag.IntVar(&qcfg.Samples, "samples", 1000, "with -query: queries timed per shape")
 	flag.IntVar(&qcfg.Waits, "waits", 50, "with -query: decisions each followed by WaitForOrchestrationCompletion")
+	dash := flag.Bool("dashboard", false, "fill an embedded scheduler as -query does (-instances, -decided, -samples) and time the dashboard's pages and what polling its instance list costs in throughput instead")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -56,6 +57,22 @@ func main() {
 			os.Exit(1)
 		}
 		bench.PrintQuery(os.Stdout, rep)
+		if *jsonPath != "" {
+			if err := bench.WriteJSON(*jsonPath, rep); err != nil {
+				fmt.Fprintln(os.Stderr, "bench:", err)
+				os.Exit(1)
+			}
+		}
+		return
+	}
+	if *dash {
+		rep, err := bench.RunDashboard(ctx, bench.DashboardConfig{Instances: qcfg.Instances, Decided: qcfg.Decided,
+			Samples: qcfg.Samples, N: cfg.N, Concurrency: cfg.Concurrency, Progress: os.Stderr})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		bench.PrintDashboard(os.Stdout, rep)
 		if *jsonPath != "" {
 			if err := bench.WriteJSON(*jsonPath, rep); err != nil {
 				fmt.Fprintln(os.Stderr, "bench:", err)
