@@ -326,3 +326,19 @@ func TestScreenshots(t *testing.T) {
 		t.Logf("%s: %d bytes in %s", shot.file, len(buf), dir)
 	}
 }
+
+// Enter in the name field does not decide: only the buttons do.
+func TestBrowserEnterDoesNotDecide(t *testing.T) {
+	e := newAPI(t)
+	e.startFor(t, "enter-1", "Chair", "bob")
+	ctx := tab(t, 1280, 900)
+	do(t, ctx, chromedp.Navigate(e.url+approval.ReviewPath+"/enter-1"),
+		chromedp.SendKeys(chromedp.ID("approver"), "bob\r"))
+	time.Sleep(300 * time.Millisecond)
+	if n := e.orch.decisions.Load(); n != 0 {
+		t.Fatalf("Enter in the name field raised %d decisions", n)
+	}
+	if loc := run(t, ctx, chromedp.Location()); loc != e.url+approval.ReviewPath+"/enter-1" {
+		t.Fatalf("Enter took the browser to %s", loc)
+	}
+}
