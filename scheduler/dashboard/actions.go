@@ -163,7 +163,7 @@ func (s *Server) perform(ctx context.Context, h Hub, in *mgmt.Instance, st *appr
 		if verdict != "approve" && verdict != "reject" {
 			return "", "", "Choose approve or reject.", nil
 		}
-		if err := st.Request.Authorize(who); err != nil {
+		if err := st.Authorize(who); err != nil {
 			return "", "", "“" + who + "” may not decide this request: " + err.Error() + ".", nil
 		}
 		yes := verdict == "approve"
