@@ -118,7 +118,7 @@ func TestInstancePageShowsTheWalkThrough(t *testing.T) {
 		"Activity scheduled", "submit_approval_request",
 		"Activity completed", "submit_approval_request",
 		"Timer created", "fires at", "Never fired",
-		"Event raised", "approval_response", "Approved by bob: “fine”",
+		"Event raised", "approval_response", "Approved by bob: “fine” — arrived ",
 		"Activity scheduled", "process_approval",
 		"Activity completed", "process_approval",
 		"Orchestration completed")

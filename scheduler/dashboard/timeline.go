@@ -61,6 +61,9 @@ func timeline(events []*backend.HistoryEvent, first int, prev time.Time, status 
 		}
 	}
 	steps := make([]step, 0, len(events))
+	// waiting is the latest timer not yet fired at each point: what an
+	// event that arrives is racing, as a decision races its timeout.
+	var waiting *backend.HistoryEvent
 	for i, e := range events {
 		at := e.GetTimestamp().AsTime()
 		s := step{N: first + i + 1, Time: at}
@@ -74,8 +77,22 @@ func timeline(events []*backend.HistoryEvent, first int, prev time.Time, status 
 			}
 			prev = at
 		}
-		if e.GetTimerCreated() != nil {
+		switch {
+		case e.GetTimerCreated() != nil:
 			s.Note = timerNote(e, fired, status, last)
+			waiting = e
+		case e.GetTimerFired() != nil:
+			if waiting != nil && waiting.GetEventId() == e.GetTimerFired().GetTimerId() {
+				waiting = nil
+			}
+		case e.GetEventRaised() != nil && waiting != nil:
+			race := fmt.Sprintf("arrived %s after timer %d was set, %s before it was due", span(at.Sub(waiting.GetTimestamp().AsTime())),
+				waiting.GetEventId(), span(waiting.GetTimerCreated().GetFireAt().AsTime().Sub(at)))
+			if s.Note != "" {
+				race = s.Note + " — " + race
+			}
+			s.Note = strings.ToUpper(race[:1]) + race[1:] + "."
+			waiting = nil
 		}
 		steps = append(steps, s)
 	}
