@@ -1,0 +1,61 @@
+package scheduler
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/microsoft/durabletask-go/api"
+
+	"github.com/approvals-go/approvals/dts/mgmt"
+)
+
+// A database of schema version 2 (the last before the management reads),
+// written by that version's store: "done" completed with a history,
+// "waiting" has its start and a raised event queued. Upgraded in place, it
+// answers the new reads and still offers the waiting events.
+func TestSchemaUpgradeFromVersion2(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("testdata", "schema-v2", DatabaseFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), DatabaseFile)
+	if err := os.WriteFile(path, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := openStore(t, path)
+	var version int
+	if err := s.reader.db.QueryRow(`PRAGMA user_version`).Scan(&version); err != nil || version != SchemaVersion {
+		t.Fatalf("schema version %d after open (%v), want %d", version, err, SchemaVersion)
+	}
+	ctx := context.Background()
+	page, err := s.reader.QueryInstances(ctx, mgmt.Query{FetchPayloads: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Instances) != 2 || page.Instances[0].InstanceID != "waiting" || page.Instances[1].InstanceID != "done" {
+		t.Fatalf("instances after the upgrade: %v", page.Instances)
+	}
+	done := page.Instances[1]
+	if done.RuntimeStatus != api.RUNTIME_STATUS_COMPLETED || done.SerializedOutput != `"out"` || done.CompletedAt.IsZero() ||
+		done.ExecutionID != "exec-done" || done.Tags != nil {
+		t.Fatalf("completed instance after the upgrade: %+v", done)
+	}
+	ids, err := s.reader.ListInstanceIDs(ctx, mgmt.IDQuery{CompletedFrom: done.CompletedAt})
+	if err != nil || len(ids.IDs) != 1 || ids.IDs[0] != "done" {
+		t.Fatalf("completed since: %v %v", ids.IDs, err)
+	}
+	history, err := s.reader.History(ctx, "done", "")
+	if err != nil || len(history) != 3 || history[2].GetExecutionCompleted() == nil {
+		t.Fatalf("history after the upgrade: %v %v", history, err)
+	}
+	wi := fetch(t, s, time.Second)
+	if wi == nil || wi.InstanceID != "waiting" {
+		t.Fatalf("the waiting instance's events were not offered after the upgrade: %v", wi)
+	}
+	if got := kinds(wi); len(got) != 2 || got[0] != "started" || got[1] != "raised" {
+		t.Fatalf("delivered %v, want [started raised]", got)
+	}
+}
