@@ -369,6 +369,100 @@ func items(literal string) ([]string, error) {
 	return nil, fmt.Errorf("unterminated literal: %.40q", literal)
 }
 
+// arrayEntry is one element of an array literal, and when it is there.
+// Bicep's spread of a conditional, "...(cond ? [a] : [b])", puts a in the
+// array when cond holds and b when it does not; the templates use it for
+// entries that exist only when a parameter is set.
+type arrayEntry struct {
+	text string
+	// cond is "" for an entry that is always there; otherwise the entry is
+	// there when cond evaluates to when.
+	cond string
+	when bool
+}
+
+// arrayEntries splits an array literal as items does, and each spread of a
+// conditional into the entries of its two branches.
+func arrayEntries(literal string) ([]arrayEntry, error) {
+	entries, err := items(literal)
+	if err != nil {
+		return nil, err
+	}
+	var out []arrayEntry
+	for _, e := range entries {
+		spread, ok := strings.CutPrefix(e, "...")
+		if !ok {
+			out = append(out, arrayEntry{text: e})
+			continue
+		}
+		inner, ok := parenthesized(strings.TrimSpace(spread))
+		if !ok {
+			return nil, fmt.Errorf("spread of something other than a parenthesized conditional: %.60q", e)
+		}
+		cond, a, b, ok := splitTernary(inner)
+		if !ok {
+			return nil, fmt.Errorf("spread of something other than a conditional: %.60q", e)
+		}
+		for _, branch := range []struct {
+			text string
+			when bool
+		}{{a, true}, {b, false}} {
+			if !strings.HasPrefix(branch.text, "[") {
+				return nil, fmt.Errorf("spread of a conditional whose branch is not an array literal: %.60q", e)
+			}
+			sub, err := items(branch.text)
+			if err != nil {
+				return nil, err
+			}
+			for _, s := range sub {
+				out = append(out, arrayEntry{text: s, cond: cond, when: branch.when})
+			}
+		}
+	}
+	return out, nil
+}
+
+// parenthesized returns what is inside s when s is one parenthesized
+// expression, "(...)".
+func parenthesized(s string) (string, bool) {
+	_, mask, err := maskBicep(s)
+	if err != nil || !strings.HasPrefix(mask, "(") {
+		return "", false
+	}
+	depth := 0
+	for i := 0; i < len(mask); i++ {
+		switch mask[i] {
+		case '(', '[', '{':
+			depth++
+		case ')', ']', '}':
+			depth--
+			if depth == 0 {
+				return strings.TrimSpace(s[1:i]), i == len(mask)-1
+			}
+		}
+	}
+	return "", false
+}
+
+// String says when the entry is there, for messages.
+func (e arrayEntry) String() string {
+	if e.cond == "" {
+		return "always there"
+	}
+	return fmt.Sprintf("there when %s is %v", e.cond, e.when)
+}
+
+// present reports whether the entry is in the array given values for the
+// parameters its condition reads; ok is false when the condition cannot be
+// evaluated.
+func (e arrayEntry) present(values map[string]string) (there, ok bool) {
+	if e.cond == "" {
+		return true, true
+	}
+	truth, ok := evalCondition(e.cond, values)
+	return truth == e.when, ok
+}
+
 // prop is one "key: value" entry of an object literal.
 type prop struct{ key, value string }
 
@@ -545,6 +639,12 @@ module m './mod.bicep' = if (!empty(name)) {
     p: obj.nested
   }
 }
+
+var list = [
+  'always'
+  ...(empty(name) ? [] : [{ name: 'C', value: name }, 'D'])
+  ...(!empty(name) ? ['E'] : ['F'])
+]
 `
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "x.bicep"), []byte(src), 0o644); err != nil {
@@ -558,7 +658,7 @@ module m './mod.bicep' = if (!empty(name)) {
 	for _, d := range f.decls {
 		kinds = append(kinds, d.kind+":"+d.name)
 	}
-	if got, want := strings.Join(kinds, " "), "targetScope: param:name param:n var:obj module:m"; got != want {
+	if got, want := strings.Join(kinds, " "), "targetScope: param:name param:n var:obj module:m var:list"; got != want {
 		t.Fatalf("declarations = %q, want %q", got, want)
 	}
 	p := f.find("param", "name")
@@ -585,6 +685,42 @@ module m './mod.bicep' = if (!empty(name)) {
 	m := f.find("module", "m")
 	if m.quoted() != "./mod.bicep" || m.condition() != "(!empty(name))" || get(get(m.body(), "params"), "p") != "obj.nested" {
 		t.Errorf("module m = %+v", m)
+	}
+	list, err := arrayEntries(f.find("var", "list").value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var shown []string
+	for _, e := range list {
+		shown = append(shown, fmt.Sprintf("%s if %s == %v", e.text, e.cond, e.when))
+	}
+	want := []string{
+		"'always' if  == false",
+		"{ name: 'C', value: name } if empty(name) == false",
+		"'D' if empty(name) == false",
+		"'E' if !empty(name) == true",
+		"'F' if !empty(name) == false",
+	}
+	if strings.Join(shown, "\n") != strings.Join(want, "\n") {
+		t.Errorf("arrayEntries = %q, want %q", shown, want)
+	}
+	for name, want := range map[string]string{"": "'always' 'F'", "x": "'always' { name: 'C', value: name } 'D' 'E'"} {
+		var there []string
+		for _, e := range list {
+			if in, ok := e.present(map[string]string{"name": name}); !ok {
+				t.Errorf("entry %s: condition %s not evaluated", e.text, e.cond)
+			} else if in {
+				there = append(there, e.text)
+			}
+		}
+		if got := strings.Join(there, " "); got != want {
+			t.Errorf("with name = %q the array holds %s, want %s", name, got, want)
+		}
+	}
+	for _, bad := range []string{"[\n  ...others\n]", "[\n  ...(a ? [] : 'x')\n]", "[\n  ...(a) + b\n]"} {
+		if _, err := arrayEntries(bad); err == nil {
+			t.Errorf("arrayEntries(%q) gave no error", bad)
+		}
 	}
 	for _, bad := range []string{"var x = {\n", "var s = 'open\n", "var y = [ }\n"} {
 		if err := os.WriteFile(filepath.Join(dir, "bad.bicep"), []byte(bad), 0o644); err != nil {

@@ -7,6 +7,7 @@ package infra_test
 
 import (
 	"fmt"
+	"log/slog"
 	"os"
 	"reflect"
 	"regexp"
@@ -17,6 +18,8 @@ import (
 	"github.com/approvals-go/approvals/approval"
 	"github.com/approvals-go/approvals/config"
 	"github.com/approvals-go/approvals/dts"
+	"github.com/approvals-go/approvals/internal/safehttp"
+	"github.com/approvals-go/approvals/notify"
 )
 
 // Sample values of the Bicep parameters the settings are built from.
@@ -41,6 +44,15 @@ var sampleValues = map[string]string{
 const (
 	sampleLinkKey     = "current-link-key-0123456789-abcdefghijklmnopq"
 	samplePreviousKey = "previous-link-key-0123456789-abcdefghijklmno"
+
+	sampleSMTPPassword    = "smtp-client-secret~0123456789"
+	sampleWebhookURL      = "https://hooks.example.com/approvals?token=0123456789abcdef"
+	sampleWebhookSecret   = "webhook-signing-secret-0123456789-abcdefgh"
+	sampleCallbackSecret  = "callback-signing-secret-0123456789-abcdefg"
+	sampleSMTPPasswordURI = "https://kv-abc123.vault.azure.net/secrets/approvals-smtp-password/11111111111111111111111111111111"
+	sampleWebhookURLURI   = "https://kv-abc123.vault.azure.net/secrets/approvals-webhook-url/22222222222222222222222222222222"
+	sampleWebhookKeyURI   = "https://kv-abc123.vault.azure.net/secrets/approvals-webhook-secret/33333333333333333333333333333333"
+	sampleCallbackKeyURI  = "https://kv-abc123.vault.azure.net/secrets/approvals-callback-secret/44444444444444444444444444444444"
 )
 
 // sampleSecrets stands in for Key Vault: the value behind each secret URI
@@ -50,6 +62,10 @@ var sampleSecrets = map[string]string{
 	"https://kv-abc123.vault.azure.net/secrets/approvals-link-key/0123456789abcdef0123456789abcdef":          sampleLinkKey,
 	"https://kv-abc123.vault.azure.net/secrets/approvals-link-key-previous/00000000000000000000000000000001": sampleLinkKey,
 	"https://kv-abc123.vault.azure.net/secrets/approvals-link-key-previous/00000000000000000000000000000002": samplePreviousKey,
+	sampleSMTPPasswordURI: sampleSMTPPassword,
+	sampleWebhookURLURI:   sampleWebhookURL,
+	sampleWebhookKeyURI:   sampleWebhookSecret,
+	sampleCallbackKeyURI:  sampleCallbackSecret,
 }
 
 // settingsScenario is one way the templates can be deployed.
@@ -59,18 +75,58 @@ type settingsScenario struct {
 	// What the handler must then run with.
 	identity    string
 	previousKey bool
+	// What the worker's notifications must then be; the handler's
+	// APPROVALS_CALLBACK_ALLOW must be the worker's.
+	notify config.Notify
 }
 
+// defaultNotify is what the worker reads with no notification setting:
+// the log channel alone, as before notifications could be configured.
+var defaultNotify = config.Notify{Channels: config.ChannelLog, SMTP: config.SMTP{Security: string(notify.StartTLS)}}
+
 var settingsScenarios = []settingsScenario{
-	{"without sign-in", nil, config.IdentityBody, false},
-	{"with sign-in", map[string]string{"authEnabled": "true"}, config.IdentityAppService, false},
-	{"during a key rotation", map[string]string{
+	{name: "without sign-in", identity: config.IdentityBody, notify: defaultNotify},
+	{name: "with sign-in", overrides: map[string]string{"authEnabled": "true"}, identity: config.IdentityAppService, notify: defaultNotify},
+	{name: "during a key rotation", overrides: map[string]string{
 		"linkKeyPreviousSecretUri": "https://kv-abc123.vault.azure.net/secrets/approvals-link-key-previous/00000000000000000000000000000002",
-	}, config.IdentityBody, true},
+	}, identity: config.IdentityBody, previousKey: true, notify: defaultNotify},
+	// As the README sets it up: e-mail through Azure Communication
+	// Services' SMTP endpoint, a signed webhook, and signed callbacks to a
+	// private range. The worker-app.bicep parameters below are what
+	// main.bicep passes from those azd environment values, the secrets'
+	// URIs as keyvault.bicep outputs them (TestNotifyWorkerSettings).
+	{name: "with e-mail, a webhook and callbacks", overrides: map[string]string{
+		"notifyChannels":          "email,webhook",
+		"smtpHost":                "smtp.azurecomm.net",
+		"smtpPort":                "587",
+		"smtpUsername":            "approvals-smtp",
+		"smtpFrom":                "Approvals <DoNotReply@contoso.com>",
+		"smtpTo":                  "approvers@contoso.com",
+		"callbackAllow":           "10.20.0.0/16",
+		"smtpPasswordSecretUri":   sampleSMTPPasswordURI,
+		"webhookUrlSecretUri":     sampleWebhookURLURI,
+		"webhookSecretSecretUri":  sampleWebhookKeyURI,
+		"callbackSecretSecretUri": sampleCallbackKeyURI,
+	}, identity: config.IdentityBody, notify: config.Notify{
+		Channels: "email,webhook",
+		SMTP: config.SMTP{
+			Host: "smtp.azurecomm.net", Port: 587, Security: string(notify.StartTLS),
+			Username: "approvals-smtp", Password: sampleSMTPPassword,
+			From: "Approvals <DoNotReply@contoso.com>", To: "approvers@contoso.com",
+		},
+		WebhookURL:     sampleWebhookURL,
+		WebhookSecret:  sampleWebhookSecret,
+		CallbackAllow:  "10.20.0.0/16",
+		CallbackSecret: sampleCallbackSecret,
+	}},
 }
 
 func (sc settingsScenario) values() map[string]string {
 	out := map[string]string{}
+	// Every notification setting is empty unless the scenario sets it.
+	for _, s := range notifySettings {
+		out[s.workerParam()] = ""
+	}
 	for k, v := range sampleValues {
 		out[k] = v
 	}
@@ -281,30 +337,41 @@ func checkSettingsLoad(t *testing.T, sc settingsScenario) {
 		if handlerSigner, err = cfg.Links.Signer(); err != nil || handlerSigner == nil {
 			t.Fatalf("the handler has no link signer (%v): in Azure every link is signed", err)
 		}
+		if cfg.CallbackAllow != sc.notify.CallbackAllow {
+			t.Errorf("handler CallbackAllow = %q, want the worker's, %q", cfg.CallbackAllow, sc.notify.CallbackAllow)
+		}
+		if _, err := safehttp.ParseAllow(cfg.CallbackAllow); err != nil {
+			t.Errorf("the handler's APPROVALS_CALLBACK_ALLOW does not parse: %v", err)
+		}
 		checkResolved(t, "Function App", cfg.Scheduler, "ManagedIdentity", sampleValues["identityClientId"])
 	})
 
 	// Worker.
 	app := workerApp(t, files)
-	containers, err := items(dig(app.body(), "properties", "template", "containers"))
-	if err != nil || len(containers) == 0 {
-		t.Fatalf("worker containers: %v", err)
-	}
-	envs, err := items(get(containers[0], "env"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	secrets := containerAppSecrets(t, app)
 	wkEnv := map[string]string{}
-	for _, e := range envs {
+	for _, entry := range workerEnvEntries(t, app) {
+		e := entry.text
 		name := unquote(get(e, "name"))
 		if !workerNames[name] {
 			continue
 		}
+		if there, ok := entry.present(values); !ok {
+			t.Errorf("worker: cannot evaluate whether %s is set: %s", name, entry.cond)
+			continue
+		} else if !there {
+			continue
+		}
 		expr := get(e, "value")
 		if ref := unquote(get(e, "secretRef")); ref != "" {
-			// Container Apps reads the secret's keyVaultUrl with its identity.
-			expr = get(secrets[ref], "keyVaultUrl")
+			// Container Apps reads the secret's keyVaultUrl with its
+			// identity; the secret must be there whenever the variable is.
+			secret, declared := secrets[ref]
+			if there, _ := secret.present(values); !declared || !there {
+				t.Errorf("worker: %s refers to secret %s, which is not there", name, ref)
+				continue
+			}
+			expr = get(secret.text, "keyVaultUrl")
 		}
 		v, ok := evalSetting(expr, values)
 		if !ok {
@@ -328,6 +395,7 @@ func checkSettingsLoad(t *testing.T, sc settingsScenario) {
 			t.Errorf("worker APIBaseURL = %q, want %q", cfg.APIBaseURL, sampleValues["apiBaseUrl"])
 		}
 		checkResolved(t, "worker", cfg.Scheduler, "ManagedIdentity", sampleValues["identityClientId"])
+		checkNotify(t, cfg.Notify, sc.notify)
 		// The limits the worker asks the scheduler for are the ones its
 		// scale rules assume per replica (TestWorkerScaleRules).
 		resolved, err := cfg.Scheduler.Resolve()
@@ -365,21 +433,58 @@ func checkSettingsLoad(t *testing.T, sc settingsScenario) {
 	})
 }
 
+// checkNotify compares the worker's notification settings with what the
+// scenario wants, and has the worker's own code build its channels and
+// callback client from them, as it does at start-up.
+func checkNotify(t *testing.T, got, want config.Notify) {
+	t.Helper()
+	if got != want {
+		// Field names only: the values include (sample) secrets.
+		gv, wv := reflect.ValueOf(got), reflect.ValueOf(want)
+		for i := range gv.NumField() {
+			if !reflect.DeepEqual(gv.Field(i).Interface(), wv.Field(i).Interface()) {
+				t.Errorf("worker: Notify.%s is not what the templates give", gv.Type().Field(i).Name)
+			}
+		}
+	}
+	if err := got.Validate(); err != nil {
+		t.Fatalf("the worker refuses its notification settings: %v", err)
+	}
+	channels, err := got.Notifier(slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, ch := range channels {
+		names = append(names, ch.Name)
+	}
+	if strings.Join(names, ",") != want.Channels {
+		t.Errorf("worker: channels %v, want %s", names, want.Channels)
+	}
+	if _, secret, err := got.Callback(); err != nil || (secret == nil) != (want.CallbackSecret == "") {
+		t.Errorf("worker: callback client: %v, signed %v, want signed %v", err, secret != nil, want.CallbackSecret != "")
+	}
+}
+
 // containerAppSecrets returns the container app's configuration.secrets
-// by name.
-func containerAppSecrets(t *testing.T, app *decl) map[string]string {
+// by name, each with when it is there.
+func containerAppSecrets(t *testing.T, app *decl) map[string]arrayEntry {
 	t.Helper()
 	list := dig(app.body(), "properties", "configuration", "secrets")
 	if list == "" {
 		return nil
 	}
-	entries, err := items(list)
+	entries, err := arrayEntries(list)
 	if err != nil {
 		t.Fatalf("%s: configuration.secrets: %v", workerBicep, err)
 	}
-	out := map[string]string{}
+	out := map[string]arrayEntry{}
 	for _, e := range entries {
-		out[unquote(get(e, "name"))] = e
+		name := unquote(get(e.text, "name"))
+		if _, dup := out[name]; dup {
+			t.Errorf("%s: secret %s is declared twice", workerBicep, name)
+		}
+		out[name] = e
 	}
 	return out
 }

@@ -39,21 +39,28 @@ func workerApp(t *testing.T, files map[string]*bicepFile) *decl {
 	return nil
 }
 
-// workerEnv returns the worker container's environment as name -> value
-// expression.
-func workerEnv(t *testing.T, app *decl) map[string]string {
+// workerEnvEntries returns the worker container's environment variables,
+// each with when it is there.
+func workerEnvEntries(t *testing.T, app *decl) []arrayEntry {
 	t.Helper()
 	containers, err := items(dig(app.body(), "properties", "template", "containers"))
 	if err != nil || len(containers) != 1 {
 		t.Fatalf("%s: want one container, got %d (%v)", workerBicep, len(containers), err)
 	}
-	envs, err := items(get(containers[0], "env"))
+	envs, err := arrayEntries(get(containers[0], "env"))
 	if err != nil {
 		t.Fatalf("%s: env: %v", workerBicep, err)
 	}
+	return envs
+}
+
+// workerEnv returns the worker container's environment as name -> value
+// expression, conditional variables included.
+func workerEnv(t *testing.T, app *decl) map[string]string {
+	t.Helper()
 	out := map[string]string{}
-	for _, e := range envs {
-		out[unquote(get(e, "name"))] = get(e, "value")
+	for _, e := range workerEnvEntries(t, app) {
+		out[unquote(get(e.text, "name"))] = get(e.text, "value")
 	}
 	return out
 }

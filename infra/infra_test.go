@@ -871,50 +871,69 @@ func TestAppSettingsMatchConfiguration(t *testing.T) {
 	if app == nil {
 		t.Fatalf("%s declares no container app", workerBicep)
 	}
-	containers, err := items(dig(app.body(), "properties", "template", "containers"))
-	if err != nil || len(containers) != 1 {
-		t.Fatalf("%s: want one container, got %d (%v)", workerBicep, len(containers), err)
-	}
-	envs, err := items(get(containers[0], "env"))
-	if err != nil {
-		t.Fatalf("%s: env: %v", workerBicep, err)
-	}
 	wkSettings := map[string]string{}
 	var wkNames []string
 	secrets := containerAppSecrets(t, app)
-	for _, e := range envs {
+	// The secrets the worker reads, the link key and the notification
+	// secrets that are set, are Key Vault references read with the worker's
+	// own identity: no secret value is ever in the template or the app's
+	// configuration.
+	secretNames := map[string]bool{"APPROVALS_LINK_KEY": true}
+	for _, s := range notifySettings {
+		if s.secret {
+			secretNames[s.env] = true
+		}
+	}
+	always := map[string]bool{}
+	for _, entry := range workerEnvEntries(t, app) {
+		e := entry.text
 		name := unquote(get(e, "name"))
 		if name == "" {
 			t.Errorf("%s: env entry without a literal name: %s", workerBicep, e)
 			continue
 		}
-		// The one secret the worker needs, the link key, is a Key Vault
-		// reference read with the worker's own identity: no secret value
-		// is ever in the template or the app's configuration.
-		if ref := get(e, "secretRef"); ref != "" {
-			secret, ok := secrets[unquote(ref)]
+		if entry.cond == "" {
+			always[name] = true
+		}
+		ref := unquote(get(e, "secretRef"))
+		if ref == "" && get(e, "secretRef") != "" {
+			t.Errorf("%s: env %s: secretRef must name a secret literally", workerBicep, name)
+		} else if ref == "" {
+			if secretNames[name] {
+				t.Errorf("%s: env %s is a secret given as a value; read it from Key Vault with a secretRef", workerBicep, name)
+			}
+		} else {
+			secret, ok := secrets[ref]
 			switch {
-			case name != "APPROVALS_LINK_KEY":
-				t.Errorf("%s: env %s uses a secret; only the link key is secret", workerBicep, name)
+			case !secretNames[name]:
+				t.Errorf("%s: env %s uses a secret; only the link key and the notification secrets are secret", workerBicep, name)
 			case !ok:
 				t.Errorf("%s: env %s refers to secret %s, which configuration.secrets lacks", workerBicep, name, ref)
-			case get(secret, "value") != "" || get(secret, "keyVaultUrl") == "" || get(secret, "identity") != "identityId":
-				t.Errorf("%s: secret %s must be a Key Vault reference (keyVaultUrl, identity: identityId) with no value: %s", workerBicep, ref, secret)
+			case get(secret.text, "value") != "" || get(secret.text, "keyVaultUrl") == "" || get(secret.text, "identity") != "identityId":
+				t.Errorf("%s: secret %s must be a Key Vault reference (keyVaultUrl, identity: identityId) with no value: %s", workerBicep, ref, secret.text)
+			case secret.cond != "" && (secret.cond != entry.cond || secret.when != entry.when):
+				t.Errorf("%s: env %s is %s, but its secret %s is %s", workerBicep, name, entry, ref, secret)
 			}
 		}
 		wkNames = append(wkNames, name)
 		wkSettings[name] = get(e, "value")
 	}
 	for name, secret := range secrets {
-		if get(secret, "value") != "" {
+		if get(secret.text, "value") != "" {
 			t.Errorf("%s: secret %s holds a value; secrets come from Key Vault", workerBicep, name)
+		}
+	}
+	required := []string{"DURABLE_TASK_SCHEDULER_CONNECTION_STRING", "APPROVALS_API_BASE_URL", "APPROVALS_LINK_KEY"}
+	for _, n := range required {
+		if !always[n] {
+			t.Errorf("%s: env %s must always be set", workerBicep, n)
 		}
 	}
 	settingsRule{
 		app:        "worker Container App",
 		configured: workerNames,
 		platform:   []string{"APPLICATIONINSIGHTS_"},
-		required:   []string{"DURABLE_TASK_SCHEDULER_CONNECTION_STRING", "APPROVALS_API_BASE_URL", "APPROVALS_LINK_KEY"},
+		required:   required,
 	}.check(t, wkNames)
 	checkConnectionString(t, "worker Container App", wkSettings["DURABLE_TASK_SCHEDULER_CONNECTION_STRING"])
 

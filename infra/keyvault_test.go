@@ -66,8 +66,9 @@ func TestKeyVault(t *testing.T) {
 		t.Errorf("%s: the vault has access policies; access is by RBAC only", keyVaultBicep)
 	}
 
-	// The secrets: the current key always, the previous one during a
-	// rotation.
+	// The secrets: the two link keys, always there (the previous one holds
+	// the current key outside a rotation), and the notification secrets,
+	// each when it is set (TestNotifySecretsInKeyVault).
 	secrets := map[string]*decl{}
 	for _, s := range resourcesOf(kv, "Microsoft.KeyVault/vaults/secrets@") {
 		secrets[unquote(get(s.body(), "name"))] = s
@@ -75,8 +76,15 @@ func TestKeyVault(t *testing.T) {
 			t.Errorf("%s: secret %s is not in the vault", keyVaultBicep, s.name)
 		}
 	}
-	if got := sortedKeys(secrets); !slices.Equal(got, []string{"approvals-link-key", "approvals-link-key-previous"}) {
-		t.Fatalf("%s: secrets %v, want approvals-link-key and approvals-link-key-previous", keyVaultBicep, got)
+	want := []string{"approvals-link-key", "approvals-link-key-previous"}
+	for _, s := range notifySettings {
+		if s.secret {
+			want = append(want, secretName(s.env))
+		}
+	}
+	slices.Sort(want)
+	if got := sortedKeys(secrets); !slices.Equal(got, want) {
+		t.Fatalf("%s: secrets %v, want %v", keyVaultBicep, got, want)
 	}
 	if cur := secrets["approvals-link-key"]; cur.condition() != "" || dig(cur.body(), "properties", "value") != "linkKey" {
 		t.Errorf("%s: approvals-link-key must always hold linkKey", keyVaultBicep)
@@ -204,8 +212,12 @@ func TestLinkKeyIsSecret(t *testing.T) {
 				}
 			}
 			// Where it may appear: its declaration, a module argument
-			// passing it on, and a secret's value (in keyvault.bicep).
+			// passing it on, a secret's value (in keyvault.bicep), and, in
+			// keyvault.bicep's notifySecretSet, whether it is set, which is
+			// all that tells of it.
 			passOn := regexp.MustCompile(`^\s*[A-Za-z]+:\s*` + p.name + `\s*$`)
+			isSet := regexp.MustCompile(`^[A-Z_]+:\s*!empty\(` + p.name + `\)$`)
+			setVar := kv.find("var", "notifySecretSet")
 			for i, line := range strings.Split(f.mask, "\n") {
 				if !ref.MatchString(line) {
 					continue
@@ -213,7 +225,9 @@ func TestLinkKeyIsSecret(t *testing.T) {
 				trimmed := strings.TrimSpace(line)
 				ok := strings.HasPrefix(trimmed, "param "+p.name+" ") ||
 					(rel != keyVaultBicep && passOn.MatchString(line)) ||
-					(rel == keyVaultBicep && secretValue(trimmed, secureParams(f)))
+					(rel == keyVaultBicep && secretValue(trimmed, secureParams(f))) ||
+					(rel == keyVaultBicep && isSet.MatchString(trimmed) && setVar != nil &&
+						setVar.line < i+1 && i+1 <= setVar.line+strings.Count(setVar.value, "\n"))
 				if !ok {
 					t.Errorf("%s:%d: secure param %s is used outside a secret's value: %s", rel, i+1, p.name, trimmed)
 				}
@@ -282,31 +296,30 @@ func TestLinkKeyReferences(t *testing.T) {
 		t.Errorf("%s: the site must set keyVaultReferenceIdentity: identityId, or references resolve with a system identity it does not have", functionBicep)
 	}
 
+	// The worker's secrets that are always there: the link key alone. The
+	// notification secrets, there only when set, are TestNotifyWorkerSettings'.
 	app := workerApp(t, files)
-	secrets := containerAppSecrets(t, app)
-	if len(secrets) != 1 {
-		t.Fatalf("%s: want one secret, the link key, got %v", workerBicep, sortedKeys(secrets))
+	always := map[string]string{}
+	for name, e := range containerAppSecrets(t, app) {
+		if e.cond == "" {
+			always[name] = e.text
+		}
 	}
-	s := secrets["approvals-link-key"]
+	if len(always) != 1 {
+		t.Fatalf("%s: want one secret always there, the link key, got %v", workerBicep, sortedKeys(always))
+	}
+	s := always["approvals-link-key"]
 	if get(s, "keyVaultUrl") != "linkKeySecretUri" || get(s, "identity") != "identityId" || get(s, "value") != "" {
 		t.Errorf("%s: secret approvals-link-key must be {keyVaultUrl: linkKeySecretUri, identity: identityId}, got %s", workerBicep, s)
 	}
 	refs := map[string]string{}
-	containers, err := items(dig(app.body(), "properties", "template", "containers"))
-	if err != nil || len(containers) != 1 {
-		t.Fatalf("%s: containers: %v", workerBicep, err)
-	}
-	envs, err := items(get(containers[0], "env"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range envs {
-		if r := get(e, "secretRef"); r != "" {
-			refs[unquote(get(e, "name"))] = unquote(r)
+	for _, e := range workerEnvEntries(t, app) {
+		if r := get(e.text, "secretRef"); r != "" && e.cond == "" {
+			refs[unquote(get(e.text, "name"))] = unquote(r)
 		}
 	}
 	if refs["APPROVALS_LINK_KEY"] != "approvals-link-key" || len(refs) != 1 {
-		t.Errorf("%s: env secret references %v, want APPROVALS_LINK_KEY from approvals-link-key only (the worker only signs)", workerBicep, refs)
+		t.Errorf("%s: env secret references always there %v, want APPROVALS_LINK_KEY from approvals-link-key only (the worker only signs)", workerBicep, refs)
 	}
 
 	// main.bicep wires the vault's outputs to the apps.

@@ -93,6 +93,64 @@ param linkKey string
 @secure()
 param linkKeyPrevious string = ''
 
+// Notifications (config.Notify, read by the worker). Each is optional and
+// empty by default, and an empty one never reaches the worker's environment:
+// the worker keeps its own default, so a deployment that sets none runs as
+// one without notifications did, logging each approval link. The secrets
+// among them are written to Key Vault (only when set) and reach the worker
+// as Key Vault references, never as values in its configuration or in an
+// output; their empty defaults put no secret in the repository.
+@description('Channels the worker tells approvers through, comma-separated: log, email, teams, slack, webhook (APPROVALS_NOTIFY). Empty means log.')
+param notifyChannels string = ''
+
+@description('SMTP server of the email channel (APPROVALS_SMTP_HOST), for example smtp.azurecomm.net for Azure Communication Services.')
+param smtpHost string = ''
+
+@description('Port of the SMTP server (APPROVALS_SMTP_PORT). Empty means the usual port of smtpSecurity: 587, 465 or 25.')
+param smtpPort string = ''
+
+@description('starttls, tls (TLS from the first byte) or none (APPROVALS_SMTP_SECURITY). Empty means starttls.')
+param smtpSecurity string = ''
+
+@description('SMTP user name (APPROVALS_SMTP_USERNAME). Empty means no authentication.')
+param smtpUsername string = ''
+
+@description('Password of the SMTP user (APPROVALS_SMTP_PASSWORD), kept in Key Vault.')
+@secure()
+param smtpPassword string = ''
+
+@description('Sender of the e-mails (APPROVALS_SMTP_FROM), "Approvals <approvals@example.com>" or a bare address.')
+param smtpFrom string = ''
+
+@description('Addresses, comma-separated, that get the e-mails for approvers who are not e-mail addresses (APPROVALS_SMTP_TO).')
+param smtpTo string = ''
+
+@description('Teams Workflows webhook URL (APPROVALS_TEAMS_WEBHOOK_URL), kept in Key Vault: whoever holds it can post.')
+@secure()
+param teamsWebhookUrl string = ''
+
+@description('Slack incoming webhook URL (APPROVALS_SLACK_WEBHOOK_URL), kept in Key Vault: whoever holds it can post.')
+@secure()
+param slackWebhookUrl string = ''
+
+@description('URL that receives each notification as signed JSON (APPROVALS_WEBHOOK_URL), kept in Key Vault.')
+@secure()
+param webhookUrl string = ''
+
+@description('Key the webhook notifications are signed with, at least 32 bytes (APPROVALS_WEBHOOK_SECRET), kept in Key Vault.')
+@secure()
+param webhookSecret string = ''
+
+@description('CIDR ranges, comma-separated, that the Teams, Slack and webhook URLs may reach beyond public addresses, plain http included (APPROVALS_NOTIFY_ALLOW).')
+param notifyAllow string = ''
+
+@description('CIDR ranges, comma-separated, that a start\'s callback_url may point into beyond public addresses, plain http included (APPROVALS_CALLBACK_ALLOW). Both apps read it.')
+param callbackAllow string = ''
+
+@description('Key the approval callbacks are signed with, at least 32 bytes (APPROVALS_CALLBACK_SECRET), kept in Key Vault. Empty sends them unsigned.')
+@secure()
+param callbackSecret string = ''
+
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = {
   'azd-env-name': environmentName
@@ -225,8 +283,8 @@ module storage './modules/storage.bicep' = {
   }
 }
 
-// The approval links' signing key. Both apps may read its secrets, nothing
-// more.
+// The approval links' signing key and the notification secrets that are
+// set. Both apps may read its secrets, nothing more.
 module keyVault './modules/keyvault.bicep' = {
   name: 'key-vault'
   scope: rg
@@ -236,6 +294,12 @@ module keyVault './modules/keyvault.bicep' = {
     tags: tags
     linkKey: linkKey
     linkKeyPrevious: linkKeyPrevious
+    smtpPassword: smtpPassword
+    teamsWebhookUrl: teamsWebhookUrl
+    slackWebhookUrl: slackWebhookUrl
+    webhookUrl: webhookUrl
+    webhookSecret: webhookSecret
+    callbackSecret: callbackSecret
     apiPrincipalId: apiIdentity.outputs.principalId
     workerPrincipalId: workerIdentity.outputs.principalId
   }
@@ -264,6 +328,7 @@ module api './modules/function-app.bicep' = {
     linkKeyPreviousSecretUri: keyVault.outputs.linkKeyPreviousSecretUri
     authClientId: authClientId
     authTenantId: empty(authTenantId) ? tenant().tenantId : authTenantId
+    callbackAllow: callbackAllow
   }
 }
 
@@ -317,6 +382,21 @@ module worker './modules/worker-app.bicep' = {
     logLevel: logLevel
     maxReplicas: workerMaxReplicas
     linkKeySecretUri: keyVault.outputs.linkKeySecretUri
+    notifyChannels: notifyChannels
+    smtpHost: smtpHost
+    smtpPort: smtpPort
+    smtpSecurity: smtpSecurity
+    smtpUsername: smtpUsername
+    smtpFrom: smtpFrom
+    smtpTo: smtpTo
+    notifyAllow: notifyAllow
+    callbackAllow: callbackAllow
+    smtpPasswordSecretUri: keyVault.outputs.notifySecretUris.APPROVALS_SMTP_PASSWORD
+    teamsWebhookUrlSecretUri: keyVault.outputs.notifySecretUris.APPROVALS_TEAMS_WEBHOOK_URL
+    slackWebhookUrlSecretUri: keyVault.outputs.notifySecretUris.APPROVALS_SLACK_WEBHOOK_URL
+    webhookUrlSecretUri: keyVault.outputs.notifySecretUris.APPROVALS_WEBHOOK_URL
+    webhookSecretSecretUri: keyVault.outputs.notifySecretUris.APPROVALS_WEBHOOK_SECRET
+    callbackSecretSecretUri: keyVault.outputs.notifySecretUris.APPROVALS_CALLBACK_SECRET
   }
 }
 

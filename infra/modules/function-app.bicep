@@ -58,6 +58,9 @@ param authClientId string = ''
 @description('Directory (tenant) id of that app registration.')
 param authTenantId string
 
+@description('CIDR ranges, comma-separated, that a start\'s callback_url may point into beyond public addresses (APPROVALS_CALLBACK_ALLOW), as the worker that sends the callbacks reads them. Empty allows public addresses only.')
+param callbackAllow string = ''
+
 @description('Memory of each instance. The handler is a small Go binary; 512 MB is plenty and the cheapest.')
 @allowed([
   512
@@ -245,6 +248,10 @@ var appSettings = {
   APPROVALS_LINK_KEY: '@Microsoft.KeyVault(SecretUri=${linkKeySecretUri})'
   // The current key again outside a rotation (keyvault.bicep).
   APPROVALS_LINK_KEY_PREVIOUS: '@Microsoft.KeyVault(SecretUri=${linkKeyPreviousSecretUri})'
+  // A start's callback_url is checked against the ranges the worker will
+  // send to, so one it would refuse is refused at the start, not when the
+  // approval ends. Empty, as without it: public addresses only.
+  APPROVALS_CALLBACK_ALLOW: callbackAllow
 }
 
 resource siteAppSettings 'Microsoft.Web/sites/config@2024-04-01' = {

@@ -1,11 +1,14 @@
 // The Key Vault that holds the key the approval links are signed with
 // (APPROVALS_LINK_KEY) and, during a rotation, the key before it
 // (APPROVALS_LINK_KEY_PREVIOUS). The worker signs links with the current key;
-// the handler checks them against both.
+// the handler checks them against both. It also holds the worker's
+// notification secrets (config.Notify) that are set: the SMTP password, the
+// Teams, Slack and webhook URLs and the two signing secrets.
 //
-// The keys' source of truth is the azd environment: the preprovision hook
-// (cmd/linkkey) generates the current key once and keeps it there, and every
-// `azd provision` writes it here again. So a provision never changes a key by
+// The secrets' source of truth is the azd environment: the preprovision hook
+// (cmd/linkkey) generates the current key once and keeps it there, the
+// notification secrets are put there with `azd env set`, and every `azd
+// provision` writes them here again. So a provision never changes a secret by
 // itself, and a vault lost to `azd down --purge` loses nothing that the next
 // `azd up` cannot restore.
 
@@ -26,6 +29,31 @@ param linkKey string
 @description('Key before the last rotation, still accepted for links already sent (APPROVALS_LINK_KEY_PREVIOUS); empty when no rotation is under way.')
 @secure()
 param linkKeyPrevious string = ''
+
+// The notification secrets, each empty when it is not set.
+@description('Password of the SMTP user (APPROVALS_SMTP_PASSWORD).')
+@secure()
+param smtpPassword string = ''
+
+@description('Teams Workflows webhook URL (APPROVALS_TEAMS_WEBHOOK_URL).')
+@secure()
+param teamsWebhookUrl string = ''
+
+@description('Slack incoming webhook URL (APPROVALS_SLACK_WEBHOOK_URL).')
+@secure()
+param slackWebhookUrl string = ''
+
+@description('URL of the generic webhook (APPROVALS_WEBHOOK_URL).')
+@secure()
+param webhookUrl string = ''
+
+@description('Key the webhook notifications are signed with (APPROVALS_WEBHOOK_SECRET).')
+@secure()
+param webhookSecret string = ''
+
+@description('Key the approval callbacks are signed with (APPROVALS_CALLBACK_SECRET).')
+@secure()
+param callbackSecret string = ''
 
 @description('Object id of the Function App\'s identity, given Key Vault Secrets User.')
 param apiPrincipalId string
@@ -83,9 +111,80 @@ resource linkKeyPreviousSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = 
   }
 }
 
+// Which notification secrets are set, by the variable the worker reads each
+// from. A secret that is not set gets no Key Vault secret (Key Vault holds no
+// empty values) and the worker no reference to one. That a secret is set is
+// all these tell of it, so the conditions below and the output use them
+// rather than the secure parameters, which no output may mention.
+var notifySecretSet = {
+  APPROVALS_SMTP_PASSWORD: !empty(smtpPassword)
+  APPROVALS_TEAMS_WEBHOOK_URL: !empty(teamsWebhookUrl)
+  APPROVALS_SLACK_WEBHOOK_URL: !empty(slackWebhookUrl)
+  APPROVALS_WEBHOOK_URL: !empty(webhookUrl)
+  APPROVALS_WEBHOOK_SECRET: !empty(webhookSecret)
+  APPROVALS_CALLBACK_SECRET: !empty(callbackSecret)
+}
+
+// Each is named for its variable, in lower case with hyphens, as the worker's
+// Container Apps secret that reads it is. A secret unset later stays in the
+// vault, unread, until someone deletes it.
+resource smtpPasswordSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (notifySecretSet.APPROVALS_SMTP_PASSWORD) {
+  parent: vault
+  name: 'approvals-smtp-password'
+  properties: {
+    value: smtpPassword
+    contentType: 'text/plain'
+  }
+}
+
+resource teamsWebhookUrlSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (notifySecretSet.APPROVALS_TEAMS_WEBHOOK_URL) {
+  parent: vault
+  name: 'approvals-teams-webhook-url'
+  properties: {
+    value: teamsWebhookUrl
+    contentType: 'text/plain'
+  }
+}
+
+resource slackWebhookUrlSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (notifySecretSet.APPROVALS_SLACK_WEBHOOK_URL) {
+  parent: vault
+  name: 'approvals-slack-webhook-url'
+  properties: {
+    value: slackWebhookUrl
+    contentType: 'text/plain'
+  }
+}
+
+resource webhookUrlSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (notifySecretSet.APPROVALS_WEBHOOK_URL) {
+  parent: vault
+  name: 'approvals-webhook-url'
+  properties: {
+    value: webhookUrl
+    contentType: 'text/plain'
+  }
+}
+
+resource webhookSecretSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (notifySecretSet.APPROVALS_WEBHOOK_SECRET) {
+  parent: vault
+  name: 'approvals-webhook-secret'
+  properties: {
+    value: webhookSecret
+    contentType: 'text/plain'
+  }
+}
+
+resource callbackSecretSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (notifySecretSet.APPROVALS_CALLBACK_SECRET) {
+  parent: vault
+  name: 'approvals-callback-secret'
+  properties: {
+    value: callbackSecret
+    contentType: 'text/plain'
+  }
+}
+
 // Both apps read secrets, and nothing more: Key Vault Secrets User lets an
 // identity read secret values, not list, write or delete them, nor touch
-// keys and certificates. The vault holds only the link keys.
+// keys and certificates. The vault holds only the apps' own secrets.
 var keyVaultSecretsUser = '4633458b-17de-408a-b874-0445c86b69e6'
 
 resource apiSecretsUser 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
@@ -116,3 +215,16 @@ resource workerSecretsUser 'Microsoft.Authorization/roleAssignments@2022-04-01' 
 output name string = vault.name
 output linkKeySecretUri string = linkKeySecret.properties.secretUriWithVersion
 output linkKeyPreviousSecretUri string = linkKeyPreviousSecret.properties.secretUriWithVersion
+// The notification secrets' versioned URIs by variable, empty for a secret
+// that is not set; only the worker reads them. One object rather than an
+// output each: an output named for a password reads as one to the linter.
+// The condition spares the reference to a secret that was not deployed,
+// which would fail.
+output notifySecretUris object = {
+  APPROVALS_SMTP_PASSWORD: notifySecretSet.APPROVALS_SMTP_PASSWORD ? smtpPasswordSecret.properties.secretUriWithVersion : ''
+  APPROVALS_TEAMS_WEBHOOK_URL: notifySecretSet.APPROVALS_TEAMS_WEBHOOK_URL ? teamsWebhookUrlSecret.properties.secretUriWithVersion : ''
+  APPROVALS_SLACK_WEBHOOK_URL: notifySecretSet.APPROVALS_SLACK_WEBHOOK_URL ? slackWebhookUrlSecret.properties.secretUriWithVersion : ''
+  APPROVALS_WEBHOOK_URL: notifySecretSet.APPROVALS_WEBHOOK_URL ? webhookUrlSecret.properties.secretUriWithVersion : ''
+  APPROVALS_WEBHOOK_SECRET: notifySecretSet.APPROVALS_WEBHOOK_SECRET ? webhookSecretSecret.properties.secretUriWithVersion : ''
+  APPROVALS_CALLBACK_SECRET: notifySecretSet.APPROVALS_CALLBACK_SECRET ? callbackSecretSecret.properties.secretUriWithVersion : ''
+}

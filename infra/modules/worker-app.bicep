@@ -48,6 +48,58 @@ param logLevel string = 'info'
 @description('Versioned URI of the Key Vault secret holding the key the worker signs approval links with.')
 param linkKeySecretUri string
 
+// The notification settings (config.Notify), each empty when it is not set.
+// An empty one is left out of the container's environment, so the worker
+// reads its own default, and a deployment that sets none runs it exactly as
+// before: the log channel alone.
+@description('Channels, comma-separated: log, email, teams, slack, webhook (APPROVALS_NOTIFY).')
+param notifyChannels string = ''
+
+@description('SMTP server of the email channel (APPROVALS_SMTP_HOST).')
+param smtpHost string = ''
+
+@description('Its port (APPROVALS_SMTP_PORT).')
+param smtpPort string = ''
+
+@description('starttls, tls or none (APPROVALS_SMTP_SECURITY).')
+param smtpSecurity string = ''
+
+@description('SMTP user name (APPROVALS_SMTP_USERNAME).')
+param smtpUsername string = ''
+
+@description('Sender of the e-mails (APPROVALS_SMTP_FROM).')
+param smtpFrom string = ''
+
+@description('Addresses for approvers who are not e-mail addresses (APPROVALS_SMTP_TO).')
+param smtpTo string = ''
+
+@description('CIDR ranges the notification webhooks may reach beyond public addresses (APPROVALS_NOTIFY_ALLOW).')
+param notifyAllow string = ''
+
+@description('CIDR ranges approval callbacks may reach beyond public addresses (APPROVALS_CALLBACK_ALLOW).')
+param callbackAllow string = ''
+
+// The notification secrets: versioned URIs of Key Vault secrets, read like
+// the link key; empty for a secret that is not set, which then gets neither a
+// Container Apps secret nor a variable.
+@description('Key Vault secret of APPROVALS_SMTP_PASSWORD.')
+param smtpPasswordSecretUri string = ''
+
+@description('Key Vault secret of APPROVALS_TEAMS_WEBHOOK_URL.')
+param teamsWebhookUrlSecretUri string = ''
+
+@description('Key Vault secret of APPROVALS_SLACK_WEBHOOK_URL.')
+param slackWebhookUrlSecretUri string = ''
+
+@description('Key Vault secret of APPROVALS_WEBHOOK_URL.')
+param webhookUrlSecretUri string = ''
+
+@description('Key Vault secret of APPROVALS_WEBHOOK_SECRET.')
+param webhookSecretSecretUri string = ''
+
+@description('Key Vault secret of APPROVALS_CALLBACK_SECRET.')
+param callbackSecretSecretUri string = ''
+
 @description('Most replicas the scale rules may run. The scheduler hands each work item to one connected worker, so replicas share the backlog.')
 @minValue(1)
 @maxValue(10)
@@ -101,6 +153,13 @@ resource worker 'Microsoft.App/containerApps@2025-01-01' = {
           keyVaultUrl: linkKeySecretUri
           identity: identityId
         }
+        // The notification secrets that are set, the same way.
+        ...(empty(smtpPasswordSecretUri) ? [] : [{ name: 'approvals-smtp-password', keyVaultUrl: smtpPasswordSecretUri, identity: identityId }])
+        ...(empty(teamsWebhookUrlSecretUri) ? [] : [{ name: 'approvals-teams-webhook-url', keyVaultUrl: teamsWebhookUrlSecretUri, identity: identityId }])
+        ...(empty(slackWebhookUrlSecretUri) ? [] : [{ name: 'approvals-slack-webhook-url', keyVaultUrl: slackWebhookUrlSecretUri, identity: identityId }])
+        ...(empty(webhookUrlSecretUri) ? [] : [{ name: 'approvals-webhook-url', keyVaultUrl: webhookUrlSecretUri, identity: identityId }])
+        ...(empty(webhookSecretSecretUri) ? [] : [{ name: 'approvals-webhook-secret', keyVaultUrl: webhookSecretSecretUri, identity: identityId }])
+        ...(empty(callbackSecretSecretUri) ? [] : [{ name: 'approvals-callback-secret', keyVaultUrl: callbackSecretSecretUri, identity: identityId }])
       ]
     }
     template: {
@@ -143,6 +202,22 @@ resource worker 'Microsoft.App/containerApps@2025-01-01' = {
               name: 'DTS_MAX_CONCURRENT_ACTIVITY_WORK_ITEMS'
               value: string(maxConcurrentActivityWorkItems)
             }
+            // Notifications, each setting only when it is set.
+            ...(empty(notifyChannels) ? [] : [{ name: 'APPROVALS_NOTIFY', value: notifyChannels }])
+            ...(empty(smtpHost) ? [] : [{ name: 'APPROVALS_SMTP_HOST', value: smtpHost }])
+            ...(empty(smtpPort) ? [] : [{ name: 'APPROVALS_SMTP_PORT', value: smtpPort }])
+            ...(empty(smtpSecurity) ? [] : [{ name: 'APPROVALS_SMTP_SECURITY', value: smtpSecurity }])
+            ...(empty(smtpUsername) ? [] : [{ name: 'APPROVALS_SMTP_USERNAME', value: smtpUsername }])
+            ...(empty(smtpFrom) ? [] : [{ name: 'APPROVALS_SMTP_FROM', value: smtpFrom }])
+            ...(empty(smtpTo) ? [] : [{ name: 'APPROVALS_SMTP_TO', value: smtpTo }])
+            ...(empty(notifyAllow) ? [] : [{ name: 'APPROVALS_NOTIFY_ALLOW', value: notifyAllow }])
+            ...(empty(callbackAllow) ? [] : [{ name: 'APPROVALS_CALLBACK_ALLOW', value: callbackAllow }])
+            ...(empty(smtpPasswordSecretUri) ? [] : [{ name: 'APPROVALS_SMTP_PASSWORD', secretRef: 'approvals-smtp-password' }])
+            ...(empty(teamsWebhookUrlSecretUri) ? [] : [{ name: 'APPROVALS_TEAMS_WEBHOOK_URL', secretRef: 'approvals-teams-webhook-url' }])
+            ...(empty(slackWebhookUrlSecretUri) ? [] : [{ name: 'APPROVALS_SLACK_WEBHOOK_URL', secretRef: 'approvals-slack-webhook-url' }])
+            ...(empty(webhookUrlSecretUri) ? [] : [{ name: 'APPROVALS_WEBHOOK_URL', secretRef: 'approvals-webhook-url' }])
+            ...(empty(webhookSecretSecretUri) ? [] : [{ name: 'APPROVALS_WEBHOOK_SECRET', secretRef: 'approvals-webhook-secret' }])
+            ...(empty(callbackSecretSecretUri) ? [] : [{ name: 'APPROVALS_CALLBACK_SECRET', secretRef: 'approvals-callback-secret' }])
           ]
         }
       ]
