@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"time"
 )
@@ -276,4 +277,13 @@ func AsFieldError(err error) (*FieldError, bool) {
 // in UTC.
 func FormatTime(t time.Time) string {
 	return t.UTC().Format(time.RFC3339Nano)
+}
+
+// Same reports whether o asks for the same approval as r: a start repeated
+// after a lost answer, rather than another request under the same id.
+func (r Request) Same(o Request) bool {
+	return r.Requester == o.Requester && r.Item == o.Item && r.Approver == o.Approver &&
+		slices.Equal(r.Approvers, o.Approvers) && r.Timeout() == o.Timeout() &&
+		r.Policy == o.Policy && r.Required == o.Required && r.RemindEvery == o.RemindEvery &&
+		r.EscalateAfter == o.EscalateAfter && slices.Equal(r.EscalateTo, o.EscalateTo) && r.CallbackURL == o.CallbackURL
 }

@@ -49,6 +49,14 @@ func (t Tally) VoteOf(who string) (Vote, bool) {
 	return Vote{}, false
 }
 
+// Holds reports whether d is recorded: its approver voted this way, with
+// these comments.
+func (t Tally) Holds(d Decision) bool {
+	in := d.processInput("")
+	v, ok := t.VoteOf(in.Approver)
+	return ok && v.Approved == in.IsApproved && v.Comments == in.Comments
+}
+
 // Add records v unless its approver has voted already (the first vote of a
 // person stands), and reports whether it was recorded.
 func (t *Tally) Add(v Vote) bool {

@@ -105,9 +105,16 @@ func (s State) Expired(now time.Time) bool {
 
 // Decided reports whether the outcome is the decision d: the same verdict,
 // by the same person (names compare regardless of case, as e-mail addresses
-// do), with the same comments. It is how a decision sent twice is told from
-// a different one.
+// do), with the same comments; under a policy, whether d is among the
+// decisions the outcome recorded. It is how a decision sent twice is told
+// from a different one.
 func (o Outcome) Decided(d Decision) bool {
+	if d.Action == ActionWithdraw {
+		return o.Status == StatusWithdrawn && d.Approver != nil && strings.EqualFold(o.Approver, *d.Approver) && o.Comments == d.Comments
+	}
+	if len(o.Decisions) > 0 {
+		return Tally{Votes: o.Decisions}.Holds(d)
+	}
 	in := d.processInput(o.RequestID)
 	want := StatusRejected
 	if in.IsApproved {

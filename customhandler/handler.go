@@ -15,6 +15,7 @@ import (
 	"github.com/approvals-go/approvals/config"
 	"github.com/approvals-go/approvals/dts"
 	"github.com/approvals-go/approvals/httpapi"
+	"github.com/approvals-go/approvals/internal/safehttp"
 )
 
 // Run listens on the configured port of the loopback interface, where the
@@ -39,6 +40,11 @@ func Serve(ctx context.Context, lis net.Listener, cfg config.Handler, log *slog.
 		lis.Close()
 		return err
 	}
+	allow, err := safehttp.ParseAllow(cfg.CallbackAllow)
+	if err != nil {
+		lis.Close()
+		return fmt.Errorf("APPROVALS_CALLBACK_ALLOW: %w", err)
+	}
 	sched, err := cfg.Scheduler.Resolve()
 	if err != nil {
 		lis.Close()
@@ -53,7 +59,8 @@ func Serve(ctx context.Context, lis net.Listener, cfg config.Handler, log *slog.
 	defer conn.Close()
 	api := httpapi.New(httpapi.NewScheduler(conn, dts.Logger(log)),
 		httpapi.Options{PublicBaseURL: cfg.PublicBaseURL, TrustForwarded: cfg.TrustForwarded,
-			DecisionWait: cfg.DecisionWait, Identity: cfg.Identity, Links: links, Logger: log})
+			DecisionWait: cfg.DecisionWait, Identity: cfg.Identity, Links: links, Logger: log,
+			CheckCallback: safehttp.New(safehttp.Options{Allow: allow}).CheckURL})
 	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second}
 	log.Info("handler listening", "addr", "http://"+lis.Addr().String(), "scheduler", sched.Address, "taskhub", sched.TaskHub)
 

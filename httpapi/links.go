@@ -8,7 +8,7 @@ import (
 	"strings"
 )
 
-type links struct{ status, decision string }
+type links struct{ status, decision, withdraw string }
 
 // links builds the URLs of an approval. A function key given as ?code= is
 // carried over, so a poller such as Logic Apps can follow Location without
@@ -17,13 +17,14 @@ type links struct{ status, decision string }
 func (s *server) links(r *http.Request, id string) links {
 	base, keepKey := s.base(r)
 	status := base + ApprovalsPath + "/" + url.PathEscape(id)
-	decision := status + "/decision"
+	decision, withdraw := status+"/decision", status+"/withdraw"
 	if code := r.URL.Query().Get("code"); code != "" && keepKey {
 		q := "?" + url.Values{"code": {code}}.Encode()
 		status += q
 		decision += q
+		withdraw += q
 	}
-	return links{status: status, decision: decision}
+	return links{status: status, decision: decision, withdraw: withdraw}
 }
 
 // base returns the scheme and host links start with, and whether the

@@ -20,7 +20,6 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -30,6 +29,7 @@ import (
 
 	"github.com/approvals-go/approvals/approval"
 	"github.com/approvals-go/approvals/config"
+	"github.com/approvals-go/approvals/internal/safehttp"
 )
 
 // Paths of the API and the pages, as function.json routes prefixed with
@@ -41,6 +41,7 @@ const (
 	ApprovalsPath  = approval.ApprovalsPath
 	ApprovalPath   = ApprovalsPath + "/{id}"
 	DecisionPath   = ApprovalPath + "/decision"
+	WithdrawPath   = ApprovalPath + "/withdraw"
 	ReviewPath     = approval.ReviewPath
 	ReviewPagePath = ReviewPath + "/{id}"
 	AssetsPath     = "/api/assets"
@@ -75,8 +76,12 @@ type Options struct {
 	// Links checks the signed links approvers receive. Nil means links
 	// are plain page links, and the review page then lets whoever opens it
 	// decide under the name they type, unless Identity says otherwise.
-	Links  *approval.LinkSigner
-	Logger *slog.Logger
+	Links *approval.LinkSigner
+	// CheckCallback refuses a start's callback_url that the worker would
+	// refuse to call (see internal/safehttp). Nil allows https to public
+	// addresses only.
+	CheckCallback func(url string) error
+	Logger        *slog.Logger
 }
 
 type server struct {
@@ -102,6 +107,9 @@ func New(orch Orchestrations, opts Options) http.Handler {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	if opts.CheckCallback == nil {
+		opts.CheckCallback = safehttp.New(safehttp.Options{}).CheckURL
+	}
 	opts.PublicBaseURL = strings.TrimRight(opts.PublicBaseURL, "/")
 	s := &server{orch: orch, opts: opts, log: opts.Logger}
 
@@ -115,6 +123,7 @@ func New(orch Orchestrations, opts Options) http.Handler {
 	r.Handle(ApprovalsPath, methods{http.MethodPost: s.start, http.MethodGet: s.list})
 	r.Handle(ApprovalPath, methods{http.MethodGet: s.get})
 	r.Handle(DecisionPath, methods{http.MethodPost: s.decide})
+	r.Handle(WithdrawPath, methods{http.MethodPost: s.withdraw})
 	r.Handle(ReviewPath, methods{http.MethodGet: s.inbox})
 	r.Handle(ReviewPagePath, methods{http.MethodGet: s.review, http.MethodPost: s.reviewDecide})
 	r.Handle(AssetPath, methods{http.MethodGet: serveAsset})
@@ -185,13 +194,19 @@ func (s *server) ready(w http.ResponseWriter, _ *http.Request) {
 }
 
 var startFields = map[string]kind{
-	"request_id":    kindString,
-	"requester":     kindString,
-	"item":          kindString,
-	"approver":      kindString,
-	"approvers":     kindStrings,
-	"timeout_hours": kindNumber,
-	"timeout":       kindString,
+	"request_id":     kindString,
+	"requester":      kindString,
+	"item":           kindString,
+	"approver":       kindString,
+	"approvers":      kindStrings,
+	"timeout_hours":  kindNumber,
+	"timeout":        kindString,
+	"policy":         kindString,
+	"required":       kindNumber,
+	"remind_every":   kindString,
+	"escalate_after": kindString,
+	"escalate_to":    kindStrings,
+	"callback_url":   kindString,
 }
 
 // approvalView is the body of every successful response.
@@ -213,6 +228,21 @@ type approvalView struct {
 	Error         string            `json:"error,omitempty"`
 	StatusURI     string            `json:"status_uri"`
 	DecisionURI   string            `json:"decision_uri,omitempty"`
+	// The progress of a request with a policy, reminders or escalation.
+	// The callback URL is never shown: it often carries its own secret.
+	Policy         approval.Policy `json:"policy,omitempty"`
+	Required       int             `json:"required,omitempty"`
+	Deciders       []string        `json:"deciders,omitempty"`
+	Decisions      []approval.Vote `json:"decisions,omitempty"`
+	RemindEvery    string          `json:"remind_every,omitempty"`
+	RemindersSent  int             `json:"reminders_sent,omitempty"`
+	NextReminderAt string          `json:"next_reminder_at,omitempty"`
+	EscalateAfter  string          `json:"escalate_after,omitempty"`
+	EscalateTo     []string        `json:"escalate_to,omitempty"`
+	EscalatesAt    string          `json:"escalates_at,omitempty"`
+	EscalatedAt    string          `json:"escalated_at,omitempty"`
+	Callback       bool            `json:"callback,omitempty"`
+	WithdrawURI    string          `json:"withdraw_uri,omitempty"`
 }
 
 func (s *server) start(w http.ResponseWriter, r *http.Request) {
@@ -222,6 +252,11 @@ func (s *server) start(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req, p := requestFrom(f)
+	if p == nil && req.CallbackURL != "" {
+		if err := s.opts.CheckCallback(req.CallbackURL); err != nil {
+			p = &problem{Status: http.StatusBadRequest, Field: "callback_url", Detail: "callback_url " + err.Error()}
+		}
+	}
 	if p != nil {
 		writeProblem(w, r, *p)
 		return
@@ -238,11 +273,8 @@ func (s *server) start(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.Info("approval started", "id", req.RequestID, "requester", req.Requester, "item", req.Item)
-	links := s.links(r, req.RequestID)
-	v := approvalView{ID: req.RequestID, Status: approval.StatusPending, RequestID: req.RequestID,
-		Requester: req.Requester, Item: req.Item, Approver: req.Approver, Approvers: req.Approvers,
-		TimeoutHours: req.TimeoutHours, StatusURI: links.status, DecisionURI: links.decision}
-	s.pending(w, links.status)
+	v := s.view(r, approval.State{ID: req.RequestID, Status: approval.StatusPending, Request: req})
+	s.pending(w, v.StatusURI)
 	writeJSON(w, http.StatusAccepted, v)
 }
 
@@ -258,11 +290,7 @@ func (s *server) restart(w http.ResponseWriter, r *http.Request, req approval.Re
 		return
 	}
 	st, isApproval := approval.StateOf(md)
-	prev := st.Request
-	same := err == nil && isApproval &&
-		prev.Requester == req.Requester && prev.Item == req.Item && prev.Approver == req.Approver &&
-		slices.Equal(prev.Approvers, req.Approvers) && prev.Timeout() == req.Timeout()
-	if !same {
+	if err != nil || !isApproval || !st.Request.Same(req) {
 		writeProblem(w, r, problem{Status: http.StatusConflict, ID: req.RequestID, Field: "request_id",
 			Detail: fmt.Sprintf("an approval with id %q already exists with other details", req.RequestID)})
 		return
@@ -278,6 +306,18 @@ func requestFrom(f fields) (approval.Request, *problem) {
 	req.Item, _ = f.str("item")
 	req.Approver, _ = f.str("approver")
 	req.Approvers, _ = f.strs("approvers")
+	policy, _ := f.str("policy")
+	req.Policy = approval.Policy(strings.ToLower(policy))
+	req.RemindEvery, _ = f.str("remind_every")
+	req.EscalateAfter, _ = f.str("escalate_after")
+	req.EscalateTo, _ = f.strs("escalate_to")
+	req.CallbackURL, _ = f.str("callback_url")
+	if n, ok := f.num("required"); ok {
+		if n != math.Trunc(n) || n < 1 || n > approval.MaxApprovers {
+			return req, &problem{Status: http.StatusBadRequest, Field: "required", Detail: "required must be a whole number of approvers"}
+		}
+		req.Required = int(n)
+	}
 	if req.RequestID == "" {
 		req.RequestID = uuid.NewString()
 	} else if !validID.MatchString(req.RequestID) {
@@ -388,6 +428,20 @@ func (s *server) view(r *http.Request, st approval.State) approvalView {
 		SubmittedAt: formatTime(st.SubmittedAt), ExpiresAt: formatTime(st.ExpiresAt)}
 	if st.Pending() {
 		v.DecisionURI = links.decision
+		v.WithdrawURI = links.withdraw
+	}
+	v.Policy, v.Required = req.Policy, req.Required
+	if v.Policy == approval.PolicyAll {
+		v.Required = len(req.Deciders())
+	}
+	v.RemindEvery, v.EscalateAfter, v.EscalateTo, v.Callback = req.RemindEvery, req.EscalateAfter, req.EscalateTo, req.CallbackURL != ""
+	p := st.Progress
+	v.Decisions, v.RemindersSent, v.NextReminderAt, v.EscalatesAt, v.EscalatedAt = p.Decisions, p.RemindersSent, p.NextReminderAt, p.EscalatesAt, p.EscalatedAt
+	if st.Result != nil && len(st.Result.Decisions) > 0 {
+		v.Decisions = st.Result.Decisions
+	}
+	if len(p.Approvers) > 0 {
+		v.Deciders = p.Approvers
 	}
 	return v
 }
@@ -473,6 +527,13 @@ func (s *server) settle(w http.ResponseWriter, r *http.Request, id string, f fie
 		res.st = &st
 		return res
 	}
+	if voting(st) {
+		if _, voted := (approval.Tally{Votes: st.Progress.Decisions}).VoteOf(who); voted {
+			// A person decides once; the same decision again is answered
+			// as the first was.
+			return s.recorded(st, d)
+		}
+	}
 	if st.Expired(time.Now()) {
 		// Nothing is raised after the deadline. A decision delivered
 		// before it may still be waiting for a worker, and its outcome
@@ -489,7 +550,56 @@ func (s *server) settle(w http.ResponseWriter, r *http.Request, id string, f fie
 		return failed(s.schedulerFailed(w, r, "send decision", err))
 	}
 	s.log.Info("decision delivered", "id", id, "approved", approved, "approver", who)
+	if voting(st) {
+		return s.awaitVote(r, st, d)
+	}
 	return s.awaitOutcome(r, st, d, true)
+}
+
+// voting reports whether an approval's decisions are votes that a policy
+// counts, rather than the first one deciding.
+func voting(st approval.State) bool {
+	return st.Request.Policy == approval.PolicyAll || st.Request.Policy == approval.PolicyQuorum
+}
+
+// awaitVote waits a bounded time for the orchestration to record d as a
+// vote, or to end, and says what became of it.
+func (s *server) awaitVote(r *http.Request, st approval.State, d approval.Decision) decided {
+	ctx, cancel := context.WithTimeout(r.Context(), s.opts.DecisionWait)
+	defer cancel()
+	for delay := 5 * time.Millisecond; ; delay = min(2*delay, 100*time.Millisecond) {
+		select {
+		case <-ctx.Done():
+			return decided{code: http.StatusAccepted, st: &st, decision: d}
+		case <-time.After(delay):
+		}
+		md, err := s.orch.Get(ctx, st.ID)
+		if err != nil {
+			continue
+		}
+		now, ok := approval.StateOf(md)
+		if !ok {
+			continue
+		}
+		if !now.Pending() {
+			return s.ended(now, d)
+		}
+		if _, voted := (approval.Tally{Votes: now.Progress.Decisions}).VoteOf(*d.Approver); voted {
+			return s.recorded(now, d)
+		}
+	}
+}
+
+// recorded answers a vote on an approval still pending: 200 when the
+// person's recorded vote is d, 409 when they decided otherwise before.
+func (s *server) recorded(st approval.State, d approval.Decision) decided {
+	if (approval.Tally{Votes: st.Progress.Decisions}).Holds(d) {
+		return decided{code: http.StatusOK, st: &st, decision: d}
+	}
+	res := failed(&problem{Status: http.StatusConflict, ID: st.ID, ApprovalStatus: string(st.Status),
+		Detail: fmt.Sprintf("%s has already decided approval %q otherwise; a person decides once", *d.Approver, st.ID)})
+	res.st = &st
+	return res
 }
 
 func failed(p *problem) decided { return decided{code: p.Status, problem: p} }
@@ -566,6 +676,8 @@ func (s *server) answerDecision(w http.ResponseWriter, r *http.Request, res deci
 	}
 	switch res.code {
 	case http.StatusOK:
+		// 200 also while a policy waits for more votes: this decision is
+		// recorded, which is all it can do.
 		writeJSON(w, http.StatusOK, s.view(r, *res.st))
 	case http.StatusAccepted:
 		st, d := res.st, res.decision
