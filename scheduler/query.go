@@ -163,27 +163,31 @@ func (r *Reader) QueryInstances(ctx context.Context, q mgmt.Query) (mgmt.Page, e
 	if q.FetchPayloads {
 		cols += payloadColumns
 	}
-	// One query per status, each walking the (status, created_at, id)
-	// index from the cursor and stopping after a page, merged here: SQLite
-	// would otherwise sort every instance in those statuses.
+	// One subquery per status, each walking the (status, created_at, id)
+	// index from the cursor and stopping after a page, joined into one
+	// statement: SQLite would otherwise sort every instance in those
+	// statuses, and separate statements would each see another moment, so
+	// an instance changing status between them could be missed or seen
+	// twice.
 	statuses := slices.Compact(slices.Sorted(slices.Values(q.Statuses)))
-	var found []*mgmt.Instance
+	var parts []string
+	var all []any
 	for i := range max(1, len(statuses)) {
 		w, a := slices.Clip(where), slices.Clip(args)
 		if len(statuses) > 0 {
 			w = append(w, `status = ?`)
 			a = append(a, int32(statuses[i]))
 		}
-		sqlText := `SELECT ` + cols + ` FROM instances`
+		part := `SELECT ` + cols + ` FROM instances`
 		if len(w) > 0 {
-			sqlText += ` WHERE ` + strings.Join(w, ` AND `)
+			part += ` WHERE ` + strings.Join(w, ` AND `)
 		}
-		sqlText += ` ORDER BY created_at DESC, id DESC LIMIT ?`
-		got, err := r.instances(ctx, sqlText, append(a, size+1), q.FetchPayloads)
-		if err != nil {
-			return mgmt.Page{}, err
-		}
-		found = append(found, got...)
+		parts = append(parts, `SELECT * FROM (`+part+` ORDER BY created_at DESC, id DESC LIMIT ?)`)
+		all = append(append(all, a...), size+1)
+	}
+	found, err := r.instances(ctx, strings.Join(parts, ` UNION ALL `), all, q.FetchPayloads)
+	if err != nil {
+		return mgmt.Page{}, err
 	}
 	slices.SortFunc(found, func(a, b *mgmt.Instance) int {
 		if c := b.CreatedAt.Compare(a.CreatedAt); c != 0 {
