@@ -68,9 +68,18 @@ type ListQuery struct {
 	Offset, Limit int
 }
 
+// broadMatches is how many instances an ID prefix may match and still be
+// looked up by the primary key. The key's range holds whole rows, payloads
+// included, which must then be sorted or grouped; past this many, the
+// indexes by creation time and by status, which hold the ID too, answer
+// sooner. An ID as typed to find one instance takes the key; a prefix
+// that most IDs share takes the indexes.
+const broadMatches = 2000
+
 // where builds the filter's SQL, without its statuses when withStatuses is
-// false.
-func (q ListQuery) where(withStatuses bool) (string, []any) {
+// false. byIndex keeps SQLite from answering an ID prefix through the
+// primary key (a unary + makes the term unusable for an index).
+func (q ListQuery) where(withStatuses, byIndex bool) (string, []any) {
 	var where []string
 	var args []any
 	if !q.CreatedFrom.IsZero() {
@@ -82,10 +91,14 @@ func (q ListQuery) where(withStatuses bool) (string, []any) {
 		args = append(args, q.CreatedTo.UnixNano())
 	}
 	if q.IDPrefix != "" {
-		where = append(where, `id >= ?`)
+		id := "id"
+		if byIndex {
+			id = "+id"
+		}
+		where = append(where, id+` >= ?`)
 		args = append(args, q.IDPrefix)
 		if end, ok := prefixEnd(q.IDPrefix); ok {
-			where = append(where, `id < ?`)
+			where = append(where, id+` < ?`)
 			args = append(args, end)
 		}
 	}
@@ -130,9 +143,19 @@ func (r *Reader) ListInstances(ctx context.Context, q ListQuery) ([]*mgmt.Instan
 	if col != SortID {
 		order += `, id` + dir
 	}
-	where, args := q.where(true)
-	rows, err := r.query(ctx, `SELECT `+instanceColumns+`, custom_status FROM instances`+where+
-		` ORDER BY `+order+` LIMIT ? OFFSET ?`, append(args, limit, max(q.Offset, 0))...)
+	byIndex, err := r.broadPrefix(ctx, q.IDPrefix)
+	if err != nil {
+		return nil, fmt.Errorf("list instances: %w", err)
+	}
+	where, args := q.where(true, byIndex)
+	stmt := `SELECT ` + instanceColumns + `, custom_status FROM instances` + where + ` ORDER BY ` + order + ` LIMIT ? OFFSET ?`
+	if byIndex {
+		// The page's IDs first, from an index alone, then their rows:
+		// otherwise SQLite reads every row it passes over.
+		stmt = `SELECT ` + instanceColumns + `, custom_status FROM instances WHERE id IN (SELECT id FROM instances` + where +
+			` ORDER BY ` + order + ` LIMIT ? OFFSET ?) ORDER BY ` + order
+	}
+	rows, err := r.query(ctx, stmt, append(args, limit, max(q.Offset, 0))...)
 	if err != nil {
 		return nil, fmt.Errorf("list instances: %w", err)
 	}
@@ -155,6 +178,18 @@ func (r *Reader) ListInstances(ctx context.Context, q ListQuery) ([]*mgmt.Instan
 	return out, nil
 }
 
+// broadPrefix reports whether more than broadMatches instances have the
+// ID prefix, counting no further than that.
+func (r *Reader) broadPrefix(ctx context.Context, prefix string) (bool, error) {
+	if prefix == "" {
+		return false, nil
+	}
+	where, args := ListQuery{IDPrefix: prefix}.where(false, false)
+	var n int
+	err := r.queryRow(ctx, `SELECT count(*) FROM (SELECT 1 FROM instances`+where+` LIMIT ?)`, append(args, broadMatches+1)...).Scan(&n)
+	return n > broadMatches, err
+}
+
 // withCustomStatus scans the custom status after the columns scanInstance
 // reads.
 type withCustomStatus struct {
@@ -168,7 +203,11 @@ func (w withCustomStatus) Scan(dest ...any) error { return w.row.Scan(append(des
 // runtime status, leaving q.Statuses out of the filter so that every status
 // is counted; paging and sort fields are ignored.
 func (r *Reader) CountInstances(ctx context.Context, q ListQuery) (map[api.OrchestrationStatus]int, error) {
-	where, args := q.where(false)
+	byIndex, err := r.broadPrefix(ctx, q.IDPrefix)
+	if err != nil {
+		return nil, fmt.Errorf("count instances: %w", err)
+	}
+	where, args := q.where(false, byIndex)
 	rows, err := r.query(ctx, `SELECT status, count(*) FROM instances`+where+` GROUP BY status`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("count instances: %w", err)
