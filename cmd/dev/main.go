@@ -47,6 +47,16 @@ func run(httpAddr, grpcAddr, dashAddr string, dashExplicit bool, data, level str
 	log := logging.New(os.Stderr, level)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// Notifications, link keys and identity come from the environment as
+	// for the separate binaries; where the parts find each other is ours.
+	workerCfg, err := config.Load[config.Worker]()
+	if err != nil {
+		return err
+	}
+	handlerCfg, err := config.Load[config.Handler]()
+	if err != nil {
+		return err
+	}
 
 	grpcLis, err := net.Listen("tcp", grpcAddr)
 	if err != nil {
@@ -111,11 +121,12 @@ func run(httpAddr, grpcAddr, dashAddr string, dashExplicit bool, data, level str
 
 	apiBase := "http://" + httpLis.Addr().String()
 	schedulerSettings := dts.Settings{Endpoint: "http://" + grpcLis.Addr().String(), TaskHub: dts.DefaultTaskHub}
+	workerCfg.APIBaseURL, workerCfg.Scheduler, handlerCfg.Scheduler = apiBase, schedulerSettings, schedulerSettings
 	go func() {
-		errc <- worker.Run(ctx, config.Worker{APIBaseURL: apiBase, Scheduler: schedulerSettings}, log.With("component", "worker"))
+		errc <- worker.Run(ctx, workerCfg, log.With("component", "worker"))
 	}()
 	go func() {
-		errc <- customhandler.Serve(ctx, httpLis, config.Handler{Scheduler: schedulerSettings}, log.With("component", "handler"))
+		errc <- customhandler.Serve(ctx, httpLis, handlerCfg, log.With("component", "handler"))
 	}()
 
 	banner(apiBase, grpcLis.Addr().String(), dashURL, data)
