@@ -91,7 +91,7 @@ func (c *cluster) command(name string) *exec.Cmd {
 	var cmd *exec.Cmd
 	switch name {
 	case Scheduler:
-		cmd = exec.Command(filepath.Join(c.bin, name), "-grpc", "127.0.0.1:"+strconv.Itoa(c.grpcPort), "-data", filepath.Join(c.dir, "data"))
+		cmd = exec.Command(filepath.Join(c.bin, name), "-grpc", "127.0.0.1:"+strconv.Itoa(c.grpcPort), "-data", filepath.Join(c.dir, "data"), "-dashboard", "")
 	case Worker:
 		cmd = exec.Command(filepath.Join(c.bin, name))
 		cmd.Env = append(endpoint, "APPROVALS_API_BASE_URL="+c.baseURL())

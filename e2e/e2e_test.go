@@ -243,7 +243,9 @@ func (s *stack) schedulerEnv() []string {
 }
 
 func (s *stack) startScheduler() {
-	args := append([]string{"-grpc", fmt.Sprintf("127.0.0.1:%d", s.grpcPort), "-data", s.data}, s.schedArgs...)
+	// No dashboard: its default port would be shared by every scheduler
+	// the tests start, and by a developer's own.
+	args := append([]string{"-grpc", fmt.Sprintf("127.0.0.1:%d", s.grpcPort), "-data", s.data, "-dashboard", ""}, s.schedArgs...)
 	s.scheduler = start(s.t, "scheduler", s.schedEnv, args...)
 }
 
@@ -460,7 +462,7 @@ func TestGracefulStop(t *testing.T) {
 func TestDevAndClient(t *testing.T) {
 	httpPort, grpcPort := freePort(t), freePort(t)
 	httpAddr := fmt.Sprintf("127.0.0.1:%d", httpPort)
-	dev := start(t, "dev", nil, "-http", httpAddr, "-grpc", fmt.Sprintf("127.0.0.1:%d", grpcPort), "-data", "")
+	dev := start(t, "dev", nil, "-http", httpAddr, "-grpc", fmt.Sprintf("127.0.0.1:%d", grpcPort), "-dashboard", "", "-data", "")
 	deadline := time.Now().Add(20 * time.Second)
 	for !strings.Contains(dev.out.String(), "curl -i -X POST http://"+httpAddr) {
 		if time.Now().After(deadline) {

@@ -77,17 +77,17 @@ func TestSchedulerRefusesExposure(t *testing.T) {
 	port := freePort(t)
 	wild := fmt.Sprintf("0.0.0.0:%d", port)
 
-	line := refusal(t, "scheduler", "-grpc", wild, "-data", "")
+	line := refusal(t, "scheduler", "-grpc", wild, "-data", "", "-dashboard", "")
 	t.Logf("plaintext: %s", line)
 	wantAll(t, "plaintext on "+wild, line, "scheduler: refusing to serve gRPC on ", fmt.Sprintf(":%d without TLS and a bearer token", port),
 		"decide any approval and terminate or purge any orchestration",
 		fmt.Sprintf("listen on loopback (-grpc 127.0.0.1:%d)", port), "give -tls-cert, -tls-key and DURABLE_TASK_SCHEDULER_TOKEN",
 		"pass -allow-insecure-remote")
 
-	line = refusal(t, "scheduler", "-grpc", fmt.Sprintf(":%d", port), "-data", "")
+	line = refusal(t, "scheduler", "-grpc", fmt.Sprintf(":%d", port), "-data", "", "-dashboard", "")
 	wantAll(t, "plaintext on :port", line, "refusing to serve gRPC", "-allow-insecure-remote")
 
-	line = refusal(t, "scheduler", "-grpc", wild, "-data", "", "-tls-cert", cert, "-tls-key", key)
+	line = refusal(t, "scheduler", "-grpc", wild, "-data", "", "-dashboard", "", "-tls-cert", cert, "-tls-key", key)
 	t.Logf("TLS, no token: %s", line)
 	wantAll(t, "TLS without a token on "+wild, line, fmt.Sprintf(":%d without a bearer token", port),
 		"set DURABLE_TASK_SCHEDULER_TOKEN", "pass -allow-insecure-remote")
@@ -96,7 +96,7 @@ func TestSchedulerRefusesExposure(t *testing.T) {
 func TestSchedulerServesBeyondLoopbackOnlyWhenSafeOrAllowed(t *testing.T) {
 	t.Run("allowed", func(t *testing.T) {
 		port := freePort(t)
-		p := start(t, "scheduler", nil, "-grpc", fmt.Sprintf("0.0.0.0:%d", port), "-data", "", "-allow-insecure-remote")
+		p := start(t, "scheduler", nil, "-grpc", fmt.Sprintf("0.0.0.0:%d", port), "-data", "", "-dashboard", "", "-allow-insecure-remote")
 		waitLog(t, p, "scheduler listening")
 		if n := warnings(p); n != 1 || !strings.Contains(p.out.String(), "as -allow-insecure-remote asks") {
 			t.Errorf("want one warning naming what is exposed, got %d:\n%s", n, p.out.String())
@@ -121,7 +121,7 @@ func TestSchedulerServesBeyondLoopbackOnlyWhenSafeOrAllowed(t *testing.T) {
 		cert, key := certFiles(t)
 		port := freePort(t)
 		p := start(t, "scheduler", []string{"DURABLE_TASK_SCHEDULER_TOKEN=t0ken-for-tests"},
-			"-grpc", fmt.Sprintf("0.0.0.0:%d", port), "-data", "", "-tls-cert", cert, "-tls-key", key)
+			"-grpc", fmt.Sprintf("0.0.0.0:%d", port), "-data", "", "-dashboard", "", "-tls-cert", cert, "-tls-key", key)
 		waitLog(t, p, "scheduler listening")
 		conn, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 		if err != nil {
@@ -134,7 +134,7 @@ func TestSchedulerServesBeyondLoopbackOnlyWhenSafeOrAllowed(t *testing.T) {
 	})
 
 	t.Run("loopback", func(t *testing.T) {
-		p := start(t, "scheduler", nil, "-grpc", fmt.Sprintf("127.0.0.1:%d", freePort(t)), "-data", "")
+		p := start(t, "scheduler", nil, "-grpc", fmt.Sprintf("127.0.0.1:%d", freePort(t)), "-data", "", "-dashboard", "")
 		waitLog(t, p, "scheduler listening")
 		if n := warnings(p); n != 0 {
 			t.Errorf("a scheduler on loopback warned:\n%s", p.out.String())
@@ -146,19 +146,19 @@ func TestDevRefusesExposure(t *testing.T) {
 	httpPort, grpcPort := freePort(t), freePort(t)
 	localHTTP, localGRPC := fmt.Sprintf("127.0.0.1:%d", httpPort), fmt.Sprintf("127.0.0.1:%d", grpcPort)
 
-	line := refusal(t, "dev", "-http", fmt.Sprintf("0.0.0.0:%d", httpPort), "-grpc", localGRPC, "-data", "")
+	line := refusal(t, "dev", "-http", fmt.Sprintf("0.0.0.0:%d", httpPort), "-grpc", localGRPC, "-data", "", "-dashboard", "")
 	t.Logf("HTTP exposed: %s", line)
 	wantAll(t, "dev -http 0.0.0.0", line, "dev: refusing to serve the HTTP API on ", "start and decide any approval",
 		"listen on loopback (-http "+localHTTP+")", "pass -allow-insecure-remote")
 
-	line = refusal(t, "dev", "-http", localHTTP, "-grpc", fmt.Sprintf("0.0.0.0:%d", grpcPort), "-data", "")
+	line = refusal(t, "dev", "-http", localHTTP, "-grpc", fmt.Sprintf("0.0.0.0:%d", grpcPort), "-data", "", "-dashboard", "")
 	wantAll(t, "dev -grpc 0.0.0.0", line, "dev: refusing to serve the scheduler's gRPC on ", "terminate or purge any orchestration",
 		"listen on loopback (-grpc "+localGRPC+")", "pass -allow-insecure-remote")
 	if strings.Contains(line, "HTTP API") {
 		t.Errorf("the loopback HTTP API was named as exposed: %s", line)
 	}
 
-	dev := start(t, "dev", nil, "-http", fmt.Sprintf("0.0.0.0:%d", httpPort), "-grpc", localGRPC, "-data", "", "-allow-insecure-remote")
+	dev := start(t, "dev", nil, "-http", fmt.Sprintf("0.0.0.0:%d", httpPort), "-grpc", localGRPC, "-data", "", "-dashboard", "", "-allow-insecure-remote")
 	waitLog(t, dev, "Press Ctrl-C to stop")
 	if n := warnings(dev); n != 1 || !strings.Contains(dev.out.String(), "as -allow-insecure-remote asks") {
 		t.Errorf("want one warning naming what is exposed, got %d:\n%s", n, dev.out.String())

@@ -124,7 +124,7 @@ func TestRefusedIdentityGivesUp(t *testing.T) {
 	cert, key := dtstest.WritePEM(t, tlsCfg, dir)
 	port := freePort(t)
 	sched := start(t, "scheduler", []string{"DURABLE_TASK_SCHEDULER_TOKEN=token-the-scheduler-wants"},
-		"-grpc", fmt.Sprintf("127.0.0.1:%d", port), "-data", t.TempDir(), "-tls-cert", cert, "-tls-key", key)
+		"-grpc", fmt.Sprintf("127.0.0.1:%d", port), "-data", t.TempDir(), "-dashboard", "", "-tls-cert", cert, "-tls-key", key)
 	waitForOutput(t, sched, "scheduler listening", 20*time.Second)
 
 	const carried = "token-never-granted"
