@@ -5,13 +5,10 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
-	"os"
-	"os/exec"
 	"slices"
 	"strings"
 	"syscall"
@@ -23,6 +20,7 @@ import (
 
 	"github.com/approvals-go/approvals/approval"
 	"github.com/approvals-go/approvals/httpapi"
+	"github.com/approvals-go/approvals/internal/browsertest"
 )
 
 // Every route the handler serves has a function folder, with the access
@@ -225,24 +223,13 @@ func loggedLink(t *testing.T, p *proc, item string) string {
 	return ""
 }
 
-// browserTab starts Chromium (Debian's package, which .ci/run installs)
-// for this test and opens a tab. Without it a developer's run skips the
-// test; CI fails.
+// browserTab starts Chromium for this test and opens a tab (see
+// internal/browsertest).
 func browserTab(t *testing.T) context.Context {
 	t.Helper()
-	path, err := exec.LookPath("chromium")
-	if p := os.Getenv("CHROMIUM"); p != "" {
-		path, err = p, nil
-	}
-	if err != nil {
-		err = errors.New("chromium is not installed (apt-get install chromium)")
-		if os.Getenv("CI") == "true" {
-			t.Fatal(err)
-		}
-		t.Skip(err)
-	}
-	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
-		append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(path), chromedp.NoSandbox, chromedp.DisableGPU)...)
+	path, err := browsertest.Path()
+	browsertest.Need(t, err)
+	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), browsertest.Options(path)...)
 	t.Cleanup(cancelAlloc)
 	ctx, cancel := chromedp.NewContext(alloc)
 	t.Cleanup(cancel)

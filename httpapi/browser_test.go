@@ -3,131 +3,40 @@ package httpapi_test
 import (
 	"bytes"
 	"context"
-	"errors"
 	"flag"
 	"image/png"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
 	"github.com/approvals-go/approvals/approval"
 	"github.com/approvals-go/approvals/httpapi"
+	"github.com/approvals-go/approvals/internal/browsertest"
 )
 
-// The pages are tested in a real Chromium (Debian's chromium package,
-// which .ci/run installs), one browser for the whole test binary and a tab
-// per test.
-
-var screenshots = flag.Bool("screenshots", os.Getenv("APPROVALS_SCREENSHOTS") != "",
-	"write the pages' screenshots into docs/ (also APPROVALS_SCREENSHOTS=1)")
-
-var browser struct {
-	once   sync.Once
-	ctx    context.Context
-	cancel []context.CancelFunc
-	err    error
-}
+// The pages are tested in a real Chromium (see internal/browsertest), one
+// browser for the whole test binary and a tab per test.
 
 func TestMain(m *testing.M) {
 	flag.Parse()
 	code := m.Run()
-	for i := len(browser.cancel) - 1; i >= 0; i-- {
-		browser.cancel[i]()
-	}
+	browsertest.Close()
 	os.Exit(code)
 }
 
-// chromiumPath finds the browser: CHROMIUM if set, else chromium on PATH.
-func chromiumPath() (string, error) {
-	if p := os.Getenv("CHROMIUM"); p != "" {
-		return p, nil
-	}
-	for _, name := range []string{"chromium", "chromium-browser"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p, nil
-		}
-	}
-	return "", errors.New("chromium is not installed (apt-get install chromium)")
-}
-
-// tab opens a new tab of the shared browser, with a viewport of width by
-// height, closed when the test ends. Without Chromium a developer's run
-// skips the test; CI, which installs it, fails.
 func tab(t *testing.T, width, height int64) context.Context {
-	t.Helper()
-	browser.once.Do(func() {
-		path, err := chromiumPath()
-		if err != nil {
-			browser.err = err
-			return
-		}
-		opts := append(chromedp.DefaultExecAllocatorOptions[:],
-			chromedp.ExecPath(path),
-			// CI runs as root, where Chromium's sandbox cannot start.
-			chromedp.NoSandbox,
-			chromedp.DisableGPU,
-			chromedp.Flag("lang", "en-US"),
-		)
-		alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-		ctx, cancelBrowser := chromedp.NewContext(alloc)
-		browser.ctx, browser.cancel = ctx, []context.CancelFunc{cancelAlloc, cancelBrowser}
-		browser.err = chromedp.Do(ctx)
-	})
-	if browser.err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("browser tests need Chromium: %v", browser.err)
-		}
-		t.Skipf("browser tests need Chromium: %v", browser.err)
-	}
-	ctx, cancel := chromedp.NewContext(browser.ctx)
-	t.Cleanup(cancel)
-	ctx, cancelTimeout := context.WithTimeout(ctx, 60*time.Second)
-	t.Cleanup(cancelTimeout)
-	do(t, ctx, chromedp.EmulateViewport(width, height))
-	return ctx
-}
-
-func do(t *testing.T, ctx context.Context, actions ...chromedp.Action[chromedp.Void]) {
-	t.Helper()
-	if err := chromedp.Do(ctx, actions...); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func run[T any](t *testing.T, ctx context.Context, action chromedp.Action[T]) T {
-	t.Helper()
-	v, err := chromedp.Run(ctx, action)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return v
-}
-
-// click clicks sel and waits for the page it leads to.
-func click(t *testing.T, ctx context.Context, sel string) {
-	t.Helper()
-	if _, err := chromedp.Run(ctx, chromedp.WaitEvent(page.LoadEventFired, nil, chromedp.Click(chromedp.CSS(sel)))); err != nil {
-		t.Fatalf("click %s: %v", sel, err)
-	}
+	return browsertest.Tab(t, width, height, 60*time.Second)
 }
 
 // buttons counts the decision buttons on the page.
 func buttons(t *testing.T, ctx context.Context) int {
 	t.Helper()
-	return run(t, ctx, chromedp.Evaluate[int](`document.querySelectorAll('button[name="approved"]').length`))
-}
-
-func text(t *testing.T, ctx context.Context, sel string) string {
-	t.Helper()
-	return run(t, ctx, chromedp.Text(chromedp.CSS(sel)))
+	return browsertest.Run(t, ctx, chromedp.Evaluate[int](`document.querySelectorAll('button[name="approved"]').length`))
 }
 
 // startFor starts an approval of item by ana for approvers and waits
@@ -158,30 +67,30 @@ func TestBrowserDecides(t *testing.T) {
 			id := "browser-" + strings.ToLower(c.status)
 			e.startFor(t, id, "Laptop for "+c.status, "bob")
 			ctx := tab(t, 1280, 900)
-			do(t, ctx, chromedp.Navigate(e.notices.link(t, id, "bob")))
-			if got := text(t, ctx, ".badge"); got != "Pending" {
+			browsertest.Do(t, ctx, chromedp.Navigate(e.notices.link(t, id, "bob")))
+			if got := browsertest.Text(t, ctx, ".badge"); got != "Pending" {
 				t.Fatalf("badge = %q", got)
 			}
 			if n := buttons(t, ctx); n != 2 {
 				t.Fatalf("%d decision buttons on a pending approval, want 2", n)
 			}
-			do(t, ctx,
+			browsertest.Do(t, ctx,
 				chromedp.SendKeys(chromedp.ID("approver"), "bob"),
 				chromedp.SendKeys(chromedp.ID("comments"), "Decided in a browser: "+c.status),
 			)
-			click(t, ctx, c.button)
+			browsertest.Click(t, ctx, c.button)
 
 			// Post/Redirect/Get: the browser is back on the page itself.
-			if loc := run(t, ctx, chromedp.Location()); loc != e.url+approval.ReviewPath+"/"+id {
+			if loc := browsertest.Run(t, ctx, chromedp.Location()); loc != e.url+approval.ReviewPath+"/"+id {
 				t.Fatalf("after deciding the browser is at %s", loc)
 			}
-			if got := text(t, ctx, ".badge"); got != c.status {
+			if got := browsertest.Text(t, ctx, ".badge"); got != c.status {
 				t.Fatalf("badge = %q, want %s", got, c.status)
 			}
-			if got := text(t, ctx, "#outcome-title"); got != c.status+" by bob" {
+			if got := browsertest.Text(t, ctx, "#outcome-title"); got != c.status+" by bob" {
 				t.Fatalf("outcome = %q", got)
 			}
-			if got := text(t, ctx, ".comments"); got != "Decided in a browser: "+c.status {
+			if got := browsertest.Text(t, ctx, ".comments"); got != "Decided in a browser: "+c.status {
 				t.Fatalf("comments = %q", got)
 			}
 			if n := buttons(t, ctx); n != 0 {
@@ -193,7 +102,7 @@ func TestBrowserDecides(t *testing.T) {
 				t.Fatalf("recorded %s", f.raw)
 			}
 			// Opened again later, it still shows no buttons.
-			do(t, ctx, chromedp.Navigate(e.url+approval.ReviewPath+"/"+id))
+			browsertest.Do(t, ctx, chromedp.Navigate(e.url+approval.ReviewPath+"/"+id))
 			if n := buttons(t, ctx); n != 0 {
 				t.Fatalf("a decided approval opened again shows %d decision buttons", n)
 			}
@@ -219,15 +128,15 @@ func TestBrowserSignedLinkConfirms(t *testing.T) {
 		t.Fatalf("the link sent is not signed: %s", link)
 	}
 	ctx := tab(t, 1280, 900)
-	do(t, ctx, chromedp.Navigate(link))
-	if got := text(t, ctx, ".as"); got != "You are deciding as carol." {
+	browsertest.Do(t, ctx, chromedp.Navigate(link))
+	if got := browsertest.Text(t, ctx, ".as"); got != "You are deciding as carol." {
 		t.Fatalf("confirm step says %q", got)
 	}
-	if n := run(t, ctx, chromedp.Evaluate[int](`document.querySelectorAll('#approver').length`)); n != 0 {
+	if n := browsertest.Run(t, ctx, chromedp.Evaluate[int](`document.querySelectorAll('#approver').length`)); n != 0 {
 		t.Fatal("a signed link asks for a name")
 	}
 	// Loading the link again, as a scanner might, decides nothing either.
-	do(t, ctx, chromedp.Reload())
+	browsertest.Do(t, ctx, chromedp.Reload())
 	time.Sleep(200 * time.Millisecond)
 	if n := e.orch.decisions.Load(); n != 0 {
 		t.Fatalf("opening a signed link raised %d decisions", n)
@@ -235,11 +144,11 @@ func TestBrowserSignedLinkConfirms(t *testing.T) {
 	if r := e.do(t, http.MethodGet, "/api/approvals/signed-1", "", ""); r.body["status"] != "Pending" {
 		t.Fatalf("after opening the link the approval is %s", r.raw)
 	}
-	click(t, ctx, ".btn-approve")
-	if got := text(t, ctx, "#outcome-title"); got != "Approved by carol" {
+	browsertest.Click(t, ctx, ".btn-approve")
+	if got := browsertest.Text(t, ctx, "#outcome-title"); got != "Approved by carol" {
 		t.Fatalf("outcome = %q", got)
 	}
-	if loc := run(t, ctx, chromedp.Location()); strings.Contains(loc, "token") {
+	if loc := browsertest.Run(t, ctx, chromedp.Location()); strings.Contains(loc, "token") {
 		t.Fatalf("the token stays in the address bar: %s", loc)
 	}
 	if n := e.orch.decisions.Load(); n != 1 {
@@ -253,16 +162,16 @@ func TestBrowserInbox(t *testing.T) {
 	e.startFor(t, "inbox-1", "Team offsite budget", "dana")
 	e.startFor(t, "inbox-2", "Monitor for Sam", "erin")
 	ctx := tab(t, 1280, 900)
-	do(t, ctx, chromedp.Navigate(e.url+approval.ReviewPath+"?approver=dana"))
-	items := run(t, ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll('.row .item')].map(a => a.textContent)`))
+	browsertest.Do(t, ctx, chromedp.Navigate(e.url+approval.ReviewPath+"?approver=dana"))
+	items := browsertest.Run(t, ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll('.row .item')].map(a => a.textContent)`))
 	if len(items) != 1 || items[0] != "Team offsite budget" {
 		t.Fatalf("dana's inbox lists %q", items)
 	}
-	click(t, ctx, ".row .item")
-	if loc := run(t, ctx, chromedp.Location()); loc != e.url+approval.ReviewPath+"/inbox-1" {
+	browsertest.Click(t, ctx, ".row .item")
+	if loc := browsertest.Run(t, ctx, chromedp.Location()); loc != e.url+approval.ReviewPath+"/inbox-1" {
 		t.Fatalf("the inbox row leads to %s", loc)
 	}
-	if got := text(t, ctx, "h1"); got != "Team offsite budget" {
+	if got := browsertest.Text(t, ctx, "h1"); got != "Team offsite budget" {
 		t.Fatalf("the page shows %q", got)
 	}
 }
@@ -292,7 +201,7 @@ func TestScreenshots(t *testing.T) {
 		e.until(t, other.id, submitted)
 	}
 	dir := t.TempDir()
-	if *screenshots {
+	if *browsertest.Screenshots {
 		dir = filepath.Join("..", "docs")
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			t.Fatal(err)
@@ -307,15 +216,15 @@ func TestScreenshots(t *testing.T) {
 		{"inbox-page.png", approval.ReviewPath + "?approver=bob.meyer@contoso.com", 1280, 600},
 	} {
 		ctx := tab(t, shot.width, shot.height)
-		do(t, ctx, chromedp.Navigate(e.url+shot.path))
+		browsertest.Do(t, ctx, chromedp.Navigate(e.url+shot.path))
 		if shot.file == "approval-page.png" {
-			do(t, ctx,
+			browsertest.Do(t, ctx,
 				chromedp.SendKeys(chromedp.ID("approver"), "bob.meyer@contoso.com"),
 				chromedp.SendKeys(chromedp.ID("comments"), "Within the team's hardware budget."),
 				chromedp.Evaluate[chromedp.Void](`document.activeElement.blur()`),
 			)
 		}
-		buf := run(t, ctx, chromedp.FullScreenshot(100))
+		buf := browsertest.Run(t, ctx, chromedp.FullScreenshot(100))
 		img, err := png.Decode(bytes.NewReader(buf))
 		if err != nil || img.Bounds().Dx() != int(shot.width) {
 			t.Fatalf("%s: not a %d px wide PNG: %v", shot.file, shot.width, err)
@@ -332,13 +241,13 @@ func TestBrowserEnterDoesNotDecide(t *testing.T) {
 	e := newAPI(t)
 	e.startFor(t, "enter-1", "Chair", "bob")
 	ctx := tab(t, 1280, 900)
-	do(t, ctx, chromedp.Navigate(e.url+approval.ReviewPath+"/enter-1"),
+	browsertest.Do(t, ctx, chromedp.Navigate(e.url+approval.ReviewPath+"/enter-1"),
 		chromedp.SendKeys(chromedp.ID("approver"), "bob\r"))
 	time.Sleep(300 * time.Millisecond)
 	if n := e.orch.decisions.Load(); n != 0 {
 		t.Fatalf("Enter in the name field raised %d decisions", n)
 	}
-	if loc := run(t, ctx, chromedp.Location()); loc != e.url+approval.ReviewPath+"/enter-1" {
+	if loc := browsertest.Run(t, ctx, chromedp.Location()); loc != e.url+approval.ReviewPath+"/enter-1" {
 		t.Fatalf("Enter took the browser to %s", loc)
 	}
 }
