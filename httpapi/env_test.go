@@ -2,20 +2,15 @@ package httpapi_test
 
 import (
 	"context"
-	"net"
 	"net/http/httptest"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/microsoft/durabletask-go/client"
-	"github.com/microsoft/durabletask-go/task"
-
 	"github.com/approvals-go/approvals/approval"
 	"github.com/approvals-go/approvals/dts"
 	"github.com/approvals-go/approvals/httpapi"
 	"github.com/approvals-go/approvals/internal/testenv"
-	"github.com/approvals-go/approvals/scheduler"
 )
 
 // notices records what the submit activity tells approvers: the links,
@@ -65,54 +60,16 @@ func serve(t testing.TB, opts httpapi.Options) *served {
 	t.Helper()
 	srv := httptest.NewUnstartedServer(nil)
 	url := "http://" + srv.Listener.Addr().String()
-
-	ctx, cancel := context.WithCancel(context.Background())
-	sched, err := scheduler.New(ctx, scheduler.Options{Logger: testenv.Quiet()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go sched.Serve(lis)
-	cfg, err := dts.Settings{Endpoint: "http://" + lis.Addr().String(), TaskHub: dts.DefaultTaskHub}.Resolve()
-	if err != nil {
-		t.Fatal(err)
-	}
-	wconn, err := dts.Dial(ctx, cfg, dts.RoleWorker)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cconn, err := dts.Dial(ctx, cfg, dts.RoleClient)
-	if err != nil {
-		t.Fatal(err)
-	}
 	n := &notices{}
-	acts := approval.NewActivities(url, testenv.Quiet())
-	acts.Notifier, acts.Links = n, opts.Links
-	r := task.NewTaskRegistry()
-	if err := approval.Register(r, acts); err != nil {
-		t.Fatal(err)
-	}
-	if err := client.NewTaskHubGrpcClient(wconn, dts.Logger(testenv.Quiet())).StartWorkItemListener(ctx, r); err != nil {
-		t.Fatal(err)
-	}
-
-	orch := &counting{Orchestrations: httpapi.NewScheduler(cconn, dts.Logger(testenv.Quiet()))}
+	env := testenv.StartWith(t, url, testenv.Options{Activities: func(a *approval.Activities) {
+		a.Notifier, a.Links = n, opts.Links
+	}})
+	orch := &counting{Orchestrations: httpapi.NewScheduler(env.Conn, dts.Logger(testenv.Quiet()))}
 	if opts.Logger == nil {
 		opts.Logger = testenv.Quiet()
 	}
 	srv.Config.Handler = httpapi.New(orch, opts)
 	srv.Start()
-	t.Cleanup(func() {
-		srv.Close()
-		cancel()
-		wconn.Close()
-		cconn.Close()
-		closeCtx, done := context.WithTimeout(context.Background(), 5*time.Second)
-		defer done()
-		sched.Close(closeCtx)
-	})
+	t.Cleanup(srv.Close)
 	return &served{url: url, orch: orch, notices: n}
 }

@@ -6,11 +6,13 @@ import (
 	"context"
 	"log/slog"
 	"net"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/microsoft/durabletask-go/client"
 	"github.com/microsoft/durabletask-go/task"
+	"google.golang.org/grpc"
 
 	"github.com/approvals-go/approvals/approval"
 	"github.com/approvals-go/approvals/dts"
@@ -21,8 +23,26 @@ import (
 // Env is a running scheduler with a worker and a client connection.
 type Env struct {
 	Client *client.TaskHubGrpcClient
+	// Conn is the client's connection, for other clients of the protocol
+	// (the management client, the HTTP API's adapter).
+	Conn *grpc.ClientConn
+	// Server is the scheduler itself, for in-process readers.
+	Server *scheduler.Server
 	// Logs collects what the activities log, as JSON lines.
 	Logs *dtstest.Logs
+}
+
+// Options adjust the environment.
+type Options struct {
+	// OnFile keeps the scheduler's state in a file of the test's temporary
+	// directory, so that reads go through the reader pool; otherwise it is
+	// in memory.
+	OnFile bool
+	// Activities, when set, adjusts the activities before they are
+	// registered: a notifier that records, a link signer.
+	Activities func(*approval.Activities)
+	// Register adds orchestrators and activities beside the approval's.
+	Register func(*task.TaskRegistry) error
 }
 
 // Quiet is a logger that discards everything.
@@ -31,9 +51,19 @@ func Quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }
 // Start runs an in-memory scheduler and an approval worker whose links point
 // at apiBase. Everything stops when the test ends.
 func Start(t testing.TB, apiBase string) *Env {
+	return StartWith(t, apiBase, Options{})
+}
+
+// StartWith is Start with options.
+func StartWith(t testing.TB, apiBase string, opts Options) *Env {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := scheduler.New(ctx, scheduler.Options{Logger: Quiet()})
+	schedOpts := scheduler.Options{Logger: Quiet()}
+	if opts.OnFile {
+		// Tests need no power-cut durability; normal sync is faster.
+		schedOpts.DataDir, schedOpts.Synchronous = filepath.Join(t.TempDir(), "scheduler"), "normal"
+	}
+	srv, err := scheduler.New(ctx, schedOpts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,9 +86,18 @@ func Start(t testing.TB, apiBase string) *Env {
 		t.Fatal(err)
 	}
 	logs := &dtstest.Logs{}
+	acts := approval.NewActivities(apiBase, slog.New(slog.NewJSONHandler(logs, nil)))
+	if opts.Activities != nil {
+		opts.Activities(acts)
+	}
 	r := task.NewTaskRegistry()
-	if err := approval.Register(r, approval.NewActivities(apiBase, slog.New(slog.NewJSONHandler(logs, nil)))); err != nil {
+	if err := approval.Register(r, acts); err != nil {
 		t.Fatal(err)
+	}
+	if opts.Register != nil {
+		if err := opts.Register(r); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := client.NewTaskHubGrpcClient(wconn, dts.Logger(Quiet())).StartWorkItemListener(ctx, r); err != nil {
 		t.Fatal(err)
@@ -71,5 +110,5 @@ func Start(t testing.TB, apiBase string) *Env {
 		defer done()
 		srv.Close(closeCtx)
 	})
-	return &Env{Client: client.NewTaskHubGrpcClient(cconn, dts.Logger(Quiet())), Logs: logs}
+	return &Env{Client: client.NewTaskHubGrpcClient(cconn, dts.Logger(Quiet())), Conn: cconn, Server: srv, Logs: logs}
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -21,6 +20,7 @@ import (
 	"github.com/approvals-go/approvals/approval"
 	"github.com/approvals-go/approvals/dts"
 	"github.com/approvals-go/approvals/dts/mgmt"
+	"github.com/approvals-go/approvals/internal/testenv"
 	"github.com/approvals-go/approvals/scheduler"
 )
 
@@ -50,59 +50,22 @@ type envOptions struct {
 func newEnv(t testing.TB, opts envOptions) *env {
 	t.Helper()
 	quiet := slog.New(slog.DiscardHandler)
-	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := scheduler.New(ctx, scheduler.Options{DataDir: t.TempDir(), Synchronous: "normal", Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(lis)
-	cfg, err := dts.Settings{Endpoint: "http://" + lis.Addr().String(), TaskHub: dts.DefaultTaskHub}.Resolve()
-	if err != nil {
-		t.Fatal(err)
-	}
-	wconn, err := dts.Dial(ctx, cfg, dts.RoleWorker)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cconn, err := dts.Dial(ctx, cfg, dts.RoleClient)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := task.NewTaskRegistry()
-	if err := approval.Register(r, approval.NewActivities("http://localhost:7071", quiet)); err != nil {
-		t.Fatal(err)
-	}
-	if err := r.AddOrchestratorN(waitName, func(ctx *task.OrchestrationContext) (any, error) {
-		var got any
-		err := ctx.WaitForSingleEvent("stop", -1).Await(&got)
-		return got, err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if err := client.NewTaskHubGrpcClient(wconn, dts.Logger(quiet)).StartWorkItemListener(ctx, r); err != nil {
-		t.Fatal(err)
-	}
-	hubs := Embedded(srv)
+	te := testenv.StartWith(t, "http://localhost:7071", testenv.Options{OnFile: true, Register: func(r *task.TaskRegistry) error {
+		return r.AddOrchestratorN(waitName, func(ctx *task.OrchestrationContext) (any, error) {
+			var got any
+			err := ctx.WaitForSingleEvent("stop", -1).Await(&got)
+			return got, err
+		})
+	}})
+	hubs := Embedded(te.Server)
 	dash, err := New(Options{Hubs: hubs, Token: opts.token, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
 	web := httptest.NewServer(dash)
-	t.Cleanup(func() {
-		web.Close()
-		cancel()
-		wconn.Close()
-		cconn.Close()
-		closeCtx, done := context.WithTimeout(context.Background(), 5*time.Second)
-		defer done()
-		srv.Close(closeCtx)
-	})
-	return &env{t: t, srv: srv, reader: srv.Reader(dts.DefaultTaskHub), hub: hubs[0], dash: dash, url: web.URL,
-		client: client.NewTaskHubGrpcClient(cconn, dts.Logger(quiet)),
+	t.Cleanup(web.Close)
+	return &env{t: t, srv: te.Server, reader: te.Server.Reader(dts.DefaultTaskHub), hub: hubs[0], dash: dash, url: web.URL,
+		client: te.Client,
 		http: &http.Client{Timeout: 30 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error {
 			return http.ErrUseLastResponse
 		}}}
