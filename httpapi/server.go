@@ -534,23 +534,28 @@ func (s *server) settle(w http.ResponseWriter, r *http.Request, id string, f fie
 			return s.recorded(st, d)
 		}
 	}
+	return s.deliver(w, r, st, d)
+}
+
+// deliver raises d, a decision or a withdrawal, on a pending approval st
+// and answers what became of it. Nothing is raised after the deadline: an
+// event delivered before it may still be waiting for a worker, and its
+// outcome may be this very one (a retry after a lost answer), so the
+// answer then waits for the outcome as a delivered event's does.
+func (s *server) deliver(w http.ResponseWriter, r *http.Request, st approval.State, d approval.Decision) decided {
 	if st.Expired(time.Now()) {
-		// Nothing is raised after the deadline. A decision delivered
-		// before it may still be waiting for a worker, and its outcome
-		// may be this very decision (a retry after a lost answer), so the
-		// answer waits for the outcome as a delivered decision does.
 		return s.awaitOutcome(r, st, d, false)
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.opts.CallTimeout)
 	defer cancel()
-	if err := s.orch.Decide(ctx, id, d); err != nil {
+	if err := s.orch.Decide(ctx, st.ID, d); err != nil {
 		if errors.Is(err, ErrNotFound) {
-			return failed(notFound(id))
+			return failed(notFound(st.ID))
 		}
-		return failed(s.schedulerFailed(w, r, "send decision", err))
+		return failed(s.schedulerFailed(w, r, "send "+d.Action+" decision", err))
 	}
-	s.log.Info("decision delivered", "id", id, "approved", approved, "approver", who)
-	if voting(st) {
+	s.log.Info("decision delivered", "id", st.ID, "action", d.Action, "approved", d.IsApproved != nil && *d.IsApproved, "approver", *d.Approver)
+	if voting(st) && d.Action == "" {
 		return s.awaitVote(r, st, d)
 	}
 	return s.awaitOutcome(r, st, d, true)

@@ -1,8 +1,6 @@
 package httpapi
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -74,17 +72,5 @@ func (s *server) settleWithdrawal(w http.ResponseWriter, r *http.Request, id str
 		res.st = &st
 		return res
 	}
-	if st.Expired(time.Now()) {
-		return s.awaitOutcome(r, st, d, false)
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), s.opts.CallTimeout)
-	defer cancel()
-	if err := s.orch.Decide(ctx, id, d); err != nil {
-		if errors.Is(err, ErrNotFound) {
-			return failed(notFound(id))
-		}
-		return failed(s.schedulerFailed(w, r, "send withdrawal", err))
-	}
-	s.log.Info("withdrawal delivered", "id", id, "by", who)
-	return s.awaitOutcome(r, st, d, true)
+	return s.deliver(w, r, st, d)
 }
