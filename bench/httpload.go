@@ -96,14 +96,54 @@ func LoadHTTP(ctx context.Context, cfg HTTPConfig) (*HTTPReport, error) {
 	if _, err := t.await(ctx, ids, waiting, 10*time.Minute); err != nil {
 		return nil, err
 	}
+	// The inbox over every approval pending, one page at a time as a
+	// person or a script reads it: the first page, and a page for one
+	// approver (the approvals here name none, so anyone may decide).
+	fmt.Fprintf(cfg.Progress, "http: reading inbox pages over %d pending approvals\n", cfg.N)
+	for _, q := range []string{"?status=Pending", "?status=Pending&approver=bob"} {
+		rep.Routes = append(rep.Routes, timeGets(hc, "GET /api/approvals"+q, base+"/api/approvals"+q, inboxSamples))
+	}
 	fmt.Fprintf(cfg.Progress, "http: deciding %d approvals through the handler\n", cfg.N)
-	rep.Routes = append(rep.Routes, hammer(hc, "POST /api/approvals/{id}/decision", ids, cfg.Concurrency, http.StatusAccepted, func(id string) (string, any) {
+	// 200: with the worker running, each decision is answered with its
+	// outcome.
+	rep.Routes = append(rep.Routes, hammer(hc, "POST /api/approvals/{id}/decision", ids, cfg.Concurrency, http.StatusOK, func(id string) (string, any) {
 		return base + "/api/approvals/" + id + "/decision", map[string]any{"approved": true, "approver": "bench"}
 	}))
 	if _, err := t.await(ctx, ids, complete, 10*time.Minute); err != nil {
 		return nil, err
 	}
 	return rep, nil
+}
+
+// inboxSamples is how many inbox pages are timed.
+const inboxSamples = 500
+
+// timeGets reads url n times, one at a time, timing each.
+func timeGets(hc *http.Client, route, url string, n int) RouteResult {
+	res := RouteResult{Route: route, Requests: n}
+	latencies := make([]time.Duration, 0, n)
+	began := time.Now()
+	for range n {
+		t0 := time.Now()
+		resp, err := hc.Get(url)
+		var status int
+		if err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			status = resp.StatusCode
+		}
+		latencies = append(latencies, time.Since(t0))
+		if err != nil || status != http.StatusOK {
+			res.Errors++
+			if res.FirstError == "" {
+				res.FirstError = fmt.Sprintf("status %d, %v", status, err)
+			}
+		}
+	}
+	latencies = sortDurations(latencies)
+	res.PerSecond = float64(n) / time.Since(began).Seconds()
+	res.P50Ms, res.P99Ms, res.P999Ms = percentile(latencies, 50), percentile(latencies, 99), percentile(latencies, 99.9)
+	return res
 }
 
 func waitReady(hc *http.Client, base string) error {
