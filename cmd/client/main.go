@@ -121,11 +121,22 @@ func run(o options, stdin io.Reader, stdout io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stdout, "Created approval request %s for %q by %s\n", id, o.item, o.requester)
-	_, status, err := a.call(http.MethodGet, "/api/approvals/"+id, nil)
-	if err != nil {
-		return err
+	// Wait until the approver has been sent the request, as a person
+	// would only decide then; the deadline and the page exist from then on.
+	var status map[string]any
+	for submitted := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		_, status, err = a.call(http.MethodGet, "/api/approvals/"+id, nil)
+		if err != nil {
+			return err
+		}
+		if status["submitted_at"] != nil || status["status"] != "Pending" || time.Now().After(submitted) {
+			break
+		}
 	}
 	fmt.Fprintf(stdout, "Initial status: %v\n", status["status"])
+	if link, ok := status["approval_url"].(string); ok {
+		fmt.Fprintf(stdout, "Approval page: %s\n", link)
+	}
 
 	decide := !o.none
 	approved := o.approve
