@@ -105,9 +105,9 @@ func LoadHTTP(ctx context.Context, cfg HTTPConfig) (*HTTPReport, error) {
 	}
 	fmt.Fprintf(cfg.Progress, "http: deciding %d approvals through the handler\n", cfg.N)
 	// 200: with the worker running, each decision is answered with its
-	// outcome.
+	// outcome. The approver is not the requester, who may not decide.
 	rep.Routes = append(rep.Routes, hammer(hc, "POST /api/approvals/{id}/decision", ids, cfg.Concurrency, http.StatusOK, func(id string) (string, any) {
-		return base + "/api/approvals/" + id + "/decision", map[string]any{"approved": true, "approver": "bench"}
+		return base + "/api/approvals/" + id + "/decision", map[string]any{"approved": true, "approver": "bob"}
 	}))
 	if _, err := t.await(ctx, ids, complete, 10*time.Minute); err != nil {
 		return nil, err
