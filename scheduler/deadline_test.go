@@ -122,14 +122,7 @@ func withState(wi *backend.OrchestrationWorkItem) *backend.OrchestrationWorkItem
 // A database written before schema versions were recorded is upgraded in
 // place on open and keeps everything it held.
 func TestSchemaUpgradeFromVersion1(t *testing.T) {
-	raw, err := os.ReadFile(filepath.Join("testdata", "schema-v1", DatabaseFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), DatabaseFile)
-	if err := os.WriteFile(path, raw, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	path := copyFixture(t, "schema-v1")
 	s := openStore(t, path)
 	var version int
 	if err := s.reader.db.QueryRow(`PRAGMA user_version`).Scan(&version); err != nil {
@@ -159,6 +152,22 @@ func TestSchemaUpgradeFromVersion1(t *testing.T) {
 	if err := s.reader.db.QueryRow(`PRAGMA user_version`).Scan(&version); err != nil || version != SchemaVersion {
 		t.Fatalf("schema version %d on reopen: %v", version, err)
 	}
+}
+
+// copyFixture copies the committed database of a test fixture into the
+// test's temporary directory, so that upgrading it leaves the fixture as
+// it was, and returns the copy's path.
+func copyFixture(t *testing.T, fixture string) string {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join("testdata", fixture, DatabaseFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), DatabaseFile)
+	if err := os.WriteFile(path, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 func TestMigrationsAreNumbered(t *testing.T) {

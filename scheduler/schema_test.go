@@ -2,8 +2,6 @@ package scheduler
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -17,15 +15,7 @@ import (
 // "waiting" has its start and a raised event queued. Upgraded in place, it
 // answers the new reads and still offers the waiting events.
 func TestSchemaUpgradeFromVersion2(t *testing.T) {
-	raw, err := os.ReadFile(filepath.Join("testdata", "schema-v2", DatabaseFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), DatabaseFile)
-	if err := os.WriteFile(path, raw, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	s := openStore(t, path)
+	s := openStore(t, copyFixture(t, "schema-v2"))
 	var version int
 	if err := s.reader.db.QueryRow(`PRAGMA user_version`).Scan(&version); err != nil || version != SchemaVersion {
 		t.Fatalf("schema version %d after open (%v), want %d", version, err, SchemaVersion)
