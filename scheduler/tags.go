@@ -9,6 +9,8 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/approvals-go/approvals/dts/dtsproto"
 )
 
 // Tags, the key-value pairs an instance is started with, arrived in the
@@ -59,21 +61,12 @@ func addStartTags(ctx context.Context, es protoreflect.Message) {
 // retag returns the occurrences of field from in raw, encoded as field to.
 func retag(raw []byte, from, to protowire.Number) []byte {
 	var out []byte
-	for len(raw) > 0 {
-		num, typ, n := protowire.ConsumeTag(raw)
-		if n < 0 {
-			break
-		}
-		m := protowire.ConsumeFieldValue(num, typ, raw[n:])
-		if m < 0 {
-			break
-		}
+	dtsproto.WalkUnknown(raw, func(num protowire.Number, typ protowire.Type, value []byte) {
 		if num == from && typ == protowire.BytesType {
 			out = protowire.AppendTag(out, to, protowire.BytesType)
-			out = append(out, raw[n:n+m]...)
+			out = append(out, value...)
 		}
-		raw = raw[n+m:]
-	}
+	})
 	return out
 }
 
@@ -83,25 +76,16 @@ func retag(raw []byte, from, to protowire.Number) []byte {
 // start.
 func tagsColumn(es protoreflect.Message) (any, error) {
 	tags := map[string]string{}
-	raw := es.GetUnknown()
-	for len(raw) > 0 {
-		num, typ, n := protowire.ConsumeTag(raw)
-		if n < 0 {
-			break
+	dtsproto.WalkUnknown(es.GetUnknown(), func(num protowire.Number, typ protowire.Type, value []byte) {
+		if num != fieldExecutionStartedTags || typ != protowire.BytesType {
+			return
 		}
-		m := protowire.ConsumeFieldValue(num, typ, raw[n:])
-		if m < 0 {
-			break
-		}
-		if num == fieldExecutionStartedTags && typ == protowire.BytesType {
-			if entry, k := protowire.ConsumeBytes(raw[n : n+m]); k >= 0 {
-				if key, value, ok := mapEntry(entry); ok {
-					tags[key] = value
-				}
+		if entry, k := protowire.ConsumeBytes(value); k >= 0 {
+			if key, v, ok := mapEntry(entry); ok {
+				tags[key] = v
 			}
 		}
-		raw = raw[n+m:]
-	}
+	})
 	if len(tags) == 0 {
 		return nil, nil
 	}

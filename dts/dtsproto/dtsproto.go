@@ -61,7 +61,7 @@ func String(m protoreflect.Message, num protowire.Number) (string, bool) {
 		val   string
 		found bool
 	)
-	walkUnknown(m.GetUnknown(), func(n protowire.Number, typ protowire.Type, field []byte) {
+	WalkUnknown(m.GetUnknown(), func(n protowire.Number, typ protowire.Type, field []byte) {
 		if n != num || typ != protowire.BytesType {
 			return
 		}
@@ -120,7 +120,7 @@ func Int32(m protoreflect.Message, num protowire.Number) (int32, bool) {
 		val   int32
 		found bool
 	)
-	walkUnknown(m.GetUnknown(), func(n protowire.Number, typ protowire.Type, field []byte) {
+	WalkUnknown(m.GetUnknown(), func(n protowire.Number, typ protowire.Type, field []byte) {
 		if n != num || typ != protowire.VarintType {
 			return
 		}
@@ -137,7 +137,7 @@ func HasMessage(m protoreflect.Message, num protowire.Number) bool {
 		return fd.Message() != nil && !fd.IsList() && !fd.IsMap() && m.Has(fd)
 	}
 	found := false
-	walkUnknown(m.GetUnknown(), func(n protowire.Number, typ protowire.Type, _ []byte) {
+	WalkUnknown(m.GetUnknown(), func(n protowire.Number, typ protowire.Type, _ []byte) {
 		if n == num && typ == protowire.BytesType {
 			found = true
 		}
@@ -162,10 +162,10 @@ func SetEmptyMessage(m protoreflect.Message, num protowire.Number) bool {
 	return true
 }
 
-// walkUnknown calls fn with each well-formed field in raw, passing the bytes
+// WalkUnknown calls fn with each well-formed field in raw, passing the bytes
 // of the field's value (without its tag). It stops at the first malformed
 // field: unknown fields come from the network and must never make us panic.
-func walkUnknown(raw []byte, fn func(num protowire.Number, typ protowire.Type, value []byte)) {
+func WalkUnknown(raw []byte, fn func(num protowire.Number, typ protowire.Type, value []byte)) {
 	for len(raw) > 0 {
 		num, typ, n := protowire.ConsumeTag(raw)
 		if n < 0 {
