@@ -219,8 +219,8 @@ func measurePolling(ctx context.Context, cfg QueryConfig, t *target, rep *QueryR
 			return fmt.Errorf("poller: %w", pollErr)
 		}
 	}
-	rep.StartPerSecond, rep.StartPerSecondPolled = mean(starts[0]), mean(starts[1])
-	rep.DecisionPerSecond, rep.DecisionPerSecondPolled = mean(decisions[0]), mean(decisions[1])
+	rep.StartPerSecond, rep.StartPerSecondPolled = average(starts[0]), average(starts[1])
+	rep.DecisionPerSecond, rep.DecisionPerSecondPolled = average(decisions[0]), average(decisions[1])
 	return nil
 }
 
@@ -240,14 +240,6 @@ func poll(ctx context.Context, t *target, stop <-chan struct{}) error {
 		case <-tick.C:
 		}
 	}
-}
-
-func mean(v []float64) float64 {
-	sum := 0.0
-	for _, x := range v {
-		sum += x
-	}
-	return sum / float64(len(v))
 }
 
 // measureWaits decides pending approvals one at a time, each followed by
