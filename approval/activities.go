@@ -107,17 +107,25 @@ func (a *Activities) now() time.Time {
 // can read the status can read it. A notice that cannot be delivered is
 // logged, never a reason to fail the approval.
 func (a *Activities) SubmitApprovalRequest(ctx task.ActivityContext) (any, error) {
-	var req Request
-	if err := ctx.GetInput(&req); err != nil {
+	var in SubmitInput
+	if err := ctx.GetInput(&in); err != nil {
 		return nil, fmt.Errorf("read %s input: %w", SubmitActivityName, err)
 	}
+	req := in.Request
 	now := a.now()
-	// The orchestrator's timer starts a moment after this, so a link
-	// expiring at now+timeout lapses just before the approval does.
+	sub := Submission{RequestID: req.RequestID, Status: StatusPending, SubmittedAt: FormatTime(now), ApprovalURL: ReviewURL(a.BaseURL, req.RequestID)}
+	if in.DeferNotices {
+		// The orchestrator sends them once the request is waiting.
+		sub.NoticesDeferred = true
+		return sub, nil
+	}
+	// Asked by an orchestrator from before notices were its own step. The
+	// orchestrator's timer starts a moment after this, so a link expiring
+	// at now+timeout lapses just before the approval does.
 	for _, n := range a.notices(req, NoticeRequest, req.Deciders(), now.Add(req.Timeout())) {
 		a.deliver(ctx.Context(), n)
 	}
-	return Submission{RequestID: req.RequestID, Status: StatusPending, SubmittedAt: FormatTime(now), ApprovalURL: ReviewURL(a.BaseURL, req.RequestID)}, nil
+	return sub, nil
 }
 
 // ProcessApproval is the process_approval activity.
@@ -127,7 +135,7 @@ func (a *Activities) ProcessApproval(ctx task.ActivityContext) (any, error) {
 		return nil, fmt.Errorf("read %s input: %w", ProcessActivityName, err)
 	}
 	out := Outcome{RequestID: in.RequestID, Status: StatusRejected, ProcessedAt: FormatTime(a.now()), Approver: in.Approver,
-		Comments: in.Comments, Decisions: in.Decisions}
+		Comments: in.Comments, Decisions: in.Decisions, ApproverIdentity: in.identity(), ApproverOID: in.ApproverOID}
 	switch {
 	case in.Withdrawn:
 		out.Status = StatusWithdrawn

@@ -86,3 +86,30 @@ func TestSubmitWithoutApproversSendsThePlainLink(t *testing.T) {
 		t.Fatalf("notices = %+v", sent.got)
 	}
 }
+
+// Asked by today's orchestrator, the submit activity sends nothing: the
+// orchestrator schedules the notices once the request is waiting.
+func TestSubmitDefersNoticesWhenAsked(t *testing.T) {
+	sent := &notices{}
+	acts := &approval.Activities{BaseURL: "http://localhost:7071", Notifier: sent}
+	out, err := acts.SubmitApprovalRequest(activityInput{approval.SubmitInput{
+		Request: approval.Request{RequestID: "exp-9", Requester: "ana", Item: "pen", Approver: "bob"}, DeferNotices: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sub := out.(approval.Submission); !sub.NoticesDeferred || len(sent.got) != 0 {
+		t.Fatalf("submission %+v after %d notices", sub, len(sent.got))
+	}
+}
+
+// The outcome keeps the name as given, and the form it was compared by.
+func TestProcessRecordsTheIdentity(t *testing.T) {
+	acts := approval.NewActivities("http://localhost:7071", slog.New(slog.DiscardHandler))
+	out, err := acts.ProcessApproval(activityInput{approval.ProcessInput{RequestID: "exp", IsApproved: true, Approver: " ＢＯＢ@Example.com.", ApproverOID: "oid-1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := out.(approval.Outcome); o.Approver != " ＢＯＢ@Example.com." || o.ApproverIdentity != "bob@example.com" || o.ApproverOID != "oid-1" {
+		t.Fatalf("outcome = %+v", o)
+	}
+}

@@ -80,46 +80,16 @@ type Request struct {
 const MaxApprovers = 50
 
 // Deciders are the people who may decide: Approver and Approvers, each
-// once, names compared regardless of case. None means anyone but the
-// requester may.
+// person once (names compare by CanonicalName), as first written. None
+// means anyone but the requester may.
 func (r Request) Deciders() []string {
 	var out []string
 	for _, name := range append([]string{r.Approver}, r.Approvers...) {
-		name = strings.TrimSpace(name)
-		if name != "" && !containsFold(out, name) {
-			out = append(out, name)
+		if _, err := CanonicalName(name); err == nil && !containsPerson(out, name) {
+			out = append(out, strings.TrimSpace(name))
 		}
 	}
 	return out
-}
-
-func containsFold(names []string, name string) bool {
-	for _, n := range names {
-		if strings.EqualFold(n, name) {
-			return true
-		}
-	}
-	return false
-}
-
-// Reasons a person may not decide a request.
-var (
-	ErrSelfDecision = errors.New("the requester may not decide their own request")
-	ErrNotApprover  = errors.New("only the approvers named in the request may decide it")
-)
-
-// Authorize reports whether who may decide the request: never the
-// requester (segregation of duties, even when named as an approver), and,
-// when approvers are named, only one of them.
-func (r Request) Authorize(who string) error {
-	who = strings.TrimSpace(who)
-	if strings.EqualFold(who, strings.TrimSpace(r.Requester)) {
-		return ErrSelfDecision
-	}
-	if d := r.Deciders(); len(d) > 0 && !containsFold(d, who) {
-		return ErrNotApprover
-	}
-	return nil
 }
 
 // Timeout is how long the orchestrator waits for a decision.
@@ -141,12 +111,10 @@ func (r Request) Validate() error {
 	case len(r.Approvers) > MaxApprovers:
 		return &FieldError{Field: "approvers", Reason: fmt.Sprintf("may name at most %d people", MaxApprovers)}
 	}
-	for _, a := range r.Approvers {
-		if strings.TrimSpace(a) == "" {
-			return &FieldError{Field: "approvers", Reason: "must not hold an empty name"}
-		}
+	if err := r.validateNames(); err != nil {
+		return err
 	}
-	if d := r.Deciders(); len(d) == 1 && strings.EqualFold(d[0], strings.TrimSpace(r.Requester)) {
+	if d := r.Deciders(); len(d) == 1 && SamePerson(d[0], r.Requester) {
 		field := "approver"
 		if strings.TrimSpace(r.Approver) == "" {
 			field = "approvers"
@@ -171,6 +139,34 @@ func (r Request) Validate() error {
 	return r.validateFollowUp()
 }
 
+// validateNames checks that every person the request names is usable as
+// an identity.
+func (r Request) validateNames() error {
+	if err := checkName("requester", r.Requester); err != nil {
+		return err
+	}
+	if strings.TrimSpace(r.Approver) != "" {
+		if err := checkName("approver", r.Approver); err != nil {
+			return err
+		}
+	}
+	for _, list := range []struct {
+		field string
+		names []string
+	}{{"approvers", r.Approvers}, {"escalate_to", r.EscalateTo}} {
+		field := list.field
+		for _, name := range list.names {
+			if strings.TrimSpace(name) == "" {
+				return &FieldError{Field: field, Reason: "must not hold an empty name"}
+			}
+			if err := checkName(field, name); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // Submission is what the submit activity reports; the orchestrator also
 // publishes it as its custom status while it waits, with ExpiresAt added.
 type Submission struct {
@@ -193,6 +189,32 @@ type Submission struct {
 	NextReminderAt string   `json:"next_reminder_at,omitempty"`
 	EscalatesAt    string   `json:"escalates_at,omitempty"`
 	EscalatedAt    string   `json:"escalated_at,omitempty"`
+
+	// Refused are the latest events the orchestrator refused (at most
+	// 20), and RefusedTotal counts them all: who sent them is told, and an
+	// operator sees who tried what.
+	Refused      []RefusedEvent `json:"refused,omitempty"`
+	RefusedTotal int            `json:"refused_total,omitempty"`
+
+	// NoticesDeferred is the submit activity telling the orchestrator that
+	// it sent no notices, because it was asked to leave them to it. The
+	// orchestrator clears it before it publishes the status.
+	NoticesDeferred bool `json:"notices_deferred,omitempty"`
+}
+
+// RefusedEvent is an event the orchestrator did not count, and why.
+type RefusedEvent struct {
+	Approver string `json:"approver,omitempty"`
+	Reason   Reason `json:"reason"`
+	Detail   string `json:"detail"`
+	At       string `json:"at"`
+}
+
+// SubmitInput is the submit activity's input: the request, and whether the
+// orchestrator sends the notices itself once the request is waiting.
+type SubmitInput struct {
+	Request
+	DeferNotices bool `json:"defer_notices,omitempty"`
 }
 
 // Decision is the payload of the approval_response event. Pointers tell a
@@ -202,6 +224,9 @@ type Decision struct {
 	Approver     *string `json:"approver,omitempty"`
 	Comments     string  `json:"comments"`
 	ResponseTime string  `json:"response_time,omitempty"`
+	// ApproverOID is the signed-in principal's stable object id, when the
+	// identity came from App Service Authentication.
+	ApproverOID string `json:"approver_oid,omitempty"`
 	// Action is empty for a decision. ActionWithdraw takes the request
 	// back: Approver is then who withdrew it and Comments the reason. It
 	// travels as the same event because an orchestrator can wait for only
@@ -220,6 +245,11 @@ type Outcome struct {
 	Approver    string `json:"approver,omitempty"`
 	Comments    string `json:"comments,omitempty"`
 	TimedOutAt  string `json:"timed_out_at,omitempty"`
+	// ApproverIdentity is the canonical form Approver was compared by,
+	// when it differs from the name as given; ApproverOID the principal's
+	// object id, when known.
+	ApproverIdentity string `json:"approver_identity,omitempty"`
+	ApproverOID      string `json:"approver_oid,omitempty"`
 	// Decisions are every approver's recorded decision, for a request with
 	// a policy; empty for the sample's single decision.
 	Decisions []Vote `json:"decisions,omitempty"`
@@ -238,13 +268,15 @@ func (o Outcome) MarshalJSON() ([]byte, error) {
 		}{o.RequestID, o.Status, o.TimedOutAt, o.Decisions})
 	}
 	return json.Marshal(struct {
-		RequestID   string `json:"request_id"`
-		Status      Status `json:"status"`
-		ProcessedAt string `json:"processed_at"`
-		Approver    string `json:"approver"`
-		Comments    string `json:"comments"`
-		Decisions   []Vote `json:"decisions,omitempty"`
-	}{o.RequestID, o.Status, o.ProcessedAt, o.Approver, o.Comments, o.Decisions})
+		RequestID        string `json:"request_id"`
+		Status           Status `json:"status"`
+		ProcessedAt      string `json:"processed_at"`
+		Approver         string `json:"approver"`
+		Comments         string `json:"comments"`
+		ApproverIdentity string `json:"approver_identity,omitempty"`
+		ApproverOID      string `json:"approver_oid,omitempty"`
+		Decisions        []Vote `json:"decisions,omitempty"`
+	}{o.RequestID, o.Status, o.ProcessedAt, o.Approver, o.Comments, o.ApproverIdentity, o.ApproverOID, o.Decisions})
 }
 
 // ProcessInput is the input of the process activity, with defaults applied.
@@ -254,8 +286,18 @@ type ProcessInput struct {
 	Approver   string `json:"approver"`
 	Comments   string `json:"comments"`
 	// Withdrawn records a withdrawal by Approver instead of a decision.
-	Withdrawn bool   `json:"withdrawn,omitempty"`
-	Decisions []Vote `json:"decisions,omitempty"`
+	Withdrawn   bool   `json:"withdrawn,omitempty"`
+	Decisions   []Vote `json:"decisions,omitempty"`
+	ApproverOID string `json:"approver_oid,omitempty"`
+}
+
+// identity is the canonical form of the approver's name, when it differs
+// from the name as given: what the outcome records beside it.
+func (in ProcessInput) identity() string {
+	if c, err := CanonicalName(in.Approver); err == nil && c != in.Approver {
+		return c
+	}
+	return ""
 }
 
 // FieldError names a field of a request or decision and what is wrong with it.

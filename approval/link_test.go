@@ -77,36 +77,3 @@ func TestLinkKeys(t *testing.T) {
 		}
 	}
 }
-
-func TestWhoMayDecide(t *testing.T) {
-	open := approval.Request{Requester: "ana@example.com", Item: "x"}
-	named := approval.Request{Requester: "ana@example.com", Item: "x", Approver: "Bob@example.com", Approvers: []string{"carol@example.com", "bob@example.com"}}
-	for _, c := range []struct {
-		req  approval.Request
-		who  string
-		want error
-	}{
-		{open, "bob", nil},
-		{open, "ANA@example.com", approval.ErrSelfDecision},
-		{named, "bob@EXAMPLE.com", nil},
-		{named, "carol@example.com", nil},
-		{named, "dave@example.com", approval.ErrNotApprover},
-		{approval.Request{Requester: "ana", Item: "x", Approvers: []string{"ana", "bob"}}, "ana", approval.ErrSelfDecision},
-	} {
-		if err := c.req.Authorize(c.who); !errors.Is(err, c.want) {
-			t.Errorf("%v deciding %+v = %v, want %v", c.who, c.req, err, c.want)
-		}
-	}
-	if d := named.Deciders(); len(d) != 2 || d[0] != "Bob@example.com" || d[1] != "carol@example.com" {
-		t.Fatalf("Deciders = %q", d)
-	}
-	for _, bad := range []approval.Request{
-		{Requester: "ana", Item: "x", Approver: "ANA"},
-		{Requester: "ana", Item: "x", Approvers: []string{"ana"}},
-		{Requester: "ana", Item: "x", Approvers: []string{"bob", " "}},
-	} {
-		if _, ok := approval.AsFieldError(bad.Validate()); !ok {
-			t.Errorf("%+v validated", bad)
-		}
-	}
-}

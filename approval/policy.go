@@ -20,6 +20,11 @@ const (
 // Vote is one person's recorded decision.
 type Vote struct {
 	Approver string `json:"approver"`
+	// Identity is the canonical form the name was compared by, when it
+	// differs from the name as given; ObjectID the signed-in principal's
+	// object id, when known.
+	Identity string `json:"identity,omitempty"`
+	ObjectID string `json:"oid,omitempty"`
 	Approved bool   `json:"approved"`
 	Comments string `json:"comments"`
 	At       string `json:"at"`
@@ -42,7 +47,7 @@ type Tally struct {
 // VoteOf returns who's recorded vote, if any.
 func (t Tally) VoteOf(who string) (Vote, bool) {
 	for _, v := range t.Votes {
-		if strings.EqualFold(v.Approver, who) {
+		if SamePerson(v.Approver, who) {
 			return v, true
 		}
 	}
@@ -173,18 +178,34 @@ func (r Request) escalationOnly() []string {
 	var out []string
 	deciders := r.Deciders()
 	for _, name := range r.EscalateTo {
-		name = strings.TrimSpace(name)
-		if name != "" && !containsFold(deciders, name) && !containsFold(out, name) {
-			out = append(out, name)
+		if _, err := CanonicalName(name); err == nil && !containsPerson(deciders, name) && !containsPerson(out, name) {
+			out = append(out, strings.TrimSpace(name))
 		}
 	}
 	return out
 }
 
+// MaxReminders bounds the reminders one approval sends, and with them its
+// history, which grows by about six events a reminder and is replayed
+// whole at every step: a year-long approval may still remind daily, but
+// not every second. A floor on remind_every rather than continuing as a
+// new execution keeps one history per approval for the dashboard and the
+// audit, and leaves approvals already waiting replaying as they were.
+const MaxReminders = 400
+
 // validateFollowUp checks reminders, escalation and the callback.
 func (r Request) validateFollowUp() error {
-	if _, err := parseInterval("remind_every", r.RemindEvery, r.Timeout()); err != nil {
+	every, err := parseInterval("remind_every", r.RemindEvery, r.Timeout())
+	if err != nil {
 		return err
+	}
+	if every > 0 && r.Timeout()/every > MaxReminders {
+		floor := (r.Timeout() + MaxReminders - 1) / MaxReminders
+		if whole := floor.Truncate(time.Second); whole < floor {
+			floor = whole + time.Second
+		}
+		return &FieldError{Field: "remind_every", Reason: fmt.Sprintf("must be at least %s with this timeout, so that at most %d reminders are sent",
+			floor, MaxReminders)}
 	}
 	if _, err := parseInterval("escalate_after", r.EscalateAfter, r.Timeout()); err != nil {
 		return err
@@ -198,10 +219,7 @@ func (r Request) validateFollowUp() error {
 		return &FieldError{Field: "escalate_to", Reason: fmt.Sprintf("may name at most %d people", MaxApprovers)}
 	}
 	for _, name := range r.EscalateTo {
-		if strings.TrimSpace(name) == "" {
-			return &FieldError{Field: "escalate_to", Reason: "must not hold an empty name"}
-		}
-		if strings.EqualFold(strings.TrimSpace(name), strings.TrimSpace(r.Requester)) {
+		if SamePerson(name, r.Requester) {
 			return &FieldError{Field: "escalate_to", Reason: "must not name the requester, who may not decide their own request"}
 		}
 	}

@@ -37,6 +37,15 @@ var simStart = time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
 
 func newSim(t *testing.T, req approval.Request) *sim {
 	t.Helper()
+	// The submit activity completes at once, as one from before notices
+	// were the orchestrator's own step.
+	return newSimSubmitted(t, req, approval.Submission{RequestID: "exp", Status: approval.StatusPending,
+		SubmittedAt: approval.FormatTime(simStart), ApprovalURL: "http://approvals.test/api/review/exp"})
+}
+
+// newSimSubmitted starts an approval whose submit activity reports sub.
+func newSimSubmitted(t *testing.T, req approval.Request, sub approval.Submission) *sim {
+	t.Helper()
 	r := task.NewTaskRegistry()
 	if err := approval.Register(r, approval.NewActivities("http://approvals.test", testenv.Quiet())); err != nil {
 		t.Fatal(err)
@@ -44,9 +53,7 @@ func newSim(t *testing.T, req approval.Request) *sim {
 	s := &sim{t: t, exec: task.NewTaskExecutor(r), now: simStart, tasks: map[int32]*backend.HistoryEvent{}}
 	input, _ := json.Marshal(req)
 	s.step(s.ev(`"executionStarted":{"name":"human_interaction_orchestrator","input":%q,"orchestrationInstance":{"instanceId":"exp"}}`, input))
-	// The submit activity completes at once.
-	s.complete(approval.SubmitActivityName, approval.Submission{RequestID: "exp", Status: approval.StatusPending,
-		SubmittedAt: approval.FormatTime(s.now), ApprovalURL: "http://approvals.test/api/review/exp"})
+	s.complete(approval.SubmitActivityName, sub)
 	return s
 }
 
@@ -236,6 +243,8 @@ func TestPolicyAll(t *testing.T) {
 		s := newSim(t, req)
 		s.step(s.decision("bob", true))
 		s.step(s.fire(), s.fire())
+		s.waiting()
+		s.step(s.fire()) // the step the orchestrator yields before concluding
 		if out := s.outcome(); out.Status != approval.StatusTimeout || votes(out) != "bob:true" {
 			t.Fatalf("outcome = %+v", out)
 		}

@@ -3,6 +3,7 @@ package approval_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -141,7 +142,6 @@ func TestReplayRecordedHistories(t *testing.T) {
 	for _, c := range []struct{ name, final string }{
 		{"approved", "ORCHESTRATION_STATUS_COMPLETED {\"request_id\":\"approved\",\"status\":\"Approved\""},
 		{"rejected", "ORCHESTRATION_STATUS_COMPLETED {\"request_id\":\"rejected\",\"status\":\"Rejected\""},
-		{"timeout", "ORCHESTRATION_STATUS_COMPLETED {\"request_id\":\"timeout\",\"status\":\"Timeout\""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			steps := replay(t, c.name, loadHistory(t, c.name))
@@ -150,6 +150,61 @@ func TestReplayRecordedHistories(t *testing.T) {
 				t.Fatalf("last step = %q, want completion %s", last, c.final)
 			}
 		})
+	}
+}
+
+// An approval whose deadline's timer fires under today's code replays up
+// to that timer as recorded, then yields one step, so that decisions
+// accepted before the deadline and delivered behind the timer still
+// count, and then times out as it did.
+func TestReplayTimeoutYieldsOneStep(t *testing.T) {
+	history := loadHistory(t, "timeout")
+	last := len(history) - 1
+	for history[last].GetOrchestratorStarted() == nil {
+		last--
+	}
+	replay(t, "timeout", history[:last])
+	var batch []*backend.HistoryEvent
+	for _, e := range history[last:] {
+		if !isAction(e) {
+			batch = append(batch, e)
+		}
+	}
+	r := task.NewTaskRegistry()
+	if err := approval.Register(r, approval.NewActivities("http://localhost:7071", testenv.Quiet())); err != nil {
+		t.Fatal(err)
+	}
+	exec := task.NewTaskExecutor(r)
+	res, err := exec.ExecuteOrchestrator(context.Background(), "timeout", history[:last], batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := approval.FormatTime(history[last].GetTimestamp().AsTime())
+	if got := actionsOf(res); len(got) != 1 || got[0] != "timer "+at {
+		t.Fatalf("at the deadline the orchestrator did %q, want one timer at %s", got, at)
+	}
+	// The yielded step: its timer fires, nothing else arrived.
+	old := append(append([]*backend.HistoryEvent(nil), history[:last]...), batch...)
+	var news []*backend.HistoryEvent
+	for _, js := range []string{
+		`{"eventId":-1,"timestamp":"` + at + `","orchestratorStarted":{}}`,
+		`{"eventId":` + fmt.Sprint(res.Response.GetActions()[0].GetId()) + `,"timestamp":"` + at + `","timerCreated":{"fireAt":"` + at + `"}}`,
+		`{"eventId":-1,"timestamp":"` + at + `","timerFired":{"fireAt":"` + at + `","timerId":` + fmt.Sprint(res.Response.GetActions()[0].GetId()) + `}}`,
+	} {
+		e := &backend.HistoryEvent{}
+		if err := protojson.Unmarshal([]byte(js), e); err != nil {
+			t.Fatal(err)
+		}
+		news = append(news, e)
+	}
+	old = append(old, news[1])
+	res, err = exec.ExecuteOrchestrator(context.Background(), "timeout", old, []*backend.HistoryEvent{news[0], news[2]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `complete ORCHESTRATION_STATUS_COMPLETED {"request_id":"timeout","status":"Timeout","timed_out_at":"` + at + `"}`
+	if got := actionsOf(res); len(got) != 1 || got[0] != want {
+		t.Fatalf("after the yielded step: %q, want %s", got, want)
 	}
 }
 

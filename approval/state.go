@@ -85,14 +85,6 @@ func (s State) Deciders() []string {
 	return s.Request.Deciders()
 }
 
-// Authorize reports whether who may decide now: never the requester and,
-// when approvers are named, only one of Deciders.
-func (s State) Authorize(who string) error {
-	req := s.Request
-	req.Approver, req.Approvers = "", s.Deciders()
-	return req.Authorize(who)
-}
-
 // Pending reports whether the approval still waits for a decision.
 func (s State) Pending() bool { return s.Status == StatusPending }
 
@@ -110,7 +102,7 @@ func (s State) Expired(now time.Time) bool {
 // from a different one.
 func (o Outcome) Decided(d Decision) bool {
 	if d.Action == ActionWithdraw {
-		return o.Status == StatusWithdrawn && d.Approver != nil && strings.EqualFold(o.Approver, *d.Approver) && o.Comments == d.Comments
+		return o.Status == StatusWithdrawn && d.Approver != nil && SamePerson(o.Approver, *d.Approver) && o.Comments == d.Comments
 	}
 	if len(o.Decisions) > 0 {
 		return Tally{Votes: o.Decisions}.Holds(d)
@@ -120,7 +112,7 @@ func (o Outcome) Decided(d Decision) bool {
 	if in.IsApproved {
 		want = StatusApproved
 	}
-	return o.Status == want && strings.EqualFold(o.Approver, in.Approver) && o.Comments == in.Comments
+	return o.Status == want && SamePerson(o.Approver, in.Approver) && o.Comments == in.Comments
 }
 
 // Statuses are all the statuses, in the order an approval moves through

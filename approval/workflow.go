@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"time"
+	"unicode/utf8"
 
 	"github.com/microsoft/durabletask-go/task"
 )
@@ -52,12 +53,24 @@ func Orchestrate(ctx *task.OrchestrationContext) (any, error) {
 	}
 
 	var sub Submission
-	// The submit input is the request itself: approvers to tell, and the
-	// timeout their links expire with.
-	if err := ctx.CallActivity(SubmitActivityName, task.WithActivityInput(req)).Await(&sub); err != nil {
+	// The submit input is the request itself, asking the activity to leave
+	// the notices to the orchestrator; an activity from before that sends
+	// them itself and says nothing of it.
+	if err := ctx.CallActivity(SubmitActivityName, task.WithActivityInput(SubmitInput{Request: req, DeferNotices: true})).Await(&sub); err != nil {
 		return nil, fmt.Errorf("submit approval request: %w", err)
 	}
+	deferred := sub.NoticesDeferred
+	sub.NoticesDeferred = false
 	w := newWaiting(ctx, req, sub)
+	if deferred {
+		// Published in the same step as the notices are scheduled, so an
+		// approver who follows one finds the request already waiting,
+		// and a receiver that hangs holds up nobody's decision.
+		if err := w.publish(); err != nil {
+			return nil, err
+		}
+		w.notify(NoticeRequest, 0, w.tally.Deciders)
+	}
 	out, err := w.run()
 	if err != nil {
 		return nil, err
@@ -82,6 +95,9 @@ type waiting struct {
 	// nextReminder and escalation are zero when there are none (left).
 	nextReminder time.Time
 	escalation   time.Time
+	// late is set once the deadline's timer has fired: events taken from
+	// then on count only if they were accepted before the deadline.
+	late bool
 }
 
 func newWaiting(ctx *task.OrchestrationContext, req Request, sub Submission) *waiting {
@@ -144,10 +160,10 @@ func (w *waiting) run() (Outcome, error) {
 			return Outcome{}, err
 		}
 		next := w.next()
-		var d Decision
+		var raw json.RawMessage
 		var err error
 		if wait := next.Sub(w.ctx.CurrentTimeUtc); wait > 0 {
-			err = w.ctx.WaitForSingleEvent(DecisionEventName, wait).Await(&d)
+			err = w.ctx.WaitForSingleEvent(DecisionEventName, wait).Await(&raw)
 		} else {
 			// The instant has passed while this execution ran late (the
 			// worker was away). Events delivered before it are later in
@@ -158,22 +174,18 @@ func (w *waiting) run() (Outcome, error) {
 			}
 			err = task.ErrTaskCanceled
 		}
-		if err == nil {
-			if out, done, err := w.apply(d); done || err != nil {
+		if !errors.Is(err, task.ErrTaskCanceled) {
+			if out, done, err := w.take(raw, err); done || err != nil {
 				return out, err
 			}
 			continue
-		}
-		if !errors.Is(err, task.ErrTaskCanceled) {
-			return Outcome{}, fmt.Errorf("wait for %s: %w", DecisionEventName, err)
 		}
 		if out, done, err := w.drain(); done || err != nil {
 			return out, err
 		}
 		switch {
 		case !next.Before(w.deadline):
-			return Outcome{RequestID: w.req.RequestID, Status: StatusTimeout,
-				TimedOutAt: FormatTime(w.ctx.CurrentTimeUtc), Decisions: w.tally.Votes}, nil
+			return w.close()
 		case next.Equal(w.escalation):
 			w.escalate()
 		default:
@@ -182,23 +194,129 @@ func (w *waiting) run() (Outcome, error) {
 	}
 }
 
-// drain applies the decisions that arrived while no wait was pending.
+// close ends an approval whose deadline's timer has fired. A backend may
+// deliver the timer ahead of decisions it accepted before the deadline
+// (durabletask-go's own SQLite backend delivers in the order things were
+// written, and the timer was written first), in this batch or the next.
+// So the orchestrator yields one step, letting them arrive, and takes
+// every one accepted before the deadline before it concludes Timeout.
+func (w *waiting) close() (Outcome, error) {
+	w.late = true
+	if err := w.publish(); err != nil {
+		return Outcome{}, err
+	}
+	if err := w.ctx.CreateTimer(0).Await(nil); err != nil {
+		return Outcome{}, fmt.Errorf("wait for decisions delivered after the deadline's timer: %w", err)
+	}
+	if out, done, err := w.drain(); done || err != nil {
+		return out, err
+	}
+	return Outcome{RequestID: w.req.RequestID, Status: StatusTimeout,
+		TimedOutAt: FormatTime(w.ctx.CurrentTimeUtc), Decisions: w.tally.Votes}, nil
+}
+
+// drain takes the events that arrived while no wait was pending.
 func (w *waiting) drain() (Outcome, bool, error) {
 	for {
-		var d Decision
-		if err := w.ctx.WaitForSingleEvent(DecisionEventName, 0).Await(&d); err != nil {
+		var raw json.RawMessage
+		err := w.ctx.WaitForSingleEvent(DecisionEventName, 0).Await(&raw)
+		if errors.Is(err, task.ErrTaskCanceled) {
 			return Outcome{}, false, nil // nothing buffered
 		}
-		if out, done, err := w.apply(d); done || err != nil {
+		if out, done, err := w.take(raw, err); done || err != nil {
 			return out, done, err
 		}
 	}
 }
 
-// apply takes one event: a withdrawal ends the request, a decision is
-// recorded and may decide it.
-func (w *waiting) apply(d Decision) (Outcome, bool, error) {
+// take re-checks one event by the rules every other layer asks, and
+// applies it only if they allow it: the orchestrator is the last line, so
+// an event raised by any client, in any shape, from anyone, neither fails
+// nor decides the approval unless it is a decision its sender may make.
+// What it refuses it records in the published status.
+func (w *waiting) take(raw json.RawMessage, awaitErr error) (Outcome, bool, error) {
+	d, err := decodeDecision(raw, awaitErr)
+	if err != nil {
+		w.refuse("", &Refusal{Reason: ReasonMalformed, Detail: err.Error()})
+		return Outcome{}, false, nil
+	}
 	in := d.processInput(w.req.RequestID)
+	attempt := Attempt{Who: in.Approver, Withdraw: d.Action == ActionWithdraw}
+	if w.late {
+		// Delivered after the deadline's timer: in time only if the
+		// handler accepted it before the deadline, which it records.
+		accepted, err := time.Parse(time.RFC3339Nano, d.ResponseTime)
+		if err != nil {
+			accepted = w.ctx.CurrentTimeUtc
+		}
+		attempt.At = accepted
+	}
+	if err := w.standing().Check(attempt); err != nil {
+		r, _ := RefusalOf(err)
+		w.refuse(in.Approver, r)
+		return Outcome{}, false, nil
+	}
+	return w.apply(d, in)
+}
+
+// decodeDecision reads an event's payload as a Decision, refusing what
+// is not one rather than letting it fail the orchestration.
+func decodeDecision(raw json.RawMessage, awaitErr error) (Decision, error) {
+	var d Decision
+	if awaitErr != nil {
+		return d, fmt.Errorf("the %s event's payload is not JSON", DecisionEventName)
+	}
+	if len(raw) == 0 {
+		return d, nil // no payload: the sample's defaults
+	}
+	if err := json.Unmarshal(raw, &d); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) && te.Field != "" {
+			return d, fmt.Errorf("the %s event's %s is not a %s", DecisionEventName, te.Field, te.Type)
+		}
+		return d, fmt.Errorf("the %s event's payload is not a decision object", DecisionEventName)
+	}
+	if d.Action != "" && d.Action != ActionWithdraw {
+		return d, fmt.Errorf("the %s event's action %q is neither empty nor %q", DecisionEventName, shorten(d.Action), ActionWithdraw)
+	}
+	return d, nil
+}
+
+// standing is the approval as the decision rules see it.
+func (w *waiting) standing() Standing {
+	return Standing{Requester: w.req.Requester, Deciders: w.tally.Deciders, Votes: w.tally.Votes, Deadline: w.deadline}
+}
+
+// maxRefusals bounds the refused events a status shows: a sender who
+// keeps trying cannot grow it without bound.
+const maxRefusals = 20
+
+// refuse records an event the rules refused. Nothing else changes.
+func (w *waiting) refuse(who string, r *Refusal) {
+	w.status.RefusedTotal++
+	w.status.Refused = append(w.status.Refused, RefusedEvent{Approver: shorten(who), Reason: r.Reason, Detail: r.Detail,
+		At: FormatTime(w.ctx.CurrentTimeUtc)})
+	if n := len(w.status.Refused); n > maxRefusals {
+		w.status.Refused = append([]RefusedEvent(nil), w.status.Refused[n-maxRefusals:]...)
+	}
+}
+
+// shorten keeps what a status repeats from a sender to a readable size.
+func shorten(s string) string {
+	if len(s) <= MaxNameBytes {
+		return s
+	}
+	for i := MaxNameBytes; i > 0; i-- {
+		if utf8.RuneStart(s[i]) {
+			return s[:i] + "…"
+		}
+	}
+	return ""
+}
+
+// apply takes one event the rules allow: a withdrawal ends the request, a
+// decision is recorded and may decide it.
+func (w *waiting) apply(d Decision, in ProcessInput) (Outcome, bool, error) {
 	if d.Action == ActionWithdraw {
 		in.IsApproved, in.Withdrawn, in.Decisions = false, true, w.tally.Votes
 		out, err := w.process(in)
@@ -209,9 +327,8 @@ func (w *waiting) apply(d Decision) (Outcome, bool, error) {
 		out, err := w.process(in)
 		return out, true, err
 	}
-	if !w.tally.Add(Vote{Approver: in.Approver, Approved: in.IsApproved, Comments: in.Comments, At: FormatTime(w.ctx.CurrentTimeUtc)}) {
-		return Outcome{}, false, nil
-	}
+	w.tally.Add(Vote{Approver: in.Approver, Identity: in.identity(), ObjectID: in.ApproverOID, Approved: in.IsApproved,
+		Comments: in.Comments, At: FormatTime(w.ctx.CurrentTimeUtc)})
 	w.status.Decisions = w.tally.Votes
 	decided, approved := w.tally.Result()
 	if !decided {
@@ -254,8 +371,10 @@ func (w *waiting) escalate() {
 	w.notify(NoticeEscalation, 1, added)
 }
 
+// notify schedules notices to people; a request's first notice also goes
+// out when nobody is named, as one notice with the page's link.
 func (w *waiting) notify(kind NoticeKind, occasion int, to []string) {
-	if len(to) == 0 {
+	if len(to) == 0 && kind != NoticeRequest {
 		return
 	}
 	w.ctx.CallActivity(NotifyActivityName, task.WithActivityInput(NotifyInput{Request: w.req, Kind: kind, Approvers: to,
@@ -283,5 +402,6 @@ func (d Decision) processInput(requestID string) ProcessInput {
 	if d.Approver != nil {
 		in.Approver = *d.Approver
 	}
+	in.ApproverOID = d.ApproverOID
 	return in
 }

@@ -7,7 +7,8 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"unicode/utf8"
+
+	"github.com/approvals-go/approvals/approval"
 )
 
 // Headers App Service Authentication sets on each request it lets through
@@ -19,10 +20,6 @@ const (
 	principalHeader     = "X-MS-CLIENT-PRINCIPAL"
 	principalNameHeader = "X-MS-CLIENT-PRINCIPAL-NAME"
 )
-
-// maxNameBytes bounds a decider's name; e-mail addresses and UPNs are far
-// shorter.
-const maxNameBytes = 256
 
 // clientPrincipal is the decoded X-MS-CLIENT-PRINCIPAL header.
 type clientPrincipal struct {
@@ -48,17 +45,31 @@ var nameClaims = []string{
 	"http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress",
 }
 
+// oidClaims hold the principal's stable object id in Microsoft Entra ID:
+// a name can be changed or reused, the object id cannot.
+var oidClaims = []string{
+	"http://schemas.microsoft.com/identity/claims/objectidentifier",
+	"oid",
+}
+
 var errNoPrincipal = errors.New("no signed-in principal")
 
-// signedIn returns the name of the principal App Service Authentication
-// signed in for r.
-func signedIn(r *http.Request) (string, error) {
+// person is who a decision or a withdrawal is from: the name as given
+// (typed, or the identity provider's) and, when signed in with Microsoft
+// Entra ID, the principal's object id.
+type person struct {
+	name, oid string
+}
+
+// signedIn returns the principal App Service Authentication signed in for
+// r.
+func signedIn(r *http.Request) (person, error) {
 	values := r.Header.Values(principalHeader)
 	if len(values) == 0 {
-		return "", errNoPrincipal
+		return person{}, errNoPrincipal
 	}
 	if len(values) > 1 {
-		return "", fmt.Errorf("%d %s headers", len(values), principalHeader)
+		return person{}, fmt.Errorf("%d %s headers", len(values), principalHeader)
 	}
 	raw, err := base64.StdEncoding.DecodeString(values[0])
 	if err != nil {
@@ -66,11 +77,11 @@ func signedIn(r *http.Request) (string, error) {
 		raw, err = base64.RawStdEncoding.DecodeString(strings.TrimRight(values[0], "="))
 	}
 	if err != nil {
-		return "", fmt.Errorf("%s is not base64", principalHeader)
+		return person{}, fmt.Errorf("%s is not base64", principalHeader)
 	}
 	var p clientPrincipal
 	if err := json.Unmarshal(raw, &p); err != nil {
-		return "", fmt.Errorf("%s is not the JSON of a principal", principalHeader)
+		return person{}, fmt.Errorf("%s is not the JSON of a principal", principalHeader)
 	}
 	claim := func(typ string) string {
 		for _, c := range p.Claims {
@@ -88,55 +99,75 @@ func signedIn(r *http.Request) (string, error) {
 		name = strings.TrimSpace(r.Header.Get(principalNameHeader))
 	}
 	if name == "" {
-		return "", fmt.Errorf("the signed-in principal has no name claim")
+		return person{}, fmt.Errorf("the signed-in principal has no name claim")
 	}
-	if len(name) > maxNameBytes || !utf8.ValidString(name) || textFault(name) != "" {
-		return "", fmt.Errorf("the signed-in principal's name is not usable as a name")
+	if _, err := approval.CanonicalName(name); err != nil {
+		return person{}, fmt.Errorf("the signed-in principal's name %w", err)
 	}
-	return name, nil
+	who := person{name: name}
+	for i := 0; who.oid == "" && i < len(oidClaims); i++ {
+		who.oid = claim(oidClaims[i])
+	}
+	return who, nil
 }
 
 // principal is signedIn as the API answers it: 401 when there is no
 // usable principal. Errors are logged, never echoed, since they describe
 // what the platform sent.
-func (s *server) principal(r *http.Request) (string, *problem) {
-	name, err := signedIn(r)
+func (s *server) principal(r *http.Request) (person, *problem) {
+	who, err := signedIn(r)
 	if err == nil {
-		return name, nil
+		return who, nil
 	}
 	if !errors.Is(err, errNoPrincipal) {
 		s.log.Warn("unusable principal", "path", r.URL.Path, "err", err)
 	}
-	return "", &problem{Status: http.StatusUnauthorized, Reason: "sign_in_required",
+	return person{}, &problem{Status: http.StatusUnauthorized, Reason: "sign_in_required",
 		Detail: "sign in to decide: this application takes who you are from App Service Authentication, and this request carries no signed-in principal"}
 }
 
 // decider is who a decision on the machine route is from: the body's
 // approver, or in appservice mode the signed-in principal, with which a
 // body's approver must agree.
-func (s *server) decider(r *http.Request, f fields) (string, *problem) {
-	named, _ := f.str("approver")
+func (s *server) decider(r *http.Request, f fields) (person, *problem) {
+	return s.verified(r, f, "approver")
+}
+
+// verified is who a request is from: the name in field, or with a
+// verified identity the signed-in principal, whom field may not
+// contradict (leaving it out is fine: the verified name is used).
+func (s *server) verified(r *http.Request, f fields, field string) (person, *problem) {
+	named, _ := f.str(field)
 	if !s.appService() {
-		if strings.TrimSpace(named) == "" {
-			return "", &problem{Status: http.StatusBadRequest, Field: "approver", Detail: "approver is required"}
-		}
-		return named, nil
+		return typed(field, named)
 	}
 	who, p := s.principal(r)
 	if p != nil {
-		return "", p
+		return person{}, p
 	}
-	return who, agrees(named, who)
+	return who, agrees(field, named, who)
 }
 
-// agrees refuses a body that names another decider than the verified one.
-// Not naming one is fine: the verified name is used.
-func agrees(named, who string) *problem {
-	if strings.TrimSpace(named) == "" || strings.EqualFold(strings.TrimSpace(named), who) {
+// typed is a person by the name typed into field, which must be usable as
+// one.
+func typed(field, named string) (person, *problem) {
+	if strings.TrimSpace(named) == "" {
+		return person{}, &problem{Status: http.StatusBadRequest, Field: field, Detail: field + " is required"}
+	}
+	if _, err := approval.CanonicalName(named); err != nil {
+		return person{}, &problem{Status: http.StatusBadRequest, Field: field, Detail: field + " " + err.Error()}
+	}
+	return person{name: named}, nil
+}
+
+// agrees refuses a body whose field names someone other than the verified
+// person. Not naming one is fine.
+func agrees(field, named string, who person) *problem {
+	if strings.TrimSpace(named) == "" || approval.SamePerson(named, who.name) {
 		return nil
 	}
-	return &problem{Status: http.StatusForbidden, Field: "approver", Reason: "approver_mismatch",
-		Detail: fmt.Sprintf("approver %q is not who you are: you are signed in as %s; leave approver out or send your own name", shown(named), who)}
+	return &problem{Status: http.StatusForbidden, Field: field, Reason: field + "_mismatch",
+		Detail: fmt.Sprintf("%s %q is not who you are: you are signed in as %s; leave %s out or send your own name", field, shown(named), who.name, field)}
 }
 
 // pageIdentity is the signed-in person a page greets, "" when pages do not
@@ -145,6 +176,6 @@ func (s *server) pageIdentity(r *http.Request) string {
 	if !s.appService() {
 		return ""
 	}
-	name, _ := signedIn(r)
-	return name
+	who, _ := signedIn(r)
+	return who.name
 }

@@ -57,13 +57,14 @@ func (q inboxQuery) match(st approval.State) bool {
 	if len(q.statuses) > 0 && !slices.Contains(q.statuses, st.Status) {
 		return false
 	}
-	return q.approver == "" || st.Authorize(q.approver) == nil
+	return q.approver == "" || st.Entitled(q.approver) == nil
 }
 
 // filterKey identifies the filters, so that a continuation token is only
 // used with the query that issued it.
 func (q inboxQuery) filterKey() string {
-	sum := sha256.Sum256(fmt.Appendf(nil, "%q %q", q.statuses, strings.ToLower(q.approver)))
+	who, _ := approval.CanonicalName(q.approver)
+	sum := sha256.Sum256(fmt.Appendf(nil, "%q %q", q.statuses, who))
 	return hex.EncodeToString(sum[:8])
 }
 
@@ -150,8 +151,8 @@ func parseInbox(values url.Values, me string, meProblem *problem) (inboxQuery, *
 		}
 		q.approver = me
 	} else {
-		if fault := textFault(v); fault != "" || len(v) > maxNameBytes {
-			return q, badRequest("approver", "approver must be a name of at most 256 bytes without control characters")
+		if _, err := approval.CanonicalName(v); v != "" && err != nil {
+			return q, badRequest("approver", "approver "+err.Error())
 		}
 		q.approver = v
 	}
@@ -248,12 +249,13 @@ func (s *server) inbox(w http.ResponseWriter, r *http.Request) {
 	var meProblem *problem
 	switch {
 	case s.appService():
-		var p *problem
-		if me, p = s.principal(r); p != nil {
+		who, p := s.principal(r)
+		if p != nil {
 			writeProblem(w, r, *p)
 			return
 		}
-		if v := values.Get("approver"); v != "" && !strings.EqualFold(v, "me") && !strings.EqualFold(v, me) {
+		me = who.name
+		if v := values.Get("approver"); v != "" && !strings.EqualFold(v, "me") && !approval.SamePerson(v, me) {
 			writeProblem(w, r, problem{Status: http.StatusForbidden, Field: "approver", Reason: "not_your_inbox",
 				Detail: "this inbox shows your own approvals; other people's are listed on " + ApprovalsPath})
 			return
@@ -281,7 +283,8 @@ func (s *server) me(r *http.Request) (string, *problem) {
 	if !s.appService() {
 		return "", badRequest("approver", "approver=me needs a verified identity (APPROVALS_IDENTITY=appservice); name the approver instead")
 	}
-	return s.principal(r)
+	who, p := s.principal(r)
+	return who.name, p
 }
 
 func (s *server) answerList(w http.ResponseWriter, r *http.Request, q inboxQuery, model inboxModel) {

@@ -122,7 +122,7 @@ type pageForm struct {
 	action string
 	// as is the verified decider: the signed-in principal, or the
 	// approver a signed link names.
-	as string
+	as person
 	// token is the signed link's, posted back with the decision.
 	token string
 	// askName shows a name field: the typed name is the decider.
@@ -160,17 +160,6 @@ type approvalModel struct {
 	Voted *approval.Vote
 }
 
-// votedAlready finds who's decision among those recorded on a request
-// that needs several; a person decides once.
-func votedAlready(st approval.State, who string) (approval.Vote, bool) {
-	for _, v := range st.Progress.Decisions {
-		if strings.EqualFold(v.Approver, who) {
-			return v, true
-		}
-	}
-	return approval.Vote{}, false
-}
-
 type formModel struct {
 	Action, Token, As string
 	AskName           bool
@@ -195,16 +184,17 @@ func (s *server) approvalPage(w http.ResponseWriter, r *http.Request, code int, 
 	case st.Expired(now):
 		m.Info = "The deadline has passed. The approval is closing without a decision."
 		data.Refresh = 3
-	case form.as != "":
-		if p := refusal(st, form.as); p != nil {
-			m.Info = refusalText(form.as, p.Reason)
-			break
-		}
-		if v, voted := votedAlready(st, form.as); voted {
+	case form.as.name != "":
+		err := st.Check(approval.Attempt{Who: form.as.name, At: now})
+		if r, refused := approval.RefusalOf(err); refused && r.Reason == approval.ReasonAlreadyVoted {
+			v, _ := (approval.Tally{Votes: st.Progress.Decisions}).VoteOf(form.as.name)
 			m.Voted = &v
 			break
+		} else if refused {
+			m.Info = refusalText(form.as.name, r.Reason)
+			break
 		}
-		m.Form = &formModel{Action: form.action, Token: form.token, As: form.as, Comments: form.comments}
+		m.Form = &formModel{Action: form.action, Token: form.token, As: form.as.name, Comments: form.comments}
 	case form.askName:
 		m.Form = &formModel{Action: form.action, AskName: true, Name: form.name, Comments: form.comments}
 	case s.appService():
@@ -218,9 +208,12 @@ func (s *server) approvalPage(w http.ResponseWriter, r *http.Request, code int, 
 }
 
 // refusalText says, to the person concerned, why they may not decide.
-func refusalText(who, reason string) string {
-	if reason == "self_decision" {
+func refusalText(who string, reason approval.Reason) string {
+	switch reason {
+	case approval.ReasonSelfDecision:
 		return "You requested this, so someone else must decide it."
+	case approval.ReasonInvalidName:
+		return "Your name cannot be used to decide: it holds characters that do not show as themselves."
 	}
 	return fmt.Sprintf("%s is not among the approvers of this request, so cannot decide it.", who)
 }

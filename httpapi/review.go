@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -66,12 +65,10 @@ func (s *server) reviewDecide(w http.ResponseWriter, r *http.Request) {
 	who := form.as
 	switch {
 	case p != nil:
-	case who != "":
-		p = agrees(named, who)
-	case strings.TrimSpace(named) == "":
-		p = &problem{Status: http.StatusBadRequest, Field: "approver", Detail: "approver is required: type your name"}
+	case who.name != "":
+		p = agrees("approver", named, who)
 	default:
-		who = named
+		who, p = typed("approver", named)
 	}
 	if p != nil {
 		writeProblem(w, r, *p)
@@ -101,12 +98,13 @@ func (s *server) reviewForm(r *http.Request, id, token string, posting bool) (pa
 			if p != nil {
 				return form, p
 			}
-			if !strings.EqualFold(who, claims.Approver) {
+			if !approval.SamePerson(who.name, claims.Approver) {
 				return form, &problem{Status: http.StatusForbidden, ID: id, Reason: "link_for_someone_else",
-					Detail: fmt.Sprintf("this link was sent to %s, but you are signed in as %s", claims.Approver, who)}
+					Detail: fmt.Sprintf("this link was sent to %s, but you are signed in as %s", claims.Approver, who.name)}
 			}
+			form.as = who
 		}
-		form.as, form.token = claims.Approver, token
+		form.as.name, form.token = claims.Approver, token
 	case s.appService():
 		if posting {
 			who, p := s.principal(r)
@@ -115,7 +113,7 @@ func (s *server) reviewForm(r *http.Request, id, token string, posting bool) (pa
 			}
 			form.as = who
 		} else {
-			form.as = s.pageIdentity(r)
+			form.as.name = s.pageIdentity(r)
 		}
 	case s.opts.Links != nil:
 		// Approvers are sent signed links; with no sign-in in front, a
@@ -152,7 +150,7 @@ func (s *server) checkLink(token, id string) (approval.LinkClaims, *problem) {
 // or, in body identity mode, as the name typed in, as a script would.
 func (s *server) machineForm(r *http.Request, action string) pageForm {
 	if s.appService() {
-		return pageForm{action: action, as: s.pageIdentity(r)}
+		return pageForm{action: action, as: person{name: s.pageIdentity(r)}}
 	}
 	return pageForm{action: action, askName: true}
 }

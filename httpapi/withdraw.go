@@ -1,10 +1,7 @@
 package httpapi
 
 import (
-	"fmt"
 	"net/http"
-	"strings"
-	"time"
 
 	"github.com/gorilla/mux"
 
@@ -22,7 +19,7 @@ var withdrawFields = map[string]kind{
 func (s *server) withdraw(w http.ResponseWriter, r *http.Request) {
 	id := mux.Vars(r)["id"]
 	f, p := readFields(w, r, withdrawFields)
-	var who string
+	var who person
 	if p == nil {
 		who, p = s.withdrawer(r, f)
 	}
@@ -31,46 +28,13 @@ func (s *server) withdraw(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	reason, _ := f.str("reason")
-	d := approval.Decision{Action: approval.ActionWithdraw, Approver: &who, Comments: reason, ResponseTime: approval.FormatTime(time.Now())}
+	d := approval.Decision{Action: approval.ActionWithdraw, Approver: &who.name, ApproverOID: who.oid, Comments: reason}
 	links := s.links(r, id)
-	s.answerDecision(w, r, s.settleWithdrawal(w, r, id, d), links.status, s.machineForm(r, links.decision))
+	s.answerDecision(w, r, s.judge(w, r, id, d), links.status, s.machineForm(r, links.decision))
 }
 
 // withdrawer is who asks to withdraw: the body's requester, or with a
 // verified identity the signed-in person, whom the body may not contradict.
-func (s *server) withdrawer(r *http.Request, f fields) (string, *problem) {
-	named, _ := f.str("requester")
-	if !s.appService() {
-		if strings.TrimSpace(named) == "" {
-			return "", &problem{Status: http.StatusBadRequest, Field: "requester", Detail: "requester is required: who withdraws the request"}
-		}
-		return named, nil
-	}
-	who, p := s.principal(r)
-	if p != nil {
-		return "", p
-	}
-	if strings.TrimSpace(named) != "" && !strings.EqualFold(strings.TrimSpace(named), who) {
-		return "", &problem{Status: http.StatusForbidden, Field: "requester", Reason: "requester_mismatch",
-			Detail: fmt.Sprintf("requester %q is not who you are: you are signed in as %s", shown(named), who)}
-	}
-	return who, nil
-}
-
-func (s *server) settleWithdrawal(w http.ResponseWriter, r *http.Request, id string, d approval.Decision) decided {
-	st, p := s.read(w, r, id)
-	if p != nil {
-		return failed(p)
-	}
-	if !st.Pending() {
-		return s.ended(st, d)
-	}
-	who := *d.Approver
-	if !strings.EqualFold(strings.TrimSpace(who), strings.TrimSpace(st.Request.Requester)) {
-		res := failed(&problem{Status: http.StatusForbidden, ID: id, Reason: "not_the_requester",
-			Detail: fmt.Sprintf("%s may not withdraw approval %q: only its requester may", who, id)})
-		res.st = &st
-		return res
-	}
-	return s.deliver(w, r, st, d)
+func (s *server) withdrawer(r *http.Request, f fields) (person, *problem) {
+	return s.verified(r, f, "requester")
 }

@@ -163,7 +163,8 @@ func (s *Server) perform(ctx context.Context, h Hub, in *mgmt.Instance, st *appr
 		if verdict != "approve" && verdict != "reject" {
 			return "", "", "Choose approve or reject.", nil
 		}
-		if err := st.Authorize(who); err != nil {
+		// The same rules as the API's, deadline and votes included.
+		if err := st.Check(approval.Attempt{Who: who, At: s.now()}); err != nil {
 			return "", "", "“" + who + "” may not decide this request: " + err.Error() + ".", nil
 		}
 		yes := verdict == "approve"

@@ -1,0 +1,124 @@
+package approval
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Reason names why an attempt to decide or withdraw was refused. The HTTP
+// API answers each with one status, the pages with one sentence, and the
+// orchestrator records it beside the refused event.
+type Reason string
+
+// The reasons, in the order Check asks.
+const (
+	ReasonInvalidName  Reason = "invalid_name"
+	ReasonEnded        Reason = "ended"
+	ReasonDeadline     Reason = "deadline_passed"
+	ReasonNotRequester Reason = "not_the_requester"
+	ReasonSelfDecision Reason = "self_decision"
+	ReasonNotApprover  Reason = "not_an_approver"
+	ReasonAlreadyVoted Reason = "already_decided"
+	// ReasonMalformed is the orchestrator's alone: an event whose payload
+	// is not a decision.
+	ReasonMalformed Reason = "malformed"
+)
+
+// Refusal is an attempt the rules refuse, and why.
+type Refusal struct {
+	Reason Reason
+	// Detail is a sentence about the rule, without the person's name.
+	Detail string
+}
+
+func (r *Refusal) Error() string { return r.Detail }
+
+// RefusalOf reports whether err is, or wraps, a Refusal.
+func RefusalOf(err error) (*Refusal, bool) {
+	var r *Refusal
+	ok := errors.As(err, &r)
+	return r, ok
+}
+
+// Attempt is one person's try to decide an approval, or to withdraw it.
+type Attempt struct {
+	Who      string
+	Withdraw bool
+	// At is when the attempt was accepted. Zero means in time: the
+	// orchestrator received it before its deadline's timer fired.
+	At time.Time
+}
+
+// Standing is an approval as the decision rules see it: what the
+// orchestrator knows while it waits, and what the read model shows of it.
+type Standing struct {
+	Requester string
+	// Deciders are who may decide now, escalation included; none means
+	// anyone but the requester.
+	Deciders []string
+	// Votes are the decisions recorded so far under a policy that counts
+	// several; a person's first vote stands.
+	Votes []Vote
+	Ended bool
+	// Deadline is when decisions stop being accepted; zero while unknown.
+	Deadline time.Time
+}
+
+// Check is the one answer to "may this person do this now?": the HTTP
+// API, the pages, the dashboard and the orchestrator all ask it, and
+// nothing else decides who may decide. It returns nil or a *Refusal.
+func (s Standing) Check(a Attempt) error {
+	if _, err := CanonicalName(a.Who); err != nil {
+		return &Refusal{Reason: ReasonInvalidName, Detail: "the name " + err.Error()}
+	}
+	if s.Ended {
+		return &Refusal{Reason: ReasonEnded, Detail: "the approval is no longer pending"}
+	}
+	if !a.At.IsZero() && !s.Deadline.IsZero() && !a.At.Before(s.Deadline) {
+		return &Refusal{Reason: ReasonDeadline,
+			Detail: fmt.Sprintf("the deadline passed at %s; nothing is accepted after it", FormatTime(s.Deadline))}
+	}
+	if a.Withdraw {
+		if !SamePerson(a.Who, s.Requester) {
+			return &Refusal{Reason: ReasonNotRequester, Detail: "only its requester may withdraw a request"}
+		}
+		return nil
+	}
+	if err := s.Entitled(a.Who); err != nil {
+		return err
+	}
+	if _, voted := (Tally{Votes: s.Votes}).VoteOf(a.Who); voted {
+		return &Refusal{Reason: ReasonAlreadyVoted, Detail: "a person decides once, and this one has decided already"}
+	}
+	return nil
+}
+
+// Entitled reports whether who is among the people who may decide,
+// whatever the time and the votes: never the requester (segregation of
+// duties, even when named as an approver), and, when approvers are named,
+// only one of them.
+func (s Standing) Entitled(who string) error {
+	if _, err := CanonicalName(who); err != nil {
+		return &Refusal{Reason: ReasonInvalidName, Detail: "the name " + err.Error()}
+	}
+	if SamePerson(who, s.Requester) {
+		return &Refusal{Reason: ReasonSelfDecision, Detail: "the requester may not decide their own request"}
+	}
+	if len(s.Deciders) > 0 && !containsPerson(s.Deciders, who) {
+		return &Refusal{Reason: ReasonNotApprover, Detail: "only the approvers named in the request may decide it"}
+	}
+	return nil
+}
+
+// Standing is the approval as the decision rules see it.
+func (s State) Standing() Standing {
+	return Standing{Requester: s.Request.Requester, Deciders: s.Deciders(), Votes: s.Progress.Decisions,
+		Ended: !s.Pending(), Deadline: s.ExpiresAt}
+}
+
+// Check is Standing.Check on the approval as it stands.
+func (s State) Check(a Attempt) error { return s.Standing().Check(a) }
+
+// Entitled is Standing.Entitled on the approval as it stands.
+func (s State) Entitled(who string) error { return s.Standing().Entitled(who) }

@@ -1,0 +1,164 @@
+package approval_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/approvals-go/approvals/approval"
+)
+
+// The spellings one person's name arrives in: typed with stray white
+// space, in another case, in fullwidth letters from an East Asian input
+// method, decomposed (NFD) by a Mac, with a no-break or ideographic space,
+// and an e-mail domain with the DNS root's trailing dot.
+var bobVariants = []string{
+	"bob", "bob ", " BOB", "\tbob\n", "bob\u00a0", "\u3000bob", "ｂｏｂ", "Ｂｏｂ",
+}
+
+func TestCanonicalNameOnePerson(t *testing.T) {
+	for _, v := range bobVariants {
+		if c, err := approval.CanonicalName(v); err != nil || c != "bob" {
+			t.Errorf("CanonicalName(%q) = %q, %v; want bob", v, c, err)
+		}
+	}
+	for _, pair := range [][2]string{
+		{"Jos\u00e9", "Jose\u0301"},                        // NFC and NFD
+		{"ana@contoso.com", "ANA@Contoso.com."},            // case, trailing dot
+		{"Ana  Lopez", "ana lopez"},                        // inner white space
+		{"stra\u00dfe@example.com", "STRASSE@example.com"}, // full case folding
+		{"ﬁona", "fiona"},                                  // a ligature
+	} {
+		if !approval.SamePerson(pair[0], pair[1]) {
+			t.Errorf("%q and %q should be one person", pair[0], pair[1])
+		}
+	}
+	for _, pair := range [][2]string{{"bob", "bobby"}, {"ana@contoso.com", "ana@contoso.co"}, {"", ""}, {"\u200b", "\u200b"}} {
+		if approval.SamePerson(pair[0], pair[1]) {
+			t.Errorf("%q and %q should not be one person", pair[0], pair[1])
+		}
+	}
+}
+
+func TestCanonicalNameRefusesHiddenCharacters(t *testing.T) {
+	for name, want := range map[string]error{
+		"":                              approval.ErrNameEmpty,
+		" \t ":                          approval.ErrNameEmpty,
+		"bob\r\nBcc: eve":               approval.ErrNameHidden,
+		"bob\tsmith":                    approval.ErrNameHidden,
+		"\u200b":                        approval.ErrNameHidden, // only a zero-width space
+		"a\u200bna":                     approval.ErrNameHidden, // one inside
+		"\u202eana":                     approval.ErrNameHidden, // right-to-left override
+		"ana\u2066":                     approval.ErrNameHidden, // isolate
+		"ana\x00":                       approval.ErrNameHidden,
+		"\ue000ana":                     approval.ErrNameHidden, // private use
+		"ana\xff":                       approval.ErrNameEncoding,
+		strings.Repeat("b", 257):        approval.ErrNameTooLong,
+		strings.Repeat("é", 129):        approval.ErrNameTooLong, // 258 bytes
+		"ana@" + strings.Repeat("x", 9): nil,
+	} {
+		if _, err := approval.CanonicalName(name); err != want {
+			t.Errorf("CanonicalName(%q) = %v, want %v", name, err, want)
+		}
+	}
+}
+
+func reason(err error) approval.Reason {
+	if r, ok := approval.RefusalOf(err); ok {
+		return r.Reason
+	}
+	if err != nil {
+		return "unexpected: " + approval.Reason(err.Error())
+	}
+	return ""
+}
+
+func TestWhoMayDecide(t *testing.T) {
+	deadline := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
+	before := deadline.Add(-time.Second)
+	open := approval.Standing{Requester: "ana@example.com", Deadline: deadline}
+	named := approval.Standing{Requester: "ana@example.com", Deadline: deadline,
+		Deciders: (approval.Request{Approver: "Bob@example.com", Approvers: []string{"carol@example.com", "bob@example.com "}}).Deciders()}
+	voted := named
+	voted.Votes = []approval.Vote{{Approver: "carol@example.com", Approved: true}}
+	ended := named
+	ended.Ended = true
+	for _, c := range []struct {
+		s    approval.Standing
+		a    approval.Attempt
+		want approval.Reason
+	}{
+		{open, approval.Attempt{Who: "bob", At: before}, ""},
+		{open, approval.Attempt{Who: "ANA@example.com", At: before}, approval.ReasonSelfDecision},
+		{open, approval.Attempt{Who: "ａｎａ@example.com", At: before}, approval.ReasonSelfDecision},
+		{open, approval.Attempt{Who: "ana@example.com.", At: before}, approval.ReasonSelfDecision},
+		{open, approval.Attempt{Who: "a\u200bna@example.com", At: before}, approval.ReasonInvalidName},
+		{named, approval.Attempt{Who: "bob@EXAMPLE.com"}, ""},
+		{named, approval.Attempt{Who: " ｃａｒｏｌ@example.com", At: before}, ""},
+		{named, approval.Attempt{Who: "dave@example.com", At: before}, approval.ReasonNotApprover},
+		{named, approval.Attempt{Who: "bob@example.com", At: deadline}, approval.ReasonDeadline},
+		{voted, approval.Attempt{Who: "CAROL@example.com ", At: before}, approval.ReasonAlreadyVoted},
+		{voted, approval.Attempt{Who: "bob@example.com", At: before}, ""},
+		{ended, approval.Attempt{Who: "bob@example.com", At: before}, approval.ReasonEnded},
+		{named, approval.Attempt{Who: "Ana@Example.com", Withdraw: true, At: before}, ""},
+		{named, approval.Attempt{Who: "bob@example.com", Withdraw: true, At: before}, approval.ReasonNotRequester},
+		{named, approval.Attempt{Who: "ana@example.com", Withdraw: true, At: deadline.Add(time.Minute)}, approval.ReasonDeadline},
+	} {
+		if got := reason(c.s.Check(c.a)); got != c.want {
+			t.Errorf("%+v by %+v: %q, want %q", c.a, c.s, got, c.want)
+		}
+	}
+	if len(named.Deciders) != 2 || named.Deciders[0] != "Bob@example.com" || named.Deciders[1] != "carol@example.com" {
+		t.Fatalf("Deciders = %q, want each person once as first written", named.Deciders)
+	}
+}
+
+func TestValidateNames(t *testing.T) {
+	for _, c := range []struct {
+		req   approval.Request
+		field string
+	}{
+		{approval.Request{Requester: "ana", Item: "x", Approver: "ANA"}, "approver"},
+		{approval.Request{Requester: "ana", Item: "x", Approver: "ａｎａ "}, "approver"},
+		{approval.Request{Requester: "ana", Item: "x", Approvers: []string{"ana"}}, "approvers"},
+		{approval.Request{Requester: "ana", Item: "x", Approvers: []string{"bob", " "}}, "approvers"},
+		{approval.Request{Requester: "ana\r\nBcc: eve", Item: "x"}, "requester"},
+		{approval.Request{Requester: "\u200b", Item: "x"}, "requester"},
+		{approval.Request{Requester: "\u202eana", Item: "x"}, "requester"},
+		{approval.Request{Requester: "ana", Item: "x", Approver: strings.Repeat("b", 10_000)}, "approver"},
+		{approval.Request{Requester: "ana", Item: "x", Approvers: []string{"bob", "car\u200bol"}}, "approvers"},
+		{approval.Request{Requester: "ana", Item: "x", EscalateAfter: "1h", EscalateTo: []string{"Ａｎａ"}}, "escalate_to"},
+		{approval.Request{Requester: "ana", Item: "x", EscalateAfter: "1h", EscalateTo: []string{"d\u2066ave"}}, "escalate_to"},
+	} {
+		fe, ok := approval.AsFieldError(c.req.Validate())
+		if !ok || fe.Field != c.field {
+			t.Errorf("%+v: %v, want an error on %s", c.req, c.req.Validate(), c.field)
+		}
+	}
+	// Duplicates after canonicalisation are one approver: policy all needs
+	// two people here, not three.
+	req := approval.Request{Requester: "ana", Item: "x", Approvers: []string{"bob", "BOB ", "carol"}, Policy: approval.PolicyAll}
+	if err := req.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if d := req.Deciders(); len(d) != 2 {
+		t.Fatalf("Deciders = %q", d)
+	}
+}
+
+func TestRemindersBounded(t *testing.T) {
+	year := approval.MaxTimeout.Hours()
+	for _, c := range []struct {
+		every string
+		ok    bool
+	}{{"24h", true}, {"1s", false}, {"21h57m36s", true}, {"21h", false}} {
+		req := approval.Request{Requester: "ana", Item: "x", TimeoutHours: &year, RemindEvery: c.every}
+		err := req.Validate()
+		if (err == nil) != c.ok {
+			t.Errorf("remind_every %s over a year: %v", c.every, err)
+		}
+		if err != nil && !strings.Contains(err.Error(), "21h57m36s") {
+			t.Errorf("the refusal should give the floor: %v", err)
+		}
+	}
+}

@@ -1,0 +1,288 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"github.com/approvals-go/approvals/approval"
+)
+
+// A decision, from the request to its answer. Whether this person may
+// decide now is approval.State.Check's to say; this file only turns its
+// answer into HTTP: refusalStatus below, and for the reasons whose answer
+// depends on what became of the approval (it ended, its deadline passed,
+// the person voted already), the outcome.
+
+var decisionFields = map[string]kind{
+	"approved": kindBool,
+	"approver": kindString,
+	"comments": kindString,
+}
+
+// decide takes a decision on the machine route. Its answer says what it
+// did: 200 when it is the outcome, 409 when it is not (another decision
+// won, or the approval had ended), and 202 while the outcome is not known
+// yet: delivered but not processed (for example while no worker runs), or
+// sent after the deadline while an earlier copy may still be on its way.
+// Sending the same decision again is safe: once it is the outcome, it is
+// answered 200. A browser's form post is answered 303 back to the
+// approval's page instead, which shows the outcome.
+func (s *server) decide(w http.ResponseWriter, r *http.Request) {
+	id := mux.Vars(r)["id"]
+	f, p := readFields(w, r, decisionFields)
+	if p == nil {
+		p = requireVerdict(f)
+	}
+	var who person
+	if p == nil {
+		who, p = s.decider(r, f)
+	}
+	if p != nil {
+		writeProblem(w, r, *p)
+		return
+	}
+	links := s.links(r, id)
+	form := s.machineForm(r, links.decision)
+	form.name, _ = f.str("approver")
+	form.comments, _ = f.str("comments")
+	s.answerDecision(w, r, s.settle(w, r, id, f, who), links.status, form)
+}
+
+func requireVerdict(f fields) *problem {
+	if _, ok := f.boolean("approved"); !ok {
+		return &problem{Status: http.StatusBadRequest, Field: "approved", Detail: "approved is required: true or false"}
+	}
+	return nil
+}
+
+// decided is what became of a decision.
+type decided struct {
+	// code is 200 (the decision is the outcome), 202 (outcome not known
+	// yet) or the status of problem.
+	code    int
+	problem *problem
+	// st is the approval as last read, when it was read.
+	st       *approval.State
+	decision approval.Decision
+	// late says the decision came after the deadline and was not
+	// delivered: a 202 then means an earlier copy may be the outcome.
+	late bool
+}
+
+// settle decides approval id as who, with the verdict (required) and
+// comments of f, once who has been verified.
+func (s *server) settle(w http.ResponseWriter, r *http.Request, id string, f fields, who person) decided {
+	approved, _ := f.boolean("approved")
+	comments, _ := f.str("comments")
+	d := approval.Decision{IsApproved: &approved, Approver: &who.name, ApproverOID: who.oid, Comments: comments}
+	return s.judge(w, r, id, d)
+}
+
+// refusalStatus is the answer to each refusal that does not depend on
+// what became of the approval.
+var refusalStatus = map[approval.Reason]int{
+	approval.ReasonInvalidName:  http.StatusBadRequest,
+	approval.ReasonNotRequester: http.StatusForbidden,
+	approval.ReasonSelfDecision: http.StatusForbidden,
+	approval.ReasonNotApprover:  http.StatusForbidden,
+}
+
+// judge reads approval id, asks the rules whether d may be taken now, and
+// delivers it if so. Nothing reaches the scheduler unless they allow it.
+// The decision carries the instant it was accepted, which the
+// orchestrator checks against the deadline again.
+func (s *server) judge(w http.ResponseWriter, r *http.Request, id string, d approval.Decision) decided {
+	st, p := s.read(w, r, id)
+	if p != nil {
+		return failed(p)
+	}
+	now := time.Now()
+	d.ResponseTime = approval.FormatTime(now)
+	err := st.Check(approval.Attempt{Who: *d.Approver, Withdraw: d.Action == approval.ActionWithdraw, At: now})
+	if err == nil {
+		return s.deliver(w, r, st, d)
+	}
+	refusal, ok := approval.RefusalOf(err)
+	if !ok {
+		return failed(s.schedulerFailed(w, r, "check decision", err))
+	}
+	switch refusal.Reason {
+	case approval.ReasonEnded:
+		return s.ended(st, d)
+	case approval.ReasonDeadline:
+		// Not delivered, but a copy sent before the deadline may be on
+		// its way (a retry after a lost answer), so the answer is the
+		// outcome's, as for a delivered decision.
+		return s.awaitOutcome(r, st, d, false)
+	case approval.ReasonAlreadyVoted:
+		return s.recorded(st, d)
+	}
+	field := ""
+	if refusal.Reason == approval.ReasonInvalidName {
+		field = "approver"
+	}
+	res := failed(&problem{Status: refusalStatus[refusal.Reason], ID: st.ID, Field: field, Reason: string(refusal.Reason),
+		Detail: fmt.Sprintf("%s may not %s approval %q: %s", shown(*d.Approver), verb(d), st.ID, refusal.Detail)})
+	res.st = &st
+	return res
+}
+
+func verb(d approval.Decision) string {
+	if d.Action == approval.ActionWithdraw {
+		return "withdraw"
+	}
+	return "decide"
+}
+
+// deliver raises d, a decision or a withdrawal, on a pending approval st
+// and answers what became of it.
+func (s *server) deliver(w http.ResponseWriter, r *http.Request, st approval.State, d approval.Decision) decided {
+	ctx, cancel := context.WithTimeout(r.Context(), s.opts.CallTimeout)
+	defer cancel()
+	if err := s.orch.Decide(ctx, st.ID, d); err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return failed(notFound(st.ID))
+		}
+		return failed(s.schedulerFailed(w, r, "send "+d.Action+" decision", err))
+	}
+	s.log.Info("decision delivered", "id", st.ID, "action", d.Action, "approved", d.IsApproved != nil && *d.IsApproved, "approver", *d.Approver)
+	if voting(st) && d.Action == "" {
+		return s.awaitVote(r, st, d)
+	}
+	return s.awaitOutcome(r, st, d, true)
+}
+
+// voting reports whether an approval's decisions are votes that a policy
+// counts, rather than the first one deciding.
+func voting(st approval.State) bool {
+	return st.Request.Policy == approval.PolicyAll || st.Request.Policy == approval.PolicyQuorum
+}
+
+// awaitVote waits a bounded time for the orchestration to record d as a
+// vote, or to end, and says what became of it.
+func (s *server) awaitVote(r *http.Request, st approval.State, d approval.Decision) decided {
+	ctx, cancel := context.WithTimeout(r.Context(), s.opts.DecisionWait)
+	defer cancel()
+	for delay := 5 * time.Millisecond; ; delay = min(2*delay, 100*time.Millisecond) {
+		select {
+		case <-ctx.Done():
+			return decided{code: http.StatusAccepted, st: &st, decision: d}
+		case <-time.After(delay):
+		}
+		md, err := s.orch.Get(ctx, st.ID)
+		if err != nil {
+			continue
+		}
+		now, ok := approval.StateOf(md)
+		if !ok {
+			continue
+		}
+		if !now.Pending() {
+			return s.ended(now, d)
+		}
+		if _, voted := (approval.Tally{Votes: now.Progress.Decisions}).VoteOf(*d.Approver); voted {
+			return s.recorded(now, d)
+		}
+	}
+}
+
+// recorded answers a vote on an approval still pending: 200 when the
+// person's recorded vote is d, 409 when they decided otherwise before.
+func (s *server) recorded(st approval.State, d approval.Decision) decided {
+	if (approval.Tally{Votes: st.Progress.Decisions}).Holds(d) {
+		return decided{code: http.StatusOK, st: &st, decision: d}
+	}
+	res := failed(&problem{Status: http.StatusConflict, ID: st.ID, ApprovalStatus: string(st.Status), Reason: string(approval.ReasonAlreadyVoted),
+		Detail: fmt.Sprintf("%s has already decided approval %q otherwise; a person decides once", shown(*d.Approver), st.ID)})
+	res.st = &st
+	return res
+}
+
+func failed(p *problem) decided { return decided{code: p.Status, problem: p} }
+
+// awaitOutcome waits a bounded time for the approval to end and says
+// whether d is its outcome. delivered says whether d was raised; one that
+// was not (it came after the deadline) may still be the outcome through
+// an earlier copy, so while the outcome is unknown the answer is 202 for
+// both, never a 409 that might turn out false.
+func (s *server) awaitOutcome(r *http.Request, st approval.State, d approval.Decision, delivered bool) decided {
+	ctx, cancel := context.WithTimeout(r.Context(), s.opts.DecisionWait)
+	defer cancel()
+	md, err := s.orch.Wait(ctx, st.ID)
+	if err == nil {
+		if done, ok := approval.StateOf(md); ok && !done.Pending() {
+			return s.ended(done, d)
+		}
+	}
+	if err != nil && ctx.Err() == nil {
+		s.log.Warn("the outcome of a decision could not be read", "id", st.ID, "err", err)
+	}
+	return decided{code: http.StatusAccepted, st: &st, decision: d, late: !delivered}
+}
+
+// ended says what became of d on an approval that has ended: it is the
+// outcome (200), or another one stands (409).
+func (s *server) ended(st approval.State, d approval.Decision) decided {
+	if st.Result != nil && st.Result.Decided(d) {
+		return decided{code: http.StatusOK, st: &st, decision: d}
+	}
+	detail := fmt.Sprintf("approval %q is no longer pending: it is %s", st.ID, st.Status)
+	if st.Result != nil && st.Result.Approver != "" {
+		detail += " by " + st.Result.Approver
+	}
+	res := failed(&problem{Status: http.StatusConflict, ID: st.ID, ApprovalStatus: string(st.Status), Result: st.Result, Detail: detail})
+	res.st = &st
+	return res
+}
+
+// answerDecision answers what became of a decision. A browser is sent
+// back to page (Post/Redirect/Get) once the decision took effect, or shown
+// the approval with the reason when it did not; everyone else gets JSON.
+func (s *server) answerDecision(w http.ResponseWriter, r *http.Request, res decided, page string, form pageForm) {
+	if wantsHTML(r) {
+		switch {
+		case res.code == http.StatusOK:
+			http.Redirect(w, r, page, http.StatusSeeOther)
+		case res.code == http.StatusAccepted:
+			http.Redirect(w, r, withQuery(page, "notice", noticeDelivered), http.StatusSeeOther)
+		case res.st != nil:
+			form.refused = res.problem
+			s.approvalPage(w, r, res.code, *res.st, form)
+		default:
+			writeProblem(w, r, *res.problem)
+		}
+		return
+	}
+	switch res.code {
+	case http.StatusOK:
+		// 200 also while a policy waits for more votes: this decision is
+		// recorded, which is all it can do.
+		writeJSON(w, http.StatusOK, s.view(r, *res.st))
+	case http.StatusAccepted:
+		st, d := res.st, res.decision
+		links := s.links(r, st.ID)
+		s.pending(w, links.status)
+		detail := "the decision was delivered before the deadline, but its outcome is not known yet: it is the outcome unless another decision was delivered first; poll status_uri"
+		if res.late {
+			detail = "the deadline has passed, so this decision was not delivered, but the approval has not recorded its outcome yet: a copy of it delivered before the deadline may still be the outcome; poll status_uri"
+		}
+		approved := d.IsApproved != nil && *d.IsApproved
+		writeJSON(w, http.StatusAccepted, struct {
+			ID        string          `json:"id"`
+			Status    approval.Status `json:"status"`
+			Approved  bool            `json:"approved"`
+			Approver  string          `json:"approver"`
+			Comments  string          `json:"comments"`
+			ExpiresAt string          `json:"expires_at,omitempty"`
+			Detail    string          `json:"detail"`
+			StatusURI string          `json:"status_uri"`
+		}{st.ID, approval.StatusPending, approved, *d.Approver, d.Comments, formatTime(st.ExpiresAt), detail, links.status})
+	default:
+		writeProblem(w, r, *res.problem)
+	}
+}
