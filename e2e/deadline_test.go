@@ -3,6 +3,7 @@ package e2e
 import (
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -99,5 +100,43 @@ func TestDecisionBeforeDeadlineWinsAcrossSchedulerRestart(t *testing.T) {
 	s.startWorker()
 	if out := s.outcome("deadline-restart", 30*time.Second); out["status"] != "Approved" {
 		t.Fatalf("a decision stored before the deadline ended %v", out)
+	}
+}
+
+// A decision whose answer was lost, sent again after the deadline while
+// no worker runs: the approval's outcome is not known yet and may be the
+// first copy, so the repeat is answered 202 (poll), never a 409 that
+// would turn out false; once the worker is back and the first copy won,
+// the repeat is answered 200 and another person's late decision 409.
+func TestRepeatedDecisionAfterDeadlineIsNeverAFalseConflict(t *testing.T) {
+	s := newStack(t)
+	s.startApproval("retry-late", map[string]any{"timeout": "6s"})
+	expires := s.submittedDeadline("retry-late")
+	s.worker.stop(t, syscall.SIGKILL)
+	bob := map[string]any{"approved": true, "approver": "bob", "comments": "sent before the deadline"}
+	if code, _, out := s.call("SubmitDecision", "retry-late", bob); code != http.StatusAccepted {
+		t.Fatalf("decision with no worker = %d %v, want 202", code, out)
+	}
+	time.Sleep(time.Until(expires) + 500*time.Millisecond)
+	code, h, out := s.call("SubmitDecision", "retry-late", bob)
+	if code != http.StatusAccepted || h.Get("Location") == "" {
+		t.Fatalf("the same decision after the deadline, outcome unknown = %d %v, want 202 with Location", code, out)
+	}
+	if detail, _ := out["detail"].(string); !strings.Contains(detail, "deadline has passed") {
+		t.Fatalf("the 202 should say the deadline passed and the outcome is unknown: %v", out)
+	}
+	carol := map[string]any{"approved": false, "approver": "carol", "comments": "too late"}
+	if code, _, out := s.call("SubmitDecision", "retry-late", carol); code != http.StatusAccepted {
+		t.Fatalf("another decision after the deadline, outcome unknown = %d %v, want 202", code, out)
+	}
+	s.startWorker()
+	if out := s.outcome("retry-late", 30*time.Second); out["status"] != "Approved" {
+		t.Fatalf("outcome %v, want bob's decision sent before the deadline", out)
+	}
+	if code, _, out := s.call("SubmitDecision", "retry-late", bob); code != http.StatusOK {
+		t.Fatalf("the repeat once bob's decision is the outcome = %d %v, want 200", code, out)
+	}
+	if code, _, out := s.call("SubmitDecision", "retry-late", carol); code != http.StatusConflict {
+		t.Fatalf("carol's late decision once bob's is the outcome = %d %v, want 409", code, out)
 	}
 }

@@ -243,6 +243,10 @@ type approvalView struct {
 	EscalatedAt    string          `json:"escalated_at,omitempty"`
 	Callback       bool            `json:"callback,omitempty"`
 	WithdrawURI    string          `json:"withdraw_uri,omitempty"`
+	// Refused are the latest events the orchestrator did not count (who,
+	// when, why), RefusedTotal all of them.
+	Refused      []approval.RefusedEvent `json:"refused,omitempty"`
+	RefusedTotal int                     `json:"refused_total,omitempty"`
 }
 
 func (s *server) start(w http.ResponseWriter, r *http.Request) {
@@ -437,6 +441,7 @@ func (s *server) view(r *http.Request, st approval.State) approvalView {
 	v.RemindEvery, v.EscalateAfter, v.EscalateTo, v.Callback = req.RemindEvery, req.EscalateAfter, req.EscalateTo, req.CallbackURL != ""
 	p := st.Progress
 	v.Decisions, v.RemindersSent, v.NextReminderAt, v.EscalatesAt, v.EscalatedAt = p.Decisions, p.RemindersSent, p.NextReminderAt, p.EscalatesAt, p.EscalatedAt
+	v.Refused, v.RefusedTotal = p.Refused, p.RefusedTotal
 	if st.Result != nil && len(st.Result.Decisions) > 0 {
 		v.Decisions = st.Result.Decisions
 	}
