@@ -92,6 +92,15 @@ func TestOnePersonIsOnePerson(t *testing.T) {
 			if r.code != http.StatusOK || r.body["status"] != "Approved" {
 				t.Fatalf("carol = %d %s", r.code, r.raw)
 			}
+			// Each vote keeps the name as given, the form it was compared
+			// by when that differs, and with sign-in the object id.
+			result, _ := r.body["result"].(map[string]any)
+			votes, _ := result["decisions"].([]any)
+			carol, _ := votes[len(votes)-1].(map[string]any)
+			wantOID := map[string]any{"body": nil, "appservice": "00000000-0000-0000-0000-000000000001"}[m.name]
+			if carol["approver"] != "Carol" || carol["identity"] != "carol" || carol["oid"] != wantOID {
+				t.Fatalf("carol's recorded vote = %v", carol)
+			}
 		})
 	}
 }
