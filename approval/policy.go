@@ -104,6 +104,28 @@ func (t Tally) Result() (decided, approved bool) {
 	return true, t.Votes[0].Approved
 }
 
+// Rule says in a sentence how the decisions of an approval under a policy
+// make its outcome, as Tally.Result decides it; "" for the sample's rule
+// (the first decision decides), which needs no saying.
+func (s State) Rule() string {
+	switch s.Progress.Policy {
+	case PolicyAll:
+		return "Every approver must approve; one rejection rejects the request."
+	case PolicyQuorum:
+		n := s.Progress.Required
+		return fmt.Sprintf("%d %s needed; the request is rejected once so many approvers have rejected that %d can no longer approve.",
+			n, plural(n, "approval is", "approvals are"), n)
+	}
+	return ""
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
 // Pending lists the deciders who have not voted yet: who a reminder goes to.
 func (t Tally) Pending() []string {
 	var out []string

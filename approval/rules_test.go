@@ -162,3 +162,24 @@ func TestRemindersBounded(t *testing.T) {
 		}
 	}
 }
+
+// The page's sentence about a policy says what Tally.Result does: under a
+// quorum one rejection does not reject.
+func TestRuleSaysWhatTheTallyDoes(t *testing.T) {
+	st := approval.State{Progress: approval.Submission{Policy: approval.PolicyQuorum, Required: 2}}
+	if r := st.Rule(); strings.Contains(r, "one rejection") || !strings.Contains(r, "2 approvals are needed") {
+		t.Fatalf("quorum rule = %q", r)
+	}
+	tally := approval.Tally{Policy: approval.PolicyQuorum, Required: 2, Deciders: []string{"a", "b", "c", "d"},
+		Votes: []approval.Vote{{Approver: "a", Approved: false}}}
+	if decided, _ := tally.Result(); decided {
+		t.Fatal("one rejection of four decided a quorum of two")
+	}
+	st.Progress.Policy = approval.PolicyAll
+	if r := st.Rule(); !strings.Contains(r, "one rejection rejects") {
+		t.Fatalf("all rule = %q", r)
+	}
+	if r := (approval.State{}).Rule(); r != "" {
+		t.Fatalf("the sample's rule = %q", r)
+	}
+}
