@@ -91,6 +91,8 @@ type waiting struct {
 	req      Request
 	status   Submission
 	tally    Tally
+	// start anchors the hops of long waits (see aim).
+	start    time.Time
 	deadline time.Time
 	// nextReminder and escalation are zero when there are none (left).
 	nextReminder time.Time
@@ -106,7 +108,7 @@ func newWaiting(ctx *task.OrchestrationContext, req Request, sub Submission) *wa
 	// very instant the first wait's timer fires: the API refuses decisions
 	// from then on.
 	start := ctx.CurrentTimeUtc
-	w := &waiting{ctx: ctx, req: req, status: sub, deadline: start.Add(req.Timeout())}
+	w := &waiting{ctx: ctx, req: req, status: sub, start: start, deadline: start.Add(req.Timeout())}
 	w.status.ExpiresAt = FormatTime(w.deadline)
 	w.tally = Tally{Policy: req.Policy, Required: req.Required, Deciders: req.Deciders(), Reserve: len(req.escalationOnly())}
 	if req.Policy == PolicyAll {
@@ -145,6 +147,27 @@ func (w *waiting) next() time.Time {
 	return next
 }
 
+// MaxTimer is the longest durable timer the orchestrator creates, as the
+// official SDKs split timers ("to support backends that limit how long a
+// timer can be"): a longer wait is a chain of hops.
+const MaxTimer = 3 * 24 * time.Hour
+
+// aim is the instant the next wait's timer fires: next, or the next hop
+// when one comes first. Hops lie on a fixed grid from the start (start +
+// k*MaxTimer), never closer to now, for the reason run gives: every
+// instant a wait may aim at is fixed in advance, so a timer left behind by
+// an earlier wait never fires before the current wait's. An approval
+// whose deadline is within MaxTimer of its start never hops, so its
+// history is what it always was.
+func (w *waiting) aim(next time.Time) time.Time {
+	now := w.ctx.CurrentTimeUtc
+	hops := now.Sub(w.start)/MaxTimer + 1
+	if hop := w.start.Add(hops * MaxTimer); hop.Before(next) {
+		return hop
+	}
+	return next
+}
+
 // run waits for decisions until the outcome is known.
 //
 // WaitForSingleEvent's timer is never cancelled: a wait that an event
@@ -160,9 +183,10 @@ func (w *waiting) run() (Outcome, error) {
 			return Outcome{}, err
 		}
 		next := w.next()
+		aim := w.aim(next)
 		var raw json.RawMessage
 		var err error
-		if wait := next.Sub(w.ctx.CurrentTimeUtc); wait > 0 {
+		if wait := aim.Sub(w.ctx.CurrentTimeUtc); wait > 0 {
 			err = w.ctx.WaitForSingleEvent(DecisionEventName, wait).Await(&raw)
 		} else {
 			// The instant has passed while this execution ran late (the
@@ -179,6 +203,9 @@ func (w *waiting) run() (Outcome, error) {
 				return out, err
 			}
 			continue
+		}
+		if aim.Before(next) {
+			continue // a hop on the way to next; the loop takes anything buffered
 		}
 		if out, done, err := w.drain(); done || err != nil {
 			return out, err
