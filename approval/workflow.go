@@ -87,10 +87,10 @@ func Orchestrate(ctx *task.OrchestrationContext) (any, error) {
 
 // waiting is an approval between its submission and its outcome.
 type waiting struct {
-	ctx      *task.OrchestrationContext
-	req      Request
-	status   Submission
-	tally    Tally
+	ctx    *task.OrchestrationContext
+	req    Request
+	status Submission
+	tally  Tally
 	// start anchors the hops of long waits (see aim).
 	start    time.Time
 	deadline time.Time
