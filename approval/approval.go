@@ -250,6 +250,9 @@ type Outcome struct {
 	// object id, when known.
 	ApproverIdentity string `json:"approver_identity,omitempty"`
 	ApproverOID      string `json:"approver_oid,omitempty"`
+	// commentsUnknown says the worker that recorded the outcome left
+	// comments out, as the sample's process_approval does.
+	commentsUnknown bool
 	// Decisions are every approver's recorded decision, for a request with
 	// a policy; empty for the sample's single decision.
 	Decisions []Vote `json:"decisions,omitempty"`

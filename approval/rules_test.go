@@ -1,6 +1,7 @@
 package approval_test
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -181,5 +182,27 @@ func TestRuleSaysWhatTheTallyDoes(t *testing.T) {
 	}
 	if r := (approval.State{}).Rule(); r != "" {
 		t.Fatalf("the sample's rule = %q", r)
+	}
+}
+
+// The sample's own process_approval returns no comments: its outcome is
+// still known to be the decision by who decided and how.
+func TestDecidedByWhatEveryWorkerRecords(t *testing.T) {
+	d := approval.Decision{IsApproved: ptr(true), Approver: ptr("Bob"), Comments: "fine by me"}
+	var seed, ours approval.Outcome
+	if err := json.Unmarshal([]byte(`{"request_id":"x","status":"Approved","processed_at":"2026-12-02T10:00:00","approver":"bob"}`), &seed); err != nil {
+		t.Fatal(err)
+	}
+	if !seed.Decided(d) {
+		t.Fatal("a seed worker's outcome without comments is not this decision")
+	}
+	if seed.Decided(approval.Decision{IsApproved: ptr(false), Approver: ptr("bob")}) || seed.Decided(approval.Decision{IsApproved: ptr(true), Approver: ptr("carol")}) {
+		t.Fatal("another verdict or another person matched a seed worker's outcome")
+	}
+	if err := json.Unmarshal([]byte(`{"request_id":"x","status":"Approved","processed_at":"2026-12-02T10:00:00Z","approver":"bob","comments":""}`), &ours); err != nil {
+		t.Fatal(err)
+	}
+	if ours.Decided(d) {
+		t.Fatal("an outcome that records other comments matched")
 	}
 }

@@ -96,13 +96,15 @@ func (s State) Expired(now time.Time) bool {
 }
 
 // Decided reports whether the outcome is the decision d: the same verdict,
-// by the same person (names compare regardless of case, as e-mail addresses
-// do), with the same comments; under a policy, whether d is among the
-// decisions the outcome recorded. It is how a decision sent twice is told
-// from a different one.
+// by the same person, with the same comments when the worker that recorded
+// it echoes comments (the sample's own process_approval does not, and then
+// who and which verdict are all there is to compare); under a policy,
+// whether d is among the decisions the outcome recorded. It is how a
+// decision sent twice is told from a different one.
 func (o Outcome) Decided(d Decision) bool {
+	sameComments := o.commentsUnknown || o.Comments == d.Comments
 	if d.Action == ActionWithdraw {
-		return o.Status == StatusWithdrawn && d.Approver != nil && SamePerson(o.Approver, *d.Approver) && o.Comments == d.Comments
+		return o.Status == StatusWithdrawn && d.Approver != nil && SamePerson(o.Approver, *d.Approver) && sameComments
 	}
 	if len(o.Decisions) > 0 {
 		return Tally{Votes: o.Decisions}.Holds(d)
@@ -112,7 +114,25 @@ func (o Outcome) Decided(d Decision) bool {
 	if in.IsApproved {
 		want = StatusApproved
 	}
-	return o.Status == want && SamePerson(o.Approver, in.Approver) && o.Comments == in.Comments
+	return o.Status == want && SamePerson(o.Approver, in.Approver) && sameComments
+}
+
+// UnmarshalJSON reads an outcome as any worker of the contract records it,
+// noting whether it says what the comments were.
+func (o *Outcome) UnmarshalJSON(b []byte) error {
+	type plain Outcome
+	var p plain
+	if err := json.Unmarshal(b, &p); err != nil {
+		return err
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(b, &fields); err != nil {
+		return err
+	}
+	_, echoed := fields["comments"]
+	*o = Outcome(p)
+	o.commentsUnknown = !echoed
+	return nil
 }
 
 // Statuses are all the statuses, in the order an approval moves through
