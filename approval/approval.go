@@ -98,7 +98,33 @@ func (r Request) Timeout() time.Duration {
 	if r.TimeoutHours != nil {
 		hours = *r.TimeoutHours
 	}
-	return time.Duration(hours * float64(time.Hour))
+	return hoursDuration(hours)
+}
+
+// hoursDuration is h hours to the nearest nanosecond, or the longest
+// duration when h is longer. Rounding rather than truncating keeps a
+// whole number of seconds given in hours (1/3600 is not exact in binary)
+// from coming out a nanosecond short.
+func hoursDuration(h float64) time.Duration {
+	ns := math.Round(h * float64(time.Hour))
+	if ns >= math.MaxInt64 {
+		return math.MaxInt64
+	}
+	return time.Duration(ns)
+}
+
+// ValidateTimeout reports whether an approval may wait d: from MinTimeout
+// to MaxTimeout, compared as durations, exactly. A timeout given as a
+// duration is checked here before it becomes hours, where 8784h1ns would
+// round to the limit itself.
+func ValidateTimeout(d time.Duration) error {
+	switch {
+	case d < MinTimeout:
+		return &FieldError{Field: "timeout_hours", Reason: fmt.Sprintf("must be at least %s", MinTimeout)}
+	case d > MaxTimeout:
+		return &FieldError{Field: "timeout_hours", Reason: fmt.Sprintf("must be at most %g hours (%d days)", MaxTimeout.Hours(), MaxTimeout/(24*time.Hour))}
+	}
+	return nil
 }
 
 // Validate reports the first field that makes the request unusable.
@@ -126,11 +152,8 @@ func (r Request) Validate() error {
 		if math.IsNaN(h) || math.IsInf(h, 0) || h <= 0 {
 			return &FieldError{Field: "timeout_hours", Reason: "must be a positive number of hours"}
 		}
-		if h < MinTimeout.Hours() {
-			return &FieldError{Field: "timeout_hours", Reason: fmt.Sprintf("must be at least %s", MinTimeout)}
-		}
-		if h > MaxTimeout.Hours() {
-			return &FieldError{Field: "timeout_hours", Reason: fmt.Sprintf("must be at most %g hours", MaxTimeout.Hours())}
+		if err := ValidateTimeout(hoursDuration(h)); err != nil {
+			return err
 		}
 	}
 	if err := r.validatePolicy(); err != nil {

@@ -127,7 +127,7 @@ type CallbackInput struct {
 
 // CallbackInstanceID names the callback orchestration of an approval, so
 // that it is started once however often the parent step is replayed.
-func CallbackInstanceID(requestID string) string { return requestID + ":callback" }
+func CallbackInstanceID(requestID string) string { return requestID + callbackSuffix }
 
 // CallbackRetry keeps delivering a callback with backoff for up to a day,
 // as Logic Apps' HTTP Webhook action waits that long by default.

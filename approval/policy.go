@@ -232,6 +232,10 @@ func (r Request) validateFollowUp() error {
 	if _, err := parseInterval("escalate_after", r.EscalateAfter, r.Timeout()); err != nil {
 		return err
 	}
+	if r.CallbackURL != "" && len(CallbackInstanceID(r.RequestID)) > MaxIDLength {
+		return &FieldError{Field: "request_id", Reason: fmt.Sprintf("may be at most %d characters with a callback_url, so that the ID of its callback orchestration (%q added) stays within the scheduler's %d",
+			MaxIDLength-len(callbackSuffix), callbackSuffix, MaxIDLength)}
+	}
 	switch {
 	case r.EscalateAfter != "" && len(r.EscalateTo) == 0:
 		return &FieldError{Field: "escalate_to", Reason: "is required with escalate_after"}

@@ -27,6 +27,10 @@ type Handler struct {
 	// TrustForwarded lets X-Forwarded-Host and X-Forwarded-Proto set the
 	// links' host when PublicBaseURL is empty.
 	TrustForwarded bool `env:"APPROVALS_TRUST_FORWARDED" envDefault:"false"`
+	// SiteHostname is the Function App's default host name, which App
+	// Service sets. Requests for it are served besides those for
+	// PublicBaseURL's host, which may be a custom domain.
+	SiteHostname string `env:"WEBSITE_HOSTNAME"`
 	// DecisionWait is how long a decision waits for its outcome before it
 	// is answered 202 (delivered, outcome not known yet).
 	DecisionWait time.Duration `env:"APPROVALS_DECISION_WAIT" envDefault:"5s"`

@@ -58,7 +58,7 @@ func Serve(ctx context.Context, lis net.Listener, cfg config.Handler, log *slog.
 	}
 	defer conn.Close()
 	api := httpapi.New(httpapi.NewScheduler(conn, dts.Logger(log)),
-		httpapi.Options{PublicBaseURL: cfg.PublicBaseURL, TrustForwarded: cfg.TrustForwarded,
+		httpapi.Options{PublicBaseURL: cfg.PublicBaseURL, TrustForwarded: cfg.TrustForwarded, Hosts: []string{cfg.SiteHostname},
 			DecisionWait: cfg.DecisionWait, Identity: cfg.Identity, Links: links, Logger: log,
 			CheckCallback: safehttp.New(safehttp.Options{Allow: allow}).CheckURL})
 	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second}

@@ -22,6 +22,11 @@ func fetch(t *testing.T, c *http.Client, url string, header http.Header) (int, s
 		t.Fatal(err)
 	}
 	req.Header = header
+	// A Host in header is the one sent, as a browser sends whatever name
+	// it resolved to the address.
+	if host := header.Get("Host"); host != "" {
+		req.Host = host
+	}
 	resp, err := c.Do(req)
 	if err != nil {
 		t.Fatalf("GET %s: %v", url, err)
@@ -95,7 +100,7 @@ func TestSchedulerDashboardNeedsTLSAndToken(t *testing.T) {
 	cert, key := dtstest.WritePEM(t, tlsCfg, t.TempDir())
 	p := start(t, "scheduler", []string{"DURABLE_TASK_SCHEDULER_TOKEN=" + token},
 		"-grpc", fmt.Sprintf("127.0.0.1:%d", freePort(t)), "-dashboard", fmt.Sprintf("0.0.0.0:%d", port), "-data", "",
-		"-tls-cert", cert, "-tls-key", key)
+		"-tls-cert", cert, "-tls-key", key, "-dashboard-hosts", "sched.example.test, other.example.test")
 	waitLog(t, p, "dashboard listening")
 	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
@@ -108,6 +113,15 @@ func TestSchedulerDashboardNeedsTLSAndToken(t *testing.T) {
 	}
 	if code, body := fetch(t, c, base+"/api/v1/taskhubs/ping", http.Header{"Authorization": {"Bearer " + token}}); code != 200 {
 		t.Fatalf("ping with the token: %d %s", code, body)
+	}
+	// It answers to the names -dashboard-hosts gives, localhost and
+	// addresses; a rebinding page's name is refused, token or not.
+	for host, want := range map[string]int{"sched.example.test": 200, "Other.Example.Test:8443": 200,
+		fmt.Sprintf("localhost:%d", port): 200, "rebind.evil.example": http.StatusMisdirectedRequest} {
+		h := http.Header{"Authorization": {"Bearer " + token}, "Host": {host}}
+		if code, body := fetch(t, c, base+"/api/v1/taskhubs/ping", h); code != want {
+			t.Errorf("ping via Host %q: %d %s, want %d", host, code, body, want)
+		}
 	}
 	// Plain HTTP gets the TLS server's refusal, never a page.
 	if code, body := fetch(t, &http.Client{Timeout: 10 * time.Second}, fmt.Sprintf("http://127.0.0.1:%d/", port), nil); code != http.StatusBadRequest {

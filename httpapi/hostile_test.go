@@ -4,12 +4,16 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
+	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/approvals-go/approvals/approval"
 	"github.com/approvals-go/approvals/httpapi"
 )
 
@@ -107,6 +111,30 @@ func hostileCases() []hostileCase {
 	start("boolean for a string", ctJSON, `{"requester":"ana","item":true}`, "item", "not a boolean")
 	start("array for a number", ctJSON, `{"requester":"ana","item":"pen","timeout_hours":[1]}`, "timeout_hours", "not an array")
 	start("null is not given", ctJSON, `{"requester":null,"item":"pen"}`, "requester", "required")
+
+	// Instance IDs: the scheduler's limits, the characters the API takes,
+	// and never the ID of another approval's callback orchestration,
+	// which a start would otherwise take in its place.
+	start("callback's ID", ctJSON, `{"request_id":"`+approval.CallbackInstanceID(hostileID)+`","requester":"ana","item":"pen"}`,
+		"request_id", `"hostile-pending:callback" is the ID of the callback orchestration of approval "hostile-pending"`)
+	start("form callback's ID", ctForm, "request_id=x%3Acallback&requester=ana&item=pen", "request_id", `must not end in ":callback"`)
+	start("@ in request_id", ctJSON, `{"request_id":"ana@example","requester":"ana","item":"pen"}`, "request_id", "letters, digits")
+	start("space in request_id", ctForm, "request_id=a+b&requester=ana&item=pen", "request_id", "letters, digits")
+	start("101-character request_id", ctJSON, `{"request_id":"`+strings.Repeat("a", 101)+`","requester":"ana","item":"pen"}`, "request_id", "1 to 100")
+	start("request_id too long for a callback", ctJSON, `{"request_id":"`+strings.Repeat("a", 92)+`","requester":"ana","item":"pen","callback_url":"https://example.com/cb"}`,
+		"request_id", "at most 91 characters with a callback_url")
+	// The 366-day limit, exactly.
+	start("timeout past the limit by 1ns", ctJSON, `{"requester":"ana","item":"pen","timeout":"8784h1ns"}`, "timeout", "timeout must be at most 8784 hours")
+	start("timeout past the limit", ctForm, "requester=ana&item=pen&timeout=8785h", "timeout", "at most 8784 hours")
+	start("timeout_hours past the limit", ctJSON, `{"requester":"ana","item":"pen","timeout_hours":8784.000001}`, "timeout_hours", "at most 8784 hours")
+	start("timeout_hours past the limit by the least", ctJSON,
+		`{"requester":"ana","item":"pen","timeout_hours":`+strconv.FormatFloat(math.Nextafter(8784, math.Inf(1)), 'g', -1, 64)+`}`, "timeout_hours", "at most 8784 hours")
+	start("form timeout_hours past the limit", ctForm, "requester=ana&item=pen&timeout_hours=8784.000001", "timeout_hours", "at most 8784 hours")
+	start("timeout short of the minimum by 1ns", ctJSON, `{"requester":"ana","item":"pen","timeout":"999999999ns"}`, "timeout", "at least 1s")
+	// A callback URL carries no credential of its own in user information.
+	start("callback_url with a password", ctJSON, `{"requester":"ana","item":"pen","callback_url":"https://flow:s3cret@example.com/cb"}`, "callback_url", "user information")
+	start("callback_url with a user", ctJSON, `{"requester":"ana","item":"pen","callback_url":"https://trusted.example@evil.example/cb"}`, "callback_url", "user information")
+	start("form callback_url with a password", ctForm, "requester=ana&item=pen&callback_url=https%3A%2F%2Fflow%3As3cret%40example.com%2Fcb", "callback_url", "user information")
 
 	start("form hex float", ctForm, "requester=ana&item=pen&timeout_hours=0x1p3", "timeout_hours", "plain decimal")
 	start("form underscore", ctForm, "requester=ana&item=pen&timeout_hours=1_0", "timeout_hours", "plain decimal")
@@ -343,5 +371,168 @@ func TestNonCanonicalPathsAreNotFound(t *testing.T) {
 	// The canonical path works, so the 404s above are not a broken route.
 	if r := e.send(t, hostileDecide, ctJSON, decision); r.code < 200 || r.code > 299 {
 		t.Fatalf("canonical decision = %d %s", r.code, r.raw)
+	}
+}
+
+// hostVia sends a request to e's server naming host in the Host header,
+// as a browser does for whatever name it resolved to the server's address.
+func (e *apiEnv) hostVia(t *testing.T, method, path, host string, header http.Header, contentType, body string) response {
+	t.Helper()
+	req, err := http.NewRequest(method, e.url+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Host = host
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	for name, values := range header {
+		req.Header[name] = values
+	}
+	resp, err := noRedirects.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := response{code: resp.StatusCode, header: resp.Header, raw: string(raw)}
+	_ = json.Unmarshal(raw, &r.body)
+	return r
+}
+
+// wantMisdirected checks a refusal of host: 421, as problem+json naming
+// the host.
+func wantMisdirected(t *testing.T, what, host string, r response) {
+	t.Helper()
+	if r.code != http.StatusMisdirectedRequest || r.header.Get("Content-Type") != "application/problem+json" ||
+		r.body["reason"] != "host_not_served" || !strings.Contains(fmt.Sprint(r.body["detail"]), fmt.Sprintf("Host %q is not served", host)) {
+		t.Errorf("%s via Host %q = %d %s; want 421 problem+json naming the host", what, host, r.code, r.raw)
+	}
+}
+
+// TestRebindingHostsAreRefused is DNS rebinding: a page on a domain whose
+// name its author has pointed at the handler's address sends requests to
+// it as to its own origin, so they carry that name in Host and pass every
+// cross-site check. Every route answers 421 naming the host, and nothing
+// reaches the scheduler; the hosts the API serves go through as before.
+func TestRebindingHostsAreRefused(t *testing.T) {
+	e := newAPIWith(t, httpapi.Options{PublicBaseURL: "https://approvals.example.com/base", Hosts: []string{"approvals-app.azurewebsites.net"}})
+	if r := e.postJSON(t, hostileStart, map[string]any{"request_id": hostileID, "requester": "ana", "item": "pen"}); r.code != http.StatusAccepted {
+		t.Fatalf("start = %d %s", r.code, r.raw)
+	}
+	e.until(t, hostileID, submitted)
+	e.orch.starts.Store(0)
+	port := e.url[strings.LastIndexByte(e.url, ':')+1:]
+
+	routes := []struct{ method, path, contentType, body string }{
+		{http.MethodPost, hostileStart, ctJSON, `{"request_id":"rebound","requester":"ana","item":"pen"}`},
+		{http.MethodPost, hostileDecide, ctForm, "approved=true&approver=bob"},
+		{http.MethodPost, "/api/approvals/" + hostileID + "/withdraw", ctJSON, `{"requester":"ana"}`},
+		{http.MethodPost, "/api/review/" + hostileID, ctForm, "approved=true&approver=bob"},
+		{http.MethodGet, "/api/approvals/" + hostileID, "", ""},
+		{http.MethodGet, httpapi.ApprovalsPath, "", ""},
+		{http.MethodGet, "/api/review", "", ""},
+		{http.MethodGet, "/api/review/" + hostileID, "", ""},
+		{http.MethodGet, "/", "", ""},
+	}
+	for _, host := range []string{
+		"rebind.evil.example:" + port, "rebind.evil.example", "approvals.example.com.evil.example",
+		"localhost.evil.example:" + port, "127.0.0.1.nip.io:" + port, "approvals-app.azurewebsites.net.evil.example",
+	} {
+		// What the rebinding page's browser sends: its own origin.
+		sameOrigin := http.Header{"Sec-Fetch-Site": {"same-origin"}, "Origin": {"http://" + host}}
+		for _, rt := range routes {
+			r := e.hostVia(t, rt.method, rt.path, host, sameOrigin, rt.contentType, rt.body)
+			wantMisdirected(t, rt.method+" "+rt.path, host, r)
+		}
+		// A browser asking for a page gets the refusal as a page.
+		r := e.hostVia(t, http.MethodGet, "/api/review/"+hostileID, host, http.Header{"Accept": {"text/html"}}, "", "")
+		if r.code != http.StatusMisdirectedRequest || !strings.Contains(r.raw, "is not served here") {
+			t.Errorf("page via Host %q = %d %s", host, r.code, r.raw)
+		}
+	}
+	if s, d := e.orch.starts.Load(), e.orch.decisions.Load(); s != 0 || d != 0 {
+		t.Fatalf("rebound requests reached the scheduler: %d starts, %d decisions", s, d)
+	}
+
+	// The hosts served: loopback names and addresses, any address, the
+	// public URL's host and the names given, in any case and on any port.
+	for _, host := range []string{
+		"localhost:" + port, "127.0.0.1:" + port, "[::1]:" + port, "192.168.1.20:" + port,
+		"approvals.example.com", "APPROVALS.example.com:443", "approvals-app.azurewebsites.net",
+	} {
+		if r := e.hostVia(t, http.MethodGet, "/api/approvals/"+hostileID, host, nil, "", ""); r.code != http.StatusAccepted {
+			t.Errorf("GET via Host %q = %d %s", host, r.code, r.raw)
+		}
+	}
+	// The page's own decision, sent to a host served, decides: the
+	// refusals above were the Host's doing.
+	localhost := "localhost:" + port
+	r := e.hostVia(t, http.MethodPost, hostileDecide, localhost,
+		http.Header{"Sec-Fetch-Site": {"same-origin"}, "Origin": {"http://" + localhost}}, ctForm, "approved=true&approver=bob")
+	if r.code != http.StatusOK || e.orch.decisions.Load() != 1 {
+		t.Fatalf("decision via Host %q = %d %s", localhost, r.code, r.raw)
+	}
+}
+
+// TestForwardedHostIsJudgedWhenTrusted: behind a trusted proxy the host
+// the client asked for is X-Forwarded-Host, so that is the one judged;
+// with no name to compare it with, the proxy's word is taken. Untrusted,
+// the header changes nothing.
+func TestForwardedHostIsJudgedWhenTrusted(t *testing.T) {
+	const public = "approvals.example.com"
+	fwd := func(host string) http.Header { return http.Header{"X-Forwarded-Host": {host}} }
+	for _, c := range []struct {
+		name   string
+		opts   httpapi.Options
+		host   string
+		header http.Header
+		served bool
+		judged string
+	}{
+		{"trusted, no name: the proxy's host", httpapi.Options{TrustForwarded: true}, "127.0.0.1", fwd("approvals.contoso.example"), true, ""},
+		{"trusted, no name: an invalid forwarded host leaves Host judged", httpapi.Options{TrustForwarded: true}, "rebind.evil.example", fwd("ev!l.example"), false, "rebind.evil.example"},
+		{"trusted, no name, no header: Host", httpapi.Options{TrustForwarded: true}, "rebind.evil.example", nil, false, "rebind.evil.example"},
+		{"trusted, public URL: it forwarded", httpapi.Options{TrustForwarded: true, PublicBaseURL: "https://" + public}, "10.0.0.4:8080", fwd(public), true, ""},
+		{"trusted, public URL: another forwarded", httpapi.Options{TrustForwarded: true, PublicBaseURL: "https://" + public}, public, fwd("rebind.evil.example"), false, "rebind.evil.example"},
+		{"untrusted: the header is ignored", httpapi.Options{PublicBaseURL: "https://" + public}, "rebind.evil.example", fwd(public), false, "rebind.evil.example"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			e := newAPIWith(t, c.opts)
+			r := e.hostVia(t, http.MethodGet, "/", c.host, c.header, "", "")
+			if c.served {
+				if r.code != http.StatusOK {
+					t.Fatalf("Host %q, %v = %d %s; want it served", c.host, c.header, r.code, r.raw)
+				}
+				return
+			}
+			wantMisdirected(t, "GET /", c.judged, r)
+		})
+	}
+}
+
+// TestLimitsAreExact: what is at a limit starts; what is just past it is
+// refused (hostileCases). A timeout of one second given in hours, which
+// binary floating point cannot hold exactly, is one second.
+func TestLimitsAreExact(t *testing.T) {
+	e := newAPI(t)
+	long := strings.Repeat("a", approval.MaxIDLength)
+	for _, c := range []struct{ name, contentType, body string }{
+		{"timeout at the limit", ctJSON, `{"request_id":"lim-1","requester":"ana","item":"pen","timeout":"8784h"}`},
+		{"timeout_hours at the limit", ctJSON, `{"request_id":"lim-2","requester":"ana","item":"pen","timeout_hours":8784}`},
+		{"form timeout_hours at the limit", ctForm, "request_id=lim-3&requester=ana&item=pen&timeout_hours=8784.000000"},
+		{"timeout at the minimum", ctJSON, `{"request_id":"lim-4","requester":"ana","item":"pen","timeout":"1s"}`},
+		{"a second in hours", ctJSON, `{"request_id":"lim-5","requester":"ana","item":"pen","timeout_hours":` + strconv.FormatFloat(1.0/3600, 'g', -1, 64) + `}`},
+		{"100-character request_id", ctJSON, `{"request_id":"` + long + `","requester":"ana","item":"pen"}`},
+		{"91-character request_id with a callback_url", ctJSON, `{"request_id":"` + long[:91] + `","requester":"ana","item":"pen","callback_url":"https://example.com/cb"}`},
+		{"callback inside an ID", ctJSON, `{"request_id":"lim-6:callback:2","requester":"ana","item":"pen"}`},
+	} {
+		r := e.send(t, hostileStart, c.contentType, c.body)
+		if r.code != http.StatusAccepted {
+			t.Errorf("%s: %d %s", c.name, r.code, r.raw)
+		}
 	}
 }

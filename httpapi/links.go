@@ -43,10 +43,10 @@ func (s *server) base(r *http.Request) (string, bool) {
 	if validHost(r.Host) {
 		host = r.Host
 	}
+	if h := s.forwardedHost(r); h != "" {
+		host = h
+	}
 	if s.opts.TrustForwarded {
-		if h := firstValue(r.Header.Get("X-Forwarded-Host")); validHost(h) {
-			host = h
-		}
 		if p := strings.ToLower(firstValue(r.Header.Get("X-Forwarded-Proto"))); p == "http" || p == "https" {
 			scheme = p
 		}
@@ -55,6 +55,18 @@ func (s *server) base(r *http.Request) (string, bool) {
 		return "", true
 	}
 	return scheme + "://" + host, strings.EqualFold(host, r.Host)
+}
+
+// forwardedHost is the host a trusted proxy says the client asked for, or
+// "" when proxies are not trusted or this one named no valid host.
+func (s *server) forwardedHost(r *http.Request) string {
+	if !s.opts.TrustForwarded {
+		return ""
+	}
+	if h := firstValue(r.Header.Get("X-Forwarded-Host")); validHost(h) {
+		return h
+	}
+	return ""
 }
 
 // firstValue is the first entry of a comma-separated header: the one the

@@ -183,21 +183,23 @@ func TestLinksNeverCarryTheKeyToAForeignHost(t *testing.T) {
 
 func TestLinksPublicBaseURLWins(t *testing.T) {
 	srv := linksAPI(t, httpapi.Options{PublicBaseURL: "https://approvals.example.com/base/", TrustForwarded: true})
-	a := startVia(t, srv, "evil.example", map[string]string{"X-Forwarded-Host": "evil2.example", "X-Forwarded-Proto": "http"})
+	// Another host the API serves, named by a trusted proxy.
+	a := startVia(t, srv, "approvals.example.com", map[string]string{"X-Forwarded-Host": "localhost:8443", "X-Forwarded-Proto": "http"})
 	wantLinks(t, "with PublicBaseURL", a, "https://approvals.example.com/base", true)
 }
 
 // TestLinksRelativeWithoutAValidHost sends what Go's client will not: an
-// HTTP/1.0 request without Host, and a Host the server admits but links
-// must not carry. The links then lead back to wherever the client sent
-// the request, and so keep the key.
+// HTTP/1.0 request without Host, and Hosts the server serves (addresses)
+// but links must not carry. The links then lead back to wherever the
+// client sent the request, and so keep the key.
 func TestLinksRelativeWithoutAValidHost(t *testing.T) {
 	srv := linksAPI(t, httpapi.Options{})
 	const body = `{"request_id":"ln-1","requester":"ana","item":"x"}`
 	for _, head := range []string{
 		"HTTP/1.0\r\n",
-		"HTTP/1.1\r\nHost: ev!l.example\r\nConnection: close\r\n",
-		"HTTP/1.1\r\nHost: evil.example:99999\r\nConnection: close\r\n",
+		"HTTP/1.1\r\nHost: 127.0.0.1:99999\r\nConnection: close\r\n",
+		"HTTP/1.1\r\nHost: [fe80::1%25eth0]:7071\r\nConnection: close\r\n",
+		"HTTP/1.1\r\nHost: [203.0.113.7]\r\nConnection: close\r\n",
 	} {
 		conn, err := net.Dial("tcp", srv.Listener.Addr().String())
 		if err != nil {

@@ -6,6 +6,29 @@ import (
 	"strings"
 )
 
+// refuseMisdirected answers 421 to a request for a host the API does not
+// serve (see exposure.Hosts): a page on a rebinding domain would
+// otherwise start and decide approvals through a browser that reaches the
+// handler, as a page of its own origin that no cross-site check stops.
+// The host judged is the one the client asked for: a trusted proxy's
+// X-Forwarded-Host, or else Host. With no name configured, a trusted
+// proxy's word is all there is to go by, so any host it names is served.
+func (s *server) refuseMisdirected(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host := r.Host
+		forwarded := s.forwardedHost(r)
+		if forwarded != "" {
+			host = forwarded
+		}
+		if !s.hosts.Serves(host) && (forwarded == "" || s.hosts.Named()) {
+			s.log.Warn("refused a request for a host not served", "host", host, "method", r.Method, "path", r.URL.Path)
+			writeProblem(w, r, problem{Status: http.StatusMisdirectedRequest, Reason: "host_not_served", Detail: s.hosts.Refusal(host)})
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
 // refuseCrossSite refuses a request that a browser sent from another site:
 // a form on any web page can post to this API, with the signed-in
 // person's cookies (App Service Authentication's session) attached, and

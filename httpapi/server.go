@@ -19,7 +19,6 @@ import (
 	"math"
 	"net/http"
 	"net/url"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -29,6 +28,7 @@ import (
 
 	"github.com/approvals-go/approvals/approval"
 	"github.com/approvals-go/approvals/config"
+	"github.com/approvals-go/approvals/internal/exposure"
 	"github.com/approvals-go/approvals/internal/safehttp"
 )
 
@@ -48,9 +48,6 @@ const (
 	AssetPath      = AssetsPath + "/{name}"
 )
 
-// validID keeps instance IDs safe to put in URLs and logs.
-var validID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$`)
-
 // Options configures the API.
 type Options struct {
 	// PublicBaseURL overrides the scheme and host of the links in responses.
@@ -59,6 +56,11 @@ type Options struct {
 	// links' host when PublicBaseURL is empty. Only a proxy that sets them
 	// itself makes them trustworthy.
 	TrustForwarded bool
+	// Hosts are host names that clients reach the API under besides
+	// PublicBaseURL's, such as the Function App's default name when
+	// PublicBaseURL names a custom domain. A request for any other name
+	// but localhost or an IP address is refused (see exposure.Hosts).
+	Hosts []string
 	// RetryAfter is what pending responses tell pollers to wait. Zero means
 	// 5 seconds.
 	RetryAfter time.Duration
@@ -85,9 +87,10 @@ type Options struct {
 }
 
 type server struct {
-	orch Orchestrations
-	opts Options
-	log  *slog.Logger
+	orch  Orchestrations
+	opts  Options
+	hosts exposure.Hosts
+	log   *slog.Logger
 }
 
 // appService reports whether deciders are the signed-in principals.
@@ -111,7 +114,11 @@ func New(orch Orchestrations, opts Options) http.Handler {
 		opts.CheckCallback = safehttp.New(safehttp.Options{}).CheckURL
 	}
 	opts.PublicBaseURL = strings.TrimRight(opts.PublicBaseURL, "/")
-	s := &server{orch: orch, opts: opts, log: opts.Logger}
+	public := ""
+	if u, err := url.Parse(opts.PublicBaseURL); err == nil {
+		public = u.Host
+	}
+	s := &server{orch: orch, opts: opts, hosts: exposure.NewHosts(append([]string{public}, opts.Hosts...)...), log: opts.Logger}
 
 	// SkipClean: mux would answer a non-canonical path (with "./" or "//")
 	// with a 301, which clients repeat as a GET, silently dropping a
@@ -130,7 +137,7 @@ func New(orch Orchestrations, opts Options) http.Handler {
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, problem{Status: http.StatusNotFound, Detail: "no route for " + r.URL.Path})
 	})
-	return s.logRequests(s.refuseCrossSite(commonHeaders(r)))
+	return s.logRequests(s.refuseMisdirected(s.refuseCrossSite(commonHeaders(r))))
 }
 
 // commonHeaders are set on every answer. Each route may answer JSON or a
@@ -324,9 +331,8 @@ func requestFrom(f fields) (approval.Request, *problem) {
 	}
 	if req.RequestID == "" {
 		req.RequestID = uuid.NewString()
-	} else if !validID.MatchString(req.RequestID) {
-		return req, &problem{Status: http.StatusBadRequest, Field: "request_id",
-			Detail: "request_id must be 1 to 100 letters, digits, '.', '_', ':' or '-', starting with a letter or digit"}
+	} else if err := approval.ValidateID(req.RequestID); err != nil {
+		return req, startProblem(err, false)
 	}
 	hours, hasHours := f.num("timeout_hours")
 	timeout, hasTimeout := f.str("timeout")
@@ -342,20 +348,30 @@ func requestFrom(f fields) (approval.Request, *problem) {
 			return req, &problem{Status: http.StatusBadRequest, Field: "timeout",
 				Detail: fmt.Sprintf("timeout %q is not a duration such as 90s, 30m or 48h", timeout)}
 		}
+		if err := approval.ValidateTimeout(d); err != nil {
+			return req, startProblem(err, true)
+		}
 		h := d.Hours()
 		req.TimeoutHours = &h
 	}
 	if err := req.Validate(); err != nil {
-		p := &problem{Status: http.StatusBadRequest, Detail: err.Error()}
-		if fe, ok := approval.AsFieldError(err); ok {
-			p.Field = fe.Field
-			if p.Field == "timeout_hours" && hasTimeout {
-				p.Field = "timeout"
-			}
-		}
-		return req, p
+		return req, startProblem(err, hasTimeout)
 	}
 	return req, nil
+}
+
+// startProblem is the 400 for a start the domain refused, naming the
+// field at fault. Its limits on timeout_hours are told against timeout
+// when the start gave that instead.
+func startProblem(err error, hasTimeout bool) *problem {
+	p := &problem{Status: http.StatusBadRequest, Detail: err.Error()}
+	if fe, ok := approval.AsFieldError(err); ok {
+		p.Field = fe.Field
+		if p.Field == "timeout_hours" && hasTimeout {
+			p.Field, p.Detail = "timeout", "timeout "+fe.Reason
+		}
+	}
+	return p
 }
 
 // get answers an approval: its page to a browser, which decides through
@@ -398,7 +414,7 @@ func (s *server) lookup(w http.ResponseWriter, r *http.Request, id string) (appr
 
 // read reads an approval, or says why it cannot: 404 or 503.
 func (s *server) read(w http.ResponseWriter, r *http.Request, id string) (approval.State, *problem) {
-	if !validID.MatchString(id) {
+	if approval.ValidateID(id) != nil {
 		return approval.State{}, notFound(id)
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.opts.CallTimeout)

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -40,6 +41,7 @@ func main() {
 	keyFile := flag.String("tls-key", "", "PEM private key for -tls-cert")
 	level := flag.String("log-level", envOr("APPROVALS_LOG_LEVEL", "info"), "debug, info, warn or error")
 	dashAddr := flag.String("dashboard", "127.0.0.1:8082", "address to serve the dashboard and the emulator's JSON API on, with the same TLS and token as gRPC; empty turns them off")
+	dashHosts := flag.String("dashboard-hosts", "", "comma-separated host names browsers reach the dashboard under, such as its TLS certificate's; requests for any other name but localhost and IP addresses are refused, so that a web page cannot reach the dashboard by DNS rebinding")
 	retention := flag.Duration("retention", 0, "purge instances this long after they complete, fail or are terminated, in small batches (0 keeps them; the Azure service's default is 720h)")
 	allowRemote := flag.Bool(exposure.AllowFlag, false, "serve a -grpc address beyond loopback without TLS and a bearer token, letting anyone who reaches it "+exposure.SchedulerGrants)
 	flag.Parse()
@@ -106,7 +108,8 @@ func main() {
 	go func() { served <- srv.Serve(lis) }()
 	var dashSrv *http.Server
 	if dashLis != nil {
-		dash, err := dashboard.New(dashboard.Options{Hubs: dashboard.Embedded(srv), Token: guardOpts.Token, TLS: tlsConfig != nil, Logger: log.With("component", "dashboard")})
+		dash, err := dashboard.New(dashboard.Options{Hubs: dashboard.Embedded(srv), Token: guardOpts.Token, TLS: tlsConfig != nil,
+			Hosts: strings.Split(*dashHosts, ","), Logger: log.With("component", "dashboard")})
 		if err != nil {
 			fail(err)
 		}

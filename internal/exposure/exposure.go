@@ -2,7 +2,9 @@
 // beyond this machine by accident. The scheduler's gRPC API decides
 // approvals, terminates and purges orchestrations; the HTTP API starts and
 // decides approvals. Neither may be reachable from the network without TLS
-// and a bearer token unless the operator says so with AllowFlag.
+// and a bearer token unless the operator says so with AllowFlag. Nor may a
+// web page reach one through a visitor's browser under a name of its own
+// (DNS rebinding), which Hosts refuses.
 package exposure
 
 import (

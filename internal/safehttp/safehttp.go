@@ -193,10 +193,14 @@ func checkRedirect(req *http.Request, via []*http.Request, max int) error {
 
 // CheckURL refuses, before anything is sent, a URL that can never be
 // reached under the rules: not absolute http or https, no host, an address
-// that is refused, plain http with an empty allow-list. What a name
-// resolves to is checked when a request is made. It suits a start request that names a
-// callback, refused at once rather than failing a day later. The error does
-// not quote the URL.
+// that is refused, plain http with an empty allow-list; and one that
+// carries user information (user:password@), a credential that would be
+// stored in plain sight with the approval and sent as Basic
+// authentication, and that makes a URL read as another host
+// (https://trusted.example@evil.example/). What a name resolves to is
+// checked when a request is made. It suits a start request that names a
+// callback, refused at once rather than failing a day later, and Post
+// checks every URL with it again. The error does not quote the URL.
 func (c *Client) CheckURL(raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil || !u.IsAbs() || u.Host == "" || u.Hostname() == "" {
@@ -204,6 +208,9 @@ func (c *Client) CheckURL(raw string) error {
 	}
 	if u.Scheme != "https" && u.Scheme != "http" {
 		return fmt.Errorf("%w: scheme %q: only https (and http to allowed ranges)", ErrRefused, u.Scheme)
+	}
+	if u.User != nil {
+		return fmt.Errorf("%w: the URL carries user information (user:password@); give the receiver's credential in its query or path instead", ErrRefused)
 	}
 	ip, err := netip.ParseAddr(u.Hostname())
 	if err != nil {
@@ -246,12 +253,14 @@ func (e *StatusError) Error() string {
 // it is never quoted in the error, since a receiver may echo what it was
 // sent.
 func (c *Client) Post(ctx context.Context, rawURL string, header http.Header, body []byte) error {
-	u, err := url.Parse(rawURL)
-	if err != nil || !u.IsAbs() || u.Host == "" {
-		return fmt.Errorf("%w: not an absolute https URL", ErrRefused)
+	// Checked again although the URL was checked when it was given: an
+	// orchestration started by another client, or before a rule was
+	// added, brings URLs no check has seen.
+	if err := c.CheckURL(rawURL); err != nil {
+		return fmt.Errorf("post to %s: %w", Redact(rawURL), err)
 	}
 	// A bytes.Reader body lets a 307 or 308 redirect send it again.
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, rawURL, bytes.NewReader(body))
 	if err != nil {
 		return fmt.Errorf("post to %s: %w", Redact(rawURL), redactError(err))
 	}

@@ -251,6 +251,13 @@ func TestCheckURL(t *testing.T) {
 		{allowing, "http://127.0.0.1:8080/cb", ""},
 		{allowing, "http://localhost:8080/cb", ""},
 		{allowing, "http://10.0.0.1/cb", "plain http"},
+		{strict, "https://user:s3cret@prod-00.westus.logic.azure.com/workflows/x", "user information"},
+		{strict, "https://user@example.com/hook", "user information"},
+		{strict, "https://@example.com/hook", "user information"},
+		{strict, "https://:s3cret@example.com/hook", "user information"},
+		{strict, "https://trusted.example@evil.example/hook", "user information"},
+		{strict, "https://trusted.example%40evil.example/hook", "absolute"},
+		{allowing, "http://user:pw@127.0.0.1:8080/cb", "user information"},
 	} {
 		err := tc.c.CheckURL(tc.url)
 		switch {
@@ -297,5 +304,28 @@ func TestParseAllow(t *testing.T) {
 	}
 	if got, err := ParseAllow(""); err != nil || len(got) != 0 {
 		t.Errorf("empty: %v %v", got, err)
+	}
+}
+
+// TestPostRefusesUserInformation: the worker checks a URL before it sends
+// anything, so a callback URL that no start checked (an orchestration
+// started by another client) never has its credential sent, nor quoted.
+func TestPostRefusesUserInformation(t *testing.T) {
+	srv := newServer(t, true, "", nil)
+	c := client(loopback4, srv)
+	withUser := strings.Replace(srv.URL, "https://", "https://user:s3cr3t@", 1) + "/cb"
+	err := post(c, withUser)
+	if !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "user information") {
+		t.Fatalf("error %v, want a refusal saying user information", err)
+	}
+	if strings.Contains(err.Error(), "s3cr3t") || !strings.Contains(err.Error(), strings.TrimPrefix(srv.URL, "https://")) {
+		t.Errorf("error %q must name the host and not the password", err)
+	}
+	if n := srv.hits.Load(); n != 0 {
+		t.Errorf("the receiver was reached %d times", n)
+	}
+	// The same receiver without user information is reached.
+	if err := post(c, srv.URL+"/cb"); err != nil || srv.hits.Load() != 1 {
+		t.Errorf("without user information: %v, %d hits", err, srv.hits.Load())
 	}
 }

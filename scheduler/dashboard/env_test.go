@@ -45,6 +45,7 @@ type env struct {
 
 type envOptions struct {
 	token string
+	hosts []string
 }
 
 func newEnv(t testing.TB, opts envOptions) *env {
@@ -58,7 +59,7 @@ func newEnv(t testing.TB, opts envOptions) *env {
 		})
 	}})
 	hubs := Embedded(te.Server)
-	dash, err := New(Options{Hubs: hubs, Token: opts.token, Logger: quiet})
+	dash, err := New(Options{Hubs: hubs, Token: opts.token, Hosts: opts.hosts, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,6 +152,11 @@ func (e *env) do(method, path string, body io.Reader, header http.Header) respon
 	}
 	for k, v := range header {
 		req.Header[k] = v
+	}
+	// A Host in header is the one sent, as a browser sends whatever name
+	// it resolved to the dashboard's address.
+	if host := header.Get("Host"); host != "" {
+		req.Host = host
 	}
 	resp, err := e.http.Do(req)
 	if err != nil {

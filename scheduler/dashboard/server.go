@@ -19,6 +19,10 @@ import (
 	"path"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/approvals-go/approvals/internal/exposure"
 )
 
 //go:embed templates/*.html
@@ -38,7 +42,11 @@ type Options struct {
 	Token string
 	// TLS says the dashboard is served over TLS, so the sign-in cookie is
 	// sent over TLS only.
-	TLS    bool
+	TLS bool
+	// Hosts are the host names browsers reach the dashboard under, such as
+	// the names of its TLS certificate. A request for any other name but
+	// localhost or an IP address is refused (see exposure.Hosts).
+	Hosts  []string
 	Logger *slog.Logger
 }
 
@@ -47,6 +55,7 @@ type Server struct {
 	hubs    []Hub
 	token   string
 	tls     bool
+	hosts   exposure.Hosts
 	log     *slog.Logger
 	pages   map[string]*template.Template
 	assets  map[string]asset // by hashed name
@@ -66,7 +75,7 @@ func New(opts Options) (*Server, error) {
 	if len(opts.Hubs) == 0 {
 		return nil, errors.New("dashboard: no task hubs to show")
 	}
-	s := &Server{hubs: opts.Hubs, token: opts.Token, tls: opts.TLS, log: opts.Logger, now: time.Now,
+	s := &Server{hubs: opts.Hubs, token: opts.Token, tls: opts.TLS, hosts: exposure.NewHosts(opts.Hosts...), log: opts.Logger, now: time.Now,
 		assets: map[string]asset{}, hashed: map[string]string{}}
 	if s.log == nil {
 		s.log = slog.Default()
@@ -92,8 +101,27 @@ func New(opts Options) (*Server, error) {
 		}
 		http.Error(w, "Cross-site requests are refused.", http.StatusForbidden)
 	}))
-	s.handler = securityHeaders(s.authenticate(csrf.Handler(mux)))
+	s.handler = securityHeaders(s.refuseMisdirected(s.authenticate(csrf.Handler(mux))))
 	return s, nil
+}
+
+// refuseMisdirected answers 421 to a request for a host the dashboard
+// does not serve, before anything else: a page on a rebinding domain
+// would otherwise drive it as a page of its own origin, which the
+// cross-site check lets through.
+func (s *Server) refuseMisdirected(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.hosts.Serves(r.Host) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		s.log.Warn("dashboard: refused a request for a host not served", "host", r.Host, "method", r.Method, "path", r.URL.Path)
+		if isAPI(r) {
+			problem(w, http.StatusMisdirectedRequest, s.hosts.Refusal(r.Host))
+			return
+		}
+		http.Error(w, s.hosts.Refusal(r.Host), http.StatusMisdirectedRequest)
+	})
 }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
@@ -286,7 +314,7 @@ func actionURL(hub, id, action string) string { return instanceURL(hub, id) + "/
 // cookie derived from it.
 func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
 	next := r.FormValue("next")
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") {
+	if !localPath(next) {
 		next = "/"
 	}
 	type form struct{ Next string }
@@ -305,6 +333,26 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: s.session(), Path: "/", HttpOnly: true,
 		Secure: s.tls, SameSite: http.SameSiteStrictMode})
 	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+// localPath reports whether next, where sign-in sends the browser, is a
+// path on this origin, written so that no browser reads it otherwise. A
+// browser drops tabs and newlines from a URL and reads a backslash as
+// "/", so "/<tab>/evil.example" and "/<backslash>evil.example" lead
+// off-site as "//evil.example" does. The path is checked again as it
+// decodes, so that no encoded form of these passes either.
+func localPath(next string) bool {
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" {
+		return false
+	}
+	for _, p := range []string{next, u.Path} {
+		if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.ContainsRune(p, '\\') ||
+			strings.ContainsFunc(p, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) || !utf8.ValidString(p) {
+			return false
+		}
+	}
+	return true
 }
 
 func (s *Server) signOut(w http.ResponseWriter, r *http.Request) {
