@@ -83,6 +83,35 @@ func (e *env) startApproval(id, requester string, timeout time.Duration) {
 		e.t.Fatal(err)
 	}
 	e.waitFor(id, func(in *mgmt.Instance) bool { return in.SerializedCustomStatus != "" })
+	e.settle(id)
+}
+
+// settle waits until every activity the instance scheduled has completed
+// (the notices after the submission among them), so that a test reading
+// the history sees it still.
+func (e *env) settle(id string) {
+	e.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		events, _, err := e.hub.History(context.Background(), api.InstanceID(id), 0, 1000)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		open := 0
+		for _, ev := range events {
+			switch {
+			case ev.GetTaskScheduled() != nil:
+				open++
+			case ev.GetTaskCompleted() != nil, ev.GetTaskFailed() != nil:
+				open--
+			}
+		}
+		if open == 0 {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	e.t.Fatalf("%s still has activities running", id)
 }
 
 // startWaiter starts a waitName orchestration and waits until it runs.
