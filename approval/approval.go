@@ -219,11 +219,22 @@ type Submission struct {
 	Refused      []RefusedEvent `json:"refused,omitempty"`
 	RefusedTotal int            `json:"refused_total,omitempty"`
 
+	// Features are what this approval's workflow supports beyond the
+	// sample's contract, so that the API offers only what it will honour:
+	// a worker keeping the sample's contract publishes none.
+	Features []Feature `json:"features,omitempty"`
+
 	// NoticesDeferred is the submit activity telling the orchestrator that
 	// it sent no notices, because it was asked to leave them to it. The
 	// orchestrator clears it before it publishes the status.
 	NoticesDeferred bool `json:"notices_deferred,omitempty"`
 }
+
+// Feature is something a workflow supports beyond the sample's contract.
+type Feature string
+
+// FeatureWithdraw: the requester may withdraw the request.
+const FeatureWithdraw Feature = "withdraw"
 
 // RefusedEvent is an event the orchestrator did not count, and why.
 type RefusedEvent struct {

@@ -351,14 +351,14 @@ func TestWithdraw(t *testing.T) {
 }
 
 // A request of the sample's shape publishes the sample's custom status,
-// with only the deadline added.
+// with only the deadline and what the workflow supports added.
 func TestSampleShapeStatus(t *testing.T) {
 	s := newSim(t, approval.Request{RequestID: "exp", Requester: "ana", Item: "car"})
 	var raw map[string]any
 	if err := json.Unmarshal([]byte(s.status), &raw); err != nil {
 		t.Fatal(err)
 	}
-	if keys(raw) != "approval_url,expires_at,request_id,status,submitted_at" {
+	if keys(raw) != "approval_url,expires_at,features,request_id,status,submitted_at" {
 		t.Fatalf("custom status keys = %s", keys(raw))
 	}
 }

@@ -16,6 +16,7 @@ const (
 	ReasonInvalidName  Reason = "invalid_name"
 	ReasonEnded        Reason = "ended"
 	ReasonDeadline     Reason = "deadline_passed"
+	ReasonUnsupported  Reason = "not_supported"
 	ReasonNotRequester Reason = "not_the_requester"
 	ReasonSelfDecision Reason = "self_decision"
 	ReasonNotApprover  Reason = "not_an_approver"
@@ -63,6 +64,8 @@ type Standing struct {
 	Ended bool
 	// Deadline is when decisions stop being accepted; zero while unknown.
 	Deadline time.Time
+	// Withdrawable says the approval's workflow honours a withdrawal.
+	Withdrawable bool
 }
 
 // Check is the one answer to "may this person do this now?": the HTTP
@@ -80,6 +83,9 @@ func (s Standing) Check(a Attempt) error {
 			Detail: fmt.Sprintf("the deadline passed at %s; nothing is accepted after it", FormatTime(s.Deadline))}
 	}
 	if a.Withdraw {
+		if !s.Withdrawable {
+			return &Refusal{Reason: ReasonUnsupported, Detail: "this approval's workflow does not say it supports withdrawal (a worker keeping the sample's contract would take it for a rejection), so nothing was sent"}
+		}
 		if !SamePerson(a.Who, s.Requester) {
 			return &Refusal{Reason: ReasonNotRequester, Detail: "only its requester may withdraw a request"}
 		}
@@ -114,7 +120,7 @@ func (s Standing) Entitled(who string) error {
 // Standing is the approval as the decision rules see it.
 func (s State) Standing() Standing {
 	return Standing{Requester: s.Request.Requester, Deciders: s.Deciders(), Votes: s.Progress.Decisions,
-		Ended: !s.Pending(), Deadline: s.ExpiresAt}
+		Ended: !s.Pending(), Deadline: s.ExpiresAt, Withdrawable: s.Supports(FeatureWithdraw)}
 }
 
 // Check is Standing.Check on the approval as it stands.

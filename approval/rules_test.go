@@ -77,13 +77,15 @@ func reason(err error) approval.Reason {
 func TestWhoMayDecide(t *testing.T) {
 	deadline := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
 	before := deadline.Add(-time.Second)
-	open := approval.Standing{Requester: "ana@example.com", Deadline: deadline}
-	named := approval.Standing{Requester: "ana@example.com", Deadline: deadline,
+	open := approval.Standing{Requester: "ana@example.com", Deadline: deadline, Withdrawable: true}
+	named := approval.Standing{Requester: "ana@example.com", Deadline: deadline, Withdrawable: true,
 		Deciders: (approval.Request{Approver: "Bob@example.com", Approvers: []string{"carol@example.com", "bob@example.com "}}).Deciders()}
 	voted := named
 	voted.Votes = []approval.Vote{{Approver: "carol@example.com", Approved: true}}
 	ended := named
 	ended.Ended = true
+	seed := named
+	seed.Withdrawable = false
 	for _, c := range []struct {
 		s    approval.Standing
 		a    approval.Attempt
@@ -104,6 +106,7 @@ func TestWhoMayDecide(t *testing.T) {
 		{named, approval.Attempt{Who: "Ana@Example.com", Withdraw: true, At: before}, ""},
 		{named, approval.Attempt{Who: "bob@example.com", Withdraw: true, At: before}, approval.ReasonNotRequester},
 		{named, approval.Attempt{Who: "ana@example.com", Withdraw: true, At: deadline.Add(time.Minute)}, approval.ReasonDeadline},
+		{seed, approval.Attempt{Who: "ana@example.com", Withdraw: true, At: before}, approval.ReasonUnsupported},
 	} {
 		if got := reason(c.s.Check(c.a)); got != c.want {
 			t.Errorf("%+v by %+v: %q, want %q", c.a, c.s, got, c.want)

@@ -2,6 +2,7 @@ package approval
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
 	"time"
 
@@ -23,6 +24,10 @@ type State struct {
 	SubmittedAt time.Time
 	ExpiresAt   time.Time
 	ApprovalURL string
+	// DeadlineDerived says ExpiresAt is worked out from the submission and
+	// the timeout, because the workflow did not publish it (a worker
+	// keeping the sample's contract): a moment early, never late.
+	DeadlineDerived bool
 	// Progress is what the orchestrator published while waiting:
 	// decisions recorded so far, the approvers as escalation has left them,
 	// reminders sent. Empty for requests of the sample's shape.
@@ -51,11 +56,16 @@ func StateOf(md *api.OrchestrationMetadata) (st State, ok bool) {
 		st.SubmittedAt, _ = time.Parse(time.RFC3339Nano, sub.SubmittedAt)
 		if at, err := time.Parse(time.RFC3339Nano, sub.ExpiresAt); err == nil {
 			st.ExpiresAt = at
-		} else if !st.SubmittedAt.IsZero() {
-			// Published by an orchestrator from before deadlines were: its
-			// timer started a moment after the submission, so this is a
-			// few milliseconds early, erring on the side of refusing.
-			st.ExpiresAt = st.SubmittedAt.Add(st.Request.Timeout())
+		} else {
+			// Not published (a worker keeping the sample's contract): its
+			// timer started a moment after the submission, or after the
+			// creation when the submission's time does not read as RFC
+			// 3339, so this errs early, on the side of refusing.
+			from := st.SubmittedAt
+			if from.IsZero() {
+				from = st.CreatedAt
+			}
+			st.ExpiresAt, st.DeadlineDerived = from.Add(st.Request.Timeout()), true
 		}
 	}
 	switch md.RuntimeStatus {
@@ -84,6 +94,9 @@ func (s State) Deciders() []string {
 	}
 	return s.Request.Deciders()
 }
+
+// Supports reports whether the approval's workflow said it supports f.
+func (s State) Supports(f Feature) bool { return slices.Contains(s.Progress.Features, f) }
 
 // Pending reports whether the approval still waits for a decision.
 func (s State) Pending() bool { return s.Status == StatusPending }

@@ -110,6 +110,7 @@ func newWaiting(ctx *task.OrchestrationContext, req Request, sub Submission) *wa
 	start := ctx.CurrentTimeUtc
 	w := &waiting{ctx: ctx, req: req, status: sub, start: start, deadline: start.Add(req.Timeout())}
 	w.status.ExpiresAt = FormatTime(w.deadline)
+	w.status.Features = []Feature{FeatureWithdraw}
 	w.tally = Tally{Policy: req.Policy, Required: req.Required, Deciders: req.Deciders(), Reserve: len(req.escalationOnly())}
 	if req.Policy == PolicyAll {
 		w.tally.Required = len(w.tally.Deciders)
@@ -311,7 +312,7 @@ func decodeDecision(raw json.RawMessage, awaitErr error) (Decision, error) {
 
 // standing is the approval as the decision rules see it.
 func (w *waiting) standing() Standing {
-	return Standing{Requester: w.req.Requester, Deciders: w.tally.Deciders, Votes: w.tally.Votes, Deadline: w.deadline}
+	return Standing{Requester: w.req.Requester, Deciders: w.tally.Deciders, Votes: w.tally.Votes, Deadline: w.deadline, Withdrawable: true}
 }
 
 // maxRefusals bounds the refused events a status shows: a sender who

@@ -87,6 +87,7 @@ func (s *server) settle(w http.ResponseWriter, r *http.Request, id string, f fie
 // what became of the approval.
 var refusalStatus = map[approval.Reason]int{
 	approval.ReasonInvalidName:  http.StatusBadRequest,
+	approval.ReasonUnsupported:  http.StatusConflict,
 	approval.ReasonNotRequester: http.StatusForbidden,
 	approval.ReasonSelfDecision: http.StatusForbidden,
 	approval.ReasonNotApprover:  http.StatusForbidden,

@@ -250,6 +250,11 @@ type approvalView struct {
 	EscalatedAt    string          `json:"escalated_at,omitempty"`
 	Callback       bool            `json:"callback,omitempty"`
 	WithdrawURI    string          `json:"withdraw_uri,omitempty"`
+	// Features are what the approval's workflow supports beyond the
+	// sample's contract; ExpiresAtDerived says expires_at is worked out,
+	// not published by the workflow.
+	Features         []approval.Feature `json:"features,omitempty"`
+	ExpiresAtDerived bool               `json:"expires_at_derived,omitempty"`
 	// Refused are the latest events the orchestrator did not count (who,
 	// when, why), RefusedTotal all of them.
 	Refused      []approval.RefusedEvent `json:"refused,omitempty"`
@@ -448,8 +453,11 @@ func (s *server) view(r *http.Request, st approval.State) approvalView {
 		SubmittedAt: formatTime(st.SubmittedAt), ExpiresAt: formatTime(st.ExpiresAt)}
 	if st.Pending() {
 		v.DecisionURI = links.decision
-		v.WithdrawURI = links.withdraw
+		if st.Supports(approval.FeatureWithdraw) {
+			v.WithdrawURI = links.withdraw
+		}
 	}
+	v.Features, v.ExpiresAtDerived = st.Progress.Features, st.DeadlineDerived
 	v.Policy, v.Required = req.Policy, req.Required
 	if v.Policy == approval.PolicyAll {
 		v.Required = len(req.Deciders())
