@@ -23,8 +23,8 @@ import (
 // execution.go hand out and save orchestration work items; activities.go
 // does the same for activities; reads.go and query.go answer queries from
 // the reader pool; purge.go deletes instances; wait.go wakes those waiting
-// for an instance to change. Functions named ...Locked need s.mu
-// held.
+// for an instance to change; backlog.go refuses clients' starts while too
+// much work waits. Functions named ...Locked need s.mu held.
 
 // maxEventsPerWorkItem bounds one orchestrator execution, so a flood of
 // events to one instance cannot produce an unbounded work item.
