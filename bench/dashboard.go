@@ -183,8 +183,7 @@ func (t *dashTarget) ids(prefix string, n int) []string {
 func (t *dashTarget) start(ctx context.Context, ids []string, c int) error {
 	h := 24.0
 	_, err := parallel(ids, c, func(id string) error {
-		_, err := t.client.ScheduleNewOrchestration(ctx, approval.OrchestratorName, api.WithInstanceID(api.InstanceID(id)),
-			api.WithInput(approval.Request{RequestID: id, Requester: "bench", Item: "item", TimeoutHours: &h}))
+		_, err := schedule(ctx, t.client, approval.Request{RequestID: id, Requester: "bench", Item: "item", TimeoutHours: &h})
 		return err
 	})
 	return err

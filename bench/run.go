@@ -149,6 +149,9 @@ func throughput(ctx context.Context, cfg Config, t *target, r *Result) error {
 			return err
 		}
 		startRate := float64(cfg.N) / time.Since(began).Seconds()
+		if n := t.refused.Swap(0); n > 0 {
+			cfg.say("%s: round %d: %d starts refused for load and sent again", t.kind, round, n)
+		}
 
 		cfg.say("%s: round %d: deciding %d approvals", t.kind, round, cfg.N)
 		began = time.Now()

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -21,6 +22,8 @@ import (
 	"github.com/microsoft/durabletask-go/client"
 	"github.com/microsoft/durabletask-go/task"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/approvals-go/approvals/approval"
 	"github.com/approvals-go/approvals/dts"
@@ -42,6 +45,8 @@ type target struct {
 	counter  int
 	// pending are approvals left waiting, decided one by one when idle.
 	pending []string
+	// refused counts the starts refused for load and sent again.
+	refused atomic.Int64
 }
 
 // launch starts a scheduler process (this same binary in serve mode) and
@@ -171,10 +176,33 @@ func parallel(ids []string, c int, fn func(id string) error) (map[string]time.Ti
 func (t *target) start(ctx context.Context, ids []string, c int, timeout time.Duration) (map[string]time.Time, error) {
 	h := timeout.Hours()
 	return parallel(ids, c, func(id string) error {
-		_, err := t.client.ScheduleNewOrchestration(ctx, approval.OrchestratorName, api.WithInstanceID(api.InstanceID(id)),
-			api.WithInput(approval.Request{RequestID: id, Requester: "bench", Item: "item", TimeoutHours: &h}))
+		refused, err := schedule(ctx, t.client, approval.Request{RequestID: id, Requester: "bench", Item: "item", TimeoutHours: &h})
+		t.refused.Add(int64(refused))
 		return err
 	})
+}
+
+// refusedPause is how long a start the scheduler refused for load waits
+// before it is sent again: short, so that the scheduler's backlog, which
+// is at its bound when it refuses, never runs dry while starts wait.
+const refusedPause = 10 * time.Millisecond
+
+// schedule starts an approval, sending a start the scheduler refused for
+// load (RESOURCE_EXHAUSTED) again, as a client should, and returns how
+// often it was refused.
+func schedule(ctx context.Context, c *client.TaskHubGrpcClient, req approval.Request) (refused int, err error) {
+	for {
+		_, err := c.ScheduleNewOrchestration(ctx, approval.OrchestratorName, api.WithInstanceID(api.InstanceID(req.RequestID)), api.WithInput(req))
+		if status.Code(err) != codes.ResourceExhausted {
+			return refused, err
+		}
+		refused++
+		select {
+		case <-ctx.Done():
+			return refused, ctx.Err()
+		case <-time.After(refusedPause):
+		}
+	}
 }
 
 func (t *target) decide(ctx context.Context, ids []string, c int) (map[string]time.Time, error) {

@@ -211,6 +211,9 @@ type stack struct {
 	worker    *proc
 	handler   *proc
 	routes    map[string]route
+
+	// handlerEnv is added to the handler's environment.
+	handlerEnv []string
 }
 
 func newStack(t *testing.T) *stack {
@@ -229,10 +232,11 @@ func newStackWith(t *testing.T, configure func(*stack)) *stack {
 }
 
 // startHandler starts the handler. A decision waits a second for its
-// outcome, not the default five, so tests with the worker down run quickly.
+// outcome, not the default five, so tests with the worker down run
+// quickly, unless handlerEnv says otherwise.
 func (s *stack) startHandler() {
-	s.handler = start(s.t, "handler", append(s.schedulerEnv(),
-		fmt.Sprintf("FUNCTIONS_CUSTOMHANDLER_PORT=%d", s.httpPort), "APPROVALS_DECISION_WAIT=1s"))
+	env := append(s.schedulerEnv(), fmt.Sprintf("FUNCTIONS_CUSTOMHANDLER_PORT=%d", s.httpPort), "APPROVALS_DECISION_WAIT=1s")
+	s.handler = start(s.t, "handler", append(env, s.handlerEnv...))
 }
 
 func (s *stack) schedulerEnv() []string {

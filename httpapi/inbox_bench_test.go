@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -38,7 +39,14 @@ func BenchmarkInbox(b *testing.B) {
 					approvers = append(approvers, "dana")
 				}
 				req := approval.Request{RequestID: fmt.Sprintf("bench-%05d", i), Requester: "ana", Item: fmt.Sprintf("item %d", i), Approvers: approvers}
-				if err := e.orch.Start(ctx, req); err != nil {
+				err := e.orch.Start(ctx, req)
+				// A start refused while the scheduler's backlog is full
+				// is sent again, as a client should.
+				for errors.Is(err, httpapi.ErrBusy) {
+					time.Sleep(10 * time.Millisecond)
+					err = e.orch.Start(ctx, req)
+				}
+				if err != nil {
 					errs <- err
 					return
 				}

@@ -20,6 +20,9 @@ import (
 var (
 	ErrNotFound = errors.New("approval not found")
 	ErrExists   = errors.New("approval already exists")
+	// ErrBusy is a start the scheduler refused because it has more work
+	// waiting than it takes on: nothing was started.
+	ErrBusy = errors.New("scheduler busy")
 )
 
 // Orchestrations is what the API needs from the scheduler.
@@ -56,6 +59,11 @@ func (s Scheduler) Start(ctx context.Context, req approval.Request) error {
 		api.WithInstanceID(api.InstanceID(req.RequestID)), api.WithInput(req))
 	if status.Code(err) == codes.AlreadyExists || errors.Is(err, api.ErrDuplicateInstance) {
 		return ErrExists
+	}
+	// Both the embedded scheduler and the Azure service refuse a start
+	// they are too busy to take with RESOURCE_EXHAUSTED.
+	if status.Code(err) == codes.ResourceExhausted {
+		return fmt.Errorf("start approval %s: %w: %v", req.RequestID, ErrBusy, err)
 	}
 	if err != nil {
 		return fmt.Errorf("start approval %s: %w", req.RequestID, err)

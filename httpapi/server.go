@@ -284,6 +284,10 @@ func (s *server) start(w http.ResponseWriter, r *http.Request) {
 		s.restart(w, r, req)
 		return
 	}
+	if errors.Is(err, ErrBusy) {
+		writeProblem(w, r, s.busy(w, r, err))
+		return
+	}
 	if err != nil {
 		writeProblem(w, r, *s.schedulerFailed(w, r, "start approval", err))
 		return

@@ -9,7 +9,7 @@ import (
 	"github.com/microsoft/durabletask-go/backend"
 )
 
-// Activity work items: the queue of activities the orchestrations
+// Activity work items: the queues of activities the orchestrations
 // scheduled, handed out one at a time, and their results.
 
 // GetActivityWorkItem implements backend.Backend. Like its orchestration
@@ -18,6 +18,9 @@ func (s *Store) GetActivityWorkItem(ctx context.Context) (*backend.ActivityWorkI
 	for {
 		s.mu.Lock()
 		seq, ok := s.tasks.pop()
+		if !ok {
+			seq, ok = s.firstTasks.pop()
+		}
 		id, owned := s.taskOwner[seq]
 		var lockedBy string
 		if ok && owned {
@@ -64,6 +67,8 @@ func (s *Store) dropTask(seq int64) {
 	delete(s.taskLocks, seq)
 }
 
+// requeueTask puts an activity that was handed out back at the very front:
+// it has waited longest.
 func (s *Store) requeueTask(seq int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

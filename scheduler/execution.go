@@ -173,7 +173,13 @@ func (s *Store) saveExecution(ctx context.Context, tx *txn, id api.InstanceID, s
 		} else {
 			in.inbox = without(in.inbox, delivered)
 		}
-		in.locked, in.lockedBy, in.delivered, in.dequeues, in.notBefore = false, "", nil, 0, time.Time{}
+		// The activities of an instance's first execution wait behind
+		// those of instances under way (see index.go).
+		tasks := &s.tasks
+		if in.unstarted {
+			tasks = &s.firstTasks
+		}
+		in.locked, in.lockedBy, in.delivered, in.dequeues, in.notBefore, in.unstarted = false, "", nil, 0, time.Time{}, false
 		for _, q := range newEvents {
 			s.addEventLocked(q.id, q.ref, now)
 		}
@@ -182,7 +188,7 @@ func (s *Store) saveExecution(ctx context.Context, tx *txn, id api.InstanceID, s
 		s.changedLocked(id)
 		if len(newTasks) > 0 {
 			for _, seq := range newTasks {
-				s.tasks.push(seq)
+				tasks.push(seq)
 				s.taskOwner[seq] = id
 			}
 			s.wakeTasksLocked()

@@ -11,8 +11,29 @@ import (
 
 // The in-memory index: which instances have events waiting, which of those
 // can run now, the timers that make more of them runnable later, and the
-// activity queue. It mirrors what the database holds and is rebuilt from it
+// activity queues. It mirrors what the database holds and is rebuilt from it
 // on open; the functions here all need s.mu held.
+//
+// Work that continues an instance is handed out before work that begins
+// one: an instance that has run before goes ahead of instances that
+// clients started and that have not run yet, and activities scheduled by
+// a later execution go ahead of those an instance's first execution
+// scheduled. (A sub-orchestration is work of its parent, under way, so it
+// is not new.) Within each class the order is first come, first served.
+// The rule knows nothing of what the orchestrations do; its point is that
+// a burst of new instances queues behind the work of instances already
+// under way (an event raised for one of them, an activity it waits on)
+// instead of in front of it, so that work admitted earlier is not made to
+// wait for work admitted later.
+//
+// The price is starvation: while work that continues instances keeps
+// every dispatch slot busy, no new instance begins. Continuing work is
+// finite unless orchestrations run forever, and it counts towards the
+// backlog that refuses new starts (see admit), so a scheduler that cannot
+// keep up says so to the clients starting instances instead of letting
+// their instances wait unseen. Within one instance nothing changes: its
+// events are delivered in the order they became due, whichever class it
+// is in.
 
 // instance is the in-memory view of an instance that has events waiting or
 // is being executed. Instances with neither are not held in memory.
@@ -22,6 +43,9 @@ type instance struct {
 	lockedBy  string
 	delivered []int64
 	queued    bool
+	// unstarted is true for an instance a client started until an
+	// execution of it has been saved: it is queued behind those under way.
+	unstarted bool
 	dequeues  int32
 	// notBefore holds the whole instance back after a failed attempt, so
 	// that no event can overtake the ones that attempt was given.
@@ -37,6 +61,9 @@ type inboxRef struct {
 	seq       int64
 	visibleAt time.Time
 	dueAt     time.Time
+	// starts marks the ExecutionStarted of an instance a client started
+	// (or restarted); an instance first seen through it is unstarted.
+	starts bool
 }
 
 // compare orders refs by when they became due, then by arrival.
@@ -64,7 +91,7 @@ func (in *instance) visible(now time.Time) bool {
 func (s *Store) addEventLocked(id api.InstanceID, ref inboxRef, now time.Time) {
 	in := s.instances[id]
 	if in == nil {
-		in = &instance{}
+		in = &instance{unstarted: ref.starts}
 		s.instances[id] = in
 	}
 	in.inbox = append(in.inbox, ref)
@@ -122,14 +149,18 @@ func (s *Store) wakeTasksLocked() {
 	s.taskWake = make(chan struct{})
 }
 
-// enqueueLocked puts an instance on the ready queue when it has visible
+// enqueueLocked puts an instance on its ready queue when it has visible
 // events and nobody is executing it.
 func (s *Store) enqueueLocked(id api.InstanceID, in *instance, now time.Time) {
 	if in.locked || in.queued || !in.visible(now) {
 		return
 	}
 	in.queued = true
-	s.ready.push(id)
+	if in.unstarted {
+		s.unstarted.push(id)
+	} else {
+		s.ready.push(id)
+	}
 	s.wakeOrchestrationsLocked()
 }
 
@@ -146,10 +177,14 @@ func (s *Store) dropInstanceLocked(id api.InstanceID) {
 	delete(s.instances, id)
 }
 
-// nextReadyLocked pops the first runnable instance.
+// nextReadyLocked pops the first runnable instance: one under way if any,
+// else a new one.
 func (s *Store) nextReadyLocked(now time.Time) (api.InstanceID, *instance, bool) {
 	for {
 		id, ok := s.ready.pop()
+		if !ok {
+			id, ok = s.unstarted.pop()
+		}
 		if !ok {
 			return "", nil, false
 		}

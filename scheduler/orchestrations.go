@@ -24,8 +24,22 @@ import (
 // Orchestration work items: creating instances, queueing events for them,
 // and handing out and taking back the work items that run them.
 
-// CreateOrchestrationInstance implements backend.Backend.
+// CreateOrchestrationInstance implements backend.Backend: it is a client's
+// start (StartInstance), refused with ErrBacklogFull while the backlog is
+// at its bound. Nothing else that creates instances is refused for load:
+// sub-orchestrations are work of instances already under way, and a
+// restart acts on an instance that exists.
 func (s *Store) CreateOrchestrationInstance(ctx context.Context, e *backend.HistoryEvent, opts ...backend.OrchestrationIdReusePolicyOptions) error {
+	release, err := s.admit()
+	if err != nil {
+		return err
+	}
+	defer release()
+	return s.createInstance(ctx, e, opts...)
+}
+
+// createInstance creates the instance that e starts.
+func (s *Store) createInstance(ctx context.Context, e *backend.HistoryEvent, opts ...backend.OrchestrationIdReusePolicyOptions) error {
 	es := e.GetExecutionStarted()
 	if es == nil || e.GetTimestamp() == nil {
 		return errors.New("create instance: want an ExecutionStarted event with a timestamp")
@@ -58,7 +72,7 @@ func (s *Store) CreateOrchestrationInstance(ctx context.Context, e *backend.Hist
 		if err != nil {
 			return nil, err
 		}
-		ref, err := insertInbox(ctx, tx, id, inboxRef{visibleAt: visible, dueAt: latest(visible, time.Now())}, payload)
+		ref, err := insertInbox(ctx, tx, id, inboxRef{visibleAt: visible, dueAt: latest(visible, time.Now()), starts: true}, payload)
 		if err != nil {
 			return nil, err
 		}
@@ -274,7 +288,7 @@ func (s *Store) Restart(ctx context.Context, id api.InstanceID, newInstanceID bo
 	}
 	e := restartEvent(in, history, target)
 	if newInstanceID {
-		return target, s.CreateOrchestrationInstance(ctx, e)
+		return target, s.createInstance(ctx, e)
 	}
 	payload, err := backend.MarshalHistoryEvent(e)
 	if err != nil {
@@ -298,7 +312,9 @@ func (s *Store) Restart(ctx context.Context, id api.InstanceID, newInstanceID bo
 		if err := s.insertInstance(ctx, tx, id, e, &api.OrchestrationIdReusePolicy{}); err != nil {
 			return nil, err
 		}
-		ref, err := insertInbox(ctx, tx, id, acceptedNow(), payload)
+		ref := acceptedNow()
+		ref.starts = true
+		ref, err = insertInbox(ctx, tx, id, ref, payload)
 		if err != nil {
 			return nil, err
 		}

@@ -15,6 +15,8 @@ type fifo[T any] struct {
 
 func (q *fifo[T]) push(v T) { q.items = append(q.items, v) }
 
+func (q *fifo[T]) len() int { return len(q.items) - q.head }
+
 func (q *fifo[T]) pushFront(v T) {
 	if q.head > 0 {
 		q.head--

@@ -56,6 +56,12 @@ type Options struct {
 	// or were terminated longer ago than that, a small batch at a time.
 	// Zero keeps them until they are purged by a client.
 	Retention time.Duration
+	// MaxBacklog bounds each hub's backlog, the orchestration work and
+	// activities waiting for a worker: while it is at that bound, clients'
+	// starts are refused with RESOURCE_EXHAUSTED and nothing is started.
+	// Events, terminations and the rest are never refused. Zero means
+	// DefaultMaxBacklog; a negative value turns the bound off.
+	MaxBacklog int
 }
 
 // Server is a running embedded scheduler.
@@ -132,6 +138,12 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	if opts.Retention < 0 {
 		return nil, fmt.Errorf("retention %s is negative", opts.Retention)
 	}
+	switch {
+	case opts.MaxBacklog == 0:
+		opts.MaxBacklog = DefaultMaxBacklog
+	case opts.MaxBacklog < 0:
+		opts.MaxBacklog = 0
+	}
 	hubs, err := hubNames(opts.Guard.TaskHubs)
 	if err != nil {
 		return nil, err
@@ -167,6 +179,7 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 			s.unlock()
 			return nil, fmt.Errorf("task hub %q: %w", name, err)
 		}
+		store.maxBacklog = opts.MaxBacklog
 		executor, register := backend.NewGrpcExecutor(store, dtLog, backend.WithStreamShutdownChannel(s.stop))
 		var c capture
 		register(&c)
@@ -418,6 +431,8 @@ func mapErrors(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler
 		err = status.Error(codes.AlreadyExists, err.Error())
 	case errors.Is(err, api.ErrNotCompleted):
 		err = status.Error(codes.FailedPrecondition, err.Error())
+	case errors.Is(err, ErrBacklogFull):
+		err = status.Error(codes.ResourceExhausted, err.Error())
 	}
 	return resp, err
 }

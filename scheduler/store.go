@@ -23,8 +23,8 @@ import (
 // execution.go hand out and save orchestration work items; activities.go
 // does the same for activities; reads.go and query.go answer queries from
 // the reader pool; purge.go deletes instances; wait.go wakes those waiting
-// for an instance to change. Functions named ...Locked need s.mu
-// held.
+// for an instance to change; backlog.go refuses clients' starts while too
+// much work waits. Functions named ...Locked need s.mu held.
 
 // maxEventsPerWorkItem bounds one orchestrator execution, so a flood of
 // events to one instance cannot produce an unbounded work item.
@@ -52,11 +52,17 @@ type Store struct {
 
 	mu        sync.Mutex
 	instances map[api.InstanceID]*instance
+	// ready holds the runnable instances that have run before, unstarted
+	// the new ones that have not (see index.go).
 	ready     fifo[api.InstanceID]
+	unstarted fifo[api.InstanceID]
 	timers    timerHeap
 	// liveTimers is how many timers the last compaction kept.
 	liveTimers int
+	// tasks holds the activities waiting for a worker, firstTasks those
+	// scheduled by an instance's first execution, which come after.
 	tasks      fifo[int64]
+	firstTasks fifo[int64]
 	taskOwner  map[int64]api.InstanceID // queued and dispatched tasks
 	taskLocks  map[int64]string         // dispatched tasks: the dispatch's lock
 	locks      uint64
@@ -64,6 +70,16 @@ type Store struct {
 	taskWake   chan struct{}
 	// watches wake those waiting for an instance to change.
 	watches map[api.InstanceID]*watch
+
+	// maxBacklog bounds the backlog beyond which clients' starts are
+	// refused (see admit); zero, as OpenStore leaves it, means no bound,
+	// and a Server sets it from its options before serving. admitting
+	// counts the starts admitted and not yet written; refused and
+	// refusalLogged pace the log lines about refusals.
+	maxBacklog    int
+	admitting     int
+	refused       int
+	refusalLogged time.Time
 }
 
 // OpenStore opens (creating if needed) the store at path; an empty path
@@ -135,8 +151,16 @@ func displayPath(path string) string {
 // load rebuilds the in-memory queues from the database after a restart.
 // Locks are not persisted: whatever was in flight when the process stopped
 // is simply offered again. Nothing else runs yet, so s.mu is not taken.
+//
+// An instance without history has not run: it is new, a sub-orchestration
+// that has not run included (before the restart it counted as its
+// parent's work). Which execution scheduled a queued activity is not
+// stored, so every activity counts as continuing work; all of them were
+// accepted before anything that comes after the restart.
 func (s *Store) load() error {
-	rows, err := s.db.Query(`SELECT seq, instance_id, visible_at, due_at FROM inbox ORDER BY seq`)
+	rows, err := s.db.Query(`SELECT seq, instance_id, visible_at, due_at,
+		NOT EXISTS (SELECT 1 FROM history WHERE history.instance_id = inbox.instance_id)
+		FROM inbox ORDER BY seq`)
 	if err != nil {
 		return fmt.Errorf("read inbox: %w", err)
 	}
@@ -145,10 +169,11 @@ func (s *Store) load() error {
 	for rows.Next() {
 		var seq, visible, due int64
 		var id string
-		if err := rows.Scan(&seq, &id, &visible, &due); err != nil {
+		var unstarted bool
+		if err := rows.Scan(&seq, &id, &visible, &due, &unstarted); err != nil {
 			return fmt.Errorf("read inbox row: %w", err)
 		}
-		s.addEventLocked(api.InstanceID(id), inboxRef{seq: seq, visibleAt: fromNanos(visible), dueAt: fromNanos(due)}, now)
+		s.addEventLocked(api.InstanceID(id), inboxRef{seq: seq, visibleAt: fromNanos(visible), dueAt: fromNanos(due), starts: unstarted}, now)
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("read inbox: %w", err)

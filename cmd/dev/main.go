@@ -33,17 +33,21 @@ func main() {
 	level := flag.String("log-level", "info", "debug, info, warn or error")
 	dashAddr := flag.String("dashboard", "127.0.0.1:8082", "address of the scheduler's dashboard and the emulator's JSON API, which have no authentication; empty turns them off; beyond loopback it needs -"+exposure.AllowFlag)
 	retention := flag.Duration("retention", 0, "purge orchestrations this long after they complete, fail or are terminated (0 keeps them)")
+	maxBacklog := flag.Int("max-backlog", scheduler.DefaultMaxBacklog, "refuse new approvals (503, nothing started) while this many orchestration work items and activities wait for the worker; decisions are never refused; 0 turns the bound off")
 	allowRemote := flag.Bool(exposure.AllowFlag, false, "let -http, -grpc and -dashboard listen beyond loopback, although none has authentication: anyone who reaches them can start and decide any approval and terminate or purge any orchestration")
 	flag.Parse()
 	dashExplicit := false
 	flag.Visit(func(f *flag.Flag) { dashExplicit = dashExplicit || f.Name == "dashboard" })
-	if err := run(*httpAddr, *grpcAddr, *dashAddr, dashExplicit, *data, *level, *allowRemote, *retention); err != nil {
+	if *maxBacklog <= 0 {
+		*maxBacklog = -1 // no bound, in scheduler.Options' terms
+	}
+	if err := run(*httpAddr, *grpcAddr, *dashAddr, dashExplicit, *data, *level, *allowRemote, *retention, *maxBacklog); err != nil {
 		fmt.Fprintln(os.Stderr, "dev:", err)
 		os.Exit(1)
 	}
 }
 
-func run(httpAddr, grpcAddr, dashAddr string, dashExplicit bool, data, level string, allowRemote bool, retention time.Duration) error {
+func run(httpAddr, grpcAddr, dashAddr string, dashExplicit bool, data, level string, allowRemote bool, retention time.Duration, maxBacklog int) error {
 	log := logging.New(os.Stderr, level)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -97,7 +101,7 @@ func run(httpAddr, grpcAddr, dashAddr string, dashExplicit bool, data, level str
 	if warning != "" {
 		log.Warn(warning)
 	}
-	sched, err := scheduler.New(ctx, scheduler.Options{DataDir: data, Logger: log.With("component", "scheduler"), Retention: retention})
+	sched, err := scheduler.New(ctx, scheduler.Options{DataDir: data, Logger: log.With("component", "scheduler"), Retention: retention, MaxBacklog: maxBacklog})
 	if err != nil {
 		return err
 	}

@@ -43,6 +43,7 @@ func main() {
 	dashAddr := flag.String("dashboard", "127.0.0.1:8082", "address to serve the dashboard and the emulator's JSON API on, with the same TLS and token as gRPC; empty turns them off")
 	dashHosts := flag.String("dashboard-hosts", "", "comma-separated host names browsers reach the dashboard under, such as its TLS certificate's; requests for any other name but localhost and IP addresses are refused, so that a web page cannot reach the dashboard by DNS rebinding")
 	retention := flag.Duration("retention", 0, "purge instances this long after they complete, fail or are terminated, in small batches (0 keeps them; the Azure service's default is 720h)")
+	maxBacklog := flag.Int("max-backlog", scheduler.DefaultMaxBacklog, "refuse clients' new starts (RESOURCE_EXHAUSTED, nothing started) while this many orchestration work items and activities of a task hub wait for workers; events and the rest are never refused; 0 turns the bound off")
 	allowRemote := flag.Bool(exposure.AllowFlag, false, "serve a -grpc address beyond loopback without TLS and a bearer token, letting anyone who reaches it "+exposure.SchedulerGrants)
 	flag.Parse()
 	log := logging.New(os.Stderr, *level)
@@ -98,12 +99,16 @@ func main() {
 	if warning != "" {
 		log.Warn(warning)
 	}
-	srv, err := scheduler.New(ctx, scheduler.Options{DataDir: *data, Synchronous: *sync, Guard: guardOpts, Logger: log, ServerOptions: serverOpts, Retention: *retention})
+	if *maxBacklog <= 0 {
+		*maxBacklog = -1 // no bound, in scheduler.Options' terms
+	}
+	srv, err := scheduler.New(ctx, scheduler.Options{DataDir: *data, Synchronous: *sync, Guard: guardOpts, Logger: log, ServerOptions: serverOpts, Retention: *retention, MaxBacklog: *maxBacklog})
 	if err != nil {
 		fail(err)
 	}
 	log.Info("scheduler listening", "addr", lis.Addr().String(), "tls", len(serverOpts) > 0,
-		"data", storage(*data), "taskhubs", guardOpts.TaskHubs, "bearer_token_required", guardOpts.Token != "", "retention", retentionText(*retention))
+		"data", storage(*data), "taskhubs", guardOpts.TaskHubs, "bearer_token_required", guardOpts.Token != "", "retention", retentionText(*retention),
+		"max_backlog", max(*maxBacklog, 0))
 	served := make(chan error, 2)
 	go func() { served <- srv.Serve(lis) }()
 	var dashSrv *http.Server
