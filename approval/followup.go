@@ -19,6 +19,11 @@ const (
 	CallbackActivityName     = "deliver_callback"
 )
 
+// SlowActivities are the activities that wait on systems outside the task
+// hub (approvers' mail and chat, callback receivers), each for up to its
+// deadlines: a worker runs them apart from those that decide approvals.
+func SlowActivities() []string { return []string{NotifyActivityName, CallbackActivityName} }
+
 // NoticeKind says why a notice is sent.
 type NoticeKind string
 
