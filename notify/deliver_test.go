@@ -174,14 +174,14 @@ func remindInput(approvers ...string) activityInput {
 
 // The notify activity retries a failing channel on its own: the working
 // channel gets each approver's notice once, however often the other is
-// retried.
+// retried, and every attempt at a notice carries its delivery id.
 func TestNotifyApproversRetriesEachChannelApart(t *testing.T) {
 	down := newReceiver(t, http.StatusServiceUnavailable)
 	hook := newReceiver(t, http.StatusOK)
 	c := loopbackClient(t, down, hook)
 	acts := approval.NewActivities("https://approvals.example", slog.New(slog.DiscardHandler))
 	acts.Notifier = Multi{
-		{Name: "slack", Notifier: &Slack{URL: down.url(), Client: c}},
+		{Name: "ticketing", Notifier: &Webhook{URL: down.url(), Secret: []byte(secret), Client: c}},
 		{Name: "webhook", Notifier: &Webhook{URL: hook.url(), Secret: []byte(secret), Client: c}},
 	}
 	acts.Delivery = approval.Delivery{Attempts: 3, Backoff: time.Millisecond, AttemptTimeout: 5 * time.Second}
@@ -196,8 +196,17 @@ func TestNotifyApproversRetriesEachChannelApart(t *testing.T) {
 	if len(ids) != 3 || len(seen) != 3 {
 		t.Errorf("the working channel received ids %v; want one notice for each of three approvers", ids)
 	}
-	if n := len(down.received()); n != 9 {
-		t.Errorf("the failing channel was tried %d times; want three attempts for each of three notices", n)
+	retried := map[string]int{}
+	for _, id := range deliveryIDs(down.received()) {
+		retried[id]++
+	}
+	for id, n := range retried {
+		if n != 3 || !seen[id] {
+			t.Errorf("the failing channel got delivery %s %d times; want three attempts at each notice, with its id", id, n)
+		}
+	}
+	if len(retried) != 3 {
+		t.Errorf("the failing channel got %d notices, want 3", len(retried))
 	}
 }
 
