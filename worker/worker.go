@@ -65,7 +65,7 @@ func Run(ctx context.Context, cfg config.Worker, log *slog.Logger) error {
 
 	start := dts.Startup{Config: sched, AccessWait: cfg.AccessWait, Logger: log}
 	err = start.Wait(ctx, listener.Start)
-	if ctx.Err() != nil {
+	if err != nil && ctx.Err() != nil {
 		return nil
 	}
 	if dts.AccessDenied(err) {
