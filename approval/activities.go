@@ -78,6 +78,9 @@ type Activities struct {
 	// its review page, BaseURL/api/review/{id}.
 	BaseURL  string
 	Notifier Notifier
+	// Delivery is how hard each notice is tried on each channel; zero
+	// fields take DefaultDelivery's.
+	Delivery Delivery
 	Recorder Recorder
 	// Links signs each approver's link; nil sends the plain page link.
 	Links *LinkSigner

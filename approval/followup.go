@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/microsoft/durabletask-go/task"
@@ -18,6 +20,11 @@ const (
 	CallbackOrchestratorName = "approval_callback"
 	CallbackActivityName     = "deliver_callback"
 )
+
+// SlowActivities are the activities that wait on systems outside the task
+// hub (approvers' mail and chat, callback receivers), each for up to its
+// deadlines: a worker runs them apart from those that decide approvals.
+func SlowActivities() []string { return []string{NotifyActivityName, CallbackActivityName} }
 
 // NoticeKind says why a notice is sent.
 type NoticeKind string
@@ -39,13 +46,10 @@ type NotifyInput struct {
 	Occasion int `json:"occasion,omitempty"`
 }
 
-// notifyAttempts and notifyBackoff bound how hard a notice is retried
-// before it is given up and logged: the orchestrator does not await
-// notices, so a notifier that keeps failing holds up nothing.
-const (
-	notifyAttempts = 4
-	notifyBackoff  = 2 * time.Second
-)
+// noticeConcurrency bounds the notices of one activity in flight at once:
+// a long list of approvers is told in parallel, without a connection per
+// approver opened all at once.
+const noticeConcurrency = 8
 
 // NotifyApprovers is the notify_approvers activity: reminders and
 // escalations. It never fails; what it cannot deliver it logs.
@@ -58,14 +62,11 @@ func (a *Activities) NotifyApprovers(ctx task.ActivityContext) (any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read %s input: expires_at: %w", NotifyActivityName, err)
 	}
-	sent := 0
-	for _, n := range a.notices(in.Request, in.Kind, in.Approvers, expires) {
-		n.Occasion = in.Occasion
-		if a.deliver(ctx.Context(), n) {
-			sent++
-		}
+	notices := a.notices(in.Request, in.Kind, in.Approvers, expires)
+	for i := range notices {
+		notices[i].Occasion = in.Occasion
 	}
-	return sent, nil
+	return a.deliverAll(ctx.Context(), notices), nil
 }
 
 // notices builds one notice per approver, each with a link signed for them
@@ -87,27 +88,43 @@ func (a *Activities) notices(req Request, kind NoticeKind, to []string, expires 
 	return out
 }
 
-// deliver sends a notice, retrying with backoff, and reports whether it
-// went out. A failure is logged without the link, which may be signed.
+// deliverAll sends notices, noticeConcurrency at a time, and returns how
+// many went out.
+func (a *Activities) deliverAll(ctx context.Context, notices []Notice) int {
+	var (
+		sent  atomic.Int64
+		wg    sync.WaitGroup
+		slots = make(chan struct{}, noticeConcurrency)
+	)
+	for _, n := range notices {
+		slots <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			if a.deliver(ctx, n) {
+				sent.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	return int(sent.Load())
+}
+
+// deliver sends a notice and reports whether it went out everywhere. A
+// notifier with several channels (a Deliverer) retries each on its own;
+// any other is retried whole. A failure is logged without the link, which
+// may be signed.
 func (a *Activities) deliver(ctx context.Context, n Notice) bool {
-	delay := notifyBackoff
 	var err error
-	for attempt := 1; attempt <= notifyAttempts; attempt++ {
-		if err = a.Notifier.NotifyApprover(ctx, n); err == nil {
-			return true
-		}
-		if attempt == notifyAttempts {
-			break
-		}
-		select {
-		case <-ctx.Done():
-			attempt = notifyAttempts
-		case <-time.After(delay):
-		}
-		delay *= 2
+	if d, ok := a.Notifier.(Deliverer); ok {
+		err = d.Deliver(ctx, n, a.Delivery)
+	} else {
+		err = a.Delivery.Send(ctx, a.Notifier, n)
+	}
+	if err == nil {
+		return true
 	}
 	a.logger().ErrorContext(ctx, "notification not delivered; the approval goes on without it",
-		"request_id", n.Request.RequestID, "kind", n.Kind, "approver", n.Approver, "attempts", notifyAttempts, "err", err)
+		"request_id", n.Request.RequestID, "kind", n.Kind, "approver", n.Approver, "err", err)
 	return false
 }
 

@@ -22,6 +22,7 @@ import (
 	"github.com/approvals-go/approvals/dts"
 	"github.com/approvals-go/approvals/scheduler"
 	"github.com/approvals-go/approvals/scheduler/dashboard"
+	"github.com/approvals-go/approvals/worker"
 )
 
 // DashboardConfig sizes the dashboard benchmark: how fast the dashboard's
@@ -163,8 +164,8 @@ func startDashTarget(ctx context.Context, dir string) (*dashTarget, func(), erro
 	if err := approval.Register(r, approval.NewActivities("http://bench.invalid", slog.New(slog.DiscardHandler))); err != nil {
 		return fail(err)
 	}
-	silent := dts.Logger(slog.New(slog.DiscardHandler))
-	if err := client.NewTaskHubGrpcClient(wconn, silent).StartWorkItemListener(ctx, r); err != nil {
+	l := worker.NewListener(wconn, task.NewTaskExecutor(r), worker.ListenerOptions{SlowActivities: approval.SlowActivities(), Logger: slog.New(slog.DiscardHandler)})
+	if err := l.Start(ctx); err != nil {
 		return fail(err)
 	}
 	return &dashTarget{srv: srv, reader: srv.Reader(dts.DefaultTaskHub), client: client.NewTaskHubGrpcClient(cconn, dts.Logger(quiet)),

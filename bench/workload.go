@@ -28,6 +28,7 @@ import (
 	"github.com/approvals-go/approvals/approval"
 	"github.com/approvals-go/approvals/dts"
 	"github.com/approvals-go/approvals/dts/mgmt"
+	"github.com/approvals-go/approvals/worker"
 )
 
 // target is one scheduler process with a worker and a client connected.
@@ -104,7 +105,8 @@ func launch(ctx context.Context, kind string) (*target, error) {
 		return nil, err
 	}
 	t.conns = []*grpc.ClientConn{wconn, cconn}
-	if err := client.NewTaskHubGrpcClient(wconn, dts.Logger(quiet)).StartWorkItemListener(wctx, r); err != nil {
+	l := worker.NewListener(wconn, task.NewTaskExecutor(r), worker.ListenerOptions{SlowActivities: approval.SlowActivities(), Logger: quiet})
+	if err := l.Start(wctx); err != nil {
 		t.close()
 		return nil, err
 	}

@@ -124,7 +124,7 @@ type Config struct {
 	MaxActivityWorkItems      int
 	// WorkItemStreamTimeout breaks a work item stream that stays silent
 	// this long after the scheduler has shown that it sends health pings, so
-	// that durabletask-go reconnects. Zero means DefaultWorkItemStreamTimeout;
+	// that the worker reconnects. Zero means DefaultWorkItemStreamTimeout;
 	// negative turns the check off.
 	WorkItemStreamTimeout time.Duration
 

@@ -48,7 +48,7 @@ const (
 // workerid and fixes up the work item protocol for durabletask-go v0.6.0:
 // completion tokens are echoed, health pings are swallowed, the work item
 // limits are sent, and a work item stream that falls silent is broken so
-// that the library reconnects. Unary calls that fail with Unavailable are
+// that the worker reconnects. Unary calls that fail with Unavailable are
 // retried a few times with backoff.
 func Dial(ctx context.Context, cfg Config, role Role) (*grpc.ClientConn, error) {
 	opts, err := DialOptions(cfg, role)

@@ -217,7 +217,7 @@ func (t *workItemTracker) stream(ctx context.Context, desc *grpc.StreamDesc, cc 
 		return streamer(ctx, desc, cc, method, opts...)
 	}
 	// The stream gets its own context so that the silence watchdog can
-	// break it without touching the caller's context: durabletask-go
+	// break it without touching the caller's context: a worker
 	// reconnects on a stream error only while its own context is alive.
 	sctx, cancel := context.WithCancel(ctx)
 	cs, err := streamer(sctx, desc, cc, method, opts...)

@@ -4,10 +4,11 @@
 // through a signed JSON webhook. Each is an approval.Notifier; Multi sends
 // through several at once.
 //
-// A notifier returns delivery errors and does not retry: the activity that
-// calls it does. Errors never hold a secret: not the SMTP
-// password, not a webhook URL's path or query (they carry the token), not
-// the review link (a signed one is a credential).
+// A channel returns delivery errors and does not retry: approval.Delivery
+// does, for each channel on its own (Multi.Deliver), each attempt within a
+// deadline. Errors never hold a secret: not the SMTP password, not a
+// webhook URL's path or query (they carry the token), not the review link
+// (a signed one is a credential).
 //
 // Shared channels get the plain review page: a link signed for one
 // approver lets whoever holds it decide as them, and everyone in a Teams
@@ -159,17 +160,29 @@ type Channel struct {
 
 // Multi sends each notice through every channel at once. One failing does
 // not keep the others from delivering; the error joins the failures, each
-// named by its channel. A retry of the whole notice repeats the channels
-// that had delivered: webhook receivers drop duplicates by delivery id.
+// named by its channel.
 type Multi []Channel
 
-// NotifyApprover implements approval.Notifier.
+// NotifyApprover implements approval.Notifier: one attempt on each
+// channel.
 func (m Multi) NotifyApprover(ctx context.Context, n approval.Notice) error {
+	return m.each(func(ch Channel) error { return ch.NotifyApprover(ctx, n) })
+}
+
+// Deliver implements approval.Deliverer: each channel is tried on its own
+// as d says, so a channel that delivered is not sent the notice again
+// while another is retried, and one that hangs delays only itself.
+func (m Multi) Deliver(ctx context.Context, n approval.Notice, d approval.Delivery) error {
+	return m.each(func(ch Channel) error { return d.Send(ctx, ch.Notifier, n) })
+}
+
+// each runs send for every channel at once and joins the failures.
+func (m Multi) each(send func(Channel) error) error {
 	errs := make([]error, len(m))
 	var wg sync.WaitGroup
 	for i, ch := range m {
 		wg.Go(func() {
-			if err := ch.NotifyApprover(ctx, n); err != nil {
+			if err := send(ch); err != nil {
 				errs[i] = &ChannelError{Channel: ch.Name, Err: err}
 			}
 		})

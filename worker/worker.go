@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 
-	"github.com/microsoft/durabletask-go/client"
 	"github.com/microsoft/durabletask-go/task"
 
 	"github.com/approvals-go/approvals/approval"
@@ -57,16 +56,16 @@ func Run(ctx context.Context, cfg config.Worker, log *slog.Logger) error {
 		return err
 	}
 	defer conn.Close()
-	c := client.NewTaskHubGrpcClient(conn, dts.Logger(log.With("source", "durabletask-go")))
+	listener := NewListener(conn, task.NewTaskExecutor(r), ListenerOptions{
+		MaxOrchestrations: sched.MaxOrchestrationWorkItems,
+		MaxActivities:     sched.MaxActivityWorkItems,
+		SlowActivities:    approval.SlowActivities(),
+		Logger:            log,
+	})
 
 	start := dts.Startup{Config: sched, AccessWait: cfg.AccessWait, Logger: log}
-	err = start.Wait(ctx, func(ctx context.Context) error {
-		if err := dts.Check(ctx, conn); err != nil {
-			return err
-		}
-		return c.StartWorkItemListener(ctx, r)
-	})
-	if ctx.Err() != nil {
+	err = start.Wait(ctx, listener.Start)
+	if err != nil && ctx.Err() != nil {
 		return nil
 	}
 	if dts.AccessDenied(err) {
@@ -79,5 +78,7 @@ func Run(ctx context.Context, cfg config.Worker, log *slog.Logger) error {
 		"orchestrator", approval.OrchestratorName, "activities", []string{approval.SubmitActivityName, approval.ProcessActivityName})
 	<-ctx.Done()
 	log.Info("worker stopping")
+	<-listener.Done()
+	log.Info("worker stopped")
 	return nil
 }

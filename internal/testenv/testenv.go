@@ -1,5 +1,6 @@
 // Package testenv starts an embedded scheduler on a real loopback port with
-// an approval worker connected, for tests across packages.
+// an approval worker connected (the worker package's listener, as the
+// worker binary runs it), for tests across packages.
 package testenv
 
 import (
@@ -18,6 +19,7 @@ import (
 	"github.com/approvals-go/approvals/dts"
 	"github.com/approvals-go/approvals/dts/dtstest"
 	"github.com/approvals-go/approvals/scheduler"
+	"github.com/approvals-go/approvals/worker"
 )
 
 // Env is a running scheduler with a worker and a client connection.
@@ -30,6 +32,8 @@ type Env struct {
 	Server *scheduler.Server
 	// Logs collects what the activities log, as JSON lines.
 	Logs *dtstest.Logs
+	// Scheduler is where the scheduler listens, for further connections.
+	Scheduler dts.Config
 }
 
 // Options adjust the environment.
@@ -43,6 +47,9 @@ type Options struct {
 	Activities func(*approval.Activities)
 	// Register adds orchestrators and activities beside the approval's.
 	Register func(*task.TaskRegistry) error
+	// NoWorker starts the scheduler alone, for tests that connect workers
+	// of their own.
+	NoWorker bool
 }
 
 // Quiet is a logger that discards everything.
@@ -77,15 +84,37 @@ func StartWith(t testing.TB, apiBase string, opts Options) *Env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wconn, err := dts.Dial(ctx, cfg, dts.RoleWorker)
-	if err != nil {
-		t.Fatal(err)
-	}
 	cconn, err := dts.Dial(ctx, cfg, dts.RoleClient)
 	if err != nil {
 		t.Fatal(err)
 	}
 	logs := &dtstest.Logs{}
+	var stopWorker func()
+	t.Cleanup(func() {
+		cancel()
+		if stopWorker != nil {
+			stopWorker()
+		}
+		cconn.Close()
+		closeCtx, done := context.WithTimeout(context.Background(), 5*time.Second)
+		defer done()
+		srv.Close(closeCtx)
+	})
+	if !opts.NoWorker {
+		stopWorker = startWorker(ctx, t, cfg, apiBase, opts, logs)
+	}
+	return &Env{Client: client.NewTaskHubGrpcClient(cconn, dts.Logger(Quiet())), Conn: cconn, Server: srv, Logs: logs, Scheduler: cfg}
+}
+
+// startWorker connects the approval worker's listener; the function it
+// returns waits for the listener to stop once ctx has ended, and closes
+// its connection.
+func startWorker(ctx context.Context, t testing.TB, cfg dts.Config, apiBase string, opts Options, logs *dtstest.Logs) func() {
+	t.Helper()
+	wconn, err := dts.Dial(ctx, cfg, dts.RoleWorker)
+	if err != nil {
+		t.Fatal(err)
+	}
 	acts := approval.NewActivities(apiBase, slog.New(slog.NewJSONHandler(logs, nil)))
 	if opts.Activities != nil {
 		opts.Activities(acts)
@@ -99,16 +128,16 @@ func StartWith(t testing.TB, apiBase string, opts Options) *Env {
 			t.Fatal(err)
 		}
 	}
-	if err := client.NewTaskHubGrpcClient(wconn, dts.Logger(Quiet())).StartWorkItemListener(ctx, r); err != nil {
+	l := worker.NewListener(wconn, task.NewTaskExecutor(r), worker.ListenerOptions{
+		SlowActivities: approval.SlowActivities(),
+		ShutdownGrace:  5 * time.Second,
+		Logger:         Quiet(),
+	})
+	if err := l.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		cancel()
+	return func() {
+		<-l.Done()
 		wconn.Close()
-		cconn.Close()
-		closeCtx, done := context.WithTimeout(context.Background(), 5*time.Second)
-		defer done()
-		srv.Close(closeCtx)
-	})
-	return &Env{Client: client.NewTaskHubGrpcClient(cconn, dts.Logger(Quiet())), Conn: cconn, Server: srv, Logs: logs}
+	}
 }
