@@ -125,9 +125,7 @@ func (a *Activities) SubmitApprovalRequest(ctx task.ActivityContext) (any, error
 	// Asked by an orchestrator from before notices were its own step. The
 	// orchestrator's timer starts a moment after this, so a link expiring
 	// at now+timeout lapses just before the approval does.
-	for _, n := range a.notices(req, NoticeRequest, req.Deciders(), now.Add(req.Timeout())) {
-		a.deliver(ctx.Context(), n)
-	}
+	a.deliverAll(ctx.Context(), a.notices(req, NoticeRequest, req.Deciders(), now.Add(req.Timeout())))
 	return sub, nil
 }
 
