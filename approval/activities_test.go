@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/url"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -26,10 +28,18 @@ func (a activityInput) GetInput(v any) error {
 
 func (activityInput) Context() context.Context { return context.Background() }
 
-type notices struct{ got []approval.Notice }
+// notices records what is sent, possibly from several goroutines, in
+// the order of the approvers' names.
+type notices struct {
+	mu  sync.Mutex
+	got []approval.Notice
+}
 
 func (n *notices) NotifyApprover(_ context.Context, note approval.Notice) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
 	n.got = append(n.got, note)
+	slices.SortFunc(n.got, func(a, b approval.Notice) int { return strings.Compare(a.Approver, b.Approver) })
 	return nil
 }
 
