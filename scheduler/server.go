@@ -46,9 +46,17 @@ type Options struct {
 	// Synchronous is SQLite's synchronous level, "full" (default) or
 	// "normal".
 	Synchronous string
-	// Parallelism bounds the orchestration and activity work items of each
-	// hub handed to connected workers at once. Zero means 64.
+	// Parallelism bounds the orchestration work items of each hub handed
+	// to connected workers at once. Zero means 64.
 	Parallelism int
+	// ActivityParallelism bounds the activities of each hub handed to
+	// workers at once. Zero means 1024: activities spend their time waiting
+	// on the outside world (a mail server, a webhook that hangs), and each
+	// one handed out holds a slot here until its worker completes it, so a
+	// bound as low as the orchestrations' would let one slow receiver's
+	// notices hold up the activities that decide approvals. Workers bound
+	// what they run at once themselves.
+	ActivityParallelism int
 	Logger      *slog.Logger
 	// ServerOptions are added to the gRPC server's, e.g. TLS credentials.
 	ServerOptions []grpc.ServerOption
@@ -135,6 +143,9 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	if opts.Parallelism <= 0 {
 		opts.Parallelism = 64
 	}
+	if opts.ActivityParallelism <= 0 {
+		opts.ActivityParallelism = 1024
+	}
 	if opts.Retention < 0 {
 		return nil, fmt.Errorf("retention %s is negative", opts.Retention)
 	}
@@ -186,7 +197,7 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		desc = c.desc
 		h := &hub{name: name, store: store, service: c.impl, dispatchers: []backend.TaskWorker{
 			backend.NewOrchestrationWorker(store, executor, dtLog, par),
-			backend.NewActivityTaskWorker(store, executor, dtLog, par),
+			backend.NewActivityTaskWorker(store, executor, dtLog, backend.WithMaxParallelism(int32(opts.ActivityParallelism))),
 		}}
 		s.hubs = append(s.hubs, h)
 		h.start(ctx, log, opts.Retention)

@@ -24,7 +24,12 @@ import (
 // Defaults of ListenerOptions.
 const (
 	// DefaultMaxSlowActivities bounds the slow activities running at once.
-	DefaultMaxSlowActivities = 16
+	// They spend their time waiting on a receiver (a hanging one for up to
+	// four attempts of ten seconds), which costs a goroutine and a socket,
+	// so the bound is high: with a receiver that hangs, the notices of a
+	// burst of approvals still start at once, and the channels that work
+	// deliver them at once.
+	DefaultMaxSlowActivities = 256
 	// DefaultShutdownGrace lets work in flight finish well inside the
 	// 60 seconds Container Apps waits between SIGTERM and SIGKILL.
 	DefaultShutdownGrace = 30 * time.Second
