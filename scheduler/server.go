@@ -57,7 +57,7 @@ type Options struct {
 	// notices hold up the activities that decide approvals. Workers bound
 	// what they run at once themselves.
 	ActivityParallelism int
-	Logger      *slog.Logger
+	Logger              *slog.Logger
 	// ServerOptions are added to the gRPC server's, e.g. TLS credentials.
 	ServerOptions []grpc.ServerOption
 	// Retention, when positive, purges instances that completed, failed
