@@ -110,7 +110,7 @@ type errorModel struct {
 // signInURL is App Service Authentication's sign-in for Microsoft Entra
 // ID, returning to the page the person asked for.
 func signInURL(r *http.Request) string {
-	return "/.auth/login/aad?" + url.Values{"post_login_redirect_uri": {r.URL.RequestURI()}}.Encode()
+	return LoginPath + "?" + url.Values{"post_login_redirect_uri": {r.URL.RequestURI()}}.Encode()
 }
 
 // Notices a redirect after a decision can ask the approval page to show.

@@ -136,6 +136,8 @@ func TestAppServiceIdentity(t *testing.T) {
 		"no name claim":   {"X-Ms-Client-Principal": {principal("groups", "admins")}},
 		"two principals":  {"X-Ms-Client-Principal": {principal("upn", "bob@contoso.com"), principal("upn", "eve@contoso.com")}},
 		"control in name": {"X-Ms-Client-Principal": {principal("upn", "bob\x1b[2J")}},
+		// An application's token is named by its application id alone.
+		"application without an id": {"X-Ms-Client-Principal": {principal("idtyp", "app")}, "X-Ms-Client-Principal-Name": {"bob@contoso.com"}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			e.refused(t, e.with(h).postJSON(t, decision, map[string]any{"approved": true}), http.StatusUnauthorized, "sign_in_required")
@@ -165,6 +167,145 @@ func TestAppServiceIdentity(t *testing.T) {
 	f := e.until(t, "as-2", finished)
 	if result, _ := f.body["result"].(map[string]any); result["approver"] != "dana@contoso.com" {
 		t.Fatalf("final %s", f.raw)
+	}
+}
+
+// appPrincipal is X-MS-CLIENT-PRINCIPAL as App Service Authentication
+// sends it for an application calling with an access token of its own
+// (client credentials, or a managed identity): its application id in azp
+// (appid in a v1.0 token), its object id, the app roles granted to it, and
+// no delegated scope and no sign-in name. extra claims are added as given.
+func appPrincipal(appIDClaim, appID string, roles []string, extra ...map[string]string) string {
+	const oid = "00000000-0000-0000-0000-0000000000a1"
+	claims := []map[string]string{
+		{"typ": "aud", "val": "api://11111111-1111-1111-1111-111111111111"},
+		{"typ": "iss", "val": "https://login.microsoftonline.com/22222222-2222-2222-2222-222222222222/v2.0"},
+		{"typ": appIDClaim, "val": appID},
+		{"typ": "http://schemas.microsoft.com/identity/claims/objectidentifier", "val": oid},
+		{"typ": "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/nameidentifier", "val": oid},
+		{"typ": "http://schemas.microsoft.com/identity/claims/tenantid", "val": "22222222-2222-2222-2222-222222222222"},
+	}
+	for _, r := range roles {
+		claims = append(claims, map[string]string{"typ": "roles", "val": r})
+	}
+	claims = append(claims, extra...)
+	b, _ := json.Marshal(map[string]any{
+		"auth_typ": "aad",
+		"name_typ": "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress",
+		"role_typ": "http://schemas.microsoft.com/ws/2008/06/identity/claims/role",
+		"claims":   claims,
+	})
+	return base64.StdEncoding.EncodeToString(b)
+}
+
+// A script or a Logic App calls with an access token for the app: App
+// Service Authentication validates it and passes its claims on. The
+// application is a decider like a person, known by its application id,
+// which approvers may name; it needs the app role to act at all, and no
+// name it could choose for itself (a display name, a principal name the
+// platform derives) makes it anyone else.
+func TestApplicationPrincipal(t *testing.T) {
+	const (
+		script   = "33333333-3333-3333-3333-333333333333"
+		logicApp = "44444444-4444-4444-4444-444444444444"
+	)
+	e := newAPIWith(t, httpapi.Options{Identity: config.IdentityAppService})
+	e.startFor(t, "app-1", "Laptop", script)
+	e.startFor(t, "app-2", "Desk", "bob@contoso.com")
+	app := func(p string) http.Header { return http.Header{"X-Ms-Client-Principal": {p}} }
+	withRole := app(appPrincipal("azp", script, []string{httpapi.AppRole}))
+
+	e.refused(t, e.with(app(appPrincipal("azp", script, nil))).postJSON(t, "/api/approvals/app-1/decision", map[string]any{"approved": true}), http.StatusForbidden, "app_role_required")
+	e.refused(t, e.with(app(appPrincipal("azp", script, []string{"Approvals.Read", "approvals.decide"}))).postJSON(t, "/api/approvals/app-1/decision", map[string]any{"approved": true}), http.StatusForbidden, "app_role_required")
+	// Not named on app-2, whatever the platform calls it.
+	posing := withRole.Clone()
+	posing.Set("X-Ms-Client-Principal-Name", "bob@contoso.com")
+	e.refused(t, e.with(posing).postJSON(t, "/api/approvals/app-2/decision", map[string]any{"approved": true}), http.StatusForbidden, "not_an_approver")
+	e.refused(t, e.with(posing).postJSON(t, "/api/approvals/app-2/decision", map[string]any{"approved": true, "approver": "bob@contoso.com"}), http.StatusForbidden, "approver_mismatch")
+	// A person's delegated token names the client it came through (azp)
+	// too: it is the person, never that client.
+	viaCLI := app(appPrincipal("azp", script, nil,
+		map[string]string{"typ": "http://schemas.microsoft.com/identity/claims/scope", "val": "user_impersonation"},
+		map[string]string{"typ": "preferred_username", "val": "carol@contoso.com"}))
+	e.refused(t, e.with(viaCLI).postJSON(t, "/api/approvals/app-1/decision", map[string]any{"approved": true}), http.StatusForbidden, "not_an_approver")
+	// A token that says it is a person's (idtyp user) but names none is
+	// no one.
+	e.refused(t, e.with(app(appPrincipal("azp", script, []string{httpapi.AppRole}, map[string]string{"typ": "idtyp", "val": "user"}))).postJSON(t, "/api/approvals/app-1/decision", map[string]any{"approved": true}), http.StatusUnauthorized, "sign_in_required")
+
+	d := e.with(withRole).postJSON(t, "/api/approvals/app-1/decision", map[string]any{"approved": true, "comments": "checked by the pipeline"})
+	if d.code != http.StatusOK || d.body["status"] != "Approved" {
+		t.Fatalf("the named application's decision = %d %s", d.code, d.raw)
+	}
+	if result, _ := d.body["result"].(map[string]any); result["approver"] != script || result["approver_oid"] != "00000000-0000-0000-0000-0000000000a1" {
+		t.Fatalf("the outcome records %v", result)
+	}
+
+	// A v1.0 token names the application in appid; idtyp app is enough
+	// even with a name claim. An application withdraws what it requested
+	// as itself.
+	r := e.postJSON(t, httpapi.ApprovalsPath, map[string]any{"request_id": "app-3", "requester": logicApp, "item": "Build 42", "approver": "bob@contoso.com", "timeout": "2h"})
+	if r.code != http.StatusAccepted {
+		t.Fatalf("start = %d %s", r.code, r.raw)
+	}
+	e.until(t, "app-3", submitted)
+	flow := app(appPrincipal("appid", logicApp, []string{httpapi.AppRole},
+		map[string]string{"typ": "idtyp", "val": "app"}, map[string]string{"typ": "email", "val": "bob@contoso.com"}))
+	e.orch.decisions.Store(0)
+	e.refused(t, e.with(withRole).postJSON(t, "/api/approvals/app-3/withdraw", map[string]any{"reason": "not mine"}), http.StatusForbidden, "not_the_requester")
+	w := e.with(flow).postJSON(t, "/api/approvals/app-3/withdraw", map[string]any{"reason": "the flow was cancelled"})
+	if w.code != http.StatusOK || w.body["status"] != "Withdrawn" {
+		t.Fatalf("the requesting application's withdrawal = %d %s", w.code, w.raw)
+	}
+}
+
+// With sign-in, App Service Authentication lets anonymous requests through
+// so that a function key alone starts, reads and lists; the handler then
+// serves the people's routes to the signed-in only. A browser opening a
+// page, a signed link included, is sent to sign in and back; anything else
+// is a 401. Deciding and withdrawing need a principal wherever they are
+// asked.
+func TestPeopleRoutesNeedSignIn(t *testing.T) {
+	signer, err := approval.NewLinkSigner(strings.Repeat("k", 32), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newAPIWith(t, httpapi.Options{Links: signer, Identity: config.IdentityAppService})
+	e.startFor(t, "pg-1", "Laptop", "bob@contoso.com")
+	token := signer.Token("pg-1", "bob@contoso.com", time.Now().Add(time.Hour))
+	browser := e.with(browserGet)
+	for _, page := range []string{"/api/review", "/api/review?status=Pending", "/api/review/pg-1", "/api/review/pg-1?token=" + url.QueryEscape(token)} {
+		r := browser.do(t, http.MethodGet, page, "", "")
+		want := httpapi.LoginPath + "?" + url.Values{"post_login_redirect_uri": {page}}.Encode()
+		if r.code != http.StatusFound || r.header.Get("Location") != want {
+			t.Fatalf("a browser opening %s without signing in = %d %s, Location %q; want 302 to %s", page, r.code, r.raw, r.header.Get("Location"), want)
+		}
+		e.refused(t, e.do(t, http.MethodGet, page, "", ""), http.StatusUnauthorized, "sign_in_required")
+	}
+	e.refused(t, e.postForm(t, "/api/review/pg-1", url.Values{"approved": {"true"}, "token": {token}}), http.StatusUnauthorized, "sign_in_required")
+	// A form posted once the session is gone cannot be replayed after a
+	// redirect: the page says to sign in, with the way back.
+	if r := browser.postForm(t, "/api/review/pg-1", url.Values{"approved": {"true"}}); r.code != http.StatusUnauthorized || !strings.Contains(r.raw, `href="/.auth/login/aad?post_login_redirect_uri=%2Fapi%2Freview%2Fpg-1"`) {
+		t.Fatalf("a browser posting without a session = %d %.300s", r.code, r.raw)
+	}
+	e.refused(t, e.with(http.Header{"X-Ms-Client-Principal": {appPrincipal("azp", "33333333-3333-3333-3333-333333333333", nil)}}).do(t, http.MethodGet, "/api/review", "", ""), http.StatusForbidden, "app_role_required")
+	e.refused(t, e.postJSON(t, "/api/approvals/pg-1/decision", map[string]any{"approved": true, "approver": "bob@contoso.com"}), http.StatusUnauthorized, "sign_in_required")
+	e.refused(t, e.postJSON(t, "/api/approvals/pg-1/withdraw", map[string]any{"requester": "ana"}), http.StatusUnauthorized, "sign_in_required")
+
+	// What a function key alone does.
+	if r := e.do(t, http.MethodGet, "/api/approvals/pg-1", "", ""); r.code != http.StatusAccepted {
+		t.Fatalf("status without a principal = %d %s", r.code, r.raw)
+	}
+	if r := e.do(t, http.MethodGet, httpapi.ApprovalsPath+"?approver=bob@contoso.com", "", ""); r.code != http.StatusOK {
+		t.Fatalf("list without a principal = %d %s", r.code, r.raw)
+	}
+	if r := e.postJSON(t, httpapi.ApprovalsPath, map[string]any{"request_id": "pg-2", "requester": "ana", "item": "pen"}); r.code != http.StatusAccepted {
+		t.Fatalf("start without a principal = %d %s", r.code, r.raw)
+	}
+
+	// Signed in, the same page opens.
+	bob := e.with(http.Header{"Accept": browserGet["Accept"], "X-Ms-Client-Principal": signedIn("bob@contoso.com")["X-Ms-Client-Principal"]})
+	if r := bob.do(t, http.MethodGet, "/api/review/pg-1?token="+url.QueryEscape(token), "", ""); r.code != http.StatusOK {
+		t.Fatalf("bob opening his link = %d %.300s", r.code, r.raw)
 	}
 }
 

@@ -12,8 +12,9 @@ import (
 )
 
 // The review page is the approval link that people follow, plain or
-// signed. It is anonymous to the Functions host: in Azure, App Service
-// Authentication signs people in before it; a signed link vouches for its
+// signed. It is anonymous to the Functions host: with sign-in
+// (appservice), people are sent to App Service Authentication's sign-in
+// before it (server.people); without, a signed link vouches for its
 // approver on its own. Opening it (a GET) never decides, because mail
 // scanners and link previews fetch every link in an e-mail: only posting
 // its form does.

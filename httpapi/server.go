@@ -72,8 +72,10 @@ type Options struct {
 	DecisionWait time.Duration
 	// Identity says who a decider is: config.IdentityBody ("" too) takes
 	// the body's approver, for development; config.IdentityAppService the
-	// principal that App Service Authentication signed in, from headers
-	// the platform sets and strips from what clients send.
+	// principal that App Service Authentication signed in (a person, or an
+	// application with AppRole calling with a token of its own), from
+	// headers the platform sets and strips from what clients send. With
+	// it, the people's routes serve only the signed-in.
 	Identity string
 	// Links checks the signed links approvers receive. Nil means links
 	// are plain page links, and the review page then lets whoever opens it
@@ -131,8 +133,8 @@ func New(orch Orchestrations, opts Options) http.Handler {
 	r.Handle(ApprovalPath, methods{http.MethodGet: s.get})
 	r.Handle(DecisionPath, methods{http.MethodPost: s.decide})
 	r.Handle(WithdrawPath, methods{http.MethodPost: s.withdraw})
-	r.Handle(ReviewPath, methods{http.MethodGet: s.inbox})
-	r.Handle(ReviewPagePath, methods{http.MethodGet: s.review, http.MethodPost: s.reviewDecide})
+	r.Handle(ReviewPath, methods{http.MethodGet: s.people(s.inbox)})
+	r.Handle(ReviewPagePath, methods{http.MethodGet: s.people(s.review), http.MethodPost: s.people(s.reviewDecide)})
 	r.Handle(AssetPath, methods{http.MethodGet: serveAsset})
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, problem{Status: http.StatusNotFound, Detail: "no route for " + r.URL.Path})

@@ -3,7 +3,8 @@ package infra_test
 // Who gets in where: each function folder's trigger and authorization level,
 // and App Service Authentication (sign-in with Microsoft Entra ID) in front
 // of them when an app registration is given. Machines (Logic Apps, scripts,
-// the console client) call the /api/approvals routes with a function key;
+// the console client) call the /api/approvals routes with a function key,
+// and, to decide or withdraw with sign-in on, an access token for the app;
 // people open /api/review pages, signed in when sign-in is on.
 
 import (
@@ -206,7 +207,7 @@ func TestFunctionAuthLevels(t *testing.T) {
 			}
 		default:
 			t.Errorf("%s: route %s is neither under %s/ (machines, function key) nor under one of %v (people); "+
-				"place it, and this test and the excluded paths of %s follow", f.folder, f.route, machineRoot, peopleRoots, functionBicep)
+				"place it, and this test and TestExcludedPathsTakeNoPerson's lists follow", f.folder, f.route, machineRoot, peopleRoots)
 		}
 	}
 	if !reviewMethods["GET"] || !reviewMethods["POST"] {
@@ -229,11 +230,14 @@ func authResource(t *testing.T, fn *bicepFile) *decl {
 	return found[0]
 }
 
-// TestSignIn: with an app registration (AUTH_CLIENT_ID), people sign in with
-// Microsoft Entra ID before they reach a page, the machine routes keep
-// taking function keys, and the handler takes the decider from the
-// signed-in principal; without one, there is no authentication resource and
-// the handler takes the identity from the request.
+// TestSignIn: with an app registration (AUTH_CLIENT_ID), App Service
+// Authentication signs people in with Microsoft Entra ID and validates
+// machine callers' access tokens, in front of every route, letting
+// anonymous requests through so that the machine routes keep taking
+// function keys; the handler takes the decider from the authenticated
+// principal and sends people to sign in before a page. Without one, there
+// is no authentication resource and the handler takes the identity from
+// the request.
 func TestSignIn(t *testing.T) {
 	files := bicepFiles(t)
 	fn := files[functionBicep]
@@ -273,10 +277,12 @@ func TestSignIn(t *testing.T) {
 	}
 	body := get(auth.body(), "properties")
 	for key, want := range map[string]string{
-		"platform.enabled":                                             "true",
-		"globalValidation.requireAuthentication":                       "true",
-		"globalValidation.unauthenticatedClientAction":                 "'RedirectToLoginPage'",
-		"globalValidation.excludedPaths":                               "machinePaths",
+		"platform.enabled": "true",
+		// Anonymous requests reach the Functions host, where a function
+		// key alone starts, reads and lists; the handler refuses the rest
+		// without a principal (TestExcludedPathsTakeNoPerson).
+		"globalValidation.requireAuthentication":                       "false",
+		"globalValidation.unauthenticatedClientAction":                 "'AllowAnonymous'",
 		"httpSettings.requireHttps":                                    "true",
 		"identityProviders.azureActiveDirectory.enabled":               "true",
 		"identityProviders.azureActiveDirectory.registration.clientId": "authClientId",
@@ -300,6 +306,12 @@ func TestSignIn(t *testing.T) {
 	}
 	if ps, err := props(dig(body, "identityProviders")); err != nil || len(ps) != 1 {
 		t.Errorf("%s: want Microsoft Entra ID as the only identity provider, got %v (%v)", functionBicep, ps, err)
+	}
+	// Machine callers' access tokens: asked for the Application ID URI
+	// (a v1.0 token's aud) or carrying the client id (a v2.0 token's).
+	audiences, err := items(dig(body, "identityProviders", "azureActiveDirectory", "validation", "allowedAudiences"))
+	if err != nil || !slices.Equal(audiences, []string{"'api://${authClientId}'", "authClientId"}) {
+		t.Errorf("%s: validation.allowedAudiences = %q (%v), want ['api://${authClientId}', authClientId]", functionBicep, audiences, err)
 	}
 
 	// The handler's identity mode follows, and is written only once the
@@ -325,59 +337,81 @@ func TestSignIn(t *testing.T) {
 	}
 }
 
-// TestExcludedPathsAreTheMachineRoutes: sign-in leaves exactly the machine
-// routes to the function keys, read from the function.json files.
-func TestExcludedPathsAreTheMachineRoutes(t *testing.T) {
+// Which function folders serve a route whose answer depends on who is
+// asking, read from the X-MS-CLIENT-PRINCIPAL headers with sign-in on: a
+// decider (SubmitDecision, ReviewDecision), a withdrawer
+// (WithdrawApproval), the person whose page or inbox it is (ReviewApproval,
+// ReviewInbox), or "me" in a list (ListApprovals' approver=me). The others
+// read no principal: a function key alone may start and read, and the
+// pages' assets are the same for everyone. Every folder must be in one
+// list, so a new route is placed before it ships.
+var (
+	principalFunctions   = []string{"SubmitDecision", "WithdrawApproval", "ReviewDecision", "ReviewApproval", "ReviewInbox", "ListApprovals"}
+	noPrincipalFunctions = []string{"StartApproval", "GetApproval", "PageAssets"}
+	// What a function key alone must still do with sign-in on.
+	keyOnlyFunctions = []string{"StartApproval", "GetApproval", "ListApprovals"}
+)
+
+// TestExcludedPathsTakeNoPerson: App Service Authentication's
+// excludedPaths are documented only as paths an unauthenticated request is
+// not redirected from; nothing says the platform strips client-sent
+// X-MS-CLIENT-PRINCIPAL headers there. So no path that takes a person (a
+// decider, a withdrawer, whose page or inbox it is) may be excluded, read
+// from the function.json routes; and the routes a function key alone uses
+// must still be reachable without signing in, by an exclusion or by
+// letting anonymous requests through.
+func TestExcludedPathsTakeNoPerson(t *testing.T) {
 	fn := bicepFiles(t)[functionBicep]
-	v := fn.find("var", "machinePaths")
-	if v == nil {
-		t.Fatalf("%s: var machinePaths (the excluded paths) is missing", functionBicep)
-	}
-	list, err := items(v.value)
-	if err != nil {
-		t.Fatalf("%s: machinePaths: %v", functionBicep, err)
+	body := get(authResource(t, fn).body(), "properties")
+	raw := dig(body, "globalValidation", "excludedPaths")
+	if v := fn.find("var", raw); v != nil {
+		raw = v.value
 	}
 	var entries []string
-	for _, e := range list {
-		lit := unquote(e)
-		if lit == "" || strings.Contains(strings.TrimSuffix(lit, "/*"), "*") || strings.Contains(lit, "?") {
-			t.Errorf("%s: excluded path %s must be a literal path, optionally ending in /*", functionBicep, e)
+	if raw != "" {
+		list, err := items(raw)
+		if err != nil {
+			t.Fatalf("%s: excludedPaths: %v", functionBicep, err)
+		}
+		for _, e := range list {
+			lit := unquote(e)
+			if lit == "" || strings.Contains(strings.TrimSuffix(lit, "/*"), "*") || strings.Contains(lit, "?") {
+				t.Errorf("%s: excluded path %s must be a literal path, optionally ending in /*", functionBicep, e)
+				continue
+			}
+			entries = append(entries, lit)
+		}
+	}
+	anonymous := dig(body, "globalValidation", "unauthenticatedClientAction") == "'AllowAnonymous'"
+
+	prefix := routePrefix(t)
+	checked := 0
+	for _, f := range functions(t) {
+		takesPerson := slices.Contains(principalFunctions, f.folder)
+		if !takesPerson && !slices.Contains(noPrincipalFunctions, f.folder) {
+			t.Errorf("%s (route %s) is in neither principalFunctions nor noPrincipalFunctions: say whether it reads who is asking", f.folder, f.route)
 			continue
 		}
-		entries = append(entries, lit)
-	}
-	isExcluded := func(p string) bool {
-		return slices.ContainsFunc(entries, func(e string) bool { return excluded(e, p) })
-	}
-	prefix := routePrefix(t)
-	used := map[string]bool{}
-	machines := 0
-	for _, f := range functions(t) {
 		for _, p := range samplePaths(prefix, f.route) {
-			switch f.authLevel {
-			case "function", "admin":
-				machines++
-				if !isExcluded(p) {
-					t.Errorf("%s takes a function key on %s, but sign-in would redirect its callers to a login page: add it to machinePaths", f.folder, p)
+			hit := slices.ContainsFunc(entries, func(e string) bool { return excluded(e, p) })
+			if takesPerson {
+				checked++
+				if hit {
+					t.Errorf("%s reads who is asking on %s, but %s excludes that path from App Service Authentication, "+
+						"where nothing documents that client-sent X-MS-CLIENT-PRINCIPAL headers are stripped", f.folder, p, functionBicep)
 				}
-				for _, e := range entries {
-					if excluded(e, p) {
-						used[e] = true
-					}
-				}
-			default:
-				if isExcluded(p) {
-					t.Errorf("%s is a people route, but %s is excluded from sign-in", f.folder, p)
-				}
+			}
+			if slices.Contains(keyOnlyFunctions, f.folder) && !hit && !anonymous {
+				t.Errorf("%s: a function key alone must reach %s with sign-in on, but the path is not excluded and anonymous requests are redirected to sign in", f.folder, p)
 			}
 		}
 	}
-	if machines == 0 {
-		t.Fatal("no function takes a function key; the check above saw nothing")
+	if checked == 0 {
+		t.Fatal("no route reads who is asking; the check above saw nothing")
 	}
-	for _, e := range entries {
-		if !used[e] {
-			t.Errorf("%s: excluded path %s matches no machine route", functionBicep, e)
+	for _, name := range slices.Concat(principalFunctions, noPrincipalFunctions) {
+		if !slices.ContainsFunc(functions(t), func(f function) bool { return f.folder == name }) {
+			t.Errorf("%s is listed here but is no function folder", name)
 		}
 	}
 }

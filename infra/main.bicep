@@ -81,12 +81,31 @@ param authClientId string = ''
 @description('Directory (tenant) id of that app registration (AUTH_TENANT_ID). Empty means the tenant azd deploys to.')
 param authTenantId string = ''
 
-// No default, and never passed to an output: the preprovision hook
-// (cmd/linkkey) generates it once and keeps it in the azd environment, so
-// every provision writes the same key to Key Vault.
+// No default, and never passed to an output. The key that is deployed is
+// the preprovision hook's (cmd/linkkey): it generates APPROVALS_LINK_KEY
+// once, keeps it in the azd environment, and main.parameters.json passes it
+// here, so every provision writes the same key to Key Vault. But azd reads
+// and resolves the parameters once before it runs that hook, when a new
+// environment has no key yet; without a value then it would prompt for this
+// one, and fail under --no-prompt. The `generate` metadata makes azd fill
+// it in itself instead (once, kept in the environment's config as
+// infra.parameters.linkKey). A value from main.parameters.json comes first
+// in azd's resolution, so from the hook's first run on, in the same
+// provision, the hook's key is the one deployed; azd's stands in only where
+// APPROVALS_LINK_KEY is empty (a first `azd provision --preview`, say).
+// config: 64 letters and digits, nothing that needs quoting anywhere.
 @description('Key the approval links are signed with (APPROVALS_LINK_KEY), at least 32 bytes.')
 @secure()
 @minLength(32)
+@metadata({
+  azd: {
+    type: 'generate'
+    config: {
+      length: 64
+      noSpecial: true
+    }
+  }
+})
 param linkKey string
 
 @description('Key before the last rotation (APPROVALS_LINK_KEY_PREVIOUS), still accepted for links already sent. Empty when no rotation is under way.')

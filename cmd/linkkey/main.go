@@ -10,6 +10,11 @@
 // stored as it is rather than replaced. It needs nothing but Go and azd, on
 // any OS.
 //
+// azd resolves the Bicep parameters once before it runs this hook; for
+// that pass a new environment's linkKey is a stand-in azd generates itself
+// (the `generate` metadata in infra/main.bicep), so nothing prompts. The
+// pass before deploying, after the hook, takes the key stored here.
+//
 // Usage, from the repository root:
 //
 //	go run ./cmd/linkkey [-environment NAME]           keep the key, or generate one

@@ -160,26 +160,32 @@ var publicUrl = empty(publicBaseUrl) ? siteUrl : publicBaseUrl
 // Sign-in with Microsoft Entra ID is on when an app registration is given.
 var authEnabled = !empty(authClientId)
 
-// The machine routes: every function folder with authLevel "function", all
-// under /api/approvals (start, list, status, decision). Their callers
-// (Logic Apps, scripts, the console client) hold a function key and cannot
-// follow a sign-in redirect, so App Service Authentication leaves these
-// paths alone and the Functions host checks the key. An entry matches the
-// request path (not its query string) exactly, or, ending in "/*",
-// everything below it; Learn documents no other wildcard. The people's
-// routes (/api/review pages and the /api/assets they load) are not listed:
-// a browser there is sent to sign in first. infra/auth_test.go checks this
-// list against the function.json files.
-var machinePaths = [
-  '/api/approvals'
-  '/api/approvals/*'
-]
-
 // App Service Authentication ("Easy Auth"), the v2 configuration. It runs in
-// front of the Functions host: it signs people in, strips any
-// X-MS-CLIENT-PRINCIPAL* headers a client sends, and forwards the signed-in
-// principal in those headers, which the handler reads with
-// APPROVALS_IDENTITY=appservice.
+// front of the Functions host on every path; no path is excluded from it.
+// On each request it validates what the caller presents (the session cookie
+// of a person it signed in, or an access token for the app), strips any
+// X-MS-CLIENT-PRINCIPAL* headers the client sent, and passes the
+// authenticated principal on in those headers, which the handler reads with
+// APPROVALS_IDENTITY=appservice. Learn says no more of excludedPaths than
+// that such paths are not redirected to sign in, nothing of what happens to
+// those headers there, so a path that takes a decider is never excluded
+// (infra/auth_test.go checks this against the function.json routes).
+// - Anonymous requests go through (AllowAnonymous): a function key alone
+//   still starts, reads and lists approvals on the /api/approvals routes,
+//   as Logic Apps, scripts and the console client do. Who may do more is
+//   the handler's to say: it answers a decision or a withdrawal without a
+//   principal 401, and sends a browser opening a review page or the inbox
+//   without one to sign in (/.auth/login/aad) and back.
+// - Machine callers that decide or withdraw send an access token for the
+//   app (Authorization: Bearer) with their function key: a script's
+//   service principal, a Logic App's managed identity. allowedAudiences
+//   lists what such a token's aud may be: api://<client id>, the app's
+//   Application ID URI, which callers ask tokens for (and a v1.0 token
+//   carries), and the client id, which a v2.0 token carries. The README
+//   has the app registration issue v2.0 tokens, whose issuer is the one
+//   below. The handler wants the app role Approvals.Decide on an
+//   application's token, since Entra ID gives any application of the
+//   tenant a token for the app when asked.
 // - No client secret: without one, sign-in uses the OpenID Connect implicit
 //   flow and receives only an ID token (posted back with form_post), which is
 //   all sign-in needs. The app calls no API on the user's behalf, so there is
@@ -201,9 +207,8 @@ resource auth 'Microsoft.Web/sites/config@2024-04-01' = if (authEnabled) {
       enabled: true
     }
     globalValidation: {
-      requireAuthentication: true
-      unauthenticatedClientAction: 'RedirectToLoginPage'
-      excludedPaths: machinePaths
+      requireAuthentication: false
+      unauthenticatedClientAction: 'AllowAnonymous'
     }
     httpSettings: {
       requireHttps: true
@@ -214,6 +219,12 @@ resource auth 'Microsoft.Web/sites/config@2024-04-01' = if (authEnabled) {
         registration: {
           clientId: authClientId
           openIdIssuer: '${environment().authentication.loginEndpoint}${authTenantId}/v2.0'
+        }
+        validation: {
+          allowedAudiences: [
+            'api://${authClientId}'
+            authClientId
+          ]
         }
       }
     }
