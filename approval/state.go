@@ -95,6 +95,12 @@ func (s State) Deciders() []string {
 	return s.Request.Deciders()
 }
 
+// StillToDecide are the deciders who have not decided yet, under a policy
+// that counts several decisions: who the approval waits for.
+func (s State) StillToDecide() []string {
+	return Tally{Deciders: s.Deciders(), Votes: s.Progress.Decisions}.Pending()
+}
+
 // Supports reports whether the approval's workflow said it supports f.
 func (s State) Supports(f Feature) bool { return slices.Contains(s.Progress.Features, f) }
 

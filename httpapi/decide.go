@@ -247,6 +247,9 @@ func (s *server) ended(st approval.State, d approval.Decision) decided {
 func (s *server) answerDecision(w http.ResponseWriter, r *http.Request, res decided, page string, form pageForm) {
 	if wantsHTML(r) {
 		switch {
+		case res.code == http.StatusOK && res.st.Pending():
+			// A vote recorded while the approval waits for others.
+			http.Redirect(w, r, withQuery(page, "notice", noticeRecorded), http.StatusSeeOther)
 		case res.code == http.StatusOK:
 			http.Redirect(w, r, page, http.StatusSeeOther)
 		case res.code == http.StatusAccepted:

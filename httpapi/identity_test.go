@@ -132,3 +132,27 @@ func TestStartRefusesUnusableNames(t *testing.T) {
 		t.Fatalf("%d refused starts reached the scheduler", n)
 	}
 }
+
+// After a vote on a request that needs several, the page says the decision
+// is recorded and who is still to decide, and the voter's inbox no longer
+// lists the request as waiting for them.
+func TestVoteAcknowledged(t *testing.T) {
+	e := newAPI(t)
+	e.startAll(t, "ack-1")
+	browser := e.with(http.Header{"Accept": {"text/html"}})
+	posted := browser.do(t, http.MethodPost, "/api/review/ack-1", ctForm, "approved=true&approver=bob")
+	loc := posted.header.Get("Location")
+	if posted.code != http.StatusSeeOther || !strings.HasSuffix(loc, "/api/review/ack-1?notice=recorded") {
+		t.Fatalf("bob's vote = %d, Location %q", posted.code, loc)
+	}
+	r := browser.do(t, http.MethodGet, strings.TrimPrefix(loc, e.url), "", "")
+	if r.code != http.StatusOK || !strings.Contains(r.raw, "The decision is recorded.") || !strings.Contains(r.raw, "Still to decide: carol.") {
+		t.Fatalf("page after bob's vote = %d\n%s", r.code, r.raw)
+	}
+	inbox := func(who string) string {
+		return e.do(t, http.MethodGet, "/api/approvals?approver="+who, "", "").raw
+	}
+	if strings.Contains(inbox("bob"), "ack-1") || !strings.Contains(inbox("carol"), "ack-1") {
+		t.Fatalf("bob's inbox:\n%s\ncarol's inbox:\n%s", inbox("bob"), inbox("carol"))
+	}
+}

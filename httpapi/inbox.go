@@ -47,7 +47,8 @@ type inboxQuery struct {
 	statuses []approval.Status
 	// approver keeps the approvals that person may decide: named among
 	// the approvers (escalation included), or, when a request names none,
-	// anyone but its requester.
+	// anyone but its requester; of those pending, the ones they have not
+	// decided yet.
 	approver string
 	size     int
 	cursor   listCursor
@@ -57,7 +58,14 @@ func (q inboxQuery) match(st approval.State) bool {
 	if len(q.statuses) > 0 && !slices.Contains(q.statuses, st.Status) {
 		return false
 	}
-	return q.approver == "" || st.Entitled(q.approver) == nil
+	switch {
+	case q.approver == "":
+		return true
+	case st.Pending():
+		// What waits for them: not what they decided already.
+		return st.Check(approval.Attempt{Who: q.approver}) == nil
+	}
+	return st.Entitled(q.approver) == nil
 }
 
 // filterKey identifies the filters, so that a continuation token is only

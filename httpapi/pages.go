@@ -114,7 +114,12 @@ func signInURL(r *http.Request) string {
 }
 
 // Notices a redirect after a decision can ask the approval page to show.
-const noticeDelivered = "delivered"
+const (
+	noticeDelivered = "delivered"
+	// noticeRecorded: a decision was recorded on an approval that waits
+	// for more.
+	noticeRecorded = "recorded"
+)
 
 // pageForm is how an approval page lets its viewer decide.
 type pageForm struct {
@@ -158,6 +163,12 @@ type approvalModel struct {
 	// Voted is the viewer's own decision on a request that needs several,
 	// recorded while the others are awaited.
 	Voted *approval.Vote
+	// Recorded says a decision was just recorded on a request that needs
+	// several, where the page cannot tell whose it was.
+	Recorded bool
+	// Waiting are the approvers still to decide, shown with Voted or
+	// Recorded.
+	Waiting []string
 }
 
 type formModel struct {
@@ -176,6 +187,12 @@ func (s *server) approvalPage(w http.ResponseWriter, r *http.Request, code int, 
 	}
 	switch {
 	case !st.Pending():
+	case form.notice == noticeRecorded && form.refused == nil && form.as.name == "":
+		m.Recorded, m.Waiting = true, st.StillToDecide()
+		m.Form = &formModel{Action: form.action, AskName: form.askName}
+		if !form.askName {
+			m.Form = nil
+		}
 	case form.notice == noticeDelivered && form.refused == nil:
 		// The outcome shows once it is recorded; until then there is
 		// nothing to do but wait, so the page reloads itself.
@@ -188,7 +205,7 @@ func (s *server) approvalPage(w http.ResponseWriter, r *http.Request, code int, 
 		err := st.Check(approval.Attempt{Who: form.as.name, At: now})
 		if r, refused := approval.RefusalOf(err); refused && r.Reason == approval.ReasonAlreadyVoted {
 			v, _ := (approval.Tally{Votes: st.Progress.Decisions}).VoteOf(form.as.name)
-			m.Voted = &v
+			m.Voted, m.Waiting = &v, st.StillToDecide()
 			break
 		} else if refused {
 			m.Info = refusalText(form.as.name, r.Reason)
