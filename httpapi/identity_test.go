@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/approvals-go/approvals/approval"
 	"github.com/approvals-go/approvals/config"
 	"github.com/approvals-go/approvals/httpapi"
 )
@@ -154,5 +155,27 @@ func TestVoteAcknowledged(t *testing.T) {
 	}
 	if strings.Contains(inbox("bob"), "ack-1") || !strings.Contains(inbox("carol"), "ack-1") {
 		t.Fatalf("bob's inbox:\n%s\ncarol's inbox:\n%s", inbox("bob"), inbox("carol"))
+	}
+}
+
+// With signed links and no sign-in there is no inbox an approver could
+// use: pages offer no link to it, and opened anyway it says why in words
+// an approver understands, not in configuration.
+func TestNoDeadEndInboxWithSignedLinks(t *testing.T) {
+	signer, err := approval.NewLinkSigner(strings.Repeat("k", 32), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := newAPIWith(t, httpapi.Options{Links: signer})
+	api.startFor(t, "dead-1", "Laptop", "bob")
+	e := api.with(http.Header{"Accept": {"text/html"}})
+	page := e.do(t, http.MethodGet, "/api/review/dead-1", "", "")
+	if page.code != http.StatusOK || strings.Contains(page.raw, `href="/api/review"`) {
+		t.Fatalf("review page = %d, links to the inbox:\n%s", page.code, page.raw)
+	}
+	inbox := e.do(t, http.MethodGet, "/api/review", "", "")
+	if inbox.code != http.StatusForbidden || strings.Contains(inbox.raw, "APPROVALS_") || strings.Contains(inbox.raw, `href="/api/review"`) ||
+		!strings.Contains(inbox.raw, "link you were sent") {
+		t.Fatalf("inbox = %d\n%s", inbox.code, inbox.raw)
 	}
 }

@@ -271,7 +271,7 @@ func (s *server) inbox(w http.ResponseWriter, r *http.Request) {
 		values.Set("approver", me)
 	case s.opts.Links != nil:
 		writeProblem(w, r, problem{Status: http.StatusForbidden, Reason: "sign_in_required",
-			Detail: "the inbox needs sign-in (APPROVALS_IDENTITY=appservice); open each approval from the link you were sent"})
+			Detail: "there is no inbox here, because this site cannot tell who you are without sign-in; open each request from the link you were sent"})
 		return
 	default:
 		model.AskName = true
@@ -344,7 +344,7 @@ func (s *server) answerList(w http.ResponseWriter, r *http.Request, q inboxQuery
 	for _, st := range found {
 		model.Rows = append(model.Rows, inboxRow{St: st, Link: approval.ReviewURL("", st.ID)})
 	}
-	s.render(w, r, http.StatusOK, "inbox", frame{SignedIn: s.pageIdentity(r), Inbox: ReviewPath, Now: time.Now(), Page: model})
+	s.render(w, r, http.StatusOK, "inbox", frame{SignedIn: s.pageIdentity(r), Inbox: inboxOf(r), Now: time.Now(), Page: model})
 }
 
 // inboxModel is the inbox page's content.

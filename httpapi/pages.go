@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bytes"
+	"context"
 	"embed"
 	"fmt"
 	"hash/fnv"
@@ -91,9 +92,34 @@ func (s *server) render(w http.ResponseWriter, r *http.Request, code int, name s
 	}
 }
 
+// inboxKey carries, in a request's context, where the pages' Inbox link
+// goes: "" when there is no inbox for an approver to use.
+type inboxKey struct{}
+
+// withInbox says where the Inbox link of every page of r goes. With
+// signed links and no sign-in the inbox cannot tell who is looking, so
+// pages offer no link to it rather than one to a refusal.
+func (s *server) withInbox(next http.Handler) http.Handler {
+	inbox := ReviewPath
+	if s.opts.Links != nil && !s.appService() {
+		inbox = ""
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), inboxKey{}, inbox)))
+	})
+}
+
+// inboxOf is where the Inbox link of r's page goes, "" for none.
+func inboxOf(r *http.Request) string {
+	if inbox, ok := r.Context().Value(inboxKey{}).(string); ok {
+		return inbox
+	}
+	return ReviewPath // refused before withInbox ran
+}
+
 // errorPage is a problem as a page.
 func errorPage(w http.ResponseWriter, r *http.Request, p problem) {
-	data := frame{Now: time.Now(), Inbox: ReviewPath, Page: errorModel{Problem: p}}
+	data := frame{Now: time.Now(), Inbox: inboxOf(r), Page: errorModel{Problem: p}}
 	if p.Status == http.StatusUnauthorized {
 		data.Page = errorModel{Problem: p, SignIn: signInURL(r)}
 	}
@@ -181,7 +207,7 @@ type formModel struct {
 func (s *server) approvalPage(w http.ResponseWriter, r *http.Request, code int, st approval.State, form pageForm) {
 	now := time.Now()
 	m := approvalModel{St: st, Deciders: st.Deciders()}
-	data := frame{SignedIn: s.pageIdentity(r), Inbox: ReviewPath, Now: now}
+	data := frame{SignedIn: s.pageIdentity(r), Inbox: inboxOf(r), Now: now}
 	if form.refused != nil {
 		m.Refused = form.refused.Detail
 	}

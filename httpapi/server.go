@@ -134,7 +134,7 @@ func New(orch Orchestrations, opts Options) http.Handler {
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, problem{Status: http.StatusNotFound, Detail: "no route for " + r.URL.Path})
 	})
-	return s.logRequests(s.refuseMisdirected(s.refuseCrossSite(commonHeaders(r))))
+	return s.logRequests(s.refuseMisdirected(s.refuseCrossSite(commonHeaders(s.withInbox(r)))))
 }
 
 // commonHeaders are set on every answer. Each route may answer JSON or a
