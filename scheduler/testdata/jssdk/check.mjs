@@ -13,7 +13,8 @@ const metadataGenerator = async () => { const m = new grpc.Metadata(); m.set("ta
 const c = new TaskHubGrpcClient({ hostAddress: addr, metadataGenerator });
 const ok = (cond, what) => { if (!cond) { console.error("FAIL:", what); process.exit(1); } console.log("ok:", what); };
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const run = Date.now().toString(36);
+const began = new Date();
+const run = began.getTime().toString(36);
 const input = (id) => ({ request_id: id, requester: "ana", item: "Laptop", timeout_hours: 1 });
 
 const a = `js-${run}-a`;
@@ -67,7 +68,9 @@ const purged = await c.purgeOrchestration(a);
 ok(purged.deletedInstanceCount === 1, "purgeOrchestration by ID");
 ok((await c.getOrchestrationHistory(a)).length === 0, "a purged instance has no history");
 const criteria = new PurgeInstanceCriteria();
-criteria.setCreatedTimeFrom(new Date(Date.now() - 3600e3));
+// Only what this run created: a filter cannot name a prefix, so it is
+// bounded by the run's start, and other instances are left alone.
+criteria.setCreatedTimeFrom(began);
 criteria.setRuntimeStatusList([OrchestrationStatus.TERMINATED]);
 const byFilter = await c.purgeOrchestration(criteria);
 ok(byFilter.deletedInstanceCount >= 2, `purgeOrchestration by filter: ${byFilter.deletedInstanceCount} deleted`);
