@@ -183,6 +183,7 @@ func TestWorkUnderWayGoesFirst(t *testing.T) {
 					t.Fatalf("work item for %s, want %s", wi.InstanceID, want)
 				}
 			}
+			checkRows(t, s)
 		})
 	}
 }

@@ -35,10 +35,13 @@ func (s *Store) CompleteOrchestrationWorkItem(ctx context.Context, wi *backend.O
 // saveExecution writes what one orchestrator execution did and returns the
 // matching in-memory update.
 func (s *Store) saveExecution(ctx context.Context, tx *txn, id api.InstanceID, st *backend.OrchestrationRuntimeState, delivered []int64) (func(time.Time), error) {
-	var err error
+	status, err := rowStatus(st)
+	if err != nil {
+		return nil, fmt.Errorf("complete %s: %w", id, err)
+	}
 	now := time.Now()
 	set := []string{"status = ?", "updated_at = ?"}
-	args := []any{int32(st.RuntimeStatus()), now.UnixNano()}
+	args := []any{int32(status), now.UnixNano()}
 	for _, e := range st.NewEvents() {
 		// A new execution (the first, or one continued as new) has an ID
 		// of its own.
@@ -109,6 +112,9 @@ func (s *Store) saveExecution(ctx context.Context, tx *txn, id api.InstanceID, s
 		ref inboxRef
 	}
 	var newEvents []queued
+	// messages are the in-memory updates of the events sent to other
+	// instances.
+	var messages []func(time.Time)
 	completed := st.IsCompleted()
 	if !completed {
 		for _, e := range st.PendingTimers() {
@@ -126,30 +132,41 @@ func (s *Store) saveExecution(ctx context.Context, tx *txn, id api.InstanceID, s
 	}
 	for _, msg := range st.PendingMessages() {
 		target := api.InstanceID(msg.TargetInstanceID)
-		if msg.HistoryEvent.GetExecutionStarted() == nil {
-			status, found, err := instanceStatus(ctx, tx, target)
-			if err != nil {
-				return nil, fmt.Errorf("complete %s: %w", id, err)
-			}
-			if !found || isFinal(status) {
-				s.log.Debug("dropping a message for a missing or finished instance", "instance_id", id, "target", target)
-				continue
-			}
-		} else {
-			err := s.insertInstance(ctx, tx, target, msg.HistoryEvent, &api.OrchestrationIdReusePolicy{})
-			if errors.Is(err, api.ErrDuplicateInstance) {
-				s.log.Warn("sub-orchestration already exists; not starting it again", "instance_id", id, "target", target)
-				continue
-			}
-			if err != nil {
-				return nil, err
-			}
-		}
 		payload, err := backend.MarshalHistoryEvent(msg.HistoryEvent)
 		if err != nil {
 			return nil, err
 		}
-		ref, err := insertInbox(ctx, tx, target, acceptedNow(), payload)
+		if msg.HistoryEvent.GetExecutionStarted() == nil {
+			// An event for another instance, a terminate included, is
+			// queued as a client's would be.
+			status, found, err := instanceStatus(ctx, tx, target)
+			if err != nil {
+				return nil, fmt.Errorf("complete %s: %w", id, err)
+			}
+			if !found {
+				s.log.Debug("dropping a message for a missing instance", "instance_id", id, "target", target)
+				continue
+			}
+			apply, err := s.queueEvent(ctx, tx, target, status, acceptedNow(), msg.HistoryEvent, payload)
+			if err != nil {
+				return nil, fmt.Errorf("complete %s: %w", id, err)
+			}
+			if apply != nil {
+				messages = append(messages, apply)
+			}
+			continue
+		}
+		err = s.insertInstance(ctx, tx, target, msg.HistoryEvent, &api.OrchestrationIdReusePolicy{})
+		if errors.Is(err, api.ErrDuplicateInstance) {
+			s.log.Warn("sub-orchestration already exists; not starting it again", "instance_id", id, "target", target)
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		ref := acceptedNow()
+		ref.isStart = true
+		ref, err = insertInbox(ctx, tx, target, ref, payload)
 		if err != nil {
 			return nil, err
 		}
@@ -183,6 +200,9 @@ func (s *Store) saveExecution(ctx context.Context, tx *txn, id api.InstanceID, s
 		for _, q := range newEvents {
 			s.addEventLocked(q.id, q.ref, now)
 		}
+		for _, apply := range messages {
+			apply(now)
+		}
 		s.enqueueLocked(id, in, now)
 		s.forgetLocked(id, in)
 		s.changedLocked(id)
@@ -194,6 +214,29 @@ func (s *Store) saveExecution(ctx context.Context, tx *txn, id api.InstanceID, s
 			s.wakeTasksLocked()
 		}
 	}, nil
+}
+
+// rowStatus is the status an instance's row records beside the history
+// of st, so that the row never contradicts the history saved with it. A
+// history without ExecutionStarted is refused: the runtime reports it as
+// Pending, and a row Pending with a completion time and output (as a
+// terminate delivered without its start once produced) could never be
+// waited for, purged or started. A completed history records the status it
+// completed with, even if the runtime state still reports it suspended.
+func rowStatus(st *backend.OrchestrationRuntimeState) (api.OrchestrationStatus, error) {
+	if _, err := st.Name(); err != nil && len(st.NewEvents()) > 0 {
+		return 0, errors.New("refusing to save a history without ExecutionStarted")
+	}
+	if st.IsCompleted() {
+		for _, events := range [][]*backend.HistoryEvent{st.NewEvents(), st.OldEvents()} {
+			for _, e := range events {
+				if ec := e.GetExecutionCompleted(); ec != nil {
+					return ec.GetOrchestrationStatus(), nil
+				}
+			}
+		}
+	}
+	return st.RuntimeStatus(), nil
 }
 
 func deleteSeqs(ctx context.Context, tx *txn, seqs []int64) error {

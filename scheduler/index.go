@@ -32,11 +32,38 @@ import (
 // backlog that refuses new starts (see admit), so a scheduler that cannot
 // keep up says so to the clients starting instances instead of letting
 // their instances wait unseen. Within one instance nothing changes: its
-// events are delivered in the order they became due, whichever class it
-// is in.
+// start comes first, then its events in the order they became due,
+// whichever class it is in.
 
 // instance is the in-memory view of an instance that has events waiting or
 // is being executed. Instances with neither are not held in memory.
+//
+// Invariants about starts, which the store keeps and the tests check:
+//
+//   - An instance whose start is in the future holds its other events. A
+//     client may start an instance at a later time (ExecutionStarted with a
+//     scheduledStartTimestamp); until its start is delivered, events raised
+//     for it, suspends and resumes wait beside it, whatever their own
+//     visibility. Once the start is due, the start is delivered first and
+//     the held events after it, in the order they became due. An event
+//     delivered without its start would be run by a worker as an execution
+//     of nothing, and the start that came later would then find a history
+//     without one, which the runtime refuses ("orchestration state is
+//     invalid").
+//   - A terminate before the start ends the instance at once: it is never
+//     held. The store writes the history a worker given the start and the
+//     terminate would have saved (OrchestratorStarted, ExecutionStarted,
+//     ExecutionTerminated, ExecutionCompleted with status Terminated) in
+//     the transaction that accepts the terminate (see terminateBeforeStart),
+//     so the instance is Terminated before the call returns, can be waited
+//     for and purged, and none of its code runs. Since no terminate ever
+//     waits behind a start, rebuilding this index after a restart needs
+//     nothing but the inbox's order (see Store.load).
+//   - No stored status contradicts its history: a status row is written
+//     only with the history it describes (see rowStatus). An instance
+//     without an ExecutionStarted in its history is Pending, with no
+//     completion time or output; one whose history ends in ExecutionCompleted
+//     has that event's status and a completion time.
 type instance struct {
 	inbox     []inboxRef
 	locked    bool
@@ -53,10 +80,12 @@ type instance struct {
 }
 
 // inboxRef is a waiting event. visibleAt is when it may be delivered (zero
-// for at once); dueAt is when it happened for the orchestration: a timer's
-// fire time, or when the scheduler accepted any other event. Events are
-// delivered in dueAt order, so a decision accepted before a deadline is
-// seen before that deadline's timer even when both wait out an outage.
+// for at once; a client's start time for a delayed start); dueAt is when
+// it happened for the orchestration: a timer's fire time, or when the
+// scheduler accepted any other event. Events are delivered in dueAt order
+// after the instance's start (isStart), so a decision accepted before a
+// deadline is seen before that deadline's timer even when both wait out an
+// outage; while the start is not visible, nothing of the instance is.
 type inboxRef struct {
 	seq       int64
 	visibleAt time.Time
@@ -64,6 +93,14 @@ type inboxRef struct {
 	// starts marks the ExecutionStarted of an instance a client started
 	// (or restarted); an instance first seen through it is unstarted.
 	starts bool
+	// isStart marks an instance's ExecutionStarted, whoever started it. The
+	// instance's other events are held while it is not visible, and it is
+	// delivered ahead of them. It is always the instance's first waiting
+	// event: it is written with the instance, before any event can be
+	// queued for it, and it stays until the execution it starts is saved,
+	// after which the instance has a history. So after a restart it is the
+	// first inbox row of an instance without history (see load).
+	isStart bool
 }
 
 // compare orders refs by when they became due, then by arrival.
@@ -74,16 +111,22 @@ func (r inboxRef) compare(o inboxRef) int {
 	return cmp.Compare(r.seq, o.seq)
 }
 
+// visible reports whether the instance has events it may be given now: it
+// is not held back after a failed attempt, its start (if waiting) is due,
+// and some event is.
 func (in *instance) visible(now time.Time) bool {
 	if now.Before(in.notBefore) {
 		return false
 	}
+	some := false
 	for _, r := range in.inbox {
 		if !r.visibleAt.After(now) {
-			return true
+			some = true
+		} else if r.isStart {
+			return false // everything waits for the start
 		}
 	}
-	return false
+	return some
 }
 
 // addEventLocked records a waiting event in memory and queues its instance
@@ -215,15 +258,27 @@ func (s *Store) fireTimersLocked(now time.Time) {
 }
 
 // deliverable picks the events of one work item: those visible at now, in
-// the order they became due, at most maxEventsPerWorkItem of them.
+// the order they became due, at most maxEventsPerWorkItem of them. The
+// instance's start comes first, and nothing is picked while it is not
+// visible (see instance).
 func deliverable(inbox []inboxRef, now time.Time) []int64 {
 	var refs []inboxRef
 	for _, r := range inbox {
 		if !r.visibleAt.After(now) {
 			refs = append(refs, r)
+		} else if r.isStart {
+			return nil
 		}
 	}
-	slices.SortFunc(refs, inboxRef.compare)
+	slices.SortFunc(refs, func(a, b inboxRef) int {
+		if a.isStart != b.isStart {
+			if a.isStart {
+				return -1
+			}
+			return 1
+		}
+		return a.compare(b)
+	})
 	seqs := make([]int64, 0, min(len(refs), maxEventsPerWorkItem))
 	for _, r := range refs[:min(len(refs), maxEventsPerWorkItem)] {
 		seqs = append(seqs, r.seq)

@@ -128,6 +128,13 @@ func startEnv(t *testing.T, configure ...func(*scheduler.Options)) *env {
 	cconn := e.dial(t, "default", dts.RoleClient, grpc.WithChainStreamInterceptor(e.countChunks))
 	e.client = client.NewTaskHubGrpcClient(cconn, dts.Logger(e.logs.Logger()))
 	e.mgmt = mgmt.New(cconn)
+	// Runs first, while the scheduler still serves: whatever a test did,
+	// no stored status may contradict its instance's history.
+	t.Cleanup(func() {
+		if !t.Failed() {
+			e.checkStatuses(t)
+		}
+	})
 	return e
 }
 

@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"slices"
@@ -72,7 +73,7 @@ func (s *Store) createInstance(ctx context.Context, e *backend.HistoryEvent, opt
 		if err != nil {
 			return nil, err
 		}
-		ref, err := insertInbox(ctx, tx, id, inboxRef{visibleAt: visible, dueAt: latest(visible, time.Now()), starts: true}, payload)
+		ref, err := insertInbox(ctx, tx, id, inboxRef{visibleAt: visible, dueAt: latest(visible, time.Now()), starts: true, isStart: true}, payload)
 		if err != nil {
 			return nil, err
 		}
@@ -127,7 +128,10 @@ func (s *Store) insertInstance(ctx context.Context, tx *txn, id api.InstanceID, 
 
 // AddNewOrchestrationEvent implements backend.Backend. An event for an
 // unknown instance is refused rather than stored where nothing reads it; an
-// event for a finished instance is dropped, as the service does.
+// event for a finished instance is dropped, as the service does. A
+// terminate for an instance whose start is still ahead ends it at once
+// (see terminateBeforeStart); any other event for it is held until it
+// starts (see instance).
 func (s *Store) AddNewOrchestrationEvent(ctx context.Context, id api.InstanceID, e *backend.HistoryEvent) error {
 	payload, err := backend.MarshalHistoryEvent(e)
 	if err != nil {
@@ -144,16 +148,115 @@ func (s *Store) AddNewOrchestrationEvent(ctx context.Context, id api.InstanceID,
 		if !found {
 			return nil, api.ErrInstanceNotFound
 		}
-		if isFinal(status) {
-			s.log.Debug("dropping event for finished instance", "instance_id", id)
-			return nil, nil
-		}
-		ref, err := insertInbox(ctx, tx, id, accepted, payload)
+		return s.queueEvent(ctx, tx, id, status, accepted, e, payload)
+	})
+}
+
+// queueEvent stores e, accepted as ref, for an instance in status, inside
+// a write, and returns the matching in-memory update; nil for an event
+// dropped because the instance has finished.
+func (s *Store) queueEvent(ctx context.Context, tx *txn, id api.InstanceID, status api.OrchestrationStatus, ref inboxRef, e *backend.HistoryEvent, payload []byte) (func(time.Time), error) {
+	if isFinal(status) {
+		s.log.Debug("dropping event for finished instance", "instance_id", id)
+		return nil, nil
+	}
+	if e.GetExecutionTerminated() != nil && status == api.RUNTIME_STATUS_PENDING {
+		start, err := heldStart(ctx, tx, id, time.Now())
 		if err != nil {
 			return nil, err
 		}
-		return func(now time.Time) { s.addEventLocked(id, ref, now) }, nil
-	})
+		if start != nil {
+			return s.terminateBeforeStart(ctx, tx, id, start, e)
+		}
+	}
+	ref, err := insertInbox(ctx, tx, id, ref, payload)
+	if err != nil {
+		return nil, err
+	}
+	return func(now time.Time) { s.addEventLocked(id, ref, now) }, nil
+}
+
+// heldStart returns, inside a write, the ExecutionStarted an instance is
+// waiting for when its start time is after now, or nil. That start is the
+// first waiting event of an instance without history (see
+// inboxRef.isStart), and being in the future it cannot have been handed
+// out to a worker yet.
+func heldStart(ctx context.Context, tx *txn, id api.InstanceID, now time.Time) (*backend.HistoryEvent, error) {
+	var visible int64
+	var payload []byte
+	err := tx.QueryRowContext(ctx, `SELECT visible_at, payload FROM inbox WHERE instance_id = ?
+		AND NOT EXISTS (SELECT 1 FROM history WHERE instance_id = ?) ORDER BY seq LIMIT 1`, string(id), string(id)).Scan(&visible, &payload)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read the start of %s: %w", id, err)
+	}
+	if !fromNanos(visible).After(now) {
+		return nil, nil
+	}
+	e, err := backend.UnmarshalHistoryEvent(payload)
+	if err != nil {
+		return nil, fmt.Errorf("read the start of %s: %w", id, err)
+	}
+	if e.GetExecutionStarted() == nil {
+		return nil, nil
+	}
+	return e, nil
+}
+
+// terminateBeforeStart ends an instance whose start is still ahead, inside
+// the write that accepts its terminate: its history becomes what a worker
+// given the start and the terminate together would have saved (the
+// runtime refuses a history without ExecutionStarted, so the start is
+// kept), and its waiting events, the start included, are deleted.
+//
+// No worker is involved, so none of the orchestration's code runs: run
+// with the terminate, durabletask-go's Go SDK would still return (and the
+// runtime state would save) the activities its first lines schedule, and
+// an instance terminated before it started should send no notices. No one
+// else needs telling: an instance with a start time is a client's, never a
+// sub-orchestration, and it has started nothing that a recursive terminate
+// would reach.
+//
+// A worker that took the start in the moment between this write and its
+// commit (the start fell due meanwhile) loses its lock: the instance is
+// dropped from memory as a purge does, so that work item cannot complete.
+func (s *Store) terminateBeforeStart(ctx context.Context, tx *txn, id api.InstanceID, start, terminate *backend.HistoryEvent) (func(time.Time), error) {
+	st := backend.NewOrchestrationRuntimeState(id, nil)
+	for _, e := range []*backend.HistoryEvent{orchestratorStarted(), start, terminate, terminated(terminate)} {
+		if err := st.AddEvent(e); err != nil {
+			return nil, fmt.Errorf("terminate %s before its start: %w", id, err)
+		}
+	}
+	if _, err := s.saveExecution(ctx, tx, id, st, nil); err != nil {
+		return nil, err
+	}
+	s.log.Debug("terminated before its start time", "instance_id", id)
+	// saveExecution's own update expects a locked instance; this state
+	// has no timers, activities or messages, and the inbox is empty now.
+	return func(time.Time) { s.dropInstanceLocked(id); s.changedLocked(id) }, nil
+}
+
+// orchestratorStarted is the event that opens each execution in a history.
+func orchestratorStarted() *backend.HistoryEvent {
+	e := &backend.HistoryEvent{EventId: -1, Timestamp: timestamppb.Now()}
+	r := e.ProtoReflect()
+	r.Mutable(field(r, "orchestratorStarted"))
+	return e
+}
+
+// terminated is the ExecutionCompleted that a terminate ends an instance
+// with: status Terminated, the terminate's reason as its output.
+func terminated(terminate *backend.HistoryEvent) *backend.HistoryEvent {
+	e := &backend.HistoryEvent{EventId: -1, Timestamp: timestamppb.Now()}
+	r := e.ProtoReflect()
+	ec := r.Mutable(field(r, "executionCompleted")).Message()
+	ec.Set(field(ec, "orchestrationStatus"), protoreflect.ValueOfEnum(protoreflect.EnumNumber(api.RUNTIME_STATUS_TERMINATED)))
+	if reason := terminate.GetExecutionTerminated().GetInput(); reason != nil {
+		ec.Set(field(ec, "result"), protoreflect.ValueOfMessage(wrapperspb.String(reason.GetValue()).ProtoReflect()))
+	}
+	return e
 }
 
 // GetOrchestrationWorkItem implements backend.Backend. It blocks until an
@@ -313,7 +416,7 @@ func (s *Store) Restart(ctx context.Context, id api.InstanceID, newInstanceID bo
 			return nil, err
 		}
 		ref := acceptedNow()
-		ref.starts = true
+		ref.starts, ref.isStart = true, true
 		ref, err = insertInbox(ctx, tx, id, ref, payload)
 		if err != nil {
 			return nil, err

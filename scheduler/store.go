@@ -154,9 +154,15 @@ func displayPath(path string) string {
 //
 // An instance without history has not run: it is new, a sub-orchestration
 // that has not run included (before the restart it counted as its
-// parent's work). Which execution scheduled a queued activity is not
-// stored, so every activity counts as continuing work; all of them were
-// accepted before anything that comes after the restart.
+// parent's work), and its first waiting event is its ExecutionStarted (see
+// inboxRef.isStart), which holds the others while its start time is
+// ahead. Which execution scheduled a queued activity is not stored, so
+// every activity counts as continuing work; all of them were accepted
+// before anything that comes after the restart.
+//
+// Nothing else about the waiting events needs to be known: a terminate
+// never waits behind a start (see terminateBeforeStart), so no waiting
+// event needs its payload read here.
 func (s *Store) load() error {
 	rows, err := s.db.Query(`SELECT seq, instance_id, visible_at, due_at,
 		NOT EXISTS (SELECT 1 FROM history WHERE history.instance_id = inbox.instance_id)
@@ -173,7 +179,11 @@ func (s *Store) load() error {
 		if err := rows.Scan(&seq, &id, &visible, &due, &unstarted); err != nil {
 			return fmt.Errorf("read inbox row: %w", err)
 		}
-		s.addEventLocked(api.InstanceID(id), inboxRef{seq: seq, visibleAt: fromNanos(visible), dueAt: fromNanos(due), starts: unstarted}, now)
+		// Rows come in seq order: an instance not seen yet is at its
+		// first waiting event.
+		first := s.instances[api.InstanceID(id)] == nil
+		s.addEventLocked(api.InstanceID(id), inboxRef{seq: seq, visibleAt: fromNanos(visible), dueAt: fromNanos(due),
+			starts: unstarted, isStart: unstarted && first}, now)
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("read inbox: %w", err)
