@@ -13,7 +13,6 @@ import (
 	"github.com/caarlos0/env/v11"
 
 	"github.com/approvals-go/approvals/approval"
-	"github.com/approvals-go/approvals/dts"
 )
 
 // Handler configures the Azure Functions custom handler.
@@ -46,7 +45,7 @@ type Handler struct {
 	// point into although they are not public, as the worker reads it.
 	CallbackAllow string `env:"APPROVALS_CALLBACK_ALLOW"`
 	Links         LinkKeys
-	Scheduler     dts.Settings
+	Scheduler     Scheduler
 }
 
 // The values of APPROVALS_IDENTITY.
@@ -93,7 +92,7 @@ type Worker struct {
 	AccessWait time.Duration `env:"APPROVALS_SCHEDULER_ACCESS_WAIT" envDefault:"10m"`
 	Links      LinkKeys
 	Notify     Notify
-	Scheduler  dts.Settings
+	Scheduler  Scheduler
 }
 
 // EnvAccessWait is how long after start the handler and the worker keep

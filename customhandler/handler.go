@@ -45,7 +45,7 @@ func Serve(ctx context.Context, lis net.Listener, cfg config.Handler, log *slog.
 		lis.Close()
 		return fmt.Errorf("APPROVALS_CALLBACK_ALLOW: %w", err)
 	}
-	sched, err := cfg.Scheduler.Resolve()
+	sched, err := dts.Settings(cfg.Scheduler).Resolve()
 	if err != nil {
 		lis.Close()
 		return err

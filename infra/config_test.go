@@ -343,7 +343,7 @@ func checkSettingsLoad(t *testing.T, sc settingsScenario) {
 		if _, err := safehttp.ParseAllow(cfg.CallbackAllow); err != nil {
 			t.Errorf("the handler's APPROVALS_CALLBACK_ALLOW does not parse: %v", err)
 		}
-		checkResolved(t, "Function App", cfg.Scheduler, "ManagedIdentity", sampleValues["identityClientId"])
+		checkResolved(t, "Function App", dts.Settings(cfg.Scheduler), "ManagedIdentity", sampleValues["identityClientId"])
 	})
 
 	// Worker.
@@ -394,11 +394,11 @@ func checkSettingsLoad(t *testing.T, sc settingsScenario) {
 		if cfg.APIBaseURL != sampleValues["apiBaseUrl"] {
 			t.Errorf("worker APIBaseURL = %q, want %q", cfg.APIBaseURL, sampleValues["apiBaseUrl"])
 		}
-		checkResolved(t, "worker", cfg.Scheduler, "ManagedIdentity", sampleValues["identityClientId"])
+		checkResolved(t, "worker", dts.Settings(cfg.Scheduler), "ManagedIdentity", sampleValues["identityClientId"])
 		checkNotify(t, cfg.Notify, sc.notify)
 		// The limits the worker asks the scheduler for are the ones its
 		// scale rules assume per replica (TestWorkerScaleRules).
-		resolved, err := cfg.Scheduler.Resolve()
+		resolved, err := dts.Settings(cfg.Scheduler).Resolve()
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -22,7 +22,7 @@ import (
 // start (role assignments take minutes to apply after a first deployment),
 // saying so once, and then gives up.
 func Run(ctx context.Context, cfg config.Worker, log *slog.Logger) error {
-	sched, err := cfg.Scheduler.Resolve()
+	sched, err := dts.Settings(cfg.Scheduler).Resolve()
 	if err != nil {
 		return err
 	}

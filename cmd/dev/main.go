@@ -124,7 +124,7 @@ func run(httpAddr, grpcAddr, dashAddr string, dashExplicit bool, data, level str
 	}
 
 	apiBase := "http://" + httpLis.Addr().String()
-	schedulerSettings := dts.Settings{Endpoint: "http://" + grpcLis.Addr().String(), TaskHub: dts.DefaultTaskHub}
+	schedulerSettings := config.Scheduler{Endpoint: "http://" + grpcLis.Addr().String(), TaskHub: dts.DefaultTaskHub}
 	workerCfg.APIBaseURL, workerCfg.Scheduler, handlerCfg.Scheduler = apiBase, schedulerSettings, schedulerSettings
 	go func() {
 		errc <- worker.Run(ctx, workerCfg, log.With("component", "worker"))
