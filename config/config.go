@@ -68,7 +68,7 @@ type LinkKeys struct {
 	Previous string `env:"APPROVALS_LINK_KEY_PREVIOUS"`
 }
 
-// MinLinkKeyBytes is how short a link key may be: approval.MinLinkKeyBytes,
+// MinLinkKeyBytes is the shortest a link key may be: approval.MinLinkKeyBytes,
 // which approval.NewLinkSigner enforces; a test in internal/wire holds the
 // two together.
 const MinLinkKeyBytes = 32
