@@ -1,6 +1,12 @@
-// Package config holds the settings each binary reads from its environment.
-// The struct tags are the single list of configuration names: the Bicep
-// templates in infra/ are checked against them.
+// Package config holds the settings each binary reads from its environment
+// and checks their form. The struct tags are the single list of
+// configuration names: the Bicep templates in infra/ are checked against
+// them.
+//
+// It is data: it imports the standard library and caarlos0/env and nothing
+// of the application (a test holds it to that). The objects the settings
+// describe (notifiers, the callback client, the link signer) are built in
+// internal/wire, which names the variable in every error it returns.
 package config
 
 import (
@@ -11,9 +17,6 @@ import (
 	"time"
 
 	"github.com/caarlos0/env/v11"
-
-	"github.com/approvals-go/approvals/approval"
-	"github.com/approvals-go/approvals/dts"
 )
 
 // Handler configures the Azure Functions custom handler.
@@ -46,7 +49,7 @@ type Handler struct {
 	// point into although they are not public, as the worker reads it.
 	CallbackAllow string `env:"APPROVALS_CALLBACK_ALLOW"`
 	Links         LinkKeys
-	Scheduler     dts.Settings
+	Scheduler     Scheduler
 }
 
 // The values of APPROVALS_IDENTITY.
@@ -65,21 +68,33 @@ type LinkKeys struct {
 	Previous string `env:"APPROVALS_LINK_KEY_PREVIOUS"`
 }
 
-// Signer returns the link signer, or nil without a key.
-func (k LinkKeys) Signer() (*approval.LinkSigner, error) {
+// MinLinkKeyBytes is the shortest a link key may be: approval.MinLinkKeyBytes,
+// which approval.NewLinkSigner enforces; a test in internal/wire holds the
+// two together.
+const MinLinkKeyBytes = 32
+
+// Validate checks the keys before anything is signed with them: not an
+// unresolved Key Vault reference, no previous key without a current one,
+// and each at least MinLinkKeyBytes long.
+func (k LinkKeys) Validate() error {
+	keys := envKeys(reflect.TypeOf(k))
 	// App Service passes a Key Vault reference it cannot resolve through
 	// as its own text, which is long enough to pass for a key that anyone
 	// who can read the app's settings knows.
-	for name, v := range map[string]string{"APPROVALS_LINK_KEY": k.Key, "APPROVALS_LINK_KEY_PREVIOUS": k.Previous} {
-		if strings.HasPrefix(strings.TrimSpace(v), "@Microsoft.KeyVault(") {
-			return nil, fmt.Errorf("%s: is an unresolved Key Vault reference; check the app's identity has Key Vault Secrets User on the vault", name)
+	for _, f := range []struct{ field, value string }{{"Key", k.Key}, {"Previous", k.Previous}} {
+		if strings.HasPrefix(strings.TrimSpace(f.value), "@Microsoft.KeyVault(") {
+			return fmt.Errorf("%s: is an unresolved Key Vault reference; check the app's identity has Key Vault Secrets User on the vault", keys[f.field])
 		}
 	}
-	s, err := approval.NewLinkSigner(k.Key, k.Previous)
-	if err != nil {
-		return nil, fmt.Errorf("APPROVALS_LINK_KEY: %w", err)
+	switch {
+	case k.Key == "" && k.Previous != "":
+		return fmt.Errorf("%s: a previous link key is set without a current one", keys["Key"])
+	case k.Key != "" && len(k.Key) < MinLinkKeyBytes:
+		return fmt.Errorf("%s: the link key must be at least %d bytes long (for example `openssl rand -base64 32`)", keys["Key"], MinLinkKeyBytes)
+	case k.Previous != "" && len(k.Previous) < MinLinkKeyBytes:
+		return fmt.Errorf("%s: the previous link key must be at least %d bytes long", keys["Key"], MinLinkKeyBytes)
 	}
-	return s, nil
+	return nil
 }
 
 // Worker configures the long-lived worker that runs the orchestrator and
@@ -93,7 +108,7 @@ type Worker struct {
 	AccessWait time.Duration `env:"APPROVALS_SCHEDULER_ACCESS_WAIT" envDefault:"10m"`
 	Links      LinkKeys
 	Notify     Notify
-	Scheduler  dts.Settings
+	Scheduler  Scheduler
 }
 
 // EnvAccessWait is how long after start the handler and the worker keep
@@ -127,6 +142,18 @@ func Load[T any]() (T, error) {
 		problems = append(problems, e.Error())
 	}
 	return cfg, fmt.Errorf("read configuration: %s", strings.Join(problems, "; "))
+}
+
+// EnvName is the environment variable that field of the settings struct
+// is read from, looked for in its nested structs too: EnvName(Notify{},
+// "WebhookURL") is APPROVALS_WEBHOOK_URL. A field without a variable is
+// named as it is, so that a mistake here shows in the message rather than
+// hiding it.
+func EnvName(settings any, field string) string {
+	if name, ok := envKeys(reflect.TypeOf(settings))[field]; ok {
+		return name
+	}
+	return field
 }
 
 // envKeys maps the Go field names of t, nested structs included, to the

@@ -18,7 +18,7 @@ func (h Handler) Validate() error {
 	if h.Identity != "" && h.Identity != IdentityBody && h.Identity != IdentityAppService {
 		return fmt.Errorf("%s: must be %q or %q", envKeys(reflect.TypeOf(h))["Identity"], IdentityBody, IdentityAppService)
 	}
-	if _, err := h.Links.Signer(); err != nil {
+	if err := h.Links.Validate(); err != nil {
 		return err
 	}
 	if h.PublicBaseURL == "" {

@@ -15,7 +15,7 @@ import (
 	"github.com/approvals-go/approvals/config"
 	"github.com/approvals-go/approvals/dts"
 	"github.com/approvals-go/approvals/httpapi"
-	"github.com/approvals-go/approvals/internal/safehttp"
+	"github.com/approvals-go/approvals/internal/wire"
 )
 
 // Run listens on the configured port of the loopback interface, where the
@@ -35,17 +35,17 @@ func Serve(ctx context.Context, lis net.Listener, cfg config.Handler, log *slog.
 		lis.Close()
 		return err
 	}
-	links, err := cfg.Links.Signer()
+	links, err := wire.LinkSigner(cfg.Links)
 	if err != nil {
 		lis.Close()
 		return err
 	}
-	allow, err := safehttp.ParseAllow(cfg.CallbackAllow)
+	callbacks, err := wire.CallbackClient(cfg.CallbackAllow)
 	if err != nil {
 		lis.Close()
-		return fmt.Errorf("APPROVALS_CALLBACK_ALLOW: %w", err)
+		return err
 	}
-	sched, err := cfg.Scheduler.Resolve()
+	sched, err := dts.Settings(cfg.Scheduler).Resolve()
 	if err != nil {
 		lis.Close()
 		return err
@@ -60,7 +60,7 @@ func Serve(ctx context.Context, lis net.Listener, cfg config.Handler, log *slog.
 	api := httpapi.New(httpapi.NewScheduler(conn, dts.Logger(log)),
 		httpapi.Options{PublicBaseURL: cfg.PublicBaseURL, TrustForwarded: cfg.TrustForwarded, Hosts: []string{cfg.SiteHostname},
 			DecisionWait: cfg.DecisionWait, Identity: cfg.Identity, Links: links, Logger: log,
-			CheckCallback: safehttp.New(safehttp.Options{Allow: allow}).CheckURL})
+			CheckCallback: callbacks.CheckURL})
 	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second}
 	log.Info("handler listening", "addr", "http://"+lis.Addr().String(), "scheduler", sched.Address, "taskhub", sched.TaskHub)
 

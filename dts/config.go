@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+
+	"github.com/approvals-go/approvals/config"
 )
 
 // Configuration names read from the environment. They are the one list of
@@ -52,37 +54,14 @@ const (
 	DefaultWorkItemStreamTimeout = 60 * time.Second
 )
 
-// Settings is the raw configuration as it arrives from the environment.
-//
-// Either ConnectionString is set (and wins), or Endpoint and TaskHub are
-// used, with ManagedIdentityClientID choosing a user-assigned managed
-// identity; without one an https endpoint uses DefaultAzure and an http
-// endpoint no authentication.
-type Settings struct {
-	ConnectionString        string `env:"DURABLE_TASK_SCHEDULER_CONNECTION_STRING"`
-	TaskHubName             string `env:"TASKHUB_NAME"`
-	Endpoint                string `env:"ENDPOINT" envDefault:"http://localhost:8080"`
-	TaskHub                 string `env:"TASKHUB" envDefault:"default"`
-	ManagedIdentityClientID string `env:"AZURE_MANAGED_IDENTITY_CLIENT_ID"`
-	// Token: see EnvToken.
-	Token string `env:"DURABLE_TASK_SCHEDULER_TOKEN"`
-	// MaxOrchestrationWorkItems and MaxActivityWorkItems: see
-	// EnvMaxOrchestrationWorkItems. Zero means DefaultMaxWorkItems.
-	MaxOrchestrationWorkItems int `env:"DTS_MAX_CONCURRENT_ORCHESTRATION_WORK_ITEMS" envDefault:"100"`
-	MaxActivityWorkItems      int `env:"DTS_MAX_CONCURRENT_ACTIVITY_WORK_ITEMS" envDefault:"100"`
-	// WorkItemStreamTimeout: see EnvWorkItemStreamTimeout. Zero means
-	// DefaultWorkItemStreamTimeout; negative turns the check off.
-	WorkItemStreamTimeout time.Duration `env:"DTS_WORK_ITEM_STREAM_TIMEOUT" envDefault:"60s"`
-}
+// Settings is the raw configuration as it arrives from the environment:
+// config.Scheduler, which the handler and the worker load, with the
+// methods that resolve it. Convert one to the other (dts.Settings(s)).
+type Settings config.Scheduler
 
 // String leaves out the connection string and the token, which can hold
 // secrets, so a Settings value is safe to print.
-func (s Settings) String() string {
-	return "dts.Settings{ConnectionString:" + redacted(s.ConnectionString) +
-		", TaskHubName:" + s.TaskHubName + ", Endpoint:" + s.Endpoint +
-		", TaskHub:" + s.TaskHub + ", ManagedIdentityClientID:" + s.ManagedIdentityClientID +
-		", Token:" + redacted(s.Token) + "}"
-}
+func (s Settings) String() string { return "dts.Settings" + config.Scheduler(s).String() }
 
 // LogValue keeps secrets out of structured logs.
 func (s Settings) LogValue() slog.Value { return slog.StringValue(s.String()) }

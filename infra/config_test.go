@@ -19,6 +19,7 @@ import (
 	"github.com/approvals-go/approvals/config"
 	"github.com/approvals-go/approvals/dts"
 	"github.com/approvals-go/approvals/internal/safehttp"
+	"github.com/approvals-go/approvals/internal/wire"
 	"github.com/approvals-go/approvals/notify"
 )
 
@@ -334,7 +335,7 @@ func checkSettingsLoad(t *testing.T, sc settingsScenario) {
 		if wantPrevious := map[bool]string{false: sampleLinkKey, true: samplePreviousKey}[sc.previousKey]; cfg.Links.Previous != wantPrevious {
 			t.Errorf("the handler's previous link key is not the %s", map[bool]string{false: "current key, as outside a rotation", true: "previous key"}[sc.previousKey])
 		}
-		if handlerSigner, err = cfg.Links.Signer(); err != nil || handlerSigner == nil {
+		if handlerSigner, err = wire.LinkSigner(cfg.Links); err != nil || handlerSigner == nil {
 			t.Fatalf("the handler has no link signer (%v): in Azure every link is signed", err)
 		}
 		if cfg.CallbackAllow != sc.notify.CallbackAllow {
@@ -343,7 +344,7 @@ func checkSettingsLoad(t *testing.T, sc settingsScenario) {
 		if _, err := safehttp.ParseAllow(cfg.CallbackAllow); err != nil {
 			t.Errorf("the handler's APPROVALS_CALLBACK_ALLOW does not parse: %v", err)
 		}
-		checkResolved(t, "Function App", cfg.Scheduler, "ManagedIdentity", sampleValues["identityClientId"])
+		checkResolved(t, "Function App", dts.Settings(cfg.Scheduler), "ManagedIdentity", sampleValues["identityClientId"])
 	})
 
 	// Worker.
@@ -394,11 +395,11 @@ func checkSettingsLoad(t *testing.T, sc settingsScenario) {
 		if cfg.APIBaseURL != sampleValues["apiBaseUrl"] {
 			t.Errorf("worker APIBaseURL = %q, want %q", cfg.APIBaseURL, sampleValues["apiBaseUrl"])
 		}
-		checkResolved(t, "worker", cfg.Scheduler, "ManagedIdentity", sampleValues["identityClientId"])
+		checkResolved(t, "worker", dts.Settings(cfg.Scheduler), "ManagedIdentity", sampleValues["identityClientId"])
 		checkNotify(t, cfg.Notify, sc.notify)
 		// The limits the worker asks the scheduler for are the ones its
 		// scale rules assume per replica (TestWorkerScaleRules).
-		resolved, err := cfg.Scheduler.Resolve()
+		resolved, err := dts.Settings(cfg.Scheduler).Resolve()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -411,7 +412,7 @@ func checkSettingsLoad(t *testing.T, sc settingsScenario) {
 			}
 		}
 		// A link the worker signs is one the handler accepts.
-		signer, err := cfg.Links.Signer()
+		signer, err := wire.LinkSigner(cfg.Links)
 		if err != nil || signer == nil {
 			t.Fatalf("the worker has no link signer (%v): in Azure every link is signed", err)
 		}
@@ -447,12 +448,9 @@ func checkNotify(t *testing.T, got, want config.Notify) {
 			}
 		}
 	}
-	if err := got.Validate(); err != nil {
-		t.Fatalf("the worker refuses its notification settings: %v", err)
-	}
-	channels, err := got.Notifier(slog.New(slog.DiscardHandler))
+	channels, err := wire.Notifier(got, slog.New(slog.DiscardHandler))
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("the worker refuses its notification settings: %v", err)
 	}
 	var names []string
 	for _, ch := range channels {
@@ -461,7 +459,12 @@ func checkNotify(t *testing.T, got, want config.Notify) {
 	if strings.Join(names, ",") != want.Channels {
 		t.Errorf("worker: channels %v, want %s", names, want.Channels)
 	}
-	if _, secret, err := got.Callback(); err != nil || (secret == nil) != (want.CallbackSecret == "") {
+	var secret []byte
+	callbacks, err := wire.Callbacks(got)
+	if err == nil {
+		secret = callbacks.Secret
+	}
+	if err != nil || (secret == nil) != (want.CallbackSecret == "") {
 		t.Errorf("worker: callback client: %v, signed %v, want signed %v", err, secret != nil, want.CallbackSecret != "")
 	}
 }

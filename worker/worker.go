@@ -13,7 +13,7 @@ import (
 	"github.com/approvals-go/approvals/approval"
 	"github.com/approvals-go/approvals/config"
 	"github.com/approvals-go/approvals/dts"
-	"github.com/approvals-go/approvals/webhook"
+	"github.com/approvals-go/approvals/internal/wire"
 )
 
 // Run connects to the scheduler and processes work items until ctx ends.
@@ -22,12 +22,12 @@ import (
 // start (role assignments take minutes to apply after a first deployment),
 // saying so once, and then gives up.
 func Run(ctx context.Context, cfg config.Worker, log *slog.Logger) error {
-	sched, err := cfg.Scheduler.Resolve()
+	sched, err := dts.Settings(cfg.Scheduler).Resolve()
 	if err != nil {
 		return err
 	}
 	sched.Logger = log
-	links, err := cfg.Links.Signer()
+	links, err := wire.LinkSigner(cfg.Links)
 	if err != nil {
 		return err
 	}
@@ -37,16 +37,14 @@ func Run(ctx context.Context, cfg config.Worker, log *slog.Logger) error {
 	if cfg.Notify.Channels == "" {
 		cfg.Notify.Channels = config.ChannelLog
 	}
-	notifier, err := cfg.Notify.Notifier(log)
+	notifier, err := wire.Notifier(cfg.Notify, log)
 	if err != nil {
 		return err
 	}
 	acts.Notifier = notifier
-	callbacks, secret, err := cfg.Notify.Callback()
-	if err != nil {
+	if acts.Callbacks, err = wire.Callbacks(cfg.Notify); err != nil {
 		return err
 	}
-	acts.Callbacks = &webhook.Sender{Client: callbacks, Secret: secret}
 	r := task.NewTaskRegistry()
 	if err := approval.Register(r, acts); err != nil {
 		return err

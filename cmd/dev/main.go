@@ -9,7 +9,6 @@ import (
 	"flag"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -21,34 +20,50 @@ import (
 	"github.com/approvals-go/approvals/dts"
 	"github.com/approvals-go/approvals/internal/exposure"
 	"github.com/approvals-go/approvals/internal/logging"
+	"github.com/approvals-go/approvals/internal/schedserve"
 	"github.com/approvals-go/approvals/scheduler"
-	"github.com/approvals-go/approvals/scheduler/dashboard"
 	"github.com/approvals-go/approvals/worker"
 )
 
+// settings are the command line.
+type settings struct {
+	HTTP, GRPC string
+	// Dashboard is the dashboard's address, empty for none. DashboardSet
+	// says the command line gave it: in use, it is then an error rather
+	// than a dashboard turned off.
+	Dashboard    string
+	DashboardSet bool
+	Data         string
+	LogLevel     string
+	// Retention and MaxBacklog are scheduler.Options'.
+	Retention   time.Duration
+	MaxBacklog  int
+	AllowRemote bool
+}
+
 func main() {
-	httpAddr := flag.String("http", "127.0.0.1:7071", "address of the HTTP API, which has no authentication; beyond loopback it needs -"+exposure.AllowFlag)
-	grpcAddr := flag.String("grpc", "127.0.0.1:8080", "address of the embedded scheduler's gRPC endpoint, which has no TLS or token; beyond loopback it needs -"+exposure.AllowFlag)
-	data := flag.String("data", ".data", "directory for the scheduler's SQLite files; empty keeps state in memory")
-	level := flag.String("log-level", "info", "debug, info, warn or error")
-	dashAddr := flag.String("dashboard", "127.0.0.1:8082", "address of the scheduler's dashboard and the emulator's JSON API, which have no authentication; empty turns them off; beyond loopback it needs -"+exposure.AllowFlag)
-	retention := flag.Duration("retention", 0, "purge orchestrations this long after they complete, fail or are terminated (0 keeps them)")
-	maxBacklog := flag.Int("max-backlog", scheduler.DefaultMaxBacklog, "refuse new approvals (503, nothing started) while this many orchestration work items and activities wait for the worker; decisions are never refused; 0 turns the bound off")
-	allowRemote := flag.Bool(exposure.AllowFlag, false, "let -http, -grpc and -dashboard listen beyond loopback, although none has authentication: anyone who reaches them can start and decide any approval and terminate or purge any orchestration")
+	var s settings
+	flag.StringVar(&s.HTTP, "http", "127.0.0.1:7071", "address of the HTTP API, which has no authentication; beyond loopback it needs -"+exposure.AllowFlag)
+	flag.StringVar(&s.GRPC, "grpc", "127.0.0.1:8080", "address of the embedded scheduler's gRPC endpoint, which has no TLS or token; beyond loopback it needs -"+exposure.AllowFlag)
+	flag.StringVar(&s.Data, "data", ".data", "directory for the scheduler's SQLite files; empty keeps state in memory")
+	flag.StringVar(&s.LogLevel, "log-level", "info", "debug, info, warn or error")
+	flag.StringVar(&s.Dashboard, "dashboard", "127.0.0.1:8082", "address of the scheduler's dashboard and the emulator's JSON API, which have no authentication; empty turns them off; beyond loopback it needs -"+exposure.AllowFlag)
+	flag.DurationVar(&s.Retention, "retention", 0, "purge orchestrations this long after they complete, fail or are terminated (0 keeps them)")
+	flag.IntVar(&s.MaxBacklog, "max-backlog", scheduler.DefaultMaxBacklog, "refuse new approvals (503, nothing started) while this many orchestration work items and activities wait for the worker; decisions are never refused; 0 turns the bound off")
+	flag.BoolVar(&s.AllowRemote, exposure.AllowFlag, false, "let -http, -grpc and -dashboard listen beyond loopback, although none has authentication: anyone who reaches them can start and decide any approval and terminate or purge any orchestration")
 	flag.Parse()
-	dashExplicit := false
-	flag.Visit(func(f *flag.Flag) { dashExplicit = dashExplicit || f.Name == "dashboard" })
-	if *maxBacklog <= 0 {
-		*maxBacklog = -1 // no bound, in scheduler.Options' terms
+	flag.Visit(func(f *flag.Flag) { s.DashboardSet = s.DashboardSet || f.Name == "dashboard" })
+	if s.MaxBacklog <= 0 {
+		s.MaxBacklog = -1 // no bound, in scheduler.Options' terms
 	}
-	if err := run(*httpAddr, *grpcAddr, *dashAddr, dashExplicit, *data, *level, *allowRemote, *retention, *maxBacklog); err != nil {
+	if err := run(s); err != nil {
 		fmt.Fprintln(os.Stderr, "dev:", err)
 		os.Exit(1)
 	}
 }
 
-func run(httpAddr, grpcAddr, dashAddr string, dashExplicit bool, data, level string, allowRemote bool, retention time.Duration, maxBacklog int) error {
-	log := logging.New(os.Stderr, level)
+func run(s settings) error {
+	log := logging.New(os.Stderr, s.LogLevel)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	// Notifications, link keys and identity come from the environment as
@@ -62,11 +77,11 @@ func run(httpAddr, grpcAddr, dashAddr string, dashExplicit bool, data, level str
 		return err
 	}
 
-	grpcLis, err := net.Listen("tcp", grpcAddr)
+	grpcLis, err := net.Listen("tcp", s.GRPC)
 	if err != nil {
 		return fmt.Errorf("scheduler: %w (is another copy running? use -grpc to pick another address)", err)
 	}
-	httpLis, err := net.Listen("tcp", httpAddr)
+	httpLis, err := net.Listen("tcp", s.HTTP)
 	if err != nil {
 		grpcLis.Close()
 		return fmt.Errorf("HTTP API: %w (is another copy running? use -http to pick another address)", err)
@@ -75,24 +90,22 @@ func run(httpAddr, grpcAddr, dashAddr string, dashExplicit bool, data, level str
 		{Name: "the HTTP API", Flag: "-http", Addr: httpLis.Addr(), Grants: exposure.HTTPAPIGrants},
 		{Name: "the scheduler's gRPC", Flag: "-grpc", Addr: grpcLis.Addr(), Grants: exposure.SchedulerGrants},
 	}
-	var dashLis net.Listener
-	dashURL := "off (-dashboard is empty)"
-	if dashAddr != "" {
-		if dashLis, err = net.Listen("tcp", dashAddr); err != nil {
-			if dashExplicit {
-				httpLis.Close()
-				grpcLis.Close()
-				return fmt.Errorf("dashboard: %w (is another copy or the emulator running? use -dashboard to pick another address)", err)
-			}
-			// The default address is taken, by the emulator or another
-			// copy: everything else still runs.
-			dashURL = "off: " + dashAddr + " is in use (pick another address with -dashboard)"
-		} else {
-			defer dashLis.Close()
-			listeners = append(listeners, exposure.Listener{Name: "the dashboard", Flag: "-dashboard", Addr: dashLis.Addr(), Grants: exposure.SchedulerGrants})
-		}
+	dashLis, err := schedserve.ListenDashboard(s.Dashboard, s.DashboardSet)
+	if err != nil {
+		httpLis.Close()
+		grpcLis.Close()
+		return fmt.Errorf("dashboard: %w (is another copy or the emulator running? use -dashboard to pick another address)", err)
 	}
-	warning, err := exposure.Check(allowRemote, listeners...)
+	dashURL := "off (-dashboard is empty)"
+	if dashLis != nil {
+		defer dashLis.Close()
+		listeners = append(listeners, exposure.Listener{Name: "the dashboard", Flag: "-dashboard", Addr: dashLis.Addr(), Grants: exposure.SchedulerGrants})
+	} else if s.Dashboard != "" {
+		// The default address is taken, by the emulator or another
+		// copy: everything else still runs.
+		dashURL = "off: " + s.Dashboard + " is in use (pick another address with -dashboard)"
+	}
+	warning, err := exposure.Check(s.AllowRemote, listeners...)
 	if err != nil {
 		httpLis.Close()
 		grpcLis.Close()
@@ -101,7 +114,10 @@ func run(httpAddr, grpcAddr, dashAddr string, dashExplicit bool, data, level str
 	if warning != "" {
 		log.Warn(warning)
 	}
-	sched, err := scheduler.New(ctx, scheduler.Options{DataDir: data, Logger: log.With("component", "scheduler"), Retention: retention, MaxBacklog: maxBacklog})
+	sched, err := schedserve.Start(ctx, schedserve.Options{
+		Scheduler: scheduler.Options{DataDir: s.Data, Logger: log.With("component", "scheduler"), Retention: s.Retention, MaxBacklog: s.MaxBacklog},
+		GRPC:      grpcLis, Dashboard: dashLis, Logger: log,
+	})
 	if err != nil {
 		return err
 	}
@@ -112,20 +128,14 @@ func run(httpAddr, grpcAddr, dashAddr string, dashExplicit bool, data, level str
 			log.Error("closing scheduler", "err", err)
 		}
 	}()
-	errc := make(chan error, 4)
-	go func() { errc <- sched.Serve(grpcLis) }()
 	if dashLis != nil {
-		dash, err := dashboard.New(dashboard.Options{Hubs: dashboard.Embedded(sched), Logger: log.With("component", "dashboard")})
-		if err != nil {
-			return err
-		}
-		dashURL = "http://" + dashLis.Addr().String()
-		go func() { errc <- serveHTTP(ctx, dashLis, dash) }()
+		dashURL = sched.DashboardURL()
 	}
 
 	apiBase := "http://" + httpLis.Addr().String()
-	schedulerSettings := dts.Settings{Endpoint: "http://" + grpcLis.Addr().String(), TaskHub: dts.DefaultTaskHub}
+	schedulerSettings := config.Scheduler{Endpoint: "http://" + grpcLis.Addr().String(), TaskHub: dts.DefaultTaskHub}
 	workerCfg.APIBaseURL, workerCfg.Scheduler, handlerCfg.Scheduler = apiBase, schedulerSettings, schedulerSettings
+	errc := make(chan error, 2)
 	go func() {
 		errc <- worker.Run(ctx, workerCfg, log.With("component", "worker"))
 	}()
@@ -133,20 +143,22 @@ func run(httpAddr, grpcAddr, dashAddr string, dashExplicit bool, data, level str
 		errc <- customhandler.Serve(ctx, httpLis, handlerCfg, log.With("component", "handler"))
 	}()
 
-	banner(apiBase, grpcLis.Addr().String(), dashURL, data)
+	banner(apiBase, grpcLis.Addr().String(), dashURL, s.Data)
+	var failed error
 	select {
 	case <-ctx.Done():
 		fmt.Fprintln(os.Stderr, "stopping...")
 		return nil
-	case err := <-errc:
-		if ctx.Err() != nil {
-			return nil
-		}
-		if err == nil {
-			err = errors.New("a component stopped unexpectedly")
-		}
-		return err
+	case failed = <-errc:
+	case failed = <-sched.Stopped():
 	}
+	if ctx.Err() != nil {
+		return nil
+	}
+	if failed == nil {
+		failed = errors.New("a component stopped unexpectedly")
+	}
+	return failed
 }
 
 func banner(apiBase, grpcAddr, dashURL, data string) {
@@ -174,19 +186,4 @@ Try it:
 or run the console client:  go run ./cmd/client -url %[1]s
 
 `, apiBase, grpcAddr, state, dashURL)
-}
-
-// serveHTTP serves h on lis until ctx ends.
-func serveHTTP(ctx context.Context, lis net.Listener, h http.Handler) error {
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	go func() {
-		<-ctx.Done()
-		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(shutdown)
-	}()
-	if err := srv.Serve(lis); !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("dashboard: %w", err)
-	}
-	return nil
 }

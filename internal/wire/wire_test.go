@@ -1,4 +1,4 @@
-package config
+package wire
 
 import (
 	"bytes"
@@ -13,23 +13,49 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/approvals-go/approvals/approval"
+	"github.com/approvals-go/approvals/config"
 	"github.com/approvals-go/approvals/internal/smtptest"
 	"github.com/approvals-go/approvals/webhook"
 )
 
-// notifyEnv loads Notify from exactly the given variables.
-func notifyEnv(t *testing.T, set map[string]string) (Notify, error) {
+// notifyEnv loads config.Notify from exactly the given variables.
+func notifyEnv(t *testing.T, set map[string]string) (config.Notify, error) {
 	t.Helper()
-	for _, name := range envKeys(reflect.TypeOf(Notify{})) {
+	for _, name := range envVars(reflect.TypeFor[config.Notify]()) {
 		t.Setenv(name, "")
 		os.Unsetenv(name)
 	}
 	for k, v := range set {
 		t.Setenv(k, v)
 	}
-	return Load[Notify]()
+	return config.Load[config.Notify]()
+}
+
+// envVars lists the variables t and its nested structs are read from.
+func envVars(t reflect.Type) []string {
+	var out []string
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if name, _, _ := strings.Cut(f.Tag.Get("env"), ","); name != "" {
+			out = append(out, name)
+		} else if f.Type.Kind() == reflect.Struct {
+			out = append(out, envVars(f.Type)...)
+		}
+	}
+	return out
+}
+
+// check builds what the worker builds from the settings at start-up, as
+// config.Notify's Validate did before the builders moved here.
+func check(n config.Notify) error {
+	if _, err := Notifier(n, slog.New(slog.DiscardHandler)); err != nil {
+		return err
+	}
+	_, err := Callbacks(n)
+	return err
 }
 
 // sink is a plain-http receiver on loopback, reachable when the
@@ -75,7 +101,7 @@ func TestNotifyDefaultsToTheLog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := cfg.Notifier(slog.New(slog.DiscardHandler))
+	m, err := Notifier(cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,11 +134,11 @@ func TestNotifySettingsBuildEveryChannel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cfg.Validate(); err != nil {
+	if err := check(cfg); err != nil {
 		t.Fatal(err)
 	}
 	var logs bytes.Buffer
-	m, err := cfg.Notifier(slog.New(slog.NewJSONHandler(&logs, nil)))
+	m, err := Notifier(cfg, slog.New(slog.NewJSONHandler(&logs, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,7 +208,7 @@ func TestNotifyRefusesBadSettings(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			err = cfg.Validate()
+			err = check(cfg)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("error %v, want one saying %q", err, tc.want)
 			}
@@ -195,11 +221,14 @@ func TestNotifyRefusesBadSettings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, s, err := cfg.Callback()
-	if err != nil || c == nil || string(s) != secret {
-		t.Fatalf("callback client %v, secret %q, error %v", c, s, err)
+	snd, err := Callbacks(cfg)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if err := c.CheckURL("http://127.0.0.1:9000/cb"); err != nil {
+	if snd.Client == nil || string(snd.Secret) != secret {
+		t.Fatalf("callback client %v, secret %q", snd.Client, snd.Secret)
+	}
+	if err := snd.Client.CheckURL("http://127.0.0.1:9000/cb"); err != nil {
 		t.Errorf("the callback allow-list does not permit loopback: %v", err)
 	}
 }
@@ -245,12 +274,12 @@ func TestSecretsStayOutOfErrorsAndLogs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cfg.Validate(); err != nil {
+	if err := check(cfg); err != nil {
 		t.Fatal(err)
 	}
 	var logs bytes.Buffer
 	log := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	m, err := cfg.Notifier(log)
+	m, err := Notifier(cfg, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -273,7 +302,7 @@ func TestSecretsStayOutOfErrorsAndLogs(t *testing.T) {
 
 	// Settings that do not load or do not check quote no value either.
 	t.Setenv("APPROVALS_SMTP_PORT", planted["smtp password"])
-	_, loadErr := Load[Notify]()
+	_, loadErr := config.Load[config.Notify]()
 	if loadErr == nil {
 		t.Fatal("a port that is not a number loaded")
 	}
@@ -283,7 +312,7 @@ func TestSecretsStayOutOfErrorsAndLogs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	validateErr := cfg.Validate()
+	validateErr := check(cfg)
 	if validateErr == nil {
 		t.Fatal("a Teams URL at a private address passed")
 	}
@@ -296,4 +325,58 @@ func TestSecretsStayOutOfErrorsAndLogs(t *testing.T) {
 		}
 	}
 	t.Logf("the errors as reported: %v; %v; %v", sendErr, loadErr, validateErr)
+}
+
+func TestLinkSigner(t *testing.T) {
+	if config.MinLinkKeyBytes != approval.MinLinkKeyBytes {
+		t.Fatalf("config.MinLinkKeyBytes is %d, approval.MinLinkKeyBytes %d: config would pass keys the signer refuses, or refuse keys it takes",
+			config.MinLinkKeyBytes, approval.MinLinkKeyBytes)
+	}
+	const key = "0123456789abcdef0123456789abcdef"
+	if s, err := LinkSigner(config.LinkKeys{}); s != nil || err != nil {
+		t.Errorf("no key: signer %v, error %v; want neither", s, err)
+	}
+	s, err := LinkSigner(config.LinkKeys{Key: key, Previous: strings.ToUpper(key)})
+	if err != nil || s == nil {
+		t.Fatalf("signer %v, error %v", s, err)
+	}
+	now := time.Now()
+	if _, err := s.Check(s.Token("req-1", "bob", now.Add(time.Hour)), "req-1", now); err != nil {
+		t.Errorf("the signer refuses its own link: %v", err)
+	}
+	for _, c := range []struct {
+		keys config.LinkKeys
+		says string
+	}{
+		{config.LinkKeys{Key: "PLANTED-short"}, "APPROVALS_LINK_KEY: the link key must be at least 32 bytes"},
+		{config.LinkKeys{Previous: "PLANTED-0123456789abcdef0123456789abcdef"}, "APPROVALS_LINK_KEY: a previous link key is set without a current one"},
+		{config.LinkKeys{Key: key, Previous: "@Microsoft.KeyVault(SecretUri=https://kv.vault.azure.net/secrets/PLANTED/1)"}, "APPROVALS_LINK_KEY_PREVIOUS: is an unresolved Key Vault reference"},
+	} {
+		_, err := LinkSigner(c.keys)
+		if err == nil || !strings.Contains(err.Error(), c.says) || strings.Contains(err.Error(), "PLANTED") {
+			t.Errorf("error %v, want one saying %q and quoting no key", err, c.says)
+		}
+	}
+}
+
+// The handler checks a start's callback_url with CallbackClient and the
+// worker sends with it; the two read the same variable, which its errors
+// name.
+func TestCallbackClient(t *testing.T) {
+	if h, w := config.EnvName(config.Handler{}, "CallbackAllow"), config.EnvName(config.Worker{}, "CallbackAllow"); h != w || h != "APPROVALS_CALLBACK_ALLOW" {
+		t.Fatalf("the handler reads the callback allow-list from %s, the worker from %s", h, w)
+	}
+	c, err := CallbackClient("127.0.0.1/32")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.CheckURL("http://127.0.0.1:9000/cb"); err != nil {
+		t.Errorf("the allow-list does not permit loopback: %v", err)
+	}
+	if c, _ := CallbackClient(""); c.CheckURL("http://127.0.0.1:9000/cb") == nil {
+		t.Error("without an allow-list a callback may reach loopback")
+	}
+	if _, err := CallbackClient("10.0.0.0/8, intranet"); err == nil || !strings.HasPrefix(err.Error(), `APPROVALS_CALLBACK_ALLOW: entry 2 ("intranet")`) {
+		t.Errorf("error %v, want one naming APPROVALS_CALLBACK_ALLOW and the entry", err)
+	}
 }

@@ -1,0 +1,134 @@
+// Package schedserve starts and stops the embedded scheduler with its
+// dashboard: the start-up cmd/scheduler is, and that cmd/dev runs beside
+// the worker and the HTTP API.
+//
+// The commands open the listeners themselves, since they check them for
+// exposure together with their other listeners and word their refusals for
+// their own flags; this package serves on them.
+package schedserve
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/approvals-go/approvals/scheduler"
+	"github.com/approvals-go/approvals/scheduler/dashboard"
+)
+
+// ListenDashboard opens the dashboard's address. Empty addr turns the
+// dashboard off: nil, nil. An address in use is an error when the command
+// line named it (explicit), and otherwise turns the dashboard off as well,
+// so that a scheduler whose default dashboard address is taken, by the
+// emulator or another copy, still serves; the caller says so.
+func ListenDashboard(addr string, explicit bool) (net.Listener, error) {
+	if addr == "" {
+		return nil, nil
+	}
+	lis, err := net.Listen("tcp", addr)
+	if err != nil && !explicit {
+		return nil, nil
+	}
+	return lis, err
+}
+
+// Options are what Start serves.
+type Options struct {
+	// Scheduler configures the scheduler. Its Guard's token guards the
+	// dashboard too, and its Logger receives the scheduler's messages.
+	Scheduler scheduler.Options
+	// GRPC is where the scheduler serves gRPC.
+	GRPC net.Listener
+	// Dashboard, when not nil, is where the dashboard and the emulator's
+	// JSON API are served.
+	Dashboard net.Listener
+	// TLS, when set, serves the dashboard over TLS. gRPC's own TLS is in
+	// Scheduler.ServerOptions.
+	TLS *tls.Config
+	// Hosts are the host names browsers reach the dashboard under (see
+	// dashboard.Options).
+	Hosts []string
+	// Logger receives the dashboard's messages, as component "dashboard".
+	Logger *slog.Logger
+}
+
+// Server is a scheduler serving gRPC, with its dashboard when it has one.
+type Server struct {
+	// Scheduler is the scheduler itself.
+	Scheduler *scheduler.Server
+	dash      *http.Server
+	dashURL   string
+	errc      chan error
+}
+
+// Start creates the scheduler and serves gRPC and the dashboard in the
+// background until Close.
+func Start(ctx context.Context, opts Options) (*Server, error) {
+	sched, err := scheduler.New(ctx, opts.Scheduler)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{Scheduler: sched, errc: make(chan error, 2)}
+	go func() { s.errc <- sched.Serve(opts.GRPC) }()
+	if opts.Dashboard == nil {
+		return s, nil
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	dash, err := dashboard.New(dashboard.Options{Hubs: dashboard.Embedded(sched), Token: opts.Scheduler.Guard.Token, TLS: opts.TLS != nil,
+		Hosts: opts.Hosts, Logger: log.With("component", "dashboard")})
+	if err != nil {
+		opts.Dashboard.Close()
+		closeCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		sched.Close(closeCtx)
+		return nil, err
+	}
+	s.dash = &http.Server{Handler: dash, TLSConfig: opts.TLS, ReadHeaderTimeout: 10 * time.Second}
+	s.dashURL = "http://" + opts.Dashboard.Addr().String()
+	if opts.TLS != nil {
+		s.dashURL = "https://" + opts.Dashboard.Addr().String()
+	}
+	go func() { s.errc <- serveDashboard(s.dash, opts.Dashboard) }()
+	return s, nil
+}
+
+// DashboardURL is where the dashboard is served, or "" without one.
+func (s *Server) DashboardURL() string { return s.dashURL }
+
+// Stopped delivers what gRPC or the dashboard stopped serving with, which
+// before Close is always a failure (nil included).
+func (s *Server) Stopped() <-chan error { return s.errc }
+
+// Close stops the dashboard, draining its requests while ctx lasts, then
+// the scheduler, and returns the scheduler's error.
+func (s *Server) Close(ctx context.Context) error {
+	if s.dash != nil {
+		if err := s.dash.Shutdown(ctx); err != nil {
+			s.dash.Close()
+		}
+	}
+	return s.Scheduler.Close(ctx)
+}
+
+// serveDashboard serves until Shutdown, over TLS when the server has a
+// TLS configuration.
+func serveDashboard(srv *http.Server, lis net.Listener) error {
+	var err error
+	if srv.TLSConfig != nil {
+		err = srv.ServeTLS(lis, "", "")
+	} else {
+		err = srv.Serve(lis)
+	}
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return fmt.Errorf("dashboard: %w", err)
+}
