@@ -4,12 +4,18 @@
 // gave against the state each approval ended in.
 //
 // The API promises that nothing it acknowledged is lost and that what it
-// tells a caller is true: a decision answered 200 is the outcome, one
-// answered 409 did not take effect, one answered 202 will be the outcome
-// unless another was delivered first, and a decision delivered before the
-// deadline beats the timeout whatever is down in between. Check is that
-// promise written as rules, and works on plain records so that it can be
-// tested without any process.
+// tells a caller is true: a decision answered 200 took effect (it is the
+// outcome, or a policy recorded it as its person's vote), one answered 409
+// did not, one answered 202 before the deadline takes effect unless
+// something delivered before it took its place, and a decision delivered
+// before the deadline beats the timeout whatever is down in between; one
+// person is one voter however their name is spelt, and the requester and
+// people not named never decide. Check is that promise written as rules,
+// and works on plain records so that it can be tested without any
+// process.
+//
+// The worker's notices go to a signed webhook the run receives itself,
+// which never answers a share of the deliveries.
 //
 // A seed fixes the approvals (plan, timeout, when each decision goes out)
 // and the kill schedule (victims, gaps, outages); the moments at which
@@ -25,6 +31,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"runtime"
 	"slices"
 	"sync"
@@ -50,6 +57,10 @@ type Config struct {
 	LongOutages float64
 	// Approvals wait between MinTimeout and MaxTimeout for a decision.
 	MinTimeout, MaxTimeout time.Duration
+	// HangNotices is the share of notice deliveries the webhook receiver
+	// never answers: every attempt of such a delivery is held open until
+	// the worker gives up on it.
+	HangNotices float64
 	// GiveUp bounds how long one request is retried.
 	GiveUp time.Duration
 	// Settle is how long, beyond MaxTimeout, approvals may take to become
@@ -63,6 +74,9 @@ type Config struct {
 	// unless Keep is set.
 	Dir  string
 	Keep bool
+	// Records, when set, receives every approval's record as JSON: what
+	// was sent, every answer and the end state, for a post-mortem.
+	Records string
 	// Progress receives a line every few seconds; nil is quiet.
 	Progress io.Writer
 }
@@ -75,6 +89,7 @@ func DefaultConfig() Config {
 		Duration:    90 * time.Second,
 		KillEvery:   3 * time.Second,
 		LongOutages: 0.3,
+		HangNotices: 0.1,
 		MinTimeout:  4 * time.Second,
 		MaxTimeout:  20 * time.Second,
 		GiveUp:      2 * time.Minute,
@@ -92,6 +107,8 @@ func (c Config) validate() error {
 		return errors.New("duration, kill interval, give-up bound and settle bound must be positive")
 	case c.LongOutages < 0 || c.LongOutages > 1:
 		return errors.New("the share of long outages must be between 0 and 1")
+	case c.HangNotices < 0 || c.HangNotices > 1:
+		return errors.New("the share of hanging notices must be between 0 and 1")
 	case c.MinTimeout < 2*time.Second || c.MaxTimeout < c.MinTimeout:
 		return errors.New("timeouts must be at least 2s, the longest no shorter than the shortest")
 	}
@@ -114,6 +131,8 @@ type Report struct {
 	Together    int            `json:"kill_events_all_three"`
 	LongOutages int            `json:"long_outages"`
 	Crashes     map[string]int `json:"crashes"`
+	// Notices are what the webhook receiver saw.
+	Notices Notices `json:"notices"`
 	// ChaosSeconds runs from the first start to the last restart or the
 	// last answer, whichever is later; SettleSeconds from then until every
 	// approval was final or the bound passed.
@@ -127,12 +146,14 @@ type Report struct {
 }
 
 // OK reports whether the run found nothing lost and nothing wrong.
-func (r *Report) OK() bool { return r.Counts.Lost == 0 && r.Counts.Wrong == 0 }
+func (r *Report) OK() bool {
+	return r.Counts.Lost == 0 && r.Counts.Wrong == 0 && r.Notices.BadSignature == 0
+}
 
 // Replay is the command line of cmd/chaos that makes cfg's plan.
 func Replay(cfg Config) string {
-	return fmt.Sprintf("go run ./cmd/chaos -seed %d -approvals %d -concurrency %d -duration %s -kill-every %s -long-outages %g -min-timeout %s -max-timeout %s",
-		cfg.Seed, cfg.Approvals, cfg.Concurrency, cfg.Duration, cfg.KillEvery, cfg.LongOutages, cfg.MinTimeout, cfg.MaxTimeout)
+	return fmt.Sprintf("go run ./cmd/chaos -seed %d -approvals %d -concurrency %d -duration %s -kill-every %s -long-outages %g -hang-notices %g -min-timeout %s -max-timeout %s",
+		cfg.Seed, cfg.Approvals, cfg.Concurrency, cfg.Duration, cfg.KillEvery, cfg.LongOutages, cfg.HangNotices, cfg.MinTimeout, cfg.MaxTimeout)
 }
 
 // Run makes one chaos run. An error means the run could not be made (a
@@ -180,7 +201,12 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 	say(cfg.Progress, "chaos: seed %d: %d approvals, %d kills planned over %s; processes log to %s",
 		cfg.Seed, len(steps), len(kills), cfg.Duration, dir)
 
-	c, err := startCluster(ctx, bin, dir)
+	notices, err := startReceiver(cfg.HangNotices, cfg.Seed)
+	if err != nil {
+		return rep, err
+	}
+	defer notices.close()
+	c, err := startCluster(ctx, bin, dir, notices.env())
 	if err != nil {
 		return rep, err
 	}
@@ -200,7 +226,8 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 	}()
 	var wg sync.WaitGroup
 	for i, s := range steps {
-		t := &tracked{rec: Record{ID: s.id, Plan: s.plan, Timeout: s.timeout}}
+		t := &tracked{rec: Record{ID: s.id, Plan: s.plan, Timeout: s.timeout, Requester: Requester,
+			Approvers: s.approvers, Policy: s.policy, Required: s.required}}
 		r.recs[i] = t
 		wg.Add(1)
 		go func() {
@@ -243,11 +270,21 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 	rep.SettleSeconds = time.Since(chaosEnd).Seconds()
 	rep.TotalSeconds = time.Since(begun).Seconds()
 	rep.Kills, rep.Crashes, _, _ = c.state()
+	rep.Notices = notices.notices()
 	recs := make([]Record, len(r.recs))
 	for i, t := range r.recs {
 		recs[i] = t.rec
 	}
 	rep.Verdict = Check(recs)
+	if cfg.Records != "" {
+		b, err := json.MarshalIndent(recs, "", "  ")
+		if err == nil {
+			err = os.WriteFile(cfg.Records, b, 0o600)
+		}
+		if err != nil {
+			return rep, fmt.Errorf("write records: %w", err)
+		}
+	}
 	return rep, nil
 }
 
@@ -289,7 +326,7 @@ func (t *tracked) note(code int, body []byte) reading {
 	if !rd.expiresAt.IsZero() && !slices.ContainsFunc(t.rec.Published, rd.expiresAt.Equal) {
 		t.rec.Published = append(t.rec.Published, rd.expiresAt)
 	}
-	if rd.final != nil && !slices.Contains(t.rec.Reported, *rd.final) {
+	if rd.final != nil && !slices.ContainsFunc(t.rec.Reported, func(o Outcome) bool { return reflect.DeepEqual(o, *rd.final) }) {
 		t.rec.Reported = append(t.rec.Reported, *rd.final)
 	}
 	return rd
@@ -319,9 +356,18 @@ func (r *runner) run(ctx context.Context, s step, t *tracked) {
 	if !sleepUntil(ctx, r.began.Add(s.at)) {
 		return
 	}
-	a, body := r.api.call(ctx, http.MethodPost, "/api/approvals", map[string]any{
-		"request_id": s.id, "requester": "chaos", "item": "item " + s.id, "timeout": s.timeout.String()})
-	t.note(a.Code, body)
+	body := map[string]any{"request_id": s.id, "requester": Requester, "item": "item " + s.id, "timeout": s.timeout.String()}
+	if len(s.approvers) > 0 {
+		body["approvers"] = s.approvers
+	}
+	if s.policy != "" {
+		body["policy"] = s.policy
+	}
+	if s.required > 0 {
+		body["required"] = s.required
+	}
+	a, resp := r.api.call(ctx, http.MethodPost, "/api/approvals", body)
+	t.note(a.Code, resp)
 	t.mu.Lock()
 	t.rec.Start = a
 	t.mu.Unlock()
@@ -329,44 +375,37 @@ func (r *runner) run(ctx context.Context, s step, t *tracked) {
 	if !started(a.Code) {
 		return
 	}
-	switch s.plan {
-	case PlanSingle:
-		if sleepUntil(ctx, a.FirstSent.Add(s.decideAfter)) {
-			r.decide(ctx, s.id, t, Decision{Approved: s.approved, Approver: "Ann", Comments: "single " + s.id})
-		}
-	case PlanConflict:
-		if !sleepUntil(ctx, a.FirstSent.Add(s.decideAfter)) {
-			return
-		}
-		var wg sync.WaitGroup
-		for _, d := range []Decision{
-			{Approved: true, Approver: "Ann", Comments: "approve " + s.id},
-			{Approved: false, Approver: "Bob", Comments: "reject " + s.id},
-		} {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				r.decide(ctx, s.id, t, d)
-			}()
-		}
-		wg.Wait()
-	case PlanLate:
+	if s.plan == PlanLate {
 		deadline := r.expiry(ctx, s, t)
 		if !deadline.IsZero() && sleepUntil(ctx, deadline.Add(s.lateBy)) {
 			r.decide(ctx, s.id, t, Decision{Approved: s.approved, Approver: "Late", Comments: "late " + s.id, Late: true})
 		}
+		return
 	}
+	var wg sync.WaitGroup
+	for _, sd := range s.sends {
+		wg.Go(func() {
+			if sleepUntil(ctx, a.FirstSent.Add(sd.after)) {
+				r.decide(ctx, s.id, t, sd.d)
+			}
+		})
+	}
+	wg.Wait()
 }
 
-// decide sends d and keeps its answer.
+// decide sends d, a decision or a withdrawal, and keeps its answer.
 func (r *runner) decide(ctx context.Context, id string, t *tracked, d Decision) {
 	t.mu.Lock()
 	i := len(t.rec.Decisions)
 	t.rec.Decisions = append(t.rec.Decisions, d)
 	t.mu.Unlock()
-	a, body := r.api.call(ctx, http.MethodPost, "/api/approvals/"+id+"/decision",
-		map[string]any{"approved": d.Approved, "approver": d.Approver, "comments": d.Comments})
-	rd := t.note(a.Code, body)
+	path, body := "/api/approvals/"+id+"/decision", map[string]any{"approved": d.Approved, "approver": d.Approver, "comments": d.Comments}
+	if d.Withdraw {
+		path, body = "/api/approvals/"+id+"/withdraw", map[string]any{"requester": d.Approver, "reason": d.Comments}
+	}
+	a, resp := r.api.call(ctx, http.MethodPost, path, body)
+	rd := t.note(a.Code, resp)
+	a.Reason = rd.reason
 	t.mu.Lock()
 	t.rec.Decisions[i].Answer = a
 	if a.Code == http.StatusOK {

@@ -13,14 +13,30 @@ import (
 // Plan is what a run does with one approval after starting it.
 type Plan string
 
-// The plans of the mix. Only PlanSingle and PlanConflict decide before the
-// deadline; PlanLate decides only after the published expires_at.
+// The plans of the mix. PlanLate decides only after the published
+// expires_at; every other plan sends what it sends within the first half
+// of the timeout.
 const (
-	PlanSingle   Plan = "single"
+	// PlanSingle: one decision.
+	PlanSingle Plan = "single"
+	// PlanConflict: an approval and a rejection by two people at once.
 	PlanConflict Plan = "conflict"
 	PlanNone     Plan = "none"
 	PlanLate     Plan = "late"
+	// PlanVariants: one person sends one decision in two or three
+	// spellings of their name, and sometimes the other decision in
+	// another.
+	PlanVariants Plan = "variants"
+	// PlanWithdraw: the requester withdraws, sometimes racing a decision.
+	PlanWithdraw Plan = "withdraw"
+	// PlanAll and PlanQuorum: policies all and quorum over named
+	// approvers, who vote, some twice in other spellings.
+	PlanAll    Plan = "all"
+	PlanQuorum Plan = "quorum"
 )
+
+// Plans are all the plans, in the order the report lists them.
+var Plans = []Plan{PlanSingle, PlanConflict, PlanNone, PlanLate, PlanVariants, PlanWithdraw, PlanAll, PlanQuorum}
 
 // Answer is the definitive answer to one request, after retries on
 // transport errors and 503.
@@ -34,8 +50,19 @@ type Answer struct {
 	FirstSent time.Time `json:"first_sent"`
 	Sent      time.Time `json:"sent"`
 	Answered  time.Time `json:"answered"`
+	// Reason is the problem's reason code (self_decision,
+	// not_an_approver, already_decided...), when the answer gave one.
+	Reason string `json:"reason,omitempty"`
 	// Err is the last transport error or status when Code is 0.
 	Err string `json:"err,omitempty"`
+}
+
+// Vote is one person's decision as an approval under a policy recorded
+// it.
+type Vote struct {
+	Approver string `json:"approver"`
+	Approved bool   `json:"approved"`
+	Comments string `json:"comments"`
 }
 
 // Outcome is a final state as the API reports it.
@@ -46,13 +73,21 @@ type Outcome struct {
 	Result   bool   `json:"result"`
 	Approver string `json:"approver,omitempty"`
 	Comments string `json:"comments,omitempty"`
+	// Votes are the decisions a policy recorded, in the order it did.
+	Votes []Vote `json:"votes,omitempty"`
 }
 
 func (o Outcome) String() string {
-	if o.Result && (o.Status == approval.StatusApproved || o.Status == approval.StatusRejected) {
+	if o.Result && decisive(o.Status) {
 		return fmt.Sprintf("%s by %q (%q)", o.Status, o.Approver, o.Comments)
 	}
 	return string(o.Status)
+}
+
+// decisive reports whether a status names the person whose request ended
+// it.
+func decisive(s approval.Status) bool {
+	return s == approval.StatusApproved || s == approval.StatusRejected || s == approval.StatusWithdrawn
 }
 
 // same reports whether two reports of a final state agree, as far as both
@@ -61,17 +96,23 @@ func (o Outcome) same(p Outcome) bool {
 	if o.Status != p.Status {
 		return false
 	}
-	if !o.Result || !p.Result || (o.Status != approval.StatusApproved && o.Status != approval.StatusRejected) {
+	if !o.Result || !p.Result || !decisive(o.Status) {
 		return true
 	}
-	return strings.EqualFold(o.Approver, p.Approver) && o.Comments == p.Comments
+	return approval.SamePerson(o.Approver, p.Approver) && o.Comments == p.Comments
 }
 
-// Decision is one decision request and its answer.
+// Decision is one decision or withdrawal request and its answer.
 type Decision struct {
 	Approved bool   `json:"approved"`
 	Approver string `json:"approver"`
 	Comments string `json:"comments"`
+	// Withdraw marks a withdrawal: Approver is who asks (the requester,
+	// in some spelling) and Comments the reason.
+	Withdraw bool `json:"withdraw,omitempty"`
+	// Forbidden marks a decision by someone who may not decide: the
+	// requester, or someone the request does not name.
+	Forbidden bool `json:"forbidden,omitempty"`
 	// Late is set on decisions deliberately sent after expires_at.
 	Late bool `json:"late,omitempty"`
 	Answer
@@ -81,25 +122,38 @@ type Decision struct {
 
 func (d Decision) String() string {
 	verb := "reject"
-	if d.Approved {
+	switch {
+	case d.Withdraw:
+		verb = "withdraw"
+	case d.Approved:
 		verb = "approve"
 	}
 	return fmt.Sprintf("%s by %q (%q)", verb, d.Approver, d.Comments)
 }
 
-// is reports whether o is this decision's outcome.
-func (d Decision) is(o Outcome) bool {
-	want := approval.StatusRejected
-	if d.Approved {
-		want = approval.StatusApproved
-	}
-	return o.Status == want && o.Result && strings.EqualFold(o.Approver, d.Approver) && o.Comments == d.Comments
+// sameContent reports whether two requests are the same decision, as the
+// API's idempotency sees them: the same person, however spelt.
+func (d Decision) sameContent(e Decision) bool {
+	return d.Withdraw == e.Withdraw && (d.Withdraw || d.Approved == e.Approved) &&
+		approval.SamePerson(d.Approver, e.Approver) && d.Comments == e.Comments
 }
 
-// sameContent reports whether two decisions are the same decision, as the
-// API's idempotency sees them.
-func (d Decision) sameContent(e Decision) bool {
-	return d.Approved == e.Approved && strings.EqualFold(d.Approver, e.Approver) && d.Comments == e.Comments
+// isVote reports whether v records d.
+func (d Decision) isVote(v Vote) bool {
+	return !d.Withdraw && d.Approved == v.Approved && approval.SamePerson(d.Approver, v.Approver) && d.Comments == v.Comments
+}
+
+// ends reports whether o is d's own outcome: d withdrew it, or under the
+// first-decision rule d decided it.
+func (d Decision) ends(o Outcome) bool {
+	want := approval.StatusRejected
+	switch {
+	case d.Withdraw:
+		want = approval.StatusWithdrawn
+	case d.Approved:
+		want = approval.StatusApproved
+	}
+	return o.Status == want && o.Result && approval.SamePerson(o.Approver, d.Approver) && o.Comments == d.Comments
 }
 
 // Final is the state an approval was left in once the run settled.
@@ -116,8 +170,14 @@ type Record struct {
 	ID        string        `json:"id"`
 	Plan      Plan          `json:"plan"`
 	Timeout   time.Duration `json:"timeout"`
-	Start     Answer        `json:"start"`
-	Decisions []Decision    `json:"decisions,omitempty"`
+	Requester string        `json:"requester"`
+	// Approvers are the people the request named; none means anyone but
+	// the requester may decide. Policy and Required are the request's.
+	Approvers []string        `json:"approvers,omitempty"`
+	Policy    approval.Policy `json:"policy,omitempty"`
+	Required  int             `json:"required,omitempty"`
+	Start     Answer          `json:"start"`
+	Decisions []Decision      `json:"decisions,omitempty"`
 	// Published are the distinct expires_at values answers carried while
 	// the run went on.
 	Published []time.Time `json:"published,omitempty"`
@@ -138,6 +198,68 @@ func (r Record) deadline() time.Time {
 	return time.Time{}
 }
 
+// voting reports whether decisions are votes a policy counts, rather
+// than the first one deciding.
+func (r Record) voting() bool {
+	return r.Policy == approval.PolicyAll || r.Policy == approval.PolicyQuorum
+}
+
+// taken reports whether d took effect in o: it ended the approval
+// (withdrawn, or decided under the first-decision rule), or a policy
+// recorded it as its person's vote.
+func (r Record) taken(d Decision, o Outcome) bool {
+	if d.Withdraw || !r.voting() {
+		return d.ends(o)
+	}
+	return slices.ContainsFunc(o.Votes, d.isVote)
+}
+
+// voteOf is who's recorded vote in o, if any.
+func voteOf(o Outcome, who string) (Vote, bool) {
+	for _, v := range o.Votes {
+		if approval.SamePerson(v.Approver, who) {
+			return v, true
+		}
+	}
+	return Vote{}, false
+}
+
+// decides is the policy applied to votes, written out here rather than
+// taken from approval.Tally, so that the product's count is checked
+// against an independent one: under all, the first rejection rejects and
+// every named approver's approval approves; under quorum, Required
+// approvals approve and it is rejected once so many have rejected that
+// they no longer can. Each person counts once, however spelt.
+func (r Record) decides(votes []Vote) (decided, approved bool) {
+	var people []string
+	yes, no := 0, 0
+	for _, v := range votes {
+		if slices.ContainsFunc(people, func(p string) bool { return approval.SamePerson(p, v.Approver) }) {
+			continue
+		}
+		people = append(people, v.Approver)
+		if v.Approved {
+			yes++
+		} else {
+			no++
+		}
+	}
+	n := len(r.Approvers)
+	switch r.Policy {
+	case approval.PolicyAll:
+		if no > 0 {
+			return true, false
+		}
+		return yes >= n, true
+	case approval.PolicyQuorum:
+		if yes >= r.Required {
+			return true, true
+		}
+		return n-no < r.Required, false
+	}
+	return false, false
+}
+
 // Finding is one loss or contradiction.
 type Finding struct {
 	ID string `json:"id"`
@@ -154,18 +276,33 @@ type Counts struct {
 	Plans        map[Plan]int `json:"plans"`
 	Started      int          `json:"started"`
 	StartUnknown int          `json:"start_unknown"`
-	Decisions    int          `json:"decisions"`
+	// Decisions counts every decision and withdrawal request.
+	Decisions int `json:"decisions"`
 	// Answers counts decision answers by status code; "unknown" is a
 	// decision that got none.
 	Answers map[string]int `json:"answers"`
 	// Accepted are decisions answered 200 or 202.
 	Accepted int `json:"accepted"`
-	// Conflicts are approvals that got conflicting decisions; Settled
-	// those of them where exactly one was answered 200 and every other 409.
-	Conflicts int                     `json:"conflicts"`
-	Settled   int                     `json:"conflicts_settled"`
-	Outcomes  map[approval.Status]int `json:"outcomes"`
-	Timeouts  int                     `json:"timeouts"`
+	// Conflicts are approvals without a policy that got decisions of
+	// different content; Settled those of them where every answer was 200
+	// or 409 and every 200 the same decision.
+	Conflicts int `json:"conflicts"`
+	Settled   int `json:"conflicts_settled"`
+	// Withdrawals are the withdrawal requests sent; Forbidden the
+	// decisions sent by someone who may not decide, and Refused403 those
+	// of them answered 403.
+	Withdrawals int `json:"withdrawals"`
+	Forbidden   int `json:"forbidden"`
+	Refused403  int `json:"forbidden_403"`
+	// Respelt are decisions by a person who sent another decision in
+	// another spelling of their name.
+	Respelt int `json:"respelt"`
+	// Votes are the votes policies recorded.
+	Votes    int                     `json:"votes"`
+	Outcomes map[approval.Status]int `json:"outcomes"`
+	// ByPlan breaks the outcomes down by plan.
+	ByPlan   map[Plan]map[approval.Status]int `json:"outcomes_by_plan"`
+	Timeouts int                              `json:"timeouts"`
 	// Retries are attempts beyond the first, over starts and decisions.
 	Retries int `json:"retries"`
 	Lost    int `json:"lost"`
@@ -186,27 +323,46 @@ func started(code int) bool { return code == http.StatusOK || code == http.Statu
 // Check holds every answer of a run against the final states.
 //
 // A rule flags only what the API contract rules out, so on a correct
-// system it finds nothing however the processes were killed:
+// system it finds nothing however the processes were killed. A decision
+// is delivered when it was answered 200, or 202 before expires_at (the
+// handler raised it; after the deadline a 202 says only that an earlier
+// copy may be on its way). It is taken when it ended the approval (a
+// withdrawal, or a decision without a policy) or is among the votes the
+// policy recorded. People compare as approval.SamePerson says.
 //   - lost: missing (an accepted start, 404 at the end); never-final (an
 //     approval that exists but is not final within the bound).
-//   - wrong: start-refused (a start answered other than 200/202; every
-//     repeat carries the same details); unexpected-answer (a decision
-//     answered outside 200/202/409 for an approval that exists);
-//     200-not-outcome; 200-body-not-this-decision; 409-is-outcome (a
-//     refused decision that is the outcome, when no accepted decision has
-//     its content); 409-before-deadline (refused before expires_at, yet no
-//     decision won and it timed out); late-accepted (sent after expires_at,
-//     answered 200/202); accepted-lost (decisions answered 200/202 and the
-//     outcome is none of them nor one left unanswered, for example
-//     Timeout); outcome-not-sent (Approved/Rejected by a decision nobody
-//     sent); failed; final-without-result; reported-other-outcome (an
-//     answer during the run named another final state); expires-at-moved.
+//   - wrong, about answers: start-refused (a start answered other than
+//     200/202; every repeat carries the same details); unexpected-answer;
+//     200-not-outcome (answered 200, not taken); 200-body-not-this-decision;
+//     409-is-outcome (answered 409, yet taken: a repeat of a decision
+//     that stands is answered 200); 409-before-deadline (refused before
+//     expires_at, it timed out, and the person had no other vote
+//     recorded); late-accepted (sent after expires_at, answered 200);
+//     forbidden-accepted (by the requester or someone not named, answered
+//     200 or delivered); forbidden-reason (answered 403 with a reason
+//     other than self_decision or not_an_approver as the case is);
+//     forbidden-taken.
+//   - wrong, about outcomes: accepted-lost (without a policy: decisions
+//     were delivered and the outcome is none of them nor one that may
+//     have been; under a policy: a vote delivered, its person's not
+//     recorded, and it timed out); overtaken (a delivered decision not
+//     taken, while what was taken instead was first sent only after it
+//     had been answered); outcome-not-sent (Approved, Rejected or
+//     Withdrawn by a request nobody sent); vote-not-sent;
+//     vote-counted-twice (one person's vote recorded twice, in any
+//     spelling); vote-not-entitled (a vote by the requester or someone not
+//     named); policy-miscounted (the outcome is not what the policy makes
+//     of the recorded votes, or it was reached before the last of them,
+//     or does not name the vote that settled it); failed;
+//     final-without-result; reported-other-outcome (an answer during the
+//     run named another final state); expires-at-moved.
 func Check(recs []Record) Verdict {
 	v := Verdict{Counts: Counts{
 		Approvals: len(recs),
 		Plans:     map[Plan]int{},
 		Answers:   map[string]int{},
 		Outcomes:  map[approval.Status]int{},
+		ByPlan:    map[Plan]map[approval.Status]int{},
 	}, Findings: []Finding{}}
 	for _, r := range recs {
 		fs := check(r, &v.Counts)
@@ -244,7 +400,10 @@ func check(r Record, c *Counts) []Finding {
 		add("wrong", "start-refused", "start answered %d, though every attempt carried the same details", r.Start.Code)
 	}
 	deadline := r.deadline()
-	var accepted, unanswered []Decision
+	beforeDeadline := func(t time.Time) bool { return !deadline.IsZero() && t.Before(deadline) }
+	// delivered were raised; maybe may have been (no answer, or 202
+	// after the deadline, when an earlier attempt may have raised it).
+	var delivered, maybe []Decision
 	contents := 0
 	late := false
 	for i, d := range r.Decisions {
@@ -253,30 +412,57 @@ func check(r Record, c *Counts) []Finding {
 		if d.Code == 0 {
 			c.Answers["unknown"]++
 			c.Unknown++
-			unanswered = append(unanswered, d)
 		} else {
 			c.Answers[fmt.Sprint(d.Code)]++
 		}
 		if started(d.Code) {
 			c.Accepted++
 		}
+		if d.Withdraw {
+			c.Withdrawals++
+		}
+		if slices.ContainsFunc(r.Decisions, func(e Decision) bool {
+			return e.Withdraw == d.Withdraw && e.Approver != d.Approver && approval.SamePerson(e.Approver, d.Approver)
+		}) {
+			c.Respelt++
+		}
 		late = late || d.Late
-		if !slices.ContainsFunc(r.Decisions[:i], d.sameContent) {
+		if !d.Forbidden && !slices.ContainsFunc(r.Decisions[:i], func(e Decision) bool { return !e.Forbidden && d.sameContent(e) }) {
 			contents++
 		}
-		if d.Late && started(d.Code) && !deadline.IsZero() && d.Sent.After(deadline) {
-			add("wrong", "late-accepted", "%s sent %s after expires_at %s was answered %d",
-				d, d.Sent.Sub(deadline).Round(time.Millisecond), deadline.Format(time.RFC3339Nano), d.Code)
-			continue
-		}
-		if started(d.Code) {
-			accepted = append(accepted, d)
+		switch {
+		case d.Forbidden:
+			c.Forbidden++
+			want := string(approval.ReasonNotApprover)
+			if approval.SamePerson(d.Approver, r.Requester) {
+				want = string(approval.ReasonSelfDecision)
+			}
+			switch {
+			case d.Code == http.StatusForbidden:
+				c.Refused403++
+				if d.Reason != want {
+					add("wrong", "forbidden-reason", "%s was answered 403 %q, want %q", d, d.Reason, want)
+				}
+			case d.Code == http.StatusOK || d.Code == http.StatusAccepted && beforeDeadline(d.Answered):
+				add("wrong", "forbidden-accepted", "%s, by someone who may not decide, was answered %d", d, d.Code)
+			}
+		case d.Late && started(d.Code) && !deadline.IsZero() && d.Sent.After(deadline):
+			// A 202 after the deadline says the decision was not
+			// delivered and an earlier copy might be; there was none.
+			if d.Code == http.StatusOK {
+				add("wrong", "late-accepted", "%s sent %s after expires_at %s was answered 200",
+					d, d.Sent.Sub(deadline).Round(time.Millisecond), deadline.Format(time.RFC3339Nano))
+			}
+		case d.Code == http.StatusOK || d.Code == http.StatusAccepted && beforeDeadline(d.Answered):
+			delivered = append(delivered, d)
+		case d.Code == 0 || d.Code == http.StatusAccepted:
+			maybe = append(maybe, d)
 		}
 	}
 	if r.Plan == PlanLate && !late && started(r.Start.Code) {
 		c.Unknown++
 	}
-	if contents > 1 {
+	if contents > 1 && !r.voting() {
 		c.Conflicts++
 		if settled(r.Decisions) {
 			c.Settled++
@@ -286,7 +472,7 @@ func check(r Record, c *Counts) []Finding {
 	switch r.Final.Code {
 	case http.StatusOK:
 	case http.StatusNotFound:
-		if started(r.Start.Code) || len(accepted) > 0 {
+		if started(r.Start.Code) || len(delivered) > 0 {
 			add("lost", "missing", "start answered %d, but the approval is unknown (404) at the end", r.Start.Code)
 		}
 		return fs
@@ -299,6 +485,11 @@ func check(r Record, c *Counts) []Finding {
 
 	out := r.Final.Outcome
 	c.Outcomes[out.Status]++
+	if c.ByPlan[r.Plan] == nil {
+		c.ByPlan[r.Plan] = map[approval.Status]int{}
+	}
+	c.ByPlan[r.Plan][out.Status]++
+	c.Votes += len(out.Votes)
 	for _, rep := range r.Reported {
 		if !rep.same(out) {
 			add("wrong", "reported-other-outcome", "an answer during the run reported %s, the approval ended %s", rep, out)
@@ -312,15 +503,15 @@ func check(r Record, c *Counts) []Finding {
 			break
 		}
 	}
-	switch out.Status {
-	case approval.StatusTimeout:
+	switch {
+	case out.Status == approval.StatusTimeout:
 		c.Timeouts++
-	case approval.StatusFailed:
+	case out.Status == approval.StatusFailed:
 		add("wrong", "failed", "the approval ended Failed")
 		return fs
-	case approval.StatusApproved, approval.StatusRejected:
+	case decisive(out.Status):
 		if !out.Result {
-			add("wrong", "final-without-result", "ended %s without a result naming the approver", out.Status)
+			add("wrong", "final-without-result", "ended %s without a result naming who ended it", out.Status)
 			return fs
 		}
 	default:
@@ -329,52 +520,199 @@ func check(r Record, c *Counts) []Finding {
 	}
 
 	for _, d := range r.Decisions {
-		switch {
-		case d.Code == http.StatusOK:
-			if !d.is(out) {
-				add("wrong", "200-not-outcome", "%s was answered 200, the approval ended %s", d, out)
+		taken := r.taken(d, out)
+		if d.Forbidden {
+			if taken {
+				add("wrong", "forbidden-taken", "%s, by someone who may not decide, took effect: the approval ended %s", d, out)
 			}
-			if d.Reported != nil && !d.is(*d.Reported) {
+			continue
+		}
+		switch d.Code {
+		case http.StatusOK:
+			if !taken {
+				add("wrong", "200-not-outcome", "%s was answered 200, the approval ended %s", d, r.describeOutcome(out))
+			}
+			if d.Reported != nil && !r.taken(d, *d.Reported) {
 				add("wrong", "200-body-not-this-decision", "%s was answered 200 with a body saying %s", d, *d.Reported)
 			}
-		case d.Code == http.StatusConflict:
-			if d.is(out) && !slices.ContainsFunc(accepted, d.sameContent) {
-				add("wrong", "409-is-outcome", "%s was answered 409, yet it is the outcome", d)
+		case http.StatusConflict:
+			if taken {
+				add("wrong", "409-is-outcome", "%s was answered 409, yet it took effect: %s", d, r.describeOutcome(out))
 			}
-			if out.Status == approval.StatusTimeout && !deadline.IsZero() && d.Answered.Before(deadline) {
+			if _, voted := voteOf(out, d.Approver); out.Status == approval.StatusTimeout && beforeDeadline(d.Answered) &&
+				!(r.voting() && !d.Withdraw && voted) {
 				add("wrong", "409-before-deadline", "%s was answered 409 %s before expires_at, yet nothing won and it timed out",
 					d, deadline.Sub(d.Answered).Round(time.Millisecond))
 			}
-		case d.Code == http.StatusAccepted || d.Code == 0:
+		case http.StatusAccepted, 0:
 		default:
-			add("wrong", "unexpected-answer", "%s was answered %d", d, d.Code)
+			add("wrong", "unexpected-answer", "%s was answered %d %s", d, d.Code, d.Reason)
 		}
 	}
-	if len(accepted) > 0 && !slices.ContainsFunc(accepted, func(d Decision) bool { return d.is(out) }) &&
-		!slices.ContainsFunc(unanswered, func(d Decision) bool { return d.is(out) }) {
-		add("wrong", "accepted-lost", "ended %s although %s", out, describe(accepted, deadline))
+
+	// What took effect, and the requests that may have made it so.
+	var effects [][]Decision
+	sent := func(match func(Decision) bool) []Decision {
+		var ds []Decision
+		for _, d := range r.Decisions {
+			if !d.Forbidden && match(d) {
+				ds = append(ds, d)
+			}
+		}
+		return ds
 	}
-	if (out.Status == approval.StatusApproved || out.Status == approval.StatusRejected) &&
-		!slices.ContainsFunc(r.Decisions, func(d Decision) bool { return d.is(out) }) {
-		add("wrong", "outcome-not-sent", "ended %s, a decision nobody sent", out)
+	if r.voting() {
+		fs = append(fs, r.checkVotes(out, sent)...)
+		for _, v := range out.Votes {
+			effects = append(effects, sent(func(d Decision) bool { return d.isVote(v) }))
+		}
+	}
+	if decisive(out.Status) && (out.Status == approval.StatusWithdrawn || !r.voting()) {
+		ends := sent(func(d Decision) bool { return d.ends(out) })
+		if len(ends) == 0 {
+			add("wrong", "outcome-not-sent", "ended %s, which nobody sent", out)
+		}
+		effects = append(effects, ends)
+	}
+	// firstSentAfter reports whether every request of an effect went out
+	// only after t.
+	firstSentAfter := func(ds []Decision, t time.Time) bool {
+		return len(ds) > 0 && !slices.ContainsFunc(ds, func(d Decision) bool { return !d.FirstSent.After(t) })
+	}
+	for _, d := range delivered {
+		if r.taken(d, out) {
+			continue
+		}
+		if v, voted := voteOf(out, d.Approver); r.voting() && !d.Withdraw && voted {
+			// Refused as a second vote: fine if the first was first.
+			if mine := sent(func(e Decision) bool { return e.isVote(v) }); firstSentAfter(mine, d.Answered) {
+				add("wrong", "overtaken", "%s was answered %d, yet %q's vote %s, first sent only after that, was counted instead",
+					d, d.Code, v.Approver, describeVote(v))
+			}
+			continue
+		}
+		if r.voting() && out.Status == approval.StatusTimeout {
+			add("wrong", "accepted-lost", "ended %s although %s", r.describeOutcome(out), describe([]Decision{d}, deadline))
+			continue
+		}
+		for _, e := range effects {
+			if firstSentAfter(e, d.Answered) {
+				add("wrong", "overtaken", "%s was answered %d, yet %s, first sent only after that, took effect instead; the approval ended %s",
+					d, d.Code, e[0], r.describeOutcome(out))
+				break
+			}
+		}
+	}
+	if !r.voting() && len(delivered) > 0 {
+		won := func(d Decision) bool { return d.ends(out) }
+		if !slices.ContainsFunc(delivered, won) && !slices.ContainsFunc(maybe, won) {
+			add("wrong", "accepted-lost", "ended %s although %s", out, describe(delivered, deadline))
+		}
 	}
 	return fs
 }
 
-// settled reports whether exactly one decision was answered 200 and every
-// other one 409.
+// checkVotes holds a policy's recorded votes against what was sent and
+// the outcome against the policy.
+func (r Record) checkVotes(out Outcome, sent func(func(Decision) bool) []Decision) []Finding {
+	var fs []Finding
+	add := func(rule, format string, args ...any) {
+		fs = append(fs, Finding{ID: r.ID, Kind: "wrong", Rule: rule, Detail: fmt.Sprintf(format, args...)})
+	}
+	for i, v := range out.Votes {
+		// The vote records the name as one of its requests spelt it.
+		if !slices.ContainsFunc(sent(func(d Decision) bool { return d.isVote(v) }), func(d Decision) bool { return d.Approver == v.Approver }) {
+			add("vote-not-sent", "a vote %s was recorded that nobody sent in that spelling", describeVote(v))
+		}
+		for _, w := range out.Votes[:i] {
+			if approval.SamePerson(v.Approver, w.Approver) {
+				add("vote-counted-twice", "%q voted once, yet votes %s and %s were both recorded", v.Approver, describeVote(w), describeVote(v))
+			}
+		}
+		if approval.SamePerson(v.Approver, r.Requester) ||
+			!slices.ContainsFunc(r.Approvers, func(a string) bool { return approval.SamePerson(a, v.Approver) }) {
+			add("vote-not-entitled", "a vote %s by someone who may not decide was recorded", describeVote(v))
+		}
+	}
+	decided, approved := r.decides(out.Votes)
+	switch out.Status {
+	case approval.StatusApproved, approval.StatusRejected:
+		want := approval.StatusRejected
+		if approved {
+			want = approval.StatusApproved
+		}
+		n := len(out.Votes)
+		switch {
+		case !decided || want != out.Status:
+			add("policy-miscounted", "ended %s, but the votes make it %s", r.describeOutcome(out), r.verdict(out.Votes))
+		case n > 0 && func() bool { d, _ := r.decides(out.Votes[:n-1]); return d }():
+			add("policy-miscounted", "ended %s after the votes had already decided it before the last", r.describeOutcome(out))
+		case n > 0 && (out.Approver != out.Votes[n-1].Approver || out.Comments != out.Votes[n-1].Comments):
+			add("policy-miscounted", "ended %s, but the vote that settled it was %s", r.describeOutcome(out), describeVote(out.Votes[n-1]))
+		}
+	case approval.StatusTimeout, approval.StatusWithdrawn:
+		if decided {
+			add("policy-miscounted", "ended %s, though the votes had decided it: %s", r.describeOutcome(out), r.verdict(out.Votes))
+		}
+	}
+	return fs
+}
+
+func (r Record) verdict(votes []Vote) string {
+	switch decided, approved := r.decides(votes); {
+	case !decided:
+		return "undecided"
+	case approved:
+		return string(approval.StatusApproved)
+	}
+	return string(approval.StatusRejected)
+}
+
+func describeVote(v Vote) string {
+	verb := "reject"
+	if v.Approved {
+		verb = "approve"
+	}
+	return fmt.Sprintf("%s by %q (%q)", verb, v.Approver, v.Comments)
+}
+
+// describeOutcome is the outcome, with the policy and its votes when there
+// is one.
+func (r Record) describeOutcome(o Outcome) string {
+	if !r.voting() {
+		return o.String()
+	}
+	votes := make([]string, len(o.Votes))
+	for i, v := range o.Votes {
+		votes[i] = describeVote(v)
+	}
+	policy := string(r.Policy)
+	if r.Policy == approval.PolicyQuorum {
+		policy = fmt.Sprintf("quorum of %d", r.Required)
+	}
+	return fmt.Sprintf("%s (%s of %q, votes: %s)", o, policy, r.Approvers, strings.Join(votes, "; "))
+}
+
+// settled reports whether every decision was answered 200 or 409 and
+// every 200 was the same decision.
 func settled(ds []Decision) bool {
-	ok := 0
+	var ok []Decision
 	for _, d := range ds {
+		if d.Forbidden {
+			continue
+		}
 		switch d.Code {
 		case http.StatusOK:
-			ok++
+			if len(ok) > 0 && !ok[0].sameContent(d) {
+				return false
+			}
+			ok = append(ok, d)
 		case http.StatusConflict:
 		default:
 			return false
 		}
 	}
-	return ok == 1
+	return len(ok) > 0
 }
 
 // describe says which decisions were accepted and how long before the

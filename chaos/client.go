@@ -115,9 +115,11 @@ type view struct {
 	Status         json.RawMessage `json:"status"`
 	ExpiresAt      string          `json:"expires_at"`
 	ApprovalStatus approval.Status `json:"approval_status"`
+	Reason         string          `json:"reason"`
 	Result         *struct {
-		Approver string `json:"approver"`
-		Comments string `json:"comments"`
+		Approver  string `json:"approver"`
+		Comments  string `json:"comments"`
+		Decisions []Vote `json:"decisions"`
 	} `json:"result"`
 }
 
@@ -126,6 +128,8 @@ type reading struct {
 	// final is set when the answer reports a final state.
 	final     *Outcome
 	expiresAt time.Time
+	// reason is a problem's reason code.
+	reason string
 }
 
 func read(code int, body []byte) reading {
@@ -133,7 +137,7 @@ func read(code int, body []byte) reading {
 	if len(body) == 0 || json.Unmarshal(body, &v) != nil {
 		return reading{}
 	}
-	var r reading
+	r := reading{reason: v.Reason}
 	if t, err := time.Parse(time.RFC3339Nano, v.ExpiresAt); err == nil {
 		r.expiresAt = t
 	}
@@ -153,7 +157,7 @@ func read(code int, body []byte) reading {
 	}
 	o := Outcome{Status: status}
 	if v.Result != nil {
-		o.Result, o.Approver, o.Comments = true, v.Result.Approver, v.Result.Comments
+		o.Result, o.Approver, o.Comments, o.Votes = true, v.Result.Approver, v.Result.Comments, v.Result.Decisions
 	}
 	r.final = &o
 	return r
@@ -161,7 +165,7 @@ func read(code int, body []byte) reading {
 
 func isFinal(s approval.Status) bool {
 	switch s {
-	case approval.StatusApproved, approval.StatusRejected, approval.StatusTimeout, approval.StatusFailed:
+	case approval.StatusApproved, approval.StatusRejected, approval.StatusTimeout, approval.StatusWithdrawn, approval.StatusFailed:
 		return true
 	}
 	return false

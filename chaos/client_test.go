@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -40,7 +41,7 @@ func TestClientRetriesTheSameRequest(t *testing.T) {
 	}
 	rd := read(a.Code, body)
 	want := Outcome{Status: approval.StatusApproved, Result: true, Approver: "Ann", Comments: "ok"}
-	if rd.final == nil || *rd.final != want {
+	if rd.final == nil || !reflect.DeepEqual(*rd.final, want) {
 		t.Fatalf("409 read as %+v, want %+v", rd.final, want)
 	}
 }
@@ -74,12 +75,18 @@ func TestRead(t *testing.T) {
 			&Outcome{Status: approval.StatusTimeout, Result: true}, false},
 		{"409 past the deadline while pending", http.StatusConflict, `{"status":409,"approval_status":"Pending","expires_at":"` + exp + `"}`, nil, true},
 		{"409 naming only the status", http.StatusConflict, `{"status":409,"approval_status":"Rejected"}`, &Outcome{Status: approval.StatusRejected}, false},
+		{"withdrawn", http.StatusOK, `{"status":"Withdrawn","result":{"status":"Withdrawn","approver":" CHAOS","comments":"no longer needed"}}`,
+			&Outcome{Status: approval.StatusWithdrawn, Result: true, Approver: " CHAOS", Comments: "no longer needed"}, false},
+		{"quorum with its votes", http.StatusOK, `{"status":"Approved","result":{"status":"Approved","approver":"Bob","comments":"b",` +
+			`"decisions":[{"approver":"ＡＮＮ","approved":true,"comments":"a","at":"` + exp + `"},{"approver":"Bob","approved":true,"comments":"b","at":"` + exp + `"}]}}`,
+			&Outcome{Status: approval.StatusApproved, Result: true, Approver: "Bob", Comments: "b",
+				Votes: []Vote{{Approver: "ＡＮＮ", Approved: true, Comments: "a"}, {Approver: "Bob", Approved: true, Comments: "b"}}}, false},
 		{"503", http.StatusServiceUnavailable, `{"status":503}`, nil, false},
 		{"not JSON", http.StatusOK, `<html>`, nil, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			rd := read(c.code, []byte(c.body))
-			if (rd.final == nil) != (c.final == nil) || rd.final != nil && *rd.final != *c.final {
+			if (rd.final == nil) != (c.final == nil) || rd.final != nil && !reflect.DeepEqual(*rd.final, *c.final) {
 				t.Fatalf("final = %+v, want %+v", rd.final, c.final)
 			}
 			if !rd.expiresAt.IsZero() != c.exp {

@@ -36,7 +36,9 @@ func Build(ctx context.Context, dir string) error {
 type cluster struct {
 	bin, dir           string
 	grpcPort, httpPort int
-	procs              map[string]*process
+	// workerEnv is added to the worker's environment.
+	workerEnv []string
+	procs     map[string]*process
 
 	mu          sync.Mutex
 	kills       map[string]int
@@ -63,9 +65,10 @@ func freePort() (int, error) {
 }
 
 // startCluster starts all three processes, keeping the scheduler's files
-// and each process's output (appended across restarts) in dir.
-func startCluster(ctx context.Context, bin, dir string) (*cluster, error) {
-	c := &cluster{bin: bin, dir: dir, procs: map[string]*process{},
+// and each process's output (appended across restarts) in dir. workerEnv
+// is added to the worker's environment.
+func startCluster(ctx context.Context, bin, dir string, workerEnv []string) (*cluster, error) {
+	c := &cluster{bin: bin, dir: dir, workerEnv: workerEnv, procs: map[string]*process{},
 		kills: map[string]int{}, crashes: map[string]int{}, down: map[string]bool{}}
 	var err error
 	if c.grpcPort, err = freePort(); err != nil {
@@ -94,7 +97,7 @@ func (c *cluster) command(name string) *exec.Cmd {
 		cmd = exec.Command(filepath.Join(c.bin, name), "-grpc", "127.0.0.1:"+strconv.Itoa(c.grpcPort), "-data", filepath.Join(c.dir, "data"), "-dashboard", "")
 	case Worker:
 		cmd = exec.Command(filepath.Join(c.bin, name))
-		cmd.Env = append(endpoint, "APPROVALS_API_BASE_URL="+c.baseURL())
+		cmd.Env = append(append(endpoint, "APPROVALS_API_BASE_URL="+c.baseURL()), c.workerEnv...)
 	case Handler:
 		cmd = exec.Command(filepath.Join(c.bin, name))
 		cmd.Env = append(endpoint, "FUNCTIONS_CUSTOMHANDLER_PORT="+strconv.Itoa(c.httpPort))

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/approvals-go/approvals/approval"
 )
 
 func testConfig() Config {
@@ -50,8 +52,10 @@ func TestPlanSteps(t *testing.T) {
 		if s.timeout < cfg.MinTimeout || s.timeout > cfg.MaxTimeout+time.Millisecond {
 			t.Errorf("%s: timeout %s outside [%s, %s]", s.id, s.timeout, cfg.MinTimeout, cfg.MaxTimeout)
 		}
-		if s.decideAfter > s.timeout/2 {
-			t.Errorf("%s: decision %s after the start, not well before its %s timeout", s.id, s.decideAfter, s.timeout)
+		for _, sd := range s.sends {
+			if sd.after < 0 || sd.after > s.timeout/2 {
+				t.Errorf("%s: %s sent %s after the start, not well before its %s timeout", s.id, sd.d, sd.after, s.timeout)
+			}
 		}
 		if s.at < 0 || s.at > cfg.Duration*2/3 || (i > 0 && s.at < steps[i-1].at) {
 			t.Errorf("%s: starts at %s, out of order or outside the first two thirds of %s", s.id, s.at, cfg.Duration)
@@ -60,9 +64,61 @@ func TestPlanSteps(t *testing.T) {
 			t.Errorf("%s: late by %s", s.id, s.lateBy)
 		}
 	}
-	want := map[Plan]int{PlanConflict: 30, PlanNone: 30, PlanLate: 30, PlanSingle: 210}
+	want := map[Plan]int{PlanConflict: 30, PlanNone: 30, PlanLate: 30, PlanVariants: 30, PlanWithdraw: 30, PlanAll: 30, PlanQuorum: 30, PlanSingle: 90}
 	if !reflect.DeepEqual(plans, want) {
 		t.Fatalf("mix = %v, want %v", plans, want)
+	}
+}
+
+// Every plan's requests are what its records will be checked against:
+// the people it names may decide, in any spelling, and the ones marked
+// forbidden may not.
+func TestPlanSendsAreWhatTheyClaim(t *testing.T) {
+	cfg := testConfig()
+	cfg.Approvals = 2000
+	rng, _ := rngs(cfg.Seed)
+	var respelt, sameVoteTwice, forbiddenSelf, forbiddenOutsider, withdrawals, races int
+	for _, s := range planSteps(cfg, rng) {
+		req := approval.Request{RequestID: s.id, Requester: Requester, Item: "item", Approvers: s.approvers,
+			Policy: s.policy, Required: s.required}
+		if err := req.Validate(); err != nil {
+			t.Fatalf("%s: the request is invalid: %v", s.id, err)
+		}
+		standing := approval.Standing{Requester: Requester, Deciders: req.Deciders()}
+		for i, sd := range s.sends {
+			d := sd.d
+			err := standing.Check(approval.Attempt{Who: d.Approver, Withdraw: d.Withdraw})
+			if d.Forbidden != (err != nil) {
+				t.Fatalf("%s: %s marked forbidden %v, the rules say %v", s.id, d, d.Forbidden, err)
+			}
+			switch {
+			case d.Forbidden && approval.SamePerson(d.Approver, Requester):
+				forbiddenSelf++
+			case d.Forbidden:
+				forbiddenOutsider++
+			case d.Withdraw:
+				withdrawals++
+			}
+			for _, e := range s.sends[:i] {
+				if e.d.Approver != d.Approver && approval.SamePerson(e.d.Approver, d.Approver) {
+					respelt++
+					if s.policy != "" && e.d.sameContent(d) {
+						sameVoteTwice++
+					}
+				}
+				if s.plan == PlanWithdraw && e.d.Withdraw != d.Withdraw && !d.Forbidden && !e.d.Forbidden {
+					races++
+				}
+			}
+		}
+	}
+	t.Logf("respelt %d (the same vote twice under a policy %d), forbidden: self %d, outsider %d; withdrawals %d, racing a decision %d",
+		respelt, sameVoteTwice, forbiddenSelf, forbiddenOutsider, withdrawals, races)
+	for what, n := range map[string]int{"respelt": respelt, "same vote twice": sameVoteTwice, "self": forbiddenSelf,
+		"outsider": forbiddenOutsider, "withdrawals": withdrawals, "races": races} {
+		if n < 20 {
+			t.Errorf("only %d %s in 2000 approvals", n, what)
+		}
 	}
 }
 

@@ -21,19 +21,28 @@ func Print(w io.Writer, rep *Report) {
 	c := rep.Counts
 	fmt.Fprintf(w, "\nchaos run %s, %d CPUs, %s, seed %d\n", rep.Date, rep.CPUs, rep.Go, rep.Seed)
 	fmt.Fprintf(w, "replay:     %s\n\n", rep.Replay)
-	fmt.Fprintf(w, "approvals   %d: %d one decision, %d two conflicting, %d no decision, %d decided after expires_at\n",
-		c.Approvals, c.Plans[PlanSingle], c.Plans[PlanConflict], c.Plans[PlanNone], c.Plans[PlanLate])
+	fmt.Fprintf(w, "approvals   %d: %d one decision, %d two conflicting, %d no decision, %d decided after expires_at,\n"+
+		"            %d one person in several spellings, %d withdrawn by the requester, %d policy all, %d quorum\n",
+		c.Approvals, c.Plans[PlanSingle], c.Plans[PlanConflict], c.Plans[PlanNone], c.Plans[PlanLate],
+		c.Plans[PlanVariants], c.Plans[PlanWithdraw], c.Plans[PlanAll], c.Plans[PlanQuorum])
 	fmt.Fprintf(w, "kills       %s, SIGKILL, in %d events (%d of all three at once, %d down long enough to cross deadlines)\n",
 		perProcess(rep.Kills), rep.Events, rep.Together, rep.LongOutages)
 	fmt.Fprintf(w, "crashes     %s\n", perProcess(rep.Crashes))
 	fmt.Fprintf(w, "started     %d accepted, %d without an answer\n", c.Started, c.StartUnknown)
 	fmt.Fprintf(w, "decided     %d sent: %s; %d accepted (200 or 202)\n", c.Decisions, answers(c.Answers), c.Accepted)
-	fmt.Fprintf(w, "conflicts   %d approvals with conflicting decisions, %d of them told one 200 and the rest 409\n", c.Conflicts, c.Settled)
-	outcomes := make([]string, 0, len(c.Outcomes))
-	for _, s := range []approval.Status{approval.StatusApproved, approval.StatusRejected, approval.StatusTimeout, approval.StatusFailed} {
-		outcomes = append(outcomes, fmt.Sprintf("%d %s", c.Outcomes[s], s))
+	fmt.Fprintf(w, "conflicts   %d approvals without a policy got conflicting decisions, %d of them told 200 for one and 409 for the rest\n", c.Conflicts, c.Settled)
+	fmt.Fprintf(w, "people      %d decisions by someone who also sent one in another spelling; %d votes recorded by policies\n", c.Respelt, c.Votes)
+	fmt.Fprintf(w, "forbidden   %d decisions by the requester or someone not named, %d of them answered 403\n", c.Forbidden, c.Refused403)
+	fmt.Fprintf(w, "withdrawals %d sent\n", c.Withdrawals)
+	fmt.Fprintf(w, "outcomes    %s\n", outcomes(c.Outcomes, true))
+	for _, p := range Plans {
+		if c.ByPlan[p] != nil {
+			fmt.Fprintf(w, "  %-9s %s\n", p, outcomes(c.ByPlan[p], false))
+		}
 	}
-	fmt.Fprintf(w, "outcomes    %s\n", strings.Join(outcomes, ", "))
+	n := rep.Notices
+	fmt.Fprintf(w, "notices     %d webhook attempts (%d deliveries), %d never answered, %d badly signed; request notices seen for %d approvals, answered for %d\n",
+		n.Received, n.Deliveries, n.Hung, n.BadSignature, n.Approvals, n.Answered)
 	fmt.Fprintf(w, "timeouts    %d\n", c.Timeouts)
 	fmt.Fprintf(w, "retries     %d (transport errors and 503, same request again)\n", c.Retries)
 	fmt.Fprintf(w, "lost        %d%s\n", c.Lost, byRule(rep.Findings, "lost"))
@@ -55,8 +64,21 @@ func Print(w io.Writer, rep *Report) {
 	if rep.OK() {
 		fmt.Fprintln(w, "\nPASS: nothing lost, no answer contradicted")
 	} else {
-		fmt.Fprintf(w, "\nFAIL: %d lost, %d wrong\n", c.Lost, c.Wrong)
+		fmt.Fprintf(w, "\nFAIL: %d lost, %d wrong, %d notices badly signed\n", c.Lost, c.Wrong, n.BadSignature)
 	}
+}
+
+// outcomes lists counts by final status, in the order an approval moves
+// through them; zeros too when all is set.
+func outcomes(m map[approval.Status]int, all bool) string {
+	parts := make([]string, 0, len(m))
+	for _, s := range []approval.Status{approval.StatusApproved, approval.StatusRejected, approval.StatusTimeout,
+		approval.StatusWithdrawn, approval.StatusFailed} {
+		if m[s] > 0 || all {
+			parts = append(parts, fmt.Sprintf("%d %s", m[s], s))
+		}
+	}
+	return strings.Join(parts, ", ")
 }
 
 // WriteJSON writes the report for machines.

@@ -207,6 +207,11 @@ type stack struct {
 	clientEnv []string
 	// workerEnv is added to the worker's environment.
 	workerEnv []string
+	// vanilla runs durabletask-go v0.6.0's own sidecar on its SQLite
+	// backend (cmd/bench -serve vanilla) instead of cmd/scheduler. It
+	// listens on a port of its choosing, so a restarted one is not found
+	// by a running worker or handler.
+	vanilla   bool
 	scheduler *proc
 	worker    *proc
 	handler   *proc
@@ -247,6 +252,10 @@ func (s *stack) schedulerEnv() []string {
 }
 
 func (s *stack) startScheduler() {
+	if s.vanilla {
+		s.startVanilla()
+		return
+	}
 	// No dashboard: its default port would be shared by every scheduler
 	// the tests start, and by a developer's own.
 	args := append([]string{"-grpc", fmt.Sprintf("127.0.0.1:%d", s.grpcPort), "-data", s.data, "-dashboard", ""}, s.schedArgs...)

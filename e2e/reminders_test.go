@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"strings"
 	"syscall"
@@ -12,11 +11,8 @@ import (
 	"time"
 
 	"github.com/microsoft/durabletask-go/api"
-	"github.com/microsoft/durabletask-go/client"
 
 	"github.com/approvals-go/approvals/approval"
-	"github.com/approvals-go/approvals/dts"
-	"github.com/approvals-go/approvals/internal/testenv"
 )
 
 // notices lists the notices a worker logged for an approval, as
@@ -46,17 +42,7 @@ func (s *stack) startOrchestration(req approval.Request) {
 	s.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	cfg, err := dts.Settings{Endpoint: fmt.Sprintf("http://127.0.0.1:%d", s.grpcPort), TaskHub: dts.DefaultTaskHub}.Resolve()
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	conn, err := dts.Dial(ctx, cfg, dts.RoleClient)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	defer conn.Close()
-	c := client.NewTaskHubGrpcClient(conn, dts.Logger(testenv.Quiet()))
-	if _, err := c.ScheduleNewOrchestration(ctx, approval.OrchestratorName, api.WithInstanceID(api.InstanceID(req.RequestID)), api.WithInput(req)); err != nil {
+	if _, err := s.schedulerClient().ScheduleNewOrchestration(ctx, approval.OrchestratorName, api.WithInstanceID(api.InstanceID(req.RequestID)), api.WithInput(req)); err != nil {
 		s.t.Fatal(err)
 	}
 }

@@ -24,6 +24,7 @@ func main() {
 	flag.DurationVar(&cfg.Duration, "duration", cfg.Duration, "how long to kill processes; approvals start over its first two thirds")
 	flag.DurationVar(&cfg.KillEvery, "kill-every", cfg.KillEvery, "mean gap between a restart and the next kill")
 	flag.Float64Var(&cfg.LongOutages, "long-outages", cfg.LongOutages, "share of kills whose outage crosses deadlines (the first of each process always does)")
+	flag.Float64Var(&cfg.HangNotices, "hang-notices", cfg.HangNotices, "share of notice deliveries the webhook receiver never answers")
 	flag.DurationVar(&cfg.MinTimeout, "min-timeout", cfg.MinTimeout, "shortest approval timeout")
 	flag.DurationVar(&cfg.MaxTimeout, "max-timeout", cfg.MaxTimeout, "longest approval timeout")
 	flag.DurationVar(&cfg.GiveUp, "give-up", cfg.GiveUp, "how long to retry one request before counting it unknown")
@@ -32,6 +33,7 @@ func main() {
 	flag.StringVar(&cfg.BinDir, "bin", "", "directory with handler, worker and scheduler binaries; empty builds them")
 	flag.StringVar(&cfg.Dir, "dir", "", "directory for the scheduler's files and the logs; empty uses a temporary one")
 	flag.BoolVar(&cfg.Keep, "keep", false, "keep the temporary directory even when the run passes")
+	flag.StringVar(&cfg.Records, "records", "", "also write every approval's record (requests, answers, end state) as JSON to this file")
 	asJSON := flag.Bool("json", false, "print the report as JSON instead of the summary")
 	flag.Parse()
 	if cfg.Seed == 0 {
