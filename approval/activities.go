@@ -57,7 +57,7 @@ func (n LogNotifier) NotifyApprover(ctx context.Context, note Notice) error {
 		kind = NoticeRequest
 	}
 	n.Logger.InfoContext(ctx, "approval requested",
-		"request_id", req.RequestID, "kind", kind, "requester", req.Requester, "item", req.Item,
+		"request_id", req.RequestID, "kind", kind, "occasion", note.Occasion, "requester", req.Requester, "item", req.Item,
 		"approver", note.Approver, "approval_url", link)
 	return nil
 }

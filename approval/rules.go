@@ -17,6 +17,7 @@ const (
 	ReasonEnded        Reason = "ended"
 	ReasonDeadline     Reason = "deadline_passed"
 	ReasonUnsupported  Reason = "not_supported"
+	ReasonUnsubmitted  Reason = "not_yet_submitted"
 	ReasonNotRequester Reason = "not_the_requester"
 	ReasonSelfDecision Reason = "self_decision"
 	ReasonNotApprover  Reason = "not_an_approver"
@@ -64,8 +65,11 @@ type Standing struct {
 	Ended bool
 	// Deadline is when decisions stop being accepted; zero while unknown.
 	Deadline time.Time
-	// Withdrawable says the approval's workflow honours a withdrawal.
+	// Withdrawable says the approval's workflow honours a withdrawal;
+	// Submitted that it has published its status, without which what it
+	// honours is not known yet.
 	Withdrawable bool
+	Submitted    bool
 }
 
 // Check is the one answer to "may this person do this now?": the HTTP
@@ -83,6 +87,9 @@ func (s Standing) Check(a Attempt) error {
 			Detail: fmt.Sprintf("the deadline passed at %s; nothing is accepted after it", FormatTime(s.Deadline))}
 	}
 	if a.Withdraw {
+		if !s.Withdrawable && !s.Submitted {
+			return &Refusal{Reason: ReasonUnsubmitted, Detail: "the approval has not been submitted yet, so whether its workflow supports withdrawal is not known; nothing was sent, retry in a moment"}
+		}
 		if !s.Withdrawable {
 			return &Refusal{Reason: ReasonUnsupported, Detail: "this approval's workflow does not say it supports withdrawal (a worker keeping the sample's contract would take it for a rejection), so nothing was sent"}
 		}
@@ -120,7 +127,7 @@ func (s Standing) Entitled(who string) error {
 // Standing is the approval as the decision rules see it.
 func (s State) Standing() Standing {
 	return Standing{Requester: s.Request.Requester, Deciders: s.Deciders(), Votes: s.Progress.Decisions,
-		Ended: !s.Pending(), Deadline: s.ExpiresAt, Withdrawable: s.Supports(FeatureWithdraw)}
+		Ended: !s.Pending(), Deadline: s.ExpiresAt, Withdrawable: s.Supports(FeatureWithdraw), Submitted: s.Progress.SubmittedAt != ""}
 }
 
 // Check is Standing.Check on the approval as it stands.

@@ -85,7 +85,9 @@ func TestWhoMayDecide(t *testing.T) {
 	ended := named
 	ended.Ended = true
 	seed := named
-	seed.Withdrawable = false
+	seed.Withdrawable, seed.Submitted = false, true
+	unsubmitted := named
+	unsubmitted.Withdrawable = false
 	for _, c := range []struct {
 		s    approval.Standing
 		a    approval.Attempt
@@ -107,6 +109,8 @@ func TestWhoMayDecide(t *testing.T) {
 		{named, approval.Attempt{Who: "bob@example.com", Withdraw: true, At: before}, approval.ReasonNotRequester},
 		{named, approval.Attempt{Who: "ana@example.com", Withdraw: true, At: deadline.Add(time.Minute)}, approval.ReasonDeadline},
 		{seed, approval.Attempt{Who: "ana@example.com", Withdraw: true, At: before}, approval.ReasonUnsupported},
+		{unsubmitted, approval.Attempt{Who: "ana@example.com", Withdraw: true, At: before}, approval.ReasonUnsubmitted},
+		{unsubmitted, approval.Attempt{Who: "bob@example.com", At: before}, ""},
 	} {
 		if got := reason(c.s.Check(c.a)); got != c.want {
 			t.Errorf("%+v by %+v: %q, want %q", c.a, c.s, got, c.want)

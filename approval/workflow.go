@@ -312,7 +312,7 @@ func decodeDecision(raw json.RawMessage, awaitErr error) (Decision, error) {
 
 // standing is the approval as the decision rules see it.
 func (w *waiting) standing() Standing {
-	return Standing{Requester: w.req.Requester, Deciders: w.tally.Deciders, Votes: w.tally.Votes, Deadline: w.deadline, Withdrawable: true}
+	return Standing{Requester: w.req.Requester, Deciders: w.tally.Deciders, Votes: w.tally.Votes, Deadline: w.deadline, Withdrawable: true, Submitted: true}
 }
 
 // maxRefusals bounds the refused events a status shows: a sender who

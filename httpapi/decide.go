@@ -88,6 +88,7 @@ func (s *server) settle(w http.ResponseWriter, r *http.Request, id string, f fie
 var refusalStatus = map[approval.Reason]int{
 	approval.ReasonInvalidName:  http.StatusBadRequest,
 	approval.ReasonUnsupported:  http.StatusConflict,
+	approval.ReasonUnsubmitted:  http.StatusServiceUnavailable,
 	approval.ReasonNotRequester: http.StatusForbidden,
 	approval.ReasonSelfDecision: http.StatusForbidden,
 	approval.ReasonNotApprover:  http.StatusForbidden,
@@ -124,8 +125,11 @@ func (s *server) judge(w http.ResponseWriter, r *http.Request, id string, d appr
 		return s.recorded(st, d)
 	}
 	field := ""
-	if refusal.Reason == approval.ReasonInvalidName {
+	switch refusal.Reason {
+	case approval.ReasonInvalidName:
 		field = "approver"
+	case approval.ReasonUnsubmitted:
+		w.Header().Set("Retry-After", "1")
 	}
 	res := failed(&problem{Status: refusalStatus[refusal.Reason], ID: st.ID, Field: field, Reason: string(refusal.Reason),
 		Detail: fmt.Sprintf("%s may not %s approval %q: %s", shown(*d.Approver), verb(d), st.ID, refusal.Detail)})
