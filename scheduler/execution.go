@@ -10,6 +10,8 @@ import (
 	"github.com/microsoft/durabletask-go/api"
 	"github.com/microsoft/durabletask-go/backend"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/approvals-go/approvals/dts/mgmt"
 )
 
 // Saving an execution: everything one run of an orchestrator did, written
@@ -131,7 +133,7 @@ func (s *Store) saveExecution(ctx context.Context, tx *txn, id api.InstanceID, s
 			if err != nil {
 				return nil, fmt.Errorf("complete %s: %w", id, err)
 			}
-			if !found || isFinal(status) {
+			if !found || mgmt.Final(status) {
 				s.log.Debug("dropping a message for a missing or finished instance", "instance_id", id, "target", target)
 				continue
 			}

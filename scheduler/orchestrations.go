@@ -144,7 +144,7 @@ func (s *Store) AddNewOrchestrationEvent(ctx context.Context, id api.InstanceID,
 		if !found {
 			return nil, api.ErrInstanceNotFound
 		}
-		if isFinal(status) {
+		if mgmt.Final(status) {
 			s.log.Debug("dropping event for finished instance", "instance_id", id)
 			return nil, nil
 		}
@@ -275,7 +275,7 @@ func (s *Store) Restart(ctx context.Context, id api.InstanceID, newInstanceID bo
 	if err != nil {
 		return "", err
 	}
-	if !newInstanceID && !isFinal(in.RuntimeStatus) {
+	if !newInstanceID && !mgmt.Final(in.RuntimeStatus) {
 		return "", status.Errorf(codes.FailedPrecondition, "instance %s is %s: only a finished instance can be restarted under its own ID", id, statusName(in.RuntimeStatus))
 	}
 	history, err := s.reader.history(ctx, id)
@@ -303,7 +303,7 @@ func (s *Store) Restart(ctx context.Context, id api.InstanceID, newInstanceID bo
 		if !found {
 			return nil, fmt.Errorf("restart %s: %w", id, api.ErrInstanceNotFound)
 		}
-		if !isFinal(st) {
+		if !mgmt.Final(st) {
 			return nil, status.Errorf(codes.FailedPrecondition, "instance %s is %s: only a finished instance can be restarted under its own ID", id, statusName(st))
 		}
 		if err := deleteInstance(ctx, tx, id); err != nil {

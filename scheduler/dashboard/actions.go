@@ -17,6 +17,7 @@ import (
 
 	"github.com/approvals-go/approvals/approval"
 	"github.com/approvals-go/approvals/dts/mgmt"
+	"github.com/approvals-go/approvals/scheduler"
 )
 
 // Every action is a GET that shows what it will do and a form, and a POST
@@ -36,7 +37,7 @@ type actionInfo struct {
 	allowed func(in *mgmt.Instance, st *approval.State) bool
 }
 
-func running(in *mgmt.Instance, _ *approval.State) bool { return !isFinal(in.RuntimeStatus) }
+func running(in *mgmt.Instance, _ *approval.State) bool { return !mgmt.Final(in.RuntimeStatus) }
 
 var actions = map[string]actionInfo{
 	"decide": {Title: "Approve or reject", Verb: "Send decision",
@@ -62,10 +63,10 @@ var actions = map[string]actionInfo{
 		}},
 	"restart": {Title: "Restart", Verb: "Restart",
 		Explain: "Starts the orchestration again with its original name and input.",
-		allowed: func(in *mgmt.Instance, _ *approval.State) bool { return isFinal(in.RuntimeStatus) }},
+		allowed: func(in *mgmt.Instance, _ *approval.State) bool { return mgmt.Final(in.RuntimeStatus) }},
 	"purge": {Title: "Purge", Verb: "Purge", Danger: true,
 		Explain: "Deletes the instance and its whole history for good.",
-		allowed: func(in *mgmt.Instance, _ *approval.State) bool { return isFinal(in.RuntimeStatus) }},
+		allowed: func(in *mgmt.Instance, _ *approval.State) bool { return mgmt.Final(in.RuntimeStatus) }},
 }
 
 // confirmView is the confirmation page of one action.
@@ -376,7 +377,7 @@ func (s *Server) bulkTargets(ctx context.Context, h Hub, f url.Values) ([]string
 		return ids, false, nil
 	}
 	_, filter, _ := parseListForm(f)
-	list, err := h.List(ctx, filter, Sort{Column: SortCreated}, 0, mgmt.MaxBatch+1)
+	list, err := h.List(ctx, filter, scheduler.Sort{Column: scheduler.SortCreated}, 0, mgmt.MaxBatch+1)
 	if err != nil {
 		return nil, false, err
 	}
@@ -402,7 +403,7 @@ func terminateAll(ctx context.Context, h Hub, ids []api.InstanceID, reason strin
 		if err != nil {
 			return n, err
 		}
-		if isFinal(in.RuntimeStatus) {
+		if mgmt.Final(in.RuntimeStatus) {
 			continue
 		}
 		if err := h.Terminate(ctx, id, reason); err != nil && !errors.Is(err, api.ErrInstanceNotFound) {

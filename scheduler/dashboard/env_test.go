@@ -131,7 +131,7 @@ func (e *env) decide(id string, yes bool, who string) {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	e.waitFor(id, func(in *mgmt.Instance) bool { return isFinal(in.RuntimeStatus) })
+	e.waitFor(id, func(in *mgmt.Instance) bool { return mgmt.Final(in.RuntimeStatus) })
 }
 
 // instance reads an instance through the scheduler's own reader; nil when

@@ -49,14 +49,6 @@ func parseStatus(s string) (api.OrchestrationStatus, bool) {
 	return 0, false
 }
 
-func isFinal(st api.OrchestrationStatus) bool {
-	switch st {
-	case api.RUNTIME_STATUS_COMPLETED, api.RUNTIME_STATUS_FAILED, api.RUNTIME_STATUS_TERMINATED, api.RUNTIME_STATUS_CANCELED:
-		return true
-	}
-	return false
-}
-
 // formatTime shows a time in UTC to the millisecond, which is what telling
 // steps apart needs.
 func formatTime(t time.Time) string {

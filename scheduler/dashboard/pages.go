@@ -16,6 +16,7 @@ import (
 
 	"github.com/approvals-go/approvals/approval"
 	"github.com/approvals-go/approvals/dts/mgmt"
+	"github.com/approvals-go/approvals/scheduler"
 )
 
 // Page sizes: the instance list's default and largest, and the timeline's
@@ -62,7 +63,7 @@ func (s *Server) hubsPage(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	var cards []hubCard
 	for _, h := range s.hubs {
-		counts, err := h.Counts(ctx, Filter{})
+		counts, err := h.Counts(ctx, scheduler.Filter{})
 		if err != nil {
 			s.fail(w, "count instances of task hub "+h.Name(), err)
 			return
@@ -109,9 +110,9 @@ func parseTime(s string) (time.Time, error) {
 
 // parseListForm reads the filter; problems are reported and the field
 // ignored, so a mistyped URL still shows a list.
-func parseListForm(q url.Values) (listForm, Filter, []string) {
+func parseListForm(q url.Values) (listForm, scheduler.Filter, []string) {
 	var f listForm
-	var filter Filter
+	var filter scheduler.Filter
 	var problems []string
 	for _, v := range q["status"] {
 		for _, part := range strings.Split(v, ",") {
@@ -261,7 +262,7 @@ func (s *Server) listPage(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	offset := (form.Page - 1) * form.Size
-	instances, err := h.List(ctx, filter, Sort{Column: SortCreated}, offset, form.Size)
+	instances, err := h.List(ctx, filter, scheduler.Sort{Column: scheduler.SortCreated}, offset, form.Size)
 	if err != nil {
 		s.fail(w, "list instances", err)
 		return
@@ -334,7 +335,7 @@ func (s *Server) glance(ctx context.Context, h Hub, in *mgmt.Instance) *glance {
 		return &glance{Text: truncate(in.SerializedCustomStatus, 80), Kind: "custom"}
 	}
 	md := &in.OrchestrationMetadata
-	if isFinal(in.RuntimeStatus) {
+	if mgmt.Final(in.RuntimeStatus) {
 		full, err := h.Instance(ctx, in.InstanceID)
 		if err != nil {
 			return nil
@@ -412,7 +413,7 @@ func (s *Server) instancePage(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), readTimeout)
 	defer cancel()
-	v := instanceView{Hub: h.Name(), In: in, Final: isFinal(in.RuntimeStatus), Failure: in.FailureDetails,
+	v := instanceView{Hub: h.Name(), In: in, Final: mgmt.Final(in.RuntimeStatus), Failure: in.FailureDetails,
 		Input: prettyJSON(in.SerializedInput), Output: prettyJSON(in.SerializedOutput), CustomStatus: prettyJSON(in.SerializedCustomStatus)}
 	if st, ok := approval.StateOf(&in.OrchestrationMetadata); ok {
 		v.Approval = &st
@@ -473,7 +474,7 @@ func actionsFor(hub string, in *mgmt.Instance, st *approval.State) []actionLink 
 		out = append(out, actionLink{name, label, actionURL(hub, id, name), danger})
 	}
 	switch {
-	case isFinal(in.RuntimeStatus):
+	case mgmt.Final(in.RuntimeStatus):
 		add("restart", "Restart", false)
 		add("purge", "Purge", true)
 	default:

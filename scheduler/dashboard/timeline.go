@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/approvals-go/approvals/approval"
+	"github.com/approvals-go/approvals/dts/mgmt"
 )
 
 // step is one history event as the timeline shows it.
@@ -225,7 +226,7 @@ func timerNote(e *backend.HistoryEvent, fired map[int32]time.Time, status api.Or
 		return "Whether it fired is shown further on in the history."
 	}
 	due := e.GetTimerCreated().GetFireAt().AsTime()
-	if isFinal(status) {
+	if mgmt.Final(status) {
 		return "Never fired: the orchestration finished before it was due."
 	}
 	return "Not fired yet: due " + formatTime(due) + "."
