@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/approvals-go/approvals/approvaldash"
 	"github.com/approvals-go/approvals/config"
 	"github.com/approvals-go/approvals/customhandler"
 	"github.com/approvals-go/approvals/dts"
@@ -115,7 +116,7 @@ func run(httpAddr, grpcAddr, dashAddr string, dashExplicit bool, data, level str
 	errc := make(chan error, 4)
 	go func() { errc <- sched.Serve(grpcLis) }()
 	if dashLis != nil {
-		dash, err := dashboard.New(dashboard.Options{Hubs: dashboard.Embedded(sched), Logger: log.With("component", "dashboard")})
+		dash, err := dashboard.New(dashboard.Options{Hubs: dashboard.Embedded(sched), App: approvaldash.App{}, Logger: log.With("component", "dashboard")})
 		if err != nil {
 			return err
 		}

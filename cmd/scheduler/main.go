@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 
+	"github.com/approvals-go/approvals/approvaldash"
 	"github.com/approvals-go/approvals/config"
 	"github.com/approvals-go/approvals/internal/exposure"
 	"github.com/approvals-go/approvals/internal/logging"
@@ -113,8 +114,8 @@ func main() {
 	go func() { served <- srv.Serve(lis) }()
 	var dashSrv *http.Server
 	if dashLis != nil {
-		dash, err := dashboard.New(dashboard.Options{Hubs: dashboard.Embedded(srv), Token: guardOpts.Token, TLS: tlsConfig != nil,
-			Hosts: strings.Split(*dashHosts, ","), Logger: log.With("component", "dashboard")})
+		dash, err := dashboard.New(dashboard.Options{Hubs: dashboard.Embedded(srv), App: approvaldash.App{}, Token: guardOpts.Token,
+			TLS: tlsConfig != nil, Hosts: strings.Split(*dashHosts, ","), Logger: log.With("component", "dashboard")})
 		if err != nil {
 			fail(err)
 		}

@@ -28,6 +28,11 @@ import (
 // keeping every other event it receives meanwhile in its history.
 const waitName = "wait_for_stop"
 
+// AppForTests is the app the tests' dashboards show: the approvals' own,
+// which app_test.go (package dashboard_test, which may import approvaldash
+// where this package may not) sets before any test runs.
+var AppForTests App
+
 // env is a real embedded scheduler on a file database (so that reads go
 // through the reader pool), an approval worker connected over loopback
 // gRPC, and the dashboard on a loopback port.
@@ -59,7 +64,7 @@ func newEnv(t testing.TB, opts envOptions) *env {
 		})
 	}})
 	hubs := Embedded(te.Server)
-	dash, err := New(Options{Hubs: hubs, Token: opts.token, Hosts: opts.hosts, Logger: quiet})
+	dash, err := New(Options{Hubs: hubs, Token: opts.token, Hosts: opts.hosts, App: AppForTests, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,9 +2,9 @@
 // stand-in for the one the Durable Task Scheduler emulator serves on port
 // 8082: task hubs with their counts by status, instances newest first with
 // filters in the URL, one instance with its payloads and its history as a
-// timeline, and the operator's actions (start, raise an event or decide an
-// approval, terminate, suspend, resume, restart, purge, and bulk terminate
-// and purge), each behind a confirmation. The same port answers the
+// timeline, and the operator's actions (start, raise an event, terminate,
+// suspend, resume, restart, purge, and bulk terminate and purge), each
+// behind a confirmation. The same port answers the
 // emulator's JSON API under /api/v1/taskhubs/, which the Azure CLI's
 // durabletask extension, the VS Code extension and .NET Aspire call.
 //
@@ -17,6 +17,11 @@
 // The dashboard reads and acts through Hub, declared here; Embedded
 // implements it on the embedded scheduler's stores, reading through each
 // store's Reader so that no page holds up the scheduler's writes.
+//
+// It shows any orchestration and knows none: an application adds what it
+// knows of its own (a summary of an instance, a section of its page, notes
+// on its history, actions such as deciding an approval) through App,
+// declared here too and wired in by cmd/.
 package dashboard
 
 import (
