@@ -20,8 +20,9 @@ import (
 	"github.com/approvals-go/approvals/dts/mgmt"
 )
 
-// The management reads: instances by filter, page by page, one instance
-// with everything the protocol returns for it, and histories.
+// The management reads: one instance with everything the protocol returns
+// for it, the protocol's pages of instances (read through list, in
+// listing.go), pages of IDs, and histories.
 
 // What a read takes of each instance: its metadata, with its custom
 // status, or with every payload.
