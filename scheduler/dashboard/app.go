@@ -38,13 +38,13 @@ type App interface {
 	Note(e *backend.HistoryEvent) string
 }
 
-// AppInfo is what an app adds to every page.
+// AppInfo is what an app adds to the dashboard as a whole.
 type AppInfo struct {
 	// Templates are html/template definitions ({{define "name"}}…{{end}})
 	// of the parts the app's Panel and Actions name, parsed once by New
 	// with the dashboard's own template functions (time, ago, span, label,
-	// slug, commas, iso). The dashboard renders them, escaped as every
-	// page is.
+	// slug, commas, iso and the rest). The dashboard renders them, escaped
+	// as every page is.
 	Templates string
 	// Summaries names what Summary gives ("Approval"); it heads the list's
 	// column where instances without a summary show their custom status.
