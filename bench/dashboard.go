@@ -19,6 +19,7 @@ import (
 	"github.com/microsoft/durabletask-go/task"
 
 	"github.com/approvals-go/approvals/approval"
+	"github.com/approvals-go/approvals/approvaldash"
 	"github.com/approvals-go/approvals/dts"
 	"github.com/approvals-go/approvals/scheduler"
 	"github.com/approvals-go/approvals/scheduler/dashboard"
@@ -133,7 +134,7 @@ func startDashTarget(ctx context.Context, dir string) (*dashTarget, func(), erro
 		return fail(err)
 	}
 	go srv.Serve(glis)
-	dash, err := dashboard.New(dashboard.Options{Hubs: dashboard.Embedded(srv), Logger: quiet})
+	dash, err := dashboard.New(dashboard.Options{Hubs: dashboard.Embedded(srv), App: approvaldash.App{}, Logger: quiet})
 	if err != nil {
 		return fail(err)
 	}
@@ -191,7 +192,8 @@ func (t *dashTarget) start(ctx context.Context, ids []string, c int) error {
 }
 
 func (t *dashTarget) decide(ctx context.Context, ids []string, c int) error {
-	yes, who := true, "bench"
+	// Not the requester: the rules refuse a self-decision.
+	yes, who := true, "bench-approver"
 	_, err := parallel(ids, c, func(id string) error {
 		return t.client.RaiseEvent(ctx, api.InstanceID(id), approval.DecisionEventName,
 			api.WithEventPayload(approval.Decision{IsApproved: &yes, Approver: &who}))

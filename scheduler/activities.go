@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/microsoft/durabletask-go/backend"
+
+	"github.com/approvals-go/approvals/dts/mgmt"
 )
 
 // Activity work items: the queues of activities the orchestrations
@@ -110,7 +112,7 @@ func (s *Store) CompleteActivityWorkItem(ctx context.Context, wi *backend.Activi
 		if err != nil {
 			return nil, fmt.Errorf("complete activity %s: %w", wi, err)
 		}
-		alive := found && !isFinal(status)
+		alive := found && !mgmt.Final(status)
 		var ref inboxRef
 		if alive {
 			if ref, err = insertInbox(ctx, tx, wi.InstanceID, acceptedNow(), payload); err != nil {

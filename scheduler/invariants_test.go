@@ -8,6 +8,8 @@ import (
 
 	"github.com/microsoft/durabletask-go/api"
 	"github.com/microsoft/durabletask-go/backend"
+
+	"github.com/approvals-go/approvals/dts/mgmt"
 )
 
 // contradiction says how an instance's stored status contradicts its
@@ -42,7 +44,7 @@ func contradiction(status api.OrchestrationStatus, completed bool, output string
 		return fmt.Sprintf("status %s, history completed %s", statusName(status), statusName(history[end].GetExecutionCompleted().GetOrchestrationStatus()))
 	case end >= 0 && !completed:
 		return "completed in the history, no completion time"
-	case end < 0 && (isFinal(status) || status == api.RUNTIME_STATUS_PENDING || completed):
+	case end < 0 && (mgmt.Final(status) || status == api.RUNTIME_STATUS_PENDING || completed):
 		return fmt.Sprintf("status %s (completion time %v) for a history started and not completed", statusName(status), completed)
 	}
 	return ""

@@ -1,10 +1,12 @@
 package scheduler
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -14,11 +16,36 @@ import (
 	"github.com/approvals-go/approvals/dts/mgmt"
 )
 
-// Listings: pages of instances sorted by any column with offset paging,
-// counts by status under the same filter, and a window of one history.
-// These are what a dashboard and the emulator's JSON API show; the
-// protocol's own reads (QueryInstances, StreamInstanceHistory) page by
-// cursor and return histories whole.
+// Listings: the one way instances are found. The protocol's QueryInstances
+// (newest first, paged by cursor), and the dashboard's lists and the
+// emulator's JSON API (any column, paged by offset) all select with one
+// Filter and read through list; CountInstances counts under the same
+// Filter. A window of one history is here too, for the dashboard.
+
+// maxPageSize bounds a page whatever a client asks for, so that one query
+// cannot make the reader build an unbounded answer.
+const maxPageSize = 1000
+
+// pageSize is the page a caller asking for n gets: DefaultPageSize when it
+// names none, maxPageSize at the most.
+func pageSize(n int) int {
+	if n <= 0 {
+		return mgmt.DefaultPageSize
+	}
+	return min(n, maxPageSize)
+}
+
+// Filter selects instances. Zero fields do not filter.
+type Filter struct {
+	Statuses []api.OrchestrationStatus
+	// IDPrefix keeps instances whose ID starts with it.
+	IDPrefix string
+	// NameContains keeps instances whose orchestrator name contains it,
+	// regardless of ASCII case.
+	NameContains string
+	// CreatedFrom is inclusive, CreatedTo exclusive.
+	CreatedFrom, CreatedTo time.Time
+}
 
 // SortColumn is a column a listing can be sorted by.
 type SortColumn string
@@ -45,27 +72,35 @@ var sortSQL = map[SortColumn]string{
 	SortStatus:      "status",
 }
 
-// maxListing bounds one listing page.
-const maxListing = 1000
+// ParseSortColumn reads a column's name in any case.
+func ParseSortColumn(name string) (SortColumn, bool) {
+	col := SortColumn(strings.ToUpper(name))
+	_, ok := sortSQL[col]
+	return col, ok
+}
 
-// ListQuery selects instances for ListInstances and CountInstances. Zero
-// fields do not filter.
-type ListQuery struct {
-	Statuses []api.OrchestrationStatus
-	// IDPrefix keeps instances whose ID starts with it.
-	IDPrefix string
-	// NameContains keeps instances whose orchestrator name contains it,
-	// regardless of ASCII case.
-	NameContains string
-	// CreatedFrom is inclusive, CreatedTo exclusive.
-	CreatedFrom, CreatedTo time.Time
-	// Sort is the column to sort by (SortCreated when empty), newest or
-	// greatest first unless Ascending; ties are broken by ID the same way.
-	Sort      SortColumn
+// Sort orders a listing: by Column (SortCreated when empty), newest or
+// greatest first unless Ascending; ties are broken by ID the same way.
+type Sort struct {
+	Column    SortColumn
 	Ascending bool
-	// Offset instances are skipped; at most Limit (1000 at most, 100 when
-	// zero) are returned.
-	Offset, Limit int
+}
+
+// orderBy is the sort as an ORDER BY clause.
+func (s Sort) orderBy() (string, error) {
+	col := cmp.Or(s.Column, SortCreated)
+	expr, ok := sortSQL[col]
+	if !ok {
+		return "", fmt.Errorf("cannot sort by %q", col)
+	}
+	dir := ` DESC`
+	if s.Ascending {
+		dir = ` ASC`
+	}
+	if col == SortID {
+		return expr + dir, nil
+	}
+	return expr + dir + `, id` + dir, nil
 }
 
 // broadMatches is how many instances an ID prefix may match and still be
@@ -76,103 +111,184 @@ type ListQuery struct {
 // that most IDs share takes the indexes.
 const broadMatches = 2000
 
-// where builds the filter's SQL, without its statuses when withStatuses is
-// false. byIndex keeps SQLite from answering an ID prefix through the
-// primary key (a unary + makes the term unusable for an index).
-func (q ListQuery) where(withStatuses, byIndex bool) (string, []any) {
+// terms are the filter's SQL terms and their arguments, without its
+// statuses, which each kind of listing applies its own way. byIndex keeps
+// SQLite from answering an ID prefix through the primary key (a unary +
+// makes the term unusable for an index).
+func (f Filter) terms(byIndex bool) ([]string, []any) {
 	var where []string
 	var args []any
-	if !q.CreatedFrom.IsZero() {
+	if !f.CreatedFrom.IsZero() {
 		where = append(where, `created_at >= ?`)
-		args = append(args, q.CreatedFrom.UnixNano())
+		args = append(args, f.CreatedFrom.UnixNano())
 	}
-	if !q.CreatedTo.IsZero() {
+	if !f.CreatedTo.IsZero() {
 		where = append(where, `created_at < ?`)
-		args = append(args, q.CreatedTo.UnixNano())
+		args = append(args, f.CreatedTo.UnixNano())
 	}
-	if q.IDPrefix != "" {
+	if f.IDPrefix != "" {
 		id := "id"
 		if byIndex {
 			id = "+id"
 		}
 		where = append(where, id+` >= ?`)
-		args = append(args, q.IDPrefix)
-		if end, ok := prefixEnd(q.IDPrefix); ok {
+		args = append(args, f.IDPrefix)
+		if end, ok := prefixEnd(f.IDPrefix); ok {
 			where = append(where, id+` < ?`)
 			args = append(args, end)
 		}
 	}
-	if q.NameContains != "" {
+	if f.NameContains != "" {
 		where = append(where, `instr(lower(name), lower(?)) > 0`)
-		args = append(args, q.NameContains)
+		args = append(args, f.NameContains)
 	}
-	if withStatuses && len(q.Statuses) > 0 {
-		where = append(where, `status IN (?`+strings.Repeat(",?", len(q.Statuses)-1)+`)`)
-		for _, st := range q.Statuses {
+	return where, args
+}
+
+// where is the filter as a WHERE clause, statuses included.
+func (f Filter) where(byIndex bool) (string, []any) {
+	where, args := f.terms(byIndex)
+	if len(f.Statuses) > 0 {
+		where = append(where, `status IN (?`+strings.Repeat(",?", len(f.Statuses)-1)+`)`)
+		for _, st := range f.Statuses {
 			args = append(args, int32(st))
 		}
 	}
-	if len(where) == 0 {
-		return "", nil
-	}
-	return ` WHERE ` + strings.Join(where, ` AND `), args
+	return whereClause(where), args
 }
 
-// ListInstances returns one page of the instances q selects, with their
-// custom status but without inputs, outputs or failure details, which can
-// be large.
-func (r *Reader) ListInstances(ctx context.Context, q ListQuery) ([]*mgmt.Instance, error) {
-	col := q.Sort
-	if col == "" {
-		col = SortCreated
+func whereClause(terms []string) string {
+	if len(terms) == 0 {
+		return ""
 	}
-	expr, ok := sortSQL[col]
-	if !ok {
-		return nil, fmt.Errorf("list instances: cannot sort by %q", col)
+	return ` WHERE ` + strings.Join(terms, ` AND `)
+}
+
+// prefixEnd is the least string greater than every string starting with
+// prefix, in SQLite's byte order; ok is false when there is none.
+func prefixEnd(prefix string) (string, bool) {
+	b := []byte(prefix)
+	for i := len(b) - 1; i >= 0; i-- {
+		if b[i] < 0xff {
+			b[i]++
+			return string(b[:i+1]), true
+		}
 	}
-	dir := ` DESC`
-	if q.Ascending {
-		dir = ` ASC`
+	return "", false
+}
+
+// listing is one page of instances to read.
+type listing struct {
+	Filter
+	Sort
+	// limit instances are read (exactly: callers bound it), after skipping
+	// offset.
+	offset, limit int
+	// byCursor pages newest first from after (from the start when nil)
+	// instead of by offset; Sort and offset are then unused.
+	byCursor bool
+	after    *cursor
+	cols     columns
+}
+
+// list is the one listing path. Paged by offset, it reads in any order,
+// and answers a broad ID prefix from the indexes; paged by cursor, it
+// walks each status's index from the cursor.
+func (r *Reader) list(ctx context.Context, q listing) ([]*mgmt.Instance, error) {
+	if q.byCursor {
+		return r.instances(ctx, q.cursorSQL(), q.cols, true)
 	}
-	limit := q.Limit
-	if limit <= 0 {
-		limit = mgmt.DefaultPageSize
-	}
-	limit = min(limit, maxListing)
-	order := expr + dir
-	if col != SortID {
-		order += `, id` + dir
+	order, err := q.orderBy()
+	if err != nil {
+		return nil, err
 	}
 	byIndex, err := r.broadPrefix(ctx, q.IDPrefix)
 	if err != nil {
-		return nil, fmt.Errorf("list instances: %w", err)
+		return nil, err
 	}
-	where, args := q.where(true, byIndex)
-	stmt := `SELECT ` + instanceColumns + `, custom_status FROM instances` + where + ` ORDER BY ` + order + ` LIMIT ? OFFSET ?`
+	where, args := q.where(byIndex)
+	stmt := `SELECT ` + q.cols.sql() + ` FROM instances` + where + ` ORDER BY ` + order + ` LIMIT ? OFFSET ?`
 	if byIndex {
 		// The page's IDs first, from an index alone, then their rows:
 		// otherwise SQLite reads every row it passes over.
-		stmt = `SELECT ` + instanceColumns + `, custom_status FROM instances WHERE id IN (SELECT id FROM instances` + where +
+		stmt = `SELECT ` + q.cols.sql() + ` FROM instances WHERE id IN (SELECT id FROM instances` + where +
 			` ORDER BY ` + order + ` LIMIT ? OFFSET ?) ORDER BY ` + order
 	}
-	rows, err := r.query(ctx, stmt, append(args, limit, max(q.Offset, 0))...)
+	return r.instances(ctx, statement{stmt, append(args, q.limit, max(q.offset, 0))}, q.cols, false)
+}
+
+// statement is SQL with its arguments.
+type statement struct {
+	sql  string
+	args []any
+}
+
+// cursorSQL is one subquery per status, each walking the (status,
+// created_at, id) index from the cursor and stopping after a page, joined
+// into one statement: SQLite would otherwise sort every instance in those
+// statuses, and separate statements would each see another moment, so an
+// instance changing status between them could be missed or seen twice.
+func (q listing) cursorSQL() statement {
+	var where []string
+	var args []any
+	if q.after != nil {
+		where = append(where, `(created_at, id) < (?, ?)`)
+		args = append(args, q.after.created, q.after.id)
+	}
+	terms, targs := q.terms(false)
+	where, args = append(where, terms...), append(args, targs...)
+	statuses := slices.Compact(slices.Sorted(slices.Values(q.Statuses)))
+	var parts []string
+	var all []any
+	for i := range max(1, len(statuses)) {
+		w, a := slices.Clip(where), slices.Clip(args)
+		if len(statuses) > 0 {
+			w = append(w, `status = ?`)
+			a = append(a, int32(statuses[i]))
+		}
+		parts = append(parts, `SELECT * FROM (SELECT `+q.cols.sql()+` FROM instances`+whereClause(w)+` ORDER BY created_at DESC, id DESC LIMIT ?)`)
+		all = append(append(all, a...), q.limit)
+	}
+	return statement{strings.Join(parts, ` UNION ALL `), all}
+}
+
+// instances runs a listing's statement; merge sorts what several
+// subqueries found newest first.
+func (r *Reader) instances(ctx context.Context, st statement, cols columns, merge bool) ([]*mgmt.Instance, error) {
+	rows, err := r.query(ctx, st.sql, st.args...)
 	if err != nil {
-		return nil, fmt.Errorf("list instances: %w", err)
+		return nil, err
 	}
 	defer rows.Close()
 	var out []*mgmt.Instance
 	for rows.Next() {
-		var custom *string
-		in, err := scanInstance(withCustomStatus{rows, &custom}, false)
+		in, err := scanInstance(rows, cols)
 		if err != nil {
-			return nil, fmt.Errorf("list instances: %w", err)
-		}
-		if custom != nil {
-			in.SerializedCustomStatus = *custom
+			return nil, err
 		}
 		out = append(out, in)
 	}
 	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if merge {
+		slices.SortFunc(out, func(a, b *mgmt.Instance) int {
+			if c := b.CreatedAt.Compare(a.CreatedAt); c != 0 {
+				return c
+			}
+			return cmp.Compare(b.InstanceID, a.InstanceID)
+		})
+	}
+	return out, nil
+}
+
+// ListInstances returns up to limit (1000 at most, 100 when zero) of the
+// instances f selects in order s, after skipping offset, with their custom
+// status but without inputs, outputs or failure details, which can be
+// large.
+func (r *Reader) ListInstances(ctx context.Context, f Filter, s Sort, offset, limit int) ([]*mgmt.Instance, error) {
+	out, err := r.list(ctx, listing{Filter: f, Sort: s, offset: offset, limit: pageSize(limit), cols: withCustomStatus})
+	if err != nil {
 		return nil, fmt.Errorf("list instances: %w", err)
 	}
 	return out, nil
@@ -184,30 +300,21 @@ func (r *Reader) broadPrefix(ctx context.Context, prefix string) (bool, error) {
 	if prefix == "" {
 		return false, nil
 	}
-	where, args := ListQuery{IDPrefix: prefix}.where(false, false)
+	where, args := Filter{IDPrefix: prefix}.where(false)
 	var n int
 	err := r.queryRow(ctx, `SELECT count(*) FROM (SELECT 1 FROM instances`+where+` LIMIT ?)`, append(args, broadMatches+1)...).Scan(&n)
 	return n > broadMatches, err
 }
 
-// withCustomStatus scans the custom status after the columns scanInstance
-// reads.
-type withCustomStatus struct {
-	row    interface{ Scan(...any) error }
-	custom **string
-}
-
-func (w withCustomStatus) Scan(dest ...any) error { return w.row.Scan(append(dest, w.custom)...) }
-
-// CountInstances returns how many instances q's filter selects in each
-// runtime status, leaving q.Statuses out of the filter so that every status
-// is counted; paging and sort fields are ignored.
-func (r *Reader) CountInstances(ctx context.Context, q ListQuery) (map[api.OrchestrationStatus]int, error) {
-	byIndex, err := r.broadPrefix(ctx, q.IDPrefix)
+// CountInstances returns how many instances f selects in each runtime
+// status, leaving f.Statuses out so that every status is counted.
+func (r *Reader) CountInstances(ctx context.Context, f Filter) (map[api.OrchestrationStatus]int, error) {
+	byIndex, err := r.broadPrefix(ctx, f.IDPrefix)
 	if err != nil {
 		return nil, fmt.Errorf("count instances: %w", err)
 	}
-	where, args := q.where(false, byIndex)
+	f.Statuses = nil
+	where, args := f.where(byIndex)
 	rows, err := r.query(ctx, `SELECT status, count(*) FROM instances`+where+` GROUP BY status`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("count instances: %w", err)
@@ -244,7 +351,7 @@ func (r *Reader) HistoryWindow(ctx context.Context, id api.InstanceID, offset, l
 		return nil, 0, fmt.Errorf("read history of %s: %w", id, err)
 	}
 	rows, err := r.query(ctx, `SELECT payload FROM history WHERE instance_id = ? ORDER BY seq LIMIT ? OFFSET ?`,
-		string(id), min(max(limit, 1), maxListing), max(offset, 0))
+		string(id), min(max(limit, 1), maxPageSize), max(offset, 0))
 	if err != nil {
 		return nil, 0, fmt.Errorf("read history of %s: %w", id, err)
 	}

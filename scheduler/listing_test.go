@@ -41,7 +41,7 @@ func TestListingsByPrefixNarrowAndBroad(t *testing.T) {
 		prefix string
 		want   int
 	}{{"wide-", wide}, {"narrow-", 5}, {"", wide + 5}, {"nothing", 0}} {
-		counts, err := r.CountInstances(ctx, ListQuery{IDPrefix: tc.prefix})
+		counts, err := r.CountInstances(ctx, Filter{IDPrefix: tc.prefix})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -56,7 +56,7 @@ func TestListingsByPrefixNarrowAndBroad(t *testing.T) {
 			}
 		}
 		for _, offset := range []int{0, 50, len(want) - 10} {
-			page, err := r.ListInstances(ctx, ListQuery{IDPrefix: tc.prefix, Offset: max(offset, 0), Limit: 50})
+			page, err := r.ListInstances(ctx, Filter{IDPrefix: tc.prefix}, Sort{}, max(offset, 0), 50)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -72,11 +72,11 @@ func TestListingsByPrefixNarrowAndBroad(t *testing.T) {
 			}
 		}
 	}
-	page, err := r.ListInstances(ctx, ListQuery{IDPrefix: "wide-", Sort: SortID, Ascending: true, Limit: 3})
+	page, err := r.ListInstances(ctx, Filter{IDPrefix: "wide-"}, Sort{Column: SortID, Ascending: true}, 0, 3)
 	if err != nil || len(page) != 3 || page[0].InstanceID != "wide-00000" || page[2].InstanceID != "wide-00002" {
 		t.Fatalf("by ID ascending: %v %v", page, err)
 	}
-	if _, err := r.ListInstances(ctx, ListQuery{Sort: "COLOUR"}); err == nil {
+	if _, err := r.ListInstances(ctx, Filter{}, Sort{Column: "COLOUR"}, 0, 0); err == nil {
 		t.Fatal("an unknown sort column was accepted")
 	}
 	if _, _, err := r.HistoryWindow(ctx, "nope", 0, 10); !errors.Is(err, api.ErrInstanceNotFound) {

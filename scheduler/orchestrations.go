@@ -156,7 +156,7 @@ func (s *Store) AddNewOrchestrationEvent(ctx context.Context, id api.InstanceID,
 // a write, and returns the matching in-memory update; nil for an event
 // dropped because the instance has finished.
 func (s *Store) queueEvent(ctx context.Context, tx *txn, id api.InstanceID, status api.OrchestrationStatus, ref inboxRef, e *backend.HistoryEvent, payload []byte) (func(time.Time), error) {
-	if isFinal(status) {
+	if mgmt.Final(status) {
 		s.log.Debug("dropping event for finished instance", "instance_id", id)
 		return nil, nil
 	}
@@ -378,7 +378,7 @@ func (s *Store) Restart(ctx context.Context, id api.InstanceID, newInstanceID bo
 	if err != nil {
 		return "", err
 	}
-	if !newInstanceID && !isFinal(in.RuntimeStatus) {
+	if !newInstanceID && !mgmt.Final(in.RuntimeStatus) {
 		return "", status.Errorf(codes.FailedPrecondition, "instance %s is %s: only a finished instance can be restarted under its own ID", id, statusName(in.RuntimeStatus))
 	}
 	history, err := s.reader.history(ctx, id)
@@ -406,7 +406,7 @@ func (s *Store) Restart(ctx context.Context, id api.InstanceID, newInstanceID bo
 		if !found {
 			return nil, fmt.Errorf("restart %s: %w", id, api.ErrInstanceNotFound)
 		}
-		if !isFinal(st) {
+		if !mgmt.Final(st) {
 			return nil, status.Errorf(codes.FailedPrecondition, "instance %s is %s: only a finished instance can be restarted under its own ID", id, statusName(st))
 		}
 		if err := deleteInstance(ctx, tx, id); err != nil {

@@ -31,7 +31,7 @@ func (s *Store) PurgeOrchestrationState(ctx context.Context, id api.InstanceID) 
 		if !found {
 			return nil, api.ErrInstanceNotFound
 		}
-		if !isFinal(status) {
+		if !mgmt.Final(status) {
 			return nil, api.ErrNotCompleted
 		}
 		if err := deleteInstance(ctx, tx, id); err != nil {
@@ -149,7 +149,7 @@ func (s *Store) purgeIDs(ctx context.Context, ids []api.InstanceID) (int, error)
 			if err != nil {
 				return nil, fmt.Errorf("purge %s: %w", id, err)
 			}
-			if !found || !isFinal(status) {
+			if !found || !mgmt.Final(status) {
 				continue
 			}
 			if err := deleteInstance(ctx, tx, id); err != nil {

@@ -1,14 +1,12 @@
 package scheduler
 
 import (
-	"cmp"
 	"context"
 	"database/sql"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -22,12 +20,19 @@ import (
 	"github.com/approvals-go/approvals/dts/mgmt"
 )
 
-// The management reads: instances by filter, page by page, one instance
-// with everything the protocol returns for it, and histories.
+// The management reads: one instance with everything the protocol returns
+// for it, the protocol's pages of instances (read through list, in
+// listing.go), pages of IDs, and histories.
 
-// maxPageSize bounds a page whatever a client asks for, so that one query
-// cannot make the reader build an unbounded answer.
-const maxPageSize = 1000
+// What a read takes of each instance: its metadata, with its custom
+// status, or with every payload.
+type columns int
+
+const (
+	metadataOnly columns = iota
+	withCustomStatus
+	withPayloads
+)
 
 // Columns of an instance row, without and with its payloads.
 const (
@@ -35,8 +40,26 @@ const (
 	payloadColumns  = `, input, output, custom_status, failure`
 )
 
-// scanInstance reads one row of instanceColumns (and payloadColumns).
-func scanInstance(row interface{ Scan(...any) error }, payloads bool) (*mgmt.Instance, error) {
+func (c columns) sql() string {
+	switch c {
+	case withCustomStatus:
+		return instanceColumns + `, custom_status`
+	case withPayloads:
+		return instanceColumns + payloadColumns
+	}
+	return instanceColumns
+}
+
+// payloadsIf is withPayloads when payloads is set, metadataOnly otherwise.
+func payloadsIf(payloads bool) columns {
+	if payloads {
+		return withPayloads
+	}
+	return metadataOnly
+}
+
+// scanInstance reads one row of cols.
+func scanInstance(row interface{ Scan(...any) error }, cols columns) (*mgmt.Instance, error) {
 	var (
 		id, name, executionID       string
 		st                          int32
@@ -47,7 +70,10 @@ func scanInstance(row interface{ Scan(...any) error }, payloads bool) (*mgmt.Ins
 		failure                     []byte
 	)
 	dest := []any{&id, &name, &st, &created, &updated, &completed, &executionID, &tags}
-	if payloads {
+	switch cols {
+	case withCustomStatus:
+		dest = append(dest, &customStatus)
+	case withPayloads:
 		dest = append(dest, &input, &output, &customStatus, &failure)
 	}
 	if err := row.Scan(dest...); err != nil {
@@ -75,11 +101,8 @@ func scanInstance(row interface{ Scan(...any) error }, payloads bool) (*mgmt.Ins
 
 // Instance reads one instance; an unknown ID is api.ErrInstanceNotFound.
 func (r *Reader) Instance(ctx context.Context, id api.InstanceID, payloads bool) (*mgmt.Instance, error) {
-	cols := instanceColumns
-	if payloads {
-		cols += payloadColumns
-	}
-	in, err := scanInstance(r.queryRow(ctx, `SELECT `+cols+` FROM instances WHERE id = ?`, string(id)), payloads)
+	cols := payloadsIf(payloads)
+	in, err := scanInstance(r.queryRow(ctx, `SELECT `+cols.sql()+` FROM instances WHERE id = ?`, string(id)), cols)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("instance %s: %w", id, api.ErrInstanceNotFound)
 	}
@@ -128,73 +151,24 @@ func parseToken(tok string) (cursor, error) {
 // time, then by ID, descending). The protocol leaves the order to the
 // scheduler; newest first is what an inbox and a dashboard show.
 func (r *Reader) QueryInstances(ctx context.Context, q mgmt.Query) (mgmt.Page, error) {
-	size := q.PageSize
-	if size <= 0 {
-		size = mgmt.DefaultPageSize
+	size := pageSize(q.PageSize)
+	l := listing{Filter: Filter{Statuses: q.Statuses, IDPrefix: q.IDPrefix, CreatedFrom: q.CreatedFrom},
+		byCursor: true, limit: size + 1, cols: payloadsIf(q.FetchPayloads)}
+	if !q.CreatedTo.IsZero() {
+		// The protocol's end is inclusive, the filter's exclusive.
+		l.CreatedTo = q.CreatedTo.Add(time.Nanosecond)
 	}
-	size = min(size, maxPageSize)
-	var where []string
-	var args []any
 	if q.ContinuationToken != "" {
 		c, err := parseToken(q.ContinuationToken)
 		if err != nil {
 			return mgmt.Page{}, err
 		}
-		where = append(where, `(created_at, id) < (?, ?)`)
-		args = append(args, c.created, c.id)
+		l.after = &c
 	}
-	if !q.CreatedFrom.IsZero() {
-		where = append(where, `created_at >= ?`)
-		args = append(args, q.CreatedFrom.UnixNano())
-	}
-	if !q.CreatedTo.IsZero() {
-		where = append(where, `created_at <= ?`)
-		args = append(args, q.CreatedTo.UnixNano())
-	}
-	if q.IDPrefix != "" {
-		where = append(where, `id >= ?`)
-		args = append(args, q.IDPrefix)
-		if end, ok := prefixEnd(q.IDPrefix); ok {
-			where = append(where, `id < ?`)
-			args = append(args, end)
-		}
-	}
-	cols := instanceColumns
-	if q.FetchPayloads {
-		cols += payloadColumns
-	}
-	// One subquery per status, each walking the (status, created_at, id)
-	// index from the cursor and stopping after a page, joined into one
-	// statement: SQLite would otherwise sort every instance in those
-	// statuses, and separate statements would each see another moment, so
-	// an instance changing status between them could be missed or seen
-	// twice.
-	statuses := slices.Compact(slices.Sorted(slices.Values(q.Statuses)))
-	var parts []string
-	var all []any
-	for i := range max(1, len(statuses)) {
-		w, a := slices.Clip(where), slices.Clip(args)
-		if len(statuses) > 0 {
-			w = append(w, `status = ?`)
-			a = append(a, int32(statuses[i]))
-		}
-		part := `SELECT ` + cols + ` FROM instances`
-		if len(w) > 0 {
-			part += ` WHERE ` + strings.Join(w, ` AND `)
-		}
-		parts = append(parts, `SELECT * FROM (`+part+` ORDER BY created_at DESC, id DESC LIMIT ?)`)
-		all = append(append(all, a...), size+1)
-	}
-	found, err := r.instances(ctx, strings.Join(parts, ` UNION ALL `), all, q.FetchPayloads)
+	found, err := r.list(ctx, l)
 	if err != nil {
-		return mgmt.Page{}, err
+		return mgmt.Page{}, fmt.Errorf("query instances: %w", err)
 	}
-	slices.SortFunc(found, func(a, b *mgmt.Instance) int {
-		if c := b.CreatedAt.Compare(a.CreatedAt); c != 0 {
-			return c
-		}
-		return cmp.Compare(b.InstanceID, a.InstanceID)
-	})
 	var page mgmt.Page
 	if len(found) > size {
 		found = found[:size]
@@ -205,49 +179,12 @@ func (r *Reader) QueryInstances(ctx context.Context, q mgmt.Query) (mgmt.Page, e
 	return page, nil
 }
 
-// prefixEnd is the least string greater than every string starting with
-// prefix, in SQLite's byte order; ok is false when there is none.
-func prefixEnd(prefix string) (string, bool) {
-	b := []byte(prefix)
-	for i := len(b) - 1; i >= 0; i-- {
-		if b[i] < 0xff {
-			b[i]++
-			return string(b[:i+1]), true
-		}
-	}
-	return "", false
-}
-
-func (r *Reader) instances(ctx context.Context, query string, args []any, payloads bool) ([]*mgmt.Instance, error) {
-	rows, err := r.query(ctx, query, args...)
-	if err != nil {
-		return nil, fmt.Errorf("query instances: %w", err)
-	}
-	defer rows.Close()
-	var out []*mgmt.Instance
-	for rows.Next() {
-		in, err := scanInstance(rows, payloads)
-		if err != nil {
-			return nil, fmt.Errorf("query instances: %w", err)
-		}
-		out = append(out, in)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("query instances: %w", err)
-	}
-	return out, nil
-}
-
 // ListInstanceIDs returns the IDs of the instances q selects in ID order;
 // the last instance key is the last ID of a full page. The filters are
 // written with a unary + so that SQLite walks the primary key and stops
 // after a page, rather than sorting every instance of a status.
 func (r *Reader) ListInstanceIDs(ctx context.Context, q mgmt.IDQuery) (mgmt.IDPage, error) {
-	size := q.PageSize
-	if size <= 0 {
-		size = mgmt.DefaultPageSize
-	}
-	size = min(size, maxPageSize)
+	size := pageSize(q.PageSize)
 	where := []string{`id > ?`}
 	args := []any{q.LastInstanceKey}
 	if len(q.Statuses) > 0 {
@@ -326,26 +263,6 @@ func (r *Reader) History(ctx context.Context, id api.InstanceID, executionID str
 		return nil, fmt.Errorf("instance %s: %w", id, api.ErrInstanceNotFound)
 	}
 	return history, nil
-}
-
-// CountByStatus returns how many instances the store holds in each runtime
-// status.
-func (r *Reader) CountByStatus(ctx context.Context) (map[api.OrchestrationStatus]int, error) {
-	rows, err := r.query(ctx, `SELECT status, count(*) FROM instances GROUP BY status`)
-	if err != nil {
-		return nil, fmt.Errorf("count instances: %w", err)
-	}
-	defer rows.Close()
-	counts := map[api.OrchestrationStatus]int{}
-	for rows.Next() {
-		var st int32
-		var n int
-		if err := rows.Scan(&st, &n); err != nil {
-			return nil, fmt.Errorf("count instances: %w", err)
-		}
-		counts[api.OrchestrationStatus(st)] = n
-	}
-	return counts, rows.Err()
 }
 
 // finishedBefore returns up to limit IDs of instances in status completed,

@@ -254,14 +254,6 @@ func instanceStatus(ctx context.Context, tx *txn, id api.InstanceID) (status api
 	return api.OrchestrationStatus(st), true, nil
 }
 
-func isFinal(st api.OrchestrationStatus) bool {
-	switch st {
-	case api.RUNTIME_STATUS_COMPLETED, api.RUNTIME_STATUS_FAILED, api.RUNTIME_STATUS_TERMINATED, api.RUNTIME_STATUS_CANCELED:
-		return true
-	}
-	return false
-}
-
 // statusName names a runtime status as the SDKs show it ("Running").
 func statusName(st api.OrchestrationStatus) string {
 	words := strings.Split(strings.TrimPrefix(st.String(), "ORCHESTRATION_STATUS_"), "_")

@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/approvals-go/approvals/approvaldash"
 	"github.com/approvals-go/approvals/config"
 	"github.com/approvals-go/approvals/customhandler"
 	"github.com/approvals-go/approvals/dts"
@@ -116,7 +117,7 @@ func run(s settings) error {
 	}
 	sched, err := schedserve.Start(ctx, schedserve.Options{
 		Scheduler: scheduler.Options{DataDir: s.Data, Logger: log.With("component", "scheduler"), Retention: s.Retention, MaxBacklog: s.MaxBacklog},
-		GRPC:      grpcLis, Dashboard: dashLis, Logger: log,
+		GRPC:      grpcLis, Dashboard: dashLis, App: approvaldash.App{}, Logger: log,
 	})
 	if err != nil {
 		return err

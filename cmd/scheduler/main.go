@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 
+	"github.com/approvals-go/approvals/approvaldash"
 	"github.com/approvals-go/approvals/config"
 	"github.com/approvals-go/approvals/internal/exposure"
 	"github.com/approvals-go/approvals/internal/logging"
@@ -147,7 +148,7 @@ func start(ctx context.Context, s settings, log *slog.Logger) (*schedserve.Serve
 	srv, err := schedserve.Start(ctx, schedserve.Options{
 		Scheduler: scheduler.Options{DataDir: s.Data, Synchronous: s.Sync, Guard: guardOpts, Logger: log, ServerOptions: serverOpts,
 			Retention: s.Retention, MaxBacklog: s.MaxBacklog},
-		GRPC: lis, Dashboard: dashLis, TLS: tlsConfig, Hosts: strings.Split(s.DashboardHosts, ","), Logger: log,
+		GRPC: lis, Dashboard: dashLis, TLS: tlsConfig, Hosts: strings.Split(s.DashboardHosts, ","), App: approvaldash.App{}, Logger: log,
 	})
 	if err != nil {
 		return nil, err

@@ -53,6 +53,9 @@ type Options struct {
 	// Hosts are the host names browsers reach the dashboard under (see
 	// dashboard.Options).
 	Hosts []string
+	// App is what the dashboard shows of the application's orchestrations
+	// (see dashboard.App); nil shows them as any orchestration.
+	App dashboard.App
 	// Logger receives the dashboard's messages, as component "dashboard".
 	Logger *slog.Logger
 }
@@ -83,7 +86,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		log = slog.Default()
 	}
 	dash, err := dashboard.New(dashboard.Options{Hubs: dashboard.Embedded(sched), Token: opts.Scheduler.Guard.Token, TLS: opts.TLS != nil,
-		Hosts: opts.Hosts, Logger: log.With("component", "dashboard")})
+		Hosts: opts.Hosts, App: opts.App, Logger: log.With("component", "dashboard")})
 	if err != nil {
 		opts.Dashboard.Close()
 		closeCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -2,7 +2,6 @@ package dashboard
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"net/url"
@@ -15,8 +14,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/approvals-go/approvals/approval"
 	"github.com/approvals-go/approvals/dts/mgmt"
+	"github.com/approvals-go/approvals/scheduler"
 )
 
 // Every action is a GET that shows what it will do and a form, and a POST
@@ -33,17 +32,12 @@ type actionInfo struct {
 	Explain string
 	Danger  bool
 	// allowed says whether the instance's status permits it.
-	allowed func(in *mgmt.Instance, st *approval.State) bool
+	allowed func(in *mgmt.Instance) bool
 }
 
-func running(in *mgmt.Instance, _ *approval.State) bool { return !isFinal(in.RuntimeStatus) }
+func running(in *mgmt.Instance) bool { return !mgmt.Final(in.RuntimeStatus) }
 
 var actions = map[string]actionInfo{
-	"decide": {Title: "Approve or reject", Verb: "Send decision",
-		Explain: "Raises the approval's own approval_response event, exactly as the approval page and the HTTP API do.",
-		allowed: func(in *mgmt.Instance, st *approval.State) bool {
-			return st != nil && st.Pending() && in.RuntimeStatus == api.RUNTIME_STATUS_RUNNING
-		}},
 	"raise": {Title: "Raise an event", Verb: "Raise event",
 		Explain: "Sends a named event with a JSON payload. An orchestration that is not waiting for it keeps it until it does.",
 		allowed: running},
@@ -52,20 +46,20 @@ var actions = map[string]actionInfo{
 		allowed: running},
 	"suspend": {Title: "Suspend", Verb: "Suspend",
 		Explain: "Pauses the instance. Events sent to it meanwhile are kept and processed when it is resumed.",
-		allowed: func(in *mgmt.Instance, _ *approval.State) bool {
-			return running(in, nil) && in.RuntimeStatus != api.RUNTIME_STATUS_SUSPENDED
+		allowed: func(in *mgmt.Instance) bool {
+			return running(in) && in.RuntimeStatus != api.RUNTIME_STATUS_SUSPENDED
 		}},
 	"resume": {Title: "Resume", Verb: "Resume",
 		Explain: "Continues a suspended instance, processing the events it kept.",
-		allowed: func(in *mgmt.Instance, _ *approval.State) bool {
+		allowed: func(in *mgmt.Instance) bool {
 			return in.RuntimeStatus == api.RUNTIME_STATUS_SUSPENDED
 		}},
 	"restart": {Title: "Restart", Verb: "Restart",
 		Explain: "Starts the orchestration again with its original name and input.",
-		allowed: func(in *mgmt.Instance, _ *approval.State) bool { return isFinal(in.RuntimeStatus) }},
+		allowed: func(in *mgmt.Instance) bool { return mgmt.Final(in.RuntimeStatus) }},
 	"purge": {Title: "Purge", Verb: "Purge", Danger: true,
 		Explain: "Deletes the instance and its whole history for good.",
-		allowed: func(in *mgmt.Instance, _ *approval.State) bool { return isFinal(in.RuntimeStatus) }},
+		allowed: func(in *mgmt.Instance) bool { return mgmt.Final(in.RuntimeStatus) }},
 }
 
 // confirmView is the confirmation page of one action.
@@ -77,14 +71,25 @@ type confirmView struct {
 	URL    string
 	Back   string
 	// Form holds what was sent, to fill the form again after a mistake.
-	Form     url.Values
-	Approval *approval.State
+	Form url.Values
+	// app is the app's action, if it is one, and data what it opened with.
+	app  *Action
+	data any
+}
+
+// AppForm is the app's form for its action, or nil.
+func (v *confirmView) AppForm() *Part {
+	if v.app == nil {
+		return nil
+	}
+	return &Part{Template: v.app.Form, Data: ActionForm{In: v.In, Data: v.data, Form: v.Form}}
 }
 
 func (s *Server) actionPage(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("action")
-	info, ok := actions[name]
-	if !ok {
+	info, builtin := actions[name]
+	app, isApp := s.appActions[name]
+	if !builtin && !isApp {
 		s.notFound(w, "There is no action “"+name+"”.")
 		return
 	}
@@ -92,15 +97,18 @@ func (s *Server) actionPage(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	var st *approval.State
-	if a, ok := approval.StateOf(&in.OrchestrationMetadata); ok {
-		st = &a
-	}
 	back := instanceURL(h.Name(), string(in.InstanceID))
-	v := confirmView{Hub: h.Name(), In: in, Action: name, Info: info, URL: actionURL(h.Name(), string(in.InstanceID), name),
-		Back: back, Approval: st, Form: url.Values{}}
+	v := confirmView{Hub: h.Name(), In: in, Action: name, URL: actionURL(h.Name(), string(in.InstanceID), name),
+		Back: back, Form: url.Values{}}
+	allowed := builtin && info.allowed(in)
+	if isApp {
+		info = actionInfo{Title: app.Title, Verb: app.Verb, Explain: app.Explain}
+		v.app = &app
+		v.data, allowed = app.Open(in)
+	}
+	v.Info = info
 	page := view{Title: info.Title + " · " + string(in.InstanceID), Hub: h.Name(), Page: &v}
-	if !info.allowed(in, st) {
+	if !allowed {
 		page.Error = "“" + info.Title + "” is not possible while the instance is " + statusLabel(in.RuntimeStatus) + "."
 		s.render(w, http.StatusConflict, "confirm", page)
 		return
@@ -122,7 +130,15 @@ func (s *Server) actionPage(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), writeTimeout)
 	defer cancel()
-	target, code, problem, err := s.perform(ctx, h, in, st, name, r.PostForm)
+	var target api.InstanceID
+	var code, problem string
+	var err error
+	if isApp {
+		target, code = in.InstanceID, app.Notice
+		problem, err = app.Do(ctx, h, in, v.data, r.PostForm)
+	} else {
+		target, code, problem, err = s.perform(ctx, h, in, name, r.PostForm)
+	}
 	switch {
 	case problem != "":
 		page.Error = problem + " Nothing was done."
@@ -150,30 +166,10 @@ func (s *Server) actionPage(w http.ResponseWriter, r *http.Request) {
 // perform does one confirmed action. It returns the instance to show next
 // (none after a purge) and the notice to show there, or a problem with the
 // form for the operator to fix.
-func (s *Server) perform(ctx context.Context, h Hub, in *mgmt.Instance, st *approval.State, name string, f url.Values) (target api.InstanceID, code, problem string, err error) {
+func (s *Server) perform(ctx context.Context, h Hub, in *mgmt.Instance, name string, f url.Values) (target api.InstanceID, code, problem string, err error) {
 	id := in.InstanceID
 	reason := strings.TrimSpace(f.Get("reason"))
 	switch name {
-	case "decide":
-		who := strings.TrimSpace(f.Get("approver"))
-		verdict := f.Get("decision")
-		if who == "" {
-			return "", "", "Say who decides.", nil
-		}
-		if verdict != "approve" && verdict != "reject" {
-			return "", "", "Choose approve or reject.", nil
-		}
-		// The same rules as the API's, deadline and votes included.
-		if err := st.Check(approval.Attempt{Who: who, At: s.now()}); err != nil {
-			return "", "", "“" + who + "” may not decide this request: " + err.Error() + ".", nil
-		}
-		yes := verdict == "approve"
-		payload, err := json.Marshal(approval.Decision{IsApproved: &yes, Approver: &who,
-			Comments: strings.TrimSpace(f.Get("comments")), ResponseTime: approval.FormatTime(s.now())})
-		if err != nil {
-			return "", "", "", err
-		}
-		return id, "decided", "", h.Raise(ctx, id, approval.DecisionEventName, string(payload))
 	case "raise":
 		event := strings.TrimSpace(f.Get("event"))
 		payload := strings.TrimSpace(f.Get("payload"))
@@ -222,8 +218,8 @@ func (s *Server) startPage(w http.ResponseWriter, r *http.Request) {
 	v := &startView{Hub: h.Name(), URL: hubURL(h.Name()) + "start", Form: url.Values{}}
 	page := view{Title: "Start an orchestration", Hub: h.Name(), Page: v}
 	if r.Method != http.MethodPost {
-		v.Form.Set("name", approval.OrchestratorName)
-		v.Form.Set("input", `{"requester": "", "item": "", "timeout_hours": 24}`)
+		v.Form.Set("name", s.appInfo.StartName)
+		v.Form.Set("input", s.appInfo.StartInput)
 		s.render(w, http.StatusOK, "start", page)
 		return
 	}
@@ -376,7 +372,7 @@ func (s *Server) bulkTargets(ctx context.Context, h Hub, f url.Values) ([]string
 		return ids, false, nil
 	}
 	_, filter, _ := parseListForm(f)
-	list, err := h.List(ctx, filter, Sort{Column: SortCreated}, 0, mgmt.MaxBatch+1)
+	list, err := h.List(ctx, filter, scheduler.Sort{Column: scheduler.SortCreated}, 0, mgmt.MaxBatch+1)
 	if err != nil {
 		return nil, false, err
 	}
@@ -402,7 +398,7 @@ func terminateAll(ctx context.Context, h Hub, ids []api.InstanceID, reason strin
 		if err != nil {
 			return n, err
 		}
-		if isFinal(in.RuntimeStatus) {
+		if mgmt.Final(in.RuntimeStatus) {
 			continue
 		}
 		if err := h.Terminate(ctx, id, reason); err != nil && !errors.Is(err, api.ErrInstanceNotFound) {

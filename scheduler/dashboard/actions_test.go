@@ -100,7 +100,7 @@ func TestDecideAsTheApprovalsOwnEvent(t *testing.T) {
 	if loc := r.header.Get("Location"); loc != "/hubs/default/instances/dec-1?notice=decided" {
 		t.Fatalf("redirected to %q", loc)
 	}
-	in := e.waitFor("dec-1", func(in *mgmt.Instance) bool { return isFinal(in.RuntimeStatus) })
+	in := e.waitFor("dec-1", func(in *mgmt.Instance) bool { return mgmt.Final(in.RuntimeStatus) })
 	var out approval.Outcome
 	if err := json.Unmarshal([]byte(in.SerializedOutput), &out); err != nil || out.Status != approval.StatusApproved || out.Approver != "bob" || out.Comments != "Within budget" {
 		t.Fatalf("output %s (%v)", in.SerializedOutput, err)
@@ -133,7 +133,7 @@ func TestRejectFromTheDashboard(t *testing.T) {
 	e.startApproval("rej-1", "ana", time.Hour)
 	r := e.post("/hubs/default/instances/rej-1/decide", url.Values{"decision": {"reject"}, "approver": {"carol"}, "comments": {"Too expensive"}, "confirm": {"yes"}}, sameSite(e))
 	wantStatus(t, "reject", r, 303)
-	in := e.waitFor("rej-1", func(in *mgmt.Instance) bool { return isFinal(in.RuntimeStatus) })
+	in := e.waitFor("rej-1", func(in *mgmt.Instance) bool { return mgmt.Final(in.RuntimeStatus) })
 	if !strings.Contains(in.SerializedOutput, `"status":"Rejected"`) || !strings.Contains(in.SerializedOutput, `"approver":"carol"`) {
 		t.Fatalf("output %s", in.SerializedOutput)
 	}
@@ -148,7 +148,7 @@ func TestRaiseAnEvent(t *testing.T) {
 	bad := url.Values{"event": {"stop"}, "payload": {`{"by": `}, "confirm": {"yes"}}
 	wantStatus(t, "invalid JSON", e.post(path, bad, sameSite(e)), 422)
 	wantStatus(t, "raise", e.post(path, form, sameSite(e)), 303)
-	in := e.waitFor("raise-1", func(in *mgmt.Instance) bool { return isFinal(in.RuntimeStatus) })
+	in := e.waitFor("raise-1", func(in *mgmt.Instance) bool { return mgmt.Final(in.RuntimeStatus) })
 	if in.RuntimeStatus != api.RUNTIME_STATUS_COMPLETED || in.SerializedOutput != `{"by":"dashboard"}` {
 		t.Fatalf("%s with output %s", statusLabel(in.RuntimeStatus), in.SerializedOutput)
 	}
@@ -162,7 +162,7 @@ func TestTerminateWithAReason(t *testing.T) {
 	e.refused(path, form, "term-1")
 	wantStatus(t, "no reason", e.post(path, url.Values{"confirm": {"yes"}}, sameSite(e)), 422)
 	wantStatus(t, "terminate", e.post(path, form, sameSite(e)), 303)
-	in := e.waitFor("term-1", func(in *mgmt.Instance) bool { return isFinal(in.RuntimeStatus) })
+	in := e.waitFor("term-1", func(in *mgmt.Instance) bool { return mgmt.Final(in.RuntimeStatus) })
 	if in.RuntimeStatus != api.RUNTIME_STATUS_TERMINATED || in.SerializedOutput != `"Request withdrawn"` {
 		t.Fatalf("%s with output %s", statusLabel(in.RuntimeStatus), in.SerializedOutput)
 	}
@@ -191,7 +191,7 @@ func TestSuspendHoldsEventsUntilResume(t *testing.T) {
 	resume := "/hubs/default/instances/sus-1/resume"
 	e.refused(resume, form, "sus-1")
 	wantStatus(t, "resume", e.post(resume, form, sameSite(e)), 303)
-	in := e.waitFor("sus-1", func(in *mgmt.Instance) bool { return isFinal(in.RuntimeStatus) })
+	in := e.waitFor("sus-1", func(in *mgmt.Instance) bool { return mgmt.Final(in.RuntimeStatus) })
 	if !strings.Contains(in.SerializedOutput, `"status":"Approved"`) {
 		t.Fatalf("after resume: %s %s", statusLabel(in.RuntimeStatus), in.SerializedOutput)
 	}
@@ -206,7 +206,7 @@ func TestRestartSameOrNewID(t *testing.T) {
 	e.refused(path, url.Values{"new_id": {"no"}, "confirm": {"yes"}}, "rs-1")
 	wantStatus(t, "restart", e.post(path, url.Values{"new_id": {"no"}, "confirm": {"yes"}}, sameSite(e)), 303)
 	again := e.waitFor("rs-1", func(in *mgmt.Instance) bool {
-		return in.ExecutionID != first.ExecutionID && in.SerializedCustomStatus != "" && !isFinal(in.RuntimeStatus)
+		return in.ExecutionID != first.ExecutionID && in.SerializedCustomStatus != "" && !mgmt.Final(in.RuntimeStatus)
 	})
 	if again.SerializedInput != first.SerializedInput {
 		t.Fatalf("restarted with input %s, want %s", again.SerializedInput, first.SerializedInput)
@@ -315,7 +315,7 @@ func TestBulkTerminateAndPurge(t *testing.T) {
 		t.Fatalf("redirected to %q", loc)
 	}
 	for _, id := range []string{"bulk-a", "bulk-b"} {
-		in := e.waitFor(id, func(in *mgmt.Instance) bool { return isFinal(in.RuntimeStatus) })
+		in := e.waitFor(id, func(in *mgmt.Instance) bool { return mgmt.Final(in.RuntimeStatus) })
 		if in.RuntimeStatus != api.RUNTIME_STATUS_TERMINATED || in.SerializedOutput != `"Cleanup"` {
 			t.Fatalf("%s: %s %s", id, statusLabel(in.RuntimeStatus), in.SerializedOutput)
 		}

@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/approvals-go/approvals/dts/mgmt"
+	"github.com/approvals-go/approvals/scheduler"
 )
 
 // The emulator's JSON API, which Microsoft does not document. Its shape is
@@ -249,7 +250,7 @@ func (s *Server) apiQuery(w http.ResponseWriter, r *http.Request, h Hub) {
 	resp.TotalCount = t.TotalCount
 	if t.TotalCount > 0 {
 		for _, asc := range []bool{true, false} {
-			edge, err := h.List(ctx, f, Sort{Column: SortCreated, Ascending: asc}, 0, 1)
+			edge, err := h.List(ctx, f, scheduler.Sort{Column: scheduler.SortCreated, Ascending: asc}, 0, 1)
 			if err != nil {
 				s.apiError(w, "query orchestrations", err)
 				return
@@ -269,8 +270,8 @@ func (s *Server) apiQuery(w http.ResponseWriter, r *http.Request, h Hub) {
 
 // parse checks the query. A filter this scheduler cannot apply is refused
 // rather than ignored, so that no tool shows a wrong answer as right.
-func (q queryRequest) parse() (Filter, Sort, int, int, error) {
-	var f Filter
+func (q queryRequest) parse() (scheduler.Filter, scheduler.Sort, int, int, error) {
+	var f scheduler.Filter
 	qf := q.Filter
 	if qf.OrchestrationID != nil {
 		// The embedded scheduler matches IDs by prefix, as QueryInstances
@@ -290,29 +291,27 @@ func (q queryRequest) parse() (Filter, Sort, int, int, error) {
 	}
 	for name, tf := range map[string]*timeFilter{"lastUpdatedAt": qf.LastUpdatedAt, "completedAt": qf.CompletedAt, "startAt": qf.StartAt} {
 		if !tf.empty() {
-			return f, Sort{}, 0, 0, fmt.Errorf("filter.%s is not supported by the embedded scheduler", name)
+			return f, scheduler.Sort{}, 0, 0, fmt.Errorf("filter.%s is not supported by the embedded scheduler", name)
 		}
 	}
 	for name, sf := range map[string]*stringFilter{"version": qf.Version, "tags": qf.Tags} {
 		if sf != nil && sf.Value != "" {
-			return f, Sort{}, 0, 0, fmt.Errorf("filter.%s is not supported by the embedded scheduler", name)
+			return f, scheduler.Sort{}, 0, 0, fmt.Errorf("filter.%s is not supported by the embedded scheduler", name)
 		}
 	}
 	if qf.OrchestrationStatus != nil {
 		for _, v := range qf.OrchestrationStatus.Status {
 			st, ok := parseStatus(v)
 			if !ok {
-				return f, Sort{}, 0, 0, fmt.Errorf("filter.orchestrationStatus: unknown status %q", v)
+				return f, scheduler.Sort{}, 0, 0, fmt.Errorf("filter.orchestrationStatus: unknown status %q", v)
 			}
 			f.Statuses = append(f.Statuses, st)
 		}
 	}
-	sort := Sort{Column: SortCreated}
+	sort := scheduler.Sort{Column: scheduler.SortCreated}
 	if len(q.Sort) > 0 {
-		col := SortColumn(strings.ToUpper(q.Sort[0].Column))
-		switch col {
-		case SortCreated, SortLastUpdated, SortCompleted, SortID, SortName, SortStatus:
-		default:
+		col, ok := scheduler.ParseSortColumn(q.Sort[0].Column)
+		if !ok {
 			return f, sort, 0, 0, fmt.Errorf("sort: unknown column %q", q.Sort[0].Column)
 		}
 		sort.Column = col
@@ -480,7 +479,7 @@ func (s *Server) apiAddEvent(w http.ResponseWriter, r *http.Request, h Hub) {
 		s.apiError(w, "read the orchestration", err)
 		return
 	}
-	if isFinal(in.RuntimeStatus) {
+	if mgmt.Final(in.RuntimeStatus) {
 		problem(w, http.StatusConflict, "the orchestration has finished ("+statusLabel(in.RuntimeStatus)+")")
 		return
 	}
@@ -518,7 +517,7 @@ func (s *Server) apiPurge(w http.ResponseWriter, r *http.Request, h Hub) {
 		s.apiError(w, "read the orchestration", err)
 		return
 	}
-	if !isFinal(in.RuntimeStatus) {
+	if !mgmt.Final(in.RuntimeStatus) {
 		problem(w, http.StatusConflict, "the orchestration is "+statusLabel(in.RuntimeStatus)+"; only a finished one can be purged")
 		return
 	}

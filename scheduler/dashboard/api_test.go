@@ -57,7 +57,7 @@ func TestAPIQueryAsTheAzureCLISendsIt(t *testing.T) {
 	}
 	e.decide("q-2", true, "bob") // now the most recently updated
 	wantStatus(t, "terminate", e.api("POST", "orchestrations/q-3/history", map[string]any{"executionTerminated": map[string]any{"reason": "gone"}}, nil), 202)
-	e.waitFor("q-3", func(in *mgmt.Instance) bool { return isFinal(in.RuntimeStatus) })
+	e.waitFor("q-3", func(in *mgmt.Instance) bool { return mgmt.Final(in.RuntimeStatus) })
 
 	var q queryAnswer
 	r := e.api("POST", "orchestrations/query", cliQuery(0, 100), &q)
@@ -173,7 +173,7 @@ func TestAPIAddsHistoryEventsAndPurges(t *testing.T) {
 	// protocol's JSON form carries it.
 	raise := map[string]any{"eventRaised": map[string]any{"name": approval.DecisionEventName, "input": `{"is_approved":true,"approver":"dave","comments":"via the API"}`}}
 	wantStatus(t, "raise", e.api("POST", "orchestrations/ev-1/history", raise, nil), 202)
-	in := e.waitFor("ev-1", func(in *mgmt.Instance) bool { return isFinal(in.RuntimeStatus) })
+	in := e.waitFor("ev-1", func(in *mgmt.Instance) bool { return mgmt.Final(in.RuntimeStatus) })
 	if !strings.Contains(in.SerializedOutput, `"approver":"dave"`) {
 		t.Fatalf("output %s", in.SerializedOutput)
 	}

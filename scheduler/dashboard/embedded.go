@@ -32,20 +32,12 @@ type embeddedHub struct {
 
 func (h embeddedHub) Name() string { return h.name }
 
-func listQuery(f Filter) scheduler.ListQuery {
-	return scheduler.ListQuery{Statuses: f.Statuses, IDPrefix: f.IDPrefix, NameContains: f.NameContains,
-		CreatedFrom: f.CreatedFrom, CreatedTo: f.CreatedTo}
+func (h embeddedHub) List(ctx context.Context, f scheduler.Filter, s scheduler.Sort, offset, limit int) ([]*mgmt.Instance, error) {
+	return h.reader.ListInstances(ctx, f, s, offset, limit)
 }
 
-func (h embeddedHub) List(ctx context.Context, f Filter, s Sort, offset, limit int) ([]*mgmt.Instance, error) {
-	q := listQuery(f)
-	q.Sort, q.Ascending = scheduler.SortColumn(s.Column), s.Ascending
-	q.Offset, q.Limit = offset, limit
-	return h.reader.ListInstances(ctx, q)
-}
-
-func (h embeddedHub) Counts(ctx context.Context, f Filter) (map[api.OrchestrationStatus]int, error) {
-	return h.reader.CountInstances(ctx, listQuery(f))
+func (h embeddedHub) Counts(ctx context.Context, f scheduler.Filter) (map[api.OrchestrationStatus]int, error) {
+	return h.reader.CountInstances(ctx, f)
 }
 
 func (h embeddedHub) Instance(ctx context.Context, id api.InstanceID) (*mgmt.Instance, error) {

@@ -28,6 +28,11 @@ import (
 // keeping every other event it receives meanwhile in its history.
 const waitName = "wait_for_stop"
 
+// AppForTests is the app the tests' dashboards show: the approvals' own,
+// which app_test.go (package dashboard_test, which may import approvaldash
+// where this package may not) sets before any test runs.
+var AppForTests App
+
 // env is a real embedded scheduler on a file database (so that reads go
 // through the reader pool), an approval worker connected over loopback
 // gRPC, and the dashboard on a loopback port.
@@ -59,7 +64,7 @@ func newEnv(t testing.TB, opts envOptions) *env {
 		})
 	}})
 	hubs := Embedded(te.Server)
-	dash, err := New(Options{Hubs: hubs, Token: opts.token, Hosts: opts.hosts, Logger: quiet})
+	dash, err := New(Options{Hubs: hubs, Token: opts.token, Hosts: opts.hosts, App: AppForTests, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +136,7 @@ func (e *env) decide(id string, yes bool, who string) {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	e.waitFor(id, func(in *mgmt.Instance) bool { return isFinal(in.RuntimeStatus) })
+	e.waitFor(id, func(in *mgmt.Instance) bool { return mgmt.Final(in.RuntimeStatus) })
 }
 
 // instance reads an instance through the scheduler's own reader; nil when

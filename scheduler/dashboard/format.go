@@ -49,14 +49,6 @@ func parseStatus(s string) (api.OrchestrationStatus, bool) {
 	return 0, false
 }
 
-func isFinal(st api.OrchestrationStatus) bool {
-	switch st {
-	case api.RUNTIME_STATUS_COMPLETED, api.RUNTIME_STATUS_FAILED, api.RUNTIME_STATUS_TERMINATED, api.RUNTIME_STATUS_CANCELED:
-		return true
-	}
-	return false
-}
-
 // formatTime shows a time in UTC to the millisecond, which is what telling
 // steps apart needs.
 func formatTime(t time.Time) string {
@@ -66,8 +58,10 @@ func formatTime(t time.Time) string {
 	return t.UTC().Format("2006-01-02 15:04:05.000") + " UTC"
 }
 
-// ago says how long before now t was, briefly.
-func ago(now, t time.Time) string {
+// Ago says how long before now t was, or how long after, briefly: "3m
+// 05s ago", "in 23h 59m". Apps write their summaries' times with it, as
+// the dashboard writes its own.
+func Ago(now, t time.Time) string {
 	if t.IsZero() {
 		return ""
 	}

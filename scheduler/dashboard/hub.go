@@ -2,9 +2,9 @@
 // stand-in for the one the Durable Task Scheduler emulator serves on port
 // 8082: task hubs with their counts by status, instances newest first with
 // filters in the URL, one instance with its payloads and its history as a
-// timeline, and the operator's actions (start, raise an event or decide an
-// approval, terminate, suspend, resume, restart, purge, and bulk terminate
-// and purge), each behind a confirmation. The same port answers the
+// timeline, and the operator's actions (start, raise an event, terminate,
+// suspend, resume, restart, purge, and bulk terminate and purge), each
+// behind a confirmation. The same port answers the
 // emulator's JSON API under /api/v1/taskhubs/, which the Azure CLI's
 // durabletask extension, the VS Code extension and .NET Aspire call.
 //
@@ -17,16 +17,21 @@
 // The dashboard reads and acts through Hub, declared here; Embedded
 // implements it on the embedded scheduler's stores, reading through each
 // store's Reader so that no page holds up the scheduler's writes.
+//
+// It shows any orchestration and knows none: an application adds what it
+// knows of its own (a summary of an instance, a section of its page, notes
+// on its history, actions such as deciding an approval) through App,
+// declared here too and wired in by cmd/.
 package dashboard
 
 import (
 	"context"
-	"time"
 
 	"github.com/microsoft/durabletask-go/api"
 	"github.com/microsoft/durabletask-go/backend"
 
 	"github.com/approvals-go/approvals/dts/mgmt"
+	"github.com/approvals-go/approvals/scheduler"
 )
 
 // Hub is one task hub as the dashboard reads and drives it. Errors that
@@ -35,11 +40,12 @@ type Hub interface {
 	Name() string
 	// List returns up to limit instances f selects in order s, after
 	// skipping offset, with their custom status but without inputs,
-	// outputs and failure details.
-	List(ctx context.Context, f Filter, s Sort, offset, limit int) ([]*mgmt.Instance, error)
+	// outputs and failure details. Filter and Sort are the scheduler's,
+	// the same that its QueryInstances selects with.
+	List(ctx context.Context, f scheduler.Filter, s scheduler.Sort, offset, limit int) ([]*mgmt.Instance, error)
 	// Counts returns how many instances f selects in each status,
 	// ignoring f.Statuses.
-	Counts(ctx context.Context, f Filter) (map[api.OrchestrationStatus]int, error)
+	Counts(ctx context.Context, f scheduler.Filter) (map[api.OrchestrationStatus]int, error)
 	// Instance reads one instance with its payloads.
 	Instance(ctx context.Context, id api.InstanceID) (*mgmt.Instance, error)
 	// History returns up to limit events of the instance's history from
@@ -59,34 +65,4 @@ type Hub interface {
 	Restart(ctx context.Context, id api.InstanceID, newID bool) (api.InstanceID, error)
 	// Purge deletes those of ids that have finished and returns how many.
 	Purge(ctx context.Context, ids []api.InstanceID) (int, error)
-}
-
-// Filter selects instances. Zero fields do not filter.
-type Filter struct {
-	Statuses []api.OrchestrationStatus
-	IDPrefix string
-	// NameContains matches the orchestrator's name, regardless of case.
-	NameContains string
-	// CreatedFrom is inclusive, CreatedTo exclusive.
-	CreatedFrom, CreatedTo time.Time
-}
-
-// SortColumn names a column to sort by, as the emulator's JSON API does.
-type SortColumn string
-
-// The columns instances can be sorted by.
-const (
-	SortCreated     SortColumn = "CREATED_AT"
-	SortLastUpdated SortColumn = "LAST_UPDATED_AT"
-	SortCompleted   SortColumn = "COMPLETED_AT"
-	SortID          SortColumn = "ORCHESTRATION_ID"
-	SortName        SortColumn = "NAME"
-	SortStatus      SortColumn = "ORCHESTRATION_STATUS"
-)
-
-// Sort orders a listing: by Column (SortCreated when empty), greatest
-// first unless Ascending.
-type Sort struct {
-	Column    SortColumn
-	Ascending bool
 }

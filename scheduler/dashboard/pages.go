@@ -14,8 +14,8 @@ import (
 	"github.com/microsoft/durabletask-go/api"
 	"github.com/microsoft/durabletask-go/backend"
 
-	"github.com/approvals-go/approvals/approval"
 	"github.com/approvals-go/approvals/dts/mgmt"
+	"github.com/approvals-go/approvals/scheduler"
 )
 
 // Page sizes: the instance list's default and largest, and the timeline's
@@ -62,7 +62,7 @@ func (s *Server) hubsPage(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	var cards []hubCard
 	for _, h := range s.hubs {
-		counts, err := h.Counts(ctx, Filter{})
+		counts, err := h.Counts(ctx, scheduler.Filter{})
 		if err != nil {
 			s.fail(w, "count instances of task hub "+h.Name(), err)
 			return
@@ -109,9 +109,9 @@ func parseTime(s string) (time.Time, error) {
 
 // parseListForm reads the filter; problems are reported and the field
 // ignored, so a mistyped URL still shows a list.
-func parseListForm(q url.Values) (listForm, Filter, []string) {
+func parseListForm(q url.Values) (listForm, scheduler.Filter, []string) {
 	var f listForm
-	var filter Filter
+	var filter scheduler.Filter
 	var problems []string
 	for _, v := range q["status"] {
 		for _, part := range strings.Split(v, ",") {
@@ -197,15 +197,7 @@ type row struct {
 	Status  api.OrchestrationStatus
 	Created time.Time
 	Updated time.Time
-	Glance  *glance
-}
-
-// glance is an approval's state in a few words, or a custom status.
-type glance struct {
-	Text string
-	// Kind picks its style: pending, approved, rejected, timeout, failed,
-	// or custom for a custom status that is not an approval's.
-	Kind string
+	Summary *Summary
 }
 
 type statusOption struct {
@@ -221,18 +213,20 @@ type tab struct {
 }
 
 type listView struct {
-	Hub      string
-	Form     listForm
-	Options  []statusOption
-	Tabs     []tab
-	Rows     []row
-	Total    int
-	First    int
-	Last     int
-	PrevURL  string
-	NextURL  string
-	FirstURL string
-	Back     string
+	Hub string
+	// Summaries heads the column of summaries and custom statuses.
+	Summaries string
+	Form      listForm
+	Options   []statusOption
+	Tabs      []tab
+	Rows      []row
+	Total     int
+	First     int
+	Last      int
+	PrevURL   string
+	NextURL   string
+	FirstURL  string
+	Back      string
 	// Hidden carries the filter into the bulk form, so that "all
 	// matching" means this filter.
 	Hidden []hidden
@@ -254,14 +248,17 @@ func (s *Server) listPage(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, "count instances", err)
 		return
 	}
-	v := listView{Hub: h.Name(), Form: form}
+	v := listView{Hub: h.Name(), Form: form, Summaries: "Custom status"}
+	if s.appInfo.Summaries != "" {
+		v.Summaries = s.appInfo.Summaries + " / custom status"
+	}
 	for st, n := range counts {
 		if len(form.Statuses) == 0 || slices.Contains(form.Statuses, st) {
 			v.Total += n
 		}
 	}
 	offset := (form.Page - 1) * form.Size
-	instances, err := h.List(ctx, filter, Sort{Column: SortCreated}, offset, form.Size)
+	instances, err := h.List(ctx, filter, scheduler.Sort{Column: scheduler.SortCreated}, offset, form.Size)
 	if err != nil {
 		s.fail(w, "list instances", err)
 		return
@@ -269,7 +266,7 @@ func (s *Server) listPage(w http.ResponseWriter, r *http.Request) {
 	for _, in := range instances {
 		v.Rows = append(v.Rows, row{ID: string(in.InstanceID), URL: instanceURL(h.Name(), string(in.InstanceID)),
 			Name: in.Name, Status: in.RuntimeStatus, Created: in.CreatedAt, Updated: in.LastUpdatedAt,
-			Glance: s.glance(ctx, h, in)})
+			Summary: s.summary(ctx, h, in)})
 	}
 	all := 0
 	for _, n := range counts {
@@ -316,57 +313,26 @@ func (s *Server) listPage(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	slices.SortFunc(v.Hidden, func(a, b hidden) int { return strings.Compare(a.Name+a.Value, b.Name+b.Value) })
-	vw := view{Title: h.Name(), Hub: h.Name(), Refresh: true, Page: v, Notice: notice(r.URL.Query())}
+	vw := view{Title: h.Name(), Hub: h.Name(), Refresh: true, Page: v, Notice: s.notice(r.URL.Query())}
 	if len(problems) > 0 {
 		vw.Error = "Ignored: " + strings.Join(problems, "; ") + "."
 	}
 	s.render(w, http.StatusOK, "list", vw)
 }
 
-// glance summarises an approval for the list: from its custom status while
-// it waits, from its outcome once it has one (read for finished approvals
-// only, which are few on a page and small).
-func (s *Server) glance(ctx context.Context, h Hub, in *mgmt.Instance) *glance {
-	if in.Name != approval.OrchestratorName {
-		if in.SerializedCustomStatus == "" {
-			return nil
-		}
-		return &glance{Text: truncate(in.SerializedCustomStatus, 80), Kind: "custom"}
-	}
-	md := &in.OrchestrationMetadata
-	if isFinal(in.RuntimeStatus) {
-		full, err := h.Instance(ctx, in.InstanceID)
-		if err != nil {
-			return nil
-		}
-		md = &full.OrchestrationMetadata
-	}
-	st, ok := approval.StateOf(md)
-	if !ok {
-		return nil
-	}
-	return s.approvalGlance(st)
-}
-
-// approvalGlance is an approval's state in a few words.
-func (s *Server) approvalGlance(st approval.State) *glance {
+// summary is an instance in the list in a few words: the app's summary
+// or, when it has none, the custom status.
+func (s *Server) summary(ctx context.Context, h Hub, in *mgmt.Instance) *Summary {
+	sum, err := s.app.Summary(ctx, in, func(ctx context.Context) (*mgmt.Instance, error) { return h.Instance(ctx, in.InstanceID) })
 	switch {
-	case st.Result != nil && st.Result.Status == approval.StatusTimeout:
-		return &glance{Text: "Timed out", Kind: "timeout"}
-	case st.Result != nil:
-		text := string(st.Result.Status)
-		if st.Result.Approver != "" {
-			text += " by " + st.Result.Approver
-		}
-		return &glance{Text: text, Kind: strings.ToLower(string(st.Result.Status))}
-	case st.Status == approval.StatusFailed:
-		return &glance{Text: "No outcome", Kind: "failed"}
-	case !st.ExpiresAt.IsZero():
-		return &glance{Text: "Awaiting decision · due " + ago(s.now(), st.ExpiresAt), Kind: "pending"}
-	case !st.SubmittedAt.IsZero():
-		return &glance{Text: "Awaiting decision", Kind: "pending"}
+	case err != nil:
+		return nil
+	case sum != nil:
+		return sum
+	case in.SerializedCustomStatus != "":
+		return &Summary{Text: truncate(in.SerializedCustomStatus, 80), Tone: toneCustom}
 	}
-	return &glance{Text: "Being submitted", Kind: "pending"}
+	return nil
 }
 
 func truncate(s string, n int) string {
@@ -392,17 +358,18 @@ type instanceView struct {
 	Output       string
 	CustomStatus string
 	Failure      *backend.TaskFailureDetails
-	Approval     *approval.State
-	Glance       *glance
-	Actions      []actionLink
-	Tags         []fact
-	Steps        []step
-	Events       int
-	First, Last  int
-	EarlierURL   string
-	LaterURL     string
-	StartURL     string
-	EndURL       string
+	Summary      *Summary
+	// Panel is the app's section of the page.
+	Panel       *Part
+	Actions     []actionLink
+	Tags        []fact
+	Steps       []step
+	Events      int
+	First, Last int
+	EarlierURL  string
+	LaterURL    string
+	StartURL    string
+	EndURL      string
 }
 
 func (s *Server) instancePage(w http.ResponseWriter, r *http.Request) {
@@ -412,16 +379,14 @@ func (s *Server) instancePage(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), readTimeout)
 	defer cancel()
-	v := instanceView{Hub: h.Name(), In: in, Final: isFinal(in.RuntimeStatus), Failure: in.FailureDetails,
+	v := instanceView{Hub: h.Name(), In: in, Final: mgmt.Final(in.RuntimeStatus), Failure: in.FailureDetails,
 		Input: prettyJSON(in.SerializedInput), Output: prettyJSON(in.SerializedOutput), CustomStatus: prettyJSON(in.SerializedCustomStatus)}
-	if st, ok := approval.StateOf(&in.OrchestrationMetadata); ok {
-		v.Approval = &st
-		v.Glance = s.approvalGlance(st)
-	}
+	v.Summary, _ = s.app.Summary(ctx, in, func(context.Context) (*mgmt.Instance, error) { return in, nil })
+	v.Panel = s.app.Panel(in)
 	for _, k := range sortedKeys(in.Tags) {
 		v.Tags = append(v.Tags, fact{k, in.Tags[k]})
 	}
-	v.Actions = actionsFor(h.Name(), in, v.Approval)
+	v.Actions = s.actionsFor(h.Name(), in)
 
 	// The history is read a window at a time, apart from the instance, so
 	// that an instance with a very long one still opens quickly.
@@ -439,7 +404,7 @@ func (s *Server) instancePage(w http.ResponseWriter, r *http.Request) {
 		events = events[1:]
 	}
 	v.Events = total
-	v.Steps = timeline(events, offset, prev, in.RuntimeStatus, offset+len(events) >= total)
+	v.Steps = timeline(events, offset, prev, in.RuntimeStatus, offset+len(events) >= total, s.app.Note)
 	if len(events) > 0 {
 		v.First, v.Last = offset+1, offset+len(events)
 	}
@@ -453,7 +418,7 @@ func (s *Server) instancePage(w http.ResponseWriter, r *http.Request) {
 		v.EndURL = base + "?events=" + strconv.Itoa(max(total-historyWindow, 0)) + "#timeline"
 	}
 	s.render(w, http.StatusOK, "instance", view{Title: string(in.InstanceID), Hub: h.Name(), Refresh: !v.Final,
-		Notice: notice(r.URL.Query()), Page: v})
+		Notice: s.notice(r.URL.Query()), Page: v})
 }
 
 func sortedKeys(m map[string]string) []string {
@@ -465,21 +430,24 @@ func sortedKeys(m map[string]string) []string {
 	return keys
 }
 
-// actionsFor lists what can be done to an instance in its status.
-func actionsFor(hub string, in *mgmt.Instance, st *approval.State) []actionLink {
+// actionsFor lists what can be done to an instance in its status: the
+// app's actions open on it first.
+func (s *Server) actionsFor(hub string, in *mgmt.Instance) []actionLink {
 	id := string(in.InstanceID)
 	var out []actionLink
 	add := func(name, label string, danger bool) {
 		out = append(out, actionLink{name, label, actionURL(hub, id, name), danger})
 	}
+	for _, a := range s.appInfo.Actions {
+		if _, open := a.Open(in); open {
+			add(a.Name, a.Label, false)
+		}
+	}
 	switch {
-	case isFinal(in.RuntimeStatus):
+	case mgmt.Final(in.RuntimeStatus):
 		add("restart", "Restart", false)
 		add("purge", "Purge", true)
 	default:
-		if st != nil && st.Pending() && in.RuntimeStatus == api.RUNTIME_STATUS_RUNNING {
-			add("decide", "Approve or reject", false)
-		}
 		add("raise", "Raise event", false)
 		if in.RuntimeStatus == api.RUNTIME_STATUS_SUSPENDED {
 			add("resume", "Resume", false)
@@ -526,7 +494,6 @@ func (s *Server) fail(w http.ResponseWriter, what string, err error) {
 var notices = map[string]string{
 	"started":    "Orchestration scheduled. A worker picks it up as soon as one is connected.",
 	"raised":     "Event sent. The orchestration sees it the next time it runs.",
-	"decided":    "Decision sent as approval_response. The orchestration completes once it processes it.",
 	"terminated": "Termination requested. The instance ends as soon as the scheduler processes it.",
 	"suspended":  "Suspend requested. Events sent meanwhile are kept until it is resumed.",
 	"resumed":    "Resume requested.",
@@ -535,9 +502,9 @@ var notices = map[string]string{
 }
 
 // notice reads the banner an action asked for; bulk actions add counts.
-func notice(q url.Values) string {
+func (s *Server) notice(q url.Values) string {
 	code := q.Get("notice")
-	if text, ok := notices[code]; ok {
+	if text, ok := s.notices[code]; ok {
 		return text
 	}
 	n, errN := strconv.Atoi(q.Get("n"))

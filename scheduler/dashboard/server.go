@@ -46,7 +46,10 @@ type Options struct {
 	// Hosts are the host names browsers reach the dashboard under, such as
 	// the names of its TLS certificate. A request for any other name but
 	// localhost or an IP address is refused (see exposure.Hosts).
-	Hosts  []string
+	Hosts []string
+	// App adds what an application knows of its own orchestrations;
+	// without one the dashboard shows them as the scheduler knows them.
+	App    App
 	Logger *slog.Logger
 }
 
@@ -57,6 +60,13 @@ type Server struct {
 	tls     bool
 	hosts   exposure.Hosts
 	log     *slog.Logger
+	app     App
+	appInfo AppInfo
+	// appParts are the app's templates; appActions its actions by name.
+	appParts   *template.Template
+	appActions map[string]Action
+	// notices are the banners an action's redirect may ask for, by code.
+	notices map[string]string
 	pages   map[string]*template.Template
 	assets  map[string]asset // by hashed name
 	hashed  map[string]string
@@ -76,9 +86,15 @@ func New(opts Options) (*Server, error) {
 		return nil, errors.New("dashboard: no task hubs to show")
 	}
 	s := &Server{hubs: opts.Hubs, token: opts.Token, tls: opts.TLS, hosts: exposure.NewHosts(opts.Hosts...), log: opts.Logger, now: time.Now,
-		assets: map[string]asset{}, hashed: map[string]string{}}
+		app: opts.App, assets: map[string]asset{}, hashed: map[string]string{}}
 	if s.log == nil {
 		s.log = slog.Default()
+	}
+	if s.app == nil {
+		s.app = noApp{}
+	}
+	if err := s.loadApp(); err != nil {
+		return nil, err
 	}
 	if err := s.loadAssets(); err != nil {
 		return nil, err
@@ -213,8 +229,9 @@ func (s *Server) serveAsset(w http.ResponseWriter, r *http.Request) {
 	w.Write(a.body)
 }
 
-func (s *Server) parseTemplates() error {
-	funcs := template.FuncMap{
+// funcs are the functions of the dashboard's templates and the app's.
+func (s *Server) funcs() template.FuncMap {
+	return template.FuncMap{
 		"asset": func(name string) (string, error) {
 			if p, ok := s.hashed[name]; ok {
 				return p, nil
@@ -235,10 +252,16 @@ func (s *Server) parseTemplates() error {
 			return "+" + span(d)
 		},
 		"commas": commas,
-		"ago":    func(t time.Time) string { return ago(s.now(), t) },
+		"ago":    func(t time.Time) string { return Ago(s.now(), t) },
 		"iso":    func(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) },
 		"sizes":  func() []int { return []int{25, defaultListSize, 100, maxListSize} },
 	}
+}
+
+func (s *Server) parseTemplates() error {
+	funcs := s.funcs()
+	// part renders a piece the app supplies with its own template.
+	funcs["part"] = s.part
 	layout, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html")
 	if err != nil {
 		return fmt.Errorf("dashboard templates: %w", err)

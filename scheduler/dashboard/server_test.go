@@ -56,7 +56,7 @@ func TestRebindingHostsAreRefused(t *testing.T) {
 	local := "localhost:" + port
 	r := e.post(terminate, form, http.Header{"Host": {local}, "Sec-Fetch-Site": {"same-origin"}, "Origin": {"http://" + local}})
 	wantStatus(t, "terminate via "+local, r, http.StatusSeeOther)
-	e.waitFor("rebind-1", func(in *mgmt.Instance) bool { return isFinal(in.RuntimeStatus) })
+	e.waitFor("rebind-1", func(in *mgmt.Instance) bool { return mgmt.Final(in.RuntimeStatus) })
 }
 
 // TestSignInNextStaysOnTheDashboard: sign-in sends the browser on to a

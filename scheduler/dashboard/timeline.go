@@ -11,7 +11,7 @@ import (
 	"github.com/microsoft/durabletask-go/backend"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
-	"github.com/approvals-go/approvals/approval"
+	"github.com/approvals-go/approvals/dts/mgmt"
 )
 
 // step is one history event as the timeline shows it.
@@ -48,8 +48,9 @@ type fact struct{ Name, Value string }
 // event just before it, if known; final says whether the instance has
 // finished and last whether the window reaches the end of its history, so
 // that a timer with no TimerFired in the window can be told apart from one
-// that never fired.
-func timeline(events []*backend.HistoryEvent, first int, prev time.Time, status api.OrchestrationStatus, last bool) []step {
+// that never fired; note is what the app says of an event.
+func timeline(events []*backend.HistoryEvent, first int, prev time.Time, status api.OrchestrationStatus, last bool,
+	note func(*backend.HistoryEvent) string) []step {
 	scheduled := map[int32]string{}
 	fired := map[int32]time.Time{}
 	for _, e := range events {
@@ -68,6 +69,9 @@ func timeline(events []*backend.HistoryEvent, first int, prev time.Time, status 
 		at := e.GetTimestamp().AsTime()
 		s := step{N: first + i + 1, Time: at}
 		describe(&s, e, scheduled)
+		if s.Note == "" {
+			s.Note = note(e)
+		}
 		// The time since the previous step counts the walk-through's steps
 		// only: the orchestrator's own markers carry the time it ran,
 		// which can be a moment before the event that woke it.
@@ -139,9 +143,6 @@ func describe(s *step, e *backend.HistoryEvent, scheduled map[int32]string) {
 		er := e.GetEventRaised()
 		s.Kind, s.Title, s.Subject = "event", "Event raised", er.GetName()
 		s.payload("payload", er.GetInput())
-		if er.GetName() == approval.DecisionEventName {
-			s.Note = decisionNote(er.GetInput().GetValue())
-		}
 	case e.GetEventSent() != nil:
 		es := e.GetEventSent()
 		s.Kind, s.Title, s.Subject = "event", "Event sent", es.GetName()
@@ -225,31 +226,10 @@ func timerNote(e *backend.HistoryEvent, fired map[int32]time.Time, status api.Or
 		return "Whether it fired is shown further on in the history."
 	}
 	due := e.GetTimerCreated().GetFireAt().AsTime()
-	if isFinal(status) {
+	if mgmt.Final(status) {
 		return "Never fired: the orchestration finished before it was due."
 	}
 	return "Not fired yet: due " + formatTime(due) + "."
-}
-
-// decisionNote summarises an approval_response payload.
-func decisionNote(payload string) string {
-	var d approval.Decision
-	if json.Unmarshal([]byte(payload), &d) != nil {
-		return ""
-	}
-	verdict := "Rejected"
-	if d.IsApproved != nil && *d.IsApproved {
-		verdict = "Approved"
-	}
-	who := approval.UnknownApprover
-	if d.Approver != nil && *d.Approver != "" {
-		who = *d.Approver
-	}
-	note := verdict + " by " + who
-	if d.Comments != "" {
-		note += ": “" + d.Comments + "”"
-	}
-	return note
 }
 
 // prettyJSON indents a JSON value for reading; anything else is shown as

@@ -1,0 +1,151 @@
+package approvaldash
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/microsoft/durabletask-go/api"
+	"github.com/microsoft/durabletask-go/backend"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/approvals-go/approvals/approval"
+	"github.com/approvals-go/approvals/dts/mgmt"
+	"github.com/approvals-go/approvals/scheduler/dashboard"
+)
+
+// The dashboard's own tests drive this package through a real scheduler
+// (they wire it in); these cover what they do not reach.
+
+// instance is an approval's orchestration as the scheduler returns it.
+func instance(status api.OrchestrationStatus, custom, output string) *mgmt.Instance {
+	in := &mgmt.Instance{}
+	in.InstanceID, in.Name, in.RuntimeStatus = "a-1", approval.OrchestratorName, status
+	in.SerializedInput = `{"request_id":"a-1","requester":"ana","item":"Laptop"}`
+	in.SerializedCustomStatus, in.SerializedOutput = custom, output
+	return in
+}
+
+func TestSummaries(t *testing.T) {
+	due := time.Now().Add(2 * time.Hour).UTC().Format(time.RFC3339Nano)
+	submitted := `{"request_id":"a-1","status":"Pending","submitted_at":"2026-01-01T00:00:00Z"}`
+	cases := []struct {
+		name string
+		in   *mgmt.Instance
+		text string
+		tone dashboard.Tone
+	}{
+		{"being submitted", instance(api.RUNTIME_STATUS_RUNNING, "", ""), "Being submitted", dashboard.ToneWaiting},
+		{"waiting", instance(api.RUNTIME_STATUS_RUNNING, strings.Replace(submitted, `"status"`, `"expires_at":"`+due+`","status"`, 1), ""),
+			"Awaiting decision · due in 1h 59m", dashboard.ToneWaiting},
+		{"approved", instance(api.RUNTIME_STATUS_COMPLETED, "", `{"status":"Approved","approver":"bob"}`), "Approved by bob", dashboard.ToneGood},
+		{"rejected", instance(api.RUNTIME_STATUS_COMPLETED, "", `{"status":"Rejected","approver":"bob"}`), "Rejected by bob", dashboard.ToneBad},
+		{"timed out", instance(api.RUNTIME_STATUS_COMPLETED, "", `{"status":"Timeout"}`), "Timed out", dashboard.ToneEnded},
+		{"withdrawn", instance(api.RUNTIME_STATUS_COMPLETED, "", `{"status":"Withdrawn","approver":"ana"}`), "Withdrawn by ana", dashboard.TonePlain},
+		{"terminated", instance(api.RUNTIME_STATUS_TERMINATED, "", `"gone"`), "No outcome", dashboard.ToneEnded},
+	}
+	for _, c := range cases {
+		// The list reads a finished approval whole: its outcome is in its
+		// output.
+		listed := *c.in
+		listed.SerializedOutput = ""
+		loads := 0
+		load := func(context.Context) (*mgmt.Instance, error) { loads++; return c.in, nil }
+		got, err := App{}.Summary(t.Context(), &listed, load)
+		if err != nil || got == nil || !strings.HasPrefix(got.Text, c.text) || got.Tone != c.tone {
+			t.Errorf("%s: %+v %v, want %q (%q)", c.name, got, err, c.text, c.tone)
+		}
+		if want := map[bool]int{true: 1, false: 0}[mgmt.Final(c.in.RuntimeStatus)]; loads != want {
+			t.Errorf("%s: read whole %d times, want %d", c.name, loads, want)
+		}
+	}
+	other := instance(api.RUNTIME_STATUS_RUNNING, `{"x":1}`, "")
+	other.Name = "something_else"
+	if got, err := (App{}).Summary(t.Context(), other, nil); got != nil || err != nil {
+		t.Errorf("another orchestration summarised as %+v %v", got, err)
+	}
+}
+
+func TestNotesOnDecisions(t *testing.T) {
+	raised := func(name, payload string) *backend.HistoryEvent {
+		e := &backend.HistoryEvent{}
+		js := fmt.Sprintf(`{"eventId":-1,"eventRaised":{"name":%q,"input":%q}}`, name, payload)
+		if err := protojson.Unmarshal([]byte(js), e); err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	for payload, want := range map[string]string{
+		`{"is_approved":true,"approver":"bob","comments":"fine"}`: "Approved by bob: “fine”",
+		`{"is_approved":false,"approver":"bob"}`:                  "Rejected by bob",
+		`{}`:                                                      "Rejected by Unknown",
+		`not json`:                                                "",
+	} {
+		if got := (App{}).Note(raised(approval.DecisionEventName, payload)); got != want {
+			t.Errorf("%s: note %q, want %q", payload, got, want)
+		}
+	}
+	if got := (App{}).Note(raised("tick", `{"is_approved":true}`)); got != "" {
+		t.Errorf("another event noted as %q", got)
+	}
+}
+
+// raiser is a hub that records what is raised.
+type raiser struct {
+	dashboard.Hub
+	event, payload string
+}
+
+func (r *raiser) Raise(_ context.Context, _ api.InstanceID, event, payload string) error {
+	r.event, r.payload = event, payload
+	return nil
+}
+
+func TestDecideAsksTheRules(t *testing.T) {
+	waiting := instance(api.RUNTIME_STATUS_RUNNING, `{"request_id":"a-1","status":"Pending","submitted_at":"2026-01-01T00:00:00Z","expires_at":"2999-01-01T00:00:00Z"}`, "")
+	data, ok := decide.Open(waiting)
+	if !ok {
+		t.Fatal("a waiting approval cannot be decided")
+	}
+	for _, c := range []struct {
+		form    url.Values
+		problem string
+	}{
+		{url.Values{"decision": {"approve"}}, "Say who decides."},
+		{url.Values{"approver": {"bob"}}, "Choose approve or reject."},
+		{url.Values{"approver": {"Ana"}, "decision": {"approve"}}, "“Ana” may not decide this request: "},
+	} {
+		h := &raiser{}
+		problem, err := decide.Do(t.Context(), h, waiting, data, c.form)
+		if err != nil || !strings.HasPrefix(problem, c.problem) || h.event != "" {
+			t.Errorf("%v: problem %q, err %v, raised %q; want %q and nothing raised", c.form, problem, err, h.event, c.problem)
+		}
+	}
+	h := &raiser{}
+	problem, err := decide.Do(t.Context(), h, waiting, data, url.Values{"approver": {"bob"}, "decision": {"reject"}, "comments": {" no "}})
+	var d approval.Decision
+	if problem != "" || err != nil || h.event != approval.DecisionEventName || json.Unmarshal([]byte(h.payload), &d) != nil ||
+		*d.IsApproved || *d.Approver != "bob" || d.Comments != "no" || d.ResponseTime == "" {
+		t.Fatalf("decided: %q %v, raised %s %s", problem, err, h.event, h.payload)
+	}
+	for _, in := range []*mgmt.Instance{
+		instance(api.RUNTIME_STATUS_COMPLETED, "", `{"status":"Approved","approver":"bob"}`),
+		instance(api.RUNTIME_STATUS_SUSPENDED, "", ""),
+	} {
+		if _, ok := decide.Open(in); ok {
+			t.Errorf("an approval %s can be decided", in.RuntimeStatus)
+		}
+	}
+}
+
+// The dashboard takes the app's parts: its templates parse, its action
+// names a template of its own.
+func TestTheDashboardTakesIt(t *testing.T) {
+	if _, err := dashboard.New(dashboard.Options{Hubs: []dashboard.Hub{&raiser{}}, App: App{}}); err != nil {
+		t.Fatal(err)
+	}
+}
