@@ -84,7 +84,7 @@ func TestPlanSendsAreWhatTheyClaim(t *testing.T) {
 		if err := req.Validate(); err != nil {
 			t.Fatalf("%s: the request is invalid: %v", s.id, err)
 		}
-		standing := approval.Standing{Requester: Requester, Deciders: req.Deciders()}
+		standing := approval.Standing{Requester: Requester, Deciders: req.Deciders(), Withdrawable: true, Submitted: true}
 		for i, sd := range s.sends {
 			d := sd.d
 			err := standing.Check(approval.Attempt{Who: d.Approver, Withdraw: d.Withdraw})
