@@ -12,6 +12,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"io"
 	"reflect"
 	"strings"
 	"time"
@@ -173,4 +174,24 @@ func envKeys(t reflect.Type) map[string]string {
 		}
 	}
 	return keys
+}
+
+// Usage writes what a binary configured by T reads, for its -h: each
+// environment variable with its default, so a person can see every
+// setting without reading the code.
+func Usage[T any](w io.Writer) error {
+	var cfg T
+	params, err := env.GetFieldParams(&cfg)
+	if err != nil {
+		return fmt.Errorf("list settings: %w", err)
+	}
+	fmt.Fprintln(w, "Settings, read from the environment:")
+	for _, p := range params {
+		if p.HasDefaultValue && p.DefaultValue != "" {
+			fmt.Fprintf(w, "  %s (default %s)\n", p.Key, p.DefaultValue)
+			continue
+		}
+		fmt.Fprintf(w, "  %s\n", p.Key)
+	}
+	return nil
 }

@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"os/signal"
@@ -16,6 +17,18 @@ import (
 )
 
 func main() {
+	flag.Usage = func() {
+		out := flag.CommandLine.Output()
+		fmt.Fprint(out, "Usage: handler\n\nServes the HTTP API and the pages as an Azure Functions custom handler, on\nthe port in FUNCTIONS_CUSTOMHANDLER_PORT, until it is stopped (SIGINT or\nSIGTERM). It takes no flags or arguments.\n\n")
+		if err := config.Usage[config.Handler](out); err != nil {
+			fmt.Fprintln(out, err)
+		}
+	}
+	flag.Parse()
+	if flag.NArg() > 0 {
+		flag.Usage()
+		os.Exit(2)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	cfg, err := config.Load[config.Handler]()

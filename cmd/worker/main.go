@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"os/signal"
@@ -15,6 +16,18 @@ import (
 )
 
 func main() {
+	flag.Usage = func() {
+		out := flag.CommandLine.Output()
+		fmt.Fprint(out, "Usage: worker\n\nRuns the approval orchestrator and its activities against a scheduler until\nit is stopped (SIGINT or SIGTERM). It takes no flags or arguments.\n\n")
+		if err := config.Usage[config.Worker](out); err != nil {
+			fmt.Fprintln(out, err)
+		}
+	}
+	flag.Parse()
+	if flag.NArg() > 0 {
+		flag.Usage()
+		os.Exit(2)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	cfg, err := config.Load[config.Worker]()
