@@ -176,7 +176,7 @@ func TestBrowserInbox(t *testing.T) {
 	}
 }
 
-// TestScreenshots takes the pictures the README shows, on a desktop and
+// TestScreenshots takes the pictures the docs show, on a desktop and
 // on a phone. They are written into docs/ only when asked
 // (-screenshots or APPROVALS_SCREENSHOTS=1); every run takes them, so the
 // pages render in a real browser without errors either way.

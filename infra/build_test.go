@@ -237,6 +237,7 @@ func fakeRepo(t *testing.T, hostJSON string) string {
 		".hidden/function.json":  "{}",
 		"local.settings.json":    `{"Values":{}}`,
 		"README.md":              "# fake\n",
+		"docs/deploy.md":         "# fake\n",
 		"scheduler/schema.sql":   "-- not deployed\n",
 		".azure/env/.env":        "SECRET=1\n",
 		"cmd/handler/extra.json": "{}",

@@ -91,7 +91,7 @@ var settingsScenarios = []settingsScenario{
 	{name: "during a key rotation", overrides: map[string]string{
 		"linkKeyPreviousSecretUri": "https://kv-abc123.vault.azure.net/secrets/approvals-link-key-previous/00000000000000000000000000000002",
 	}, identity: config.IdentityBody, previousKey: true, notify: defaultNotify},
-	// As the README sets it up: e-mail through Azure Communication
+	// As docs/deploy.md sets it up: e-mail through Azure Communication
 	// Services' SMTP endpoint, a signed webhook, and signed callbacks to a
 	// private range. The worker-app.bicep parameters below are what
 	// main.bicep passes from those azd environment values, the secrets'

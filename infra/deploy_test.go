@@ -3,8 +3,8 @@ package infra_test
 // What a first `azd up` and every later `azd deploy` depend on beyond the
 // resources' shapes: the worker's scale rules, the API version azd writes
 // the worker back with, the azd version the template needs, and the
-// README's advice on the settings that cannot change after the first
-// deployment.
+// deployment guide's advice (docs/deploy.md) on the settings that cannot
+// change after the first deployment.
 
 import (
 	"encoding/json"
@@ -237,27 +237,27 @@ func TestRequiredAzdVersion(t *testing.T) {
 	if !versionAtLeast("1.23.4", "1.23.4") || versionAtLeast("1.22.10", "1.23.5") || !versionAtLeast("1.24.0", "1.23.5") {
 		t.Fatal("versionAtLeast is wrong")
 	}
-	// The README's prerequisite names the same floor.
-	readme := deployGuide(t)
-	pre := regexp.MustCompile(`\[Azure Developer CLI\]\([^)]*\)\s+(\d+\.\d+\.\d+) or later`).FindStringSubmatch(readme)
+	// The deployment guide's prerequisite names the same floor.
+	guide := deployGuide(t)
+	pre := regexp.MustCompile(`\[Azure Developer CLI\]\([^)]*\)\s+(\d+\.\d+\.\d+) or later`).FindStringSubmatch(guide)
 	if pre == nil {
-		t.Fatal("the README's prerequisites name no azd version (\"[Azure Developer CLI](...) X.Y.Z or later\")")
+		t.Fatal("docs/deploy.md's prerequisites name no azd version (\"[Azure Developer CLI](...) X.Y.Z or later\")")
 	}
 	if pre[1] != m[1] {
-		t.Errorf("the README asks for azd %s, azure.yaml requires %s", pre[1], m[1])
+		t.Errorf("docs/deploy.md asks for azd %s, azure.yaml requires %s", pre[1], m[1])
 	}
 }
 
 // TestRegionAdvice: a resource group cannot change region, and the region
-// seeds every resource name, so the README must say, wherever it tells you
-// to set AZURE_LOCATION or DTS_LOCATION, what to do once the environment
-// exists.
+// seeds every resource name, so the deployment guide must say, wherever it
+// tells you to set AZURE_LOCATION or DTS_LOCATION, what to do once the
+// environment exists.
 func TestRegionAdvice(t *testing.T) {
-	readme := deployGuide(t)
+	guide := deployGuide(t)
 	setting := regexp.MustCompile("azd env set (AZURE_LOCATION|DTS_LOCATION)|^\\|\\s*`(AZURE_LOCATION|DTS_LOCATION)")
 	remedy := regexp.MustCompile("azd down --purge|azd env new")
 	seen := map[string]bool{}
-	for _, block := range readmeBlocks(readme) {
+	for _, block := range readmeBlocks(guide) {
 		m := setting.FindStringSubmatch(block)
 		if m == nil {
 			continue
@@ -265,12 +265,12 @@ func TestRegionAdvice(t *testing.T) {
 		name := m[1] + m[2]
 		seen[name] = true
 		if !remedy.MatchString(block) {
-			t.Errorf("the README sets %s without saying that an existing environment cannot move (`azd down --purge` first, or `azd env new`):\n%s", name, block)
+			t.Errorf("docs/deploy.md sets %s without saying that an existing environment cannot move (`azd down --purge` first, or `azd env new`):\n%s", name, block)
 		}
 	}
 	for _, name := range []string{"AZURE_LOCATION", "DTS_LOCATION"} {
 		if !seen[name] {
-			t.Errorf("the README never tells how to set %s; the check above saw nothing", name)
+			t.Errorf("docs/deploy.md never tells how to set %s; the check above saw nothing", name)
 		}
 	}
 }

@@ -300,7 +300,7 @@ func TestDockerignore(t *testing.T) {
 	}
 	// And it keeps out what must not be uploaded.
 	for _, f := range []string{".azure/dev/.env", "dist/api.zip", "handler", "local.settings.json",
-		".data/scheduler.db", "README.md", "infra/main.bicep", "worker/worker_test.go"} {
+		".data/scheduler.db", "README.md", "docs/deploy.md", "docs/approval-page.png", "infra/main.bicep", "worker/worker_test.go"} {
 		if !dockerIgnored(patterns, f) {
 			t.Errorf(".dockerignore sends %s to the image build", f)
 		}

@@ -282,7 +282,7 @@ func TestParametersFile(t *testing.T) {
 
 // Outputs azd needs (AZURE_CONTAINER_REGISTRY_ENDPOINT for container
 // builds, AZURE_LOCATION and AZURE_TENANT_ID, AZURE_RESOURCE_GROUP) and the
-// ones the README's deployment guide uses.
+// ones the deployment guide (docs/deploy.md) uses.
 var requiredOutputs = []string{
 	"AZURE_LOCATION",
 	"AZURE_TENANT_ID",
@@ -355,16 +355,16 @@ func TestOutputs(t *testing.T) {
 	}
 }
 
-// deployGuide returns the README, whose "Deploy to Azure" section is the
-// deployment guide.
+// deployGuide returns the deployment guide, docs/deploy.md ("Deploy to
+// Azure").
 func deployGuide(t *testing.T) string {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(repoRoot(t), "README.md"))
+	data, err := os.ReadFile(filepath.Join(repoRoot(t), "docs", "deploy.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(string(data), "azd up") {
-		t.Fatal("README.md does not explain `azd up`")
+		t.Fatal("docs/deploy.md does not explain `azd up`")
 	}
 	return string(data)
 }

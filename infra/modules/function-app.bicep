@@ -181,7 +181,7 @@ var authEnabled = !empty(authClientId)
 //   service principal, a Logic App's managed identity. allowedAudiences
 //   lists what such a token's aud may be: api://<client id>, the app's
 //   Application ID URI, which callers ask tokens for (and a v1.0 token
-//   carries), and the client id, which a v2.0 token carries. The README
+//   carries), and the client id, which a v2.0 token carries. docs/deploy.md
 //   has the app registration issue v2.0 tokens, whose issuer is the one
 //   below. The handler wants the app role Approvals.Decide on an
 //   application's token, since Entra ID gives any application of the
@@ -190,7 +190,7 @@ var authEnabled = !empty(authClientId)
 //   flow and receives only an ID token (posted back with form_post), which is
 //   all sign-in needs. The app calls no API on the user's behalf, so there is
 //   no code to redeem, no secret to store in Key Vault and none to expire.
-//   The app registration must allow ID tokens (see the README).
+//   The app registration must allow ID tokens (see docs/deploy.md).
 // - The issuer is the tenant's v2.0 endpoint, so only accounts of that
 //   tenant (members and invited guests) sign in; which of them may decide a
 //   given approval is the handler's check.
