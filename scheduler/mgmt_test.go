@@ -446,19 +446,38 @@ func TestListInstanceIDs(t *testing.T) {
 	if !slices.Equal(page.IDs, done[2:]) {
 		t.Fatalf("completed since c-2: %v, want %v", page.IDs, done[2:])
 	}
+	// The upper bound is exclusive, as in the SDKs' reference backend.
 	page, err = e.mgmt.ListInstanceIDs(ctx, mgmt.IDQuery{CompletedTo: c2.CompletedAt})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(page.IDs, done[:3]) {
-		t.Fatalf("completed until c-2: %v, want %v", page.IDs, done[:3])
+	if !slices.Equal(page.IDs, done[:2]) {
+		t.Fatalf("completed before c-2: %v, want %v", page.IDs, done[:2])
 	}
-	page, err = e.mgmt.ListInstanceIDs(ctx, mgmt.IDQuery{Statuses: []api.OrchestrationStatus{api.RUNTIME_STATUS_RUNNING}})
+	// Only finished instances are listed, whatever is asked.
+	for _, q := range []mgmt.IDQuery{{Statuses: []api.OrchestrationStatus{api.RUNTIME_STATUS_RUNNING}}, {}} {
+		page, err = e.mgmt.ListInstanceIDs(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if slices.Contains(page.IDs, "r-0") {
+			t.Fatalf("%+v listed the running instance: %v", q, page.IDs)
+		}
+	}
+	// Terminated is finished too, and comes in the order it finished.
+	if err := e.client.TerminateOrchestration(ctx, "r-0"); err != nil {
+		t.Fatal(err)
+	}
+	e.complete(t, "r-0")
+	page, err = e.mgmt.ListInstanceIDs(ctx, mgmt.IDQuery{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(page.IDs, []api.InstanceID{"r-0"}) {
-		t.Fatalf("running: %v", page.IDs)
+	if want := append(slices.Clone(done), "r-0"); !slices.Equal(page.IDs, want) {
+		t.Fatalf("finished: %v, want %v in finishing order", page.IDs, want)
+	}
+	if _, err := e.mgmt.ListInstanceIDs(ctx, mgmt.IDQuery{LastInstanceKey: "no-such"}); status.Code(err) != codes.InvalidArgument {
+		t.Fatalf("an unknown last instance key: %v, want InvalidArgument", err)
 	}
 }
 

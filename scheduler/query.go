@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -179,29 +180,56 @@ func (r *Reader) QueryInstances(ctx context.Context, q mgmt.Query) (mgmt.Page, e
 	return page, nil
 }
 
-// ListInstanceIDs returns the IDs of the instances q selects in ID order;
-// the last instance key is the last ID of a full page. The filters are
-// written with a unary + so that SQLite walks the primary key and stops
-// after a page, rather than sorting every instance of a status.
+// terminalStatuses are the statuses ListInstanceIDs lists: what the SDKs
+// call it for ("listing terminal instance IDs", to purge or archive them).
+var terminalStatuses = []api.OrchestrationStatus{api.RUNTIME_STATUS_COMPLETED, api.RUNTIME_STATUS_FAILED, api.RUNTIME_STATUS_TERMINATED}
+
+// ListInstanceIDs returns the IDs of the finished instances q selects
+// (completed, failed or terminated; a status asked for outside those
+// selects nothing), in the order they finished, as the SDKs' reference
+// backend does: completed_at from CompletedFrom (inclusive) to CompletedTo
+// (exclusive). The last instance key is the last ID of a full page, and the
+// next page continues after that instance in finishing order.
 func (r *Reader) ListInstanceIDs(ctx context.Context, q mgmt.IDQuery) (mgmt.IDPage, error) {
 	size := pageSize(q.PageSize)
-	where := []string{`id > ?`}
-	args := []any{q.LastInstanceKey}
+	statuses := terminalStatuses
 	if len(q.Statuses) > 0 {
-		where = append(where, `+status IN (?`+strings.Repeat(",?", len(q.Statuses)-1)+`)`)
+		statuses = nil
 		for _, st := range q.Statuses {
-			args = append(args, int32(st))
+			if slices.Contains(terminalStatuses, st) && !slices.Contains(statuses, st) {
+				statuses = append(statuses, st)
+			}
+		}
+		if len(statuses) == 0 {
+			return mgmt.IDPage{}, nil
 		}
 	}
+	where := []string{`completed_at IS NOT NULL`, `+status IN (?` + strings.Repeat(",?", len(statuses)-1) + `)`}
+	var args []any
+	for _, st := range statuses {
+		args = append(args, int32(st))
+	}
+	if q.LastInstanceKey != "" {
+		var after sql.NullInt64
+		err := r.queryRow(ctx, `SELECT completed_at FROM instances WHERE id = ?`, q.LastInstanceKey).Scan(&after)
+		if errors.Is(err, sql.ErrNoRows) || err == nil && !after.Valid {
+			return mgmt.IDPage{}, status.Error(codes.InvalidArgument, "lastInstanceKey names no finished instance: pass the key a page returned")
+		}
+		if err != nil {
+			return mgmt.IDPage{}, fmt.Errorf("list instance IDs: %w", err)
+		}
+		where = append(where, `(completed_at, id) > (?, ?)`)
+		args = append(args, after.Int64, q.LastInstanceKey)
+	}
 	if !q.CompletedFrom.IsZero() {
-		where = append(where, `+completed_at >= ?`)
+		where = append(where, `completed_at >= ?`)
 		args = append(args, q.CompletedFrom.UnixNano())
 	}
 	if !q.CompletedTo.IsZero() {
-		where = append(where, `+completed_at <= ?`)
+		where = append(where, `completed_at < ?`)
 		args = append(args, q.CompletedTo.UnixNano())
 	}
-	rows, err := r.query(ctx, `SELECT id FROM instances WHERE `+strings.Join(where, ` AND `)+` ORDER BY id LIMIT ?`, append(args, size+1)...)
+	rows, err := r.query(ctx, `SELECT id FROM instances WHERE `+strings.Join(where, ` AND `)+` ORDER BY completed_at, id LIMIT ?`, append(args, size+1)...)
 	if err != nil {
 		return mgmt.IDPage{}, fmt.Errorf("list instance IDs: %w", err)
 	}

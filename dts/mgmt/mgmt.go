@@ -69,8 +69,9 @@ type Page struct {
 // filter.
 type IDQuery struct {
 	Statuses []api.OrchestrationStatus
-	// CompletedFrom and CompletedTo bound the completion time, both
-	// inclusive; either one keeps only instances that have completed.
+	// CompletedFrom (inclusive) and CompletedTo (exclusive) bound the
+	// completion time. Only finished instances are listed (completed,
+	// failed, terminated), in the order they finished.
 	CompletedFrom, CompletedTo time.Time
 	// PageSize is the most IDs a page holds; zero lets the scheduler
 	// choose.
