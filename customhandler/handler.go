@@ -28,9 +28,16 @@ func Run(ctx context.Context, cfg config.Handler, log *slog.Logger) error {
 	return Serve(ctx, lis, cfg, log)
 }
 
-// Serve serves the API on lis until ctx ends, then drains requests in
-// flight for up to ten seconds.
-func Serve(ctx context.Context, lis net.Listener, cfg config.Handler, log *slog.Logger) error {
+// Route is a handler served beside the API, at Path and below it, such as
+// cmd/dev's outbox.
+type Route struct {
+	Path    string
+	Handler http.Handler
+}
+
+// Serve serves the API, and any extra routes, on lis until ctx ends, then
+// drains requests in flight for up to ten seconds.
+func Serve(ctx context.Context, lis net.Listener, cfg config.Handler, log *slog.Logger, extra ...Route) error {
 	if err := cfg.Validate(); err != nil {
 		lis.Close()
 		return err
@@ -61,7 +68,16 @@ func Serve(ctx context.Context, lis net.Listener, cfg config.Handler, log *slog.
 		httpapi.Options{PublicBaseURL: cfg.PublicBaseURL, TrustForwarded: cfg.TrustForwarded, Hosts: []string{cfg.SiteHostname},
 			DecisionWait: cfg.DecisionWait, Identity: cfg.Identity, Links: links, Logger: log,
 			CheckCallback: callbacks.CheckURL})
-	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second}
+	handler := api
+	if len(extra) > 0 {
+		mux := http.NewServeMux()
+		mux.Handle("/", api)
+		for _, r := range extra {
+			mux.Handle(r.Path, r.Handler)
+		}
+		handler = mux
+	}
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second}
 	log.Info("handler listening", "addr", "http://"+lis.Addr().String(), "scheduler", sched.Address, "taskhub", sched.TaskHub)
 
 	errc := make(chan error, 2)

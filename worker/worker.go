@@ -14,14 +14,16 @@ import (
 	"github.com/approvals-go/approvals/config"
 	"github.com/approvals-go/approvals/dts"
 	"github.com/approvals-go/approvals/internal/wire"
+	"github.com/approvals-go/approvals/notify"
 )
 
 // Run connects to the scheduler and processes work items until ctx ends.
 // If the scheduler is not reachable yet it keeps trying, saying so once; if
 // it refuses the worker's identity it keeps trying for cfg.AccessWait after
 // start (role assignments take minutes to apply after a first deployment),
-// saying so once, and then gives up.
-func Run(ctx context.Context, cfg config.Worker, log *slog.Logger) error {
+// saying so once, and then gives up. Notices go through the channels cfg
+// names and the extra ones, such as cmd/dev's outbox.
+func Run(ctx context.Context, cfg config.Worker, log *slog.Logger, extra ...notify.Channel) error {
 	sched, err := dts.Settings(cfg.Scheduler).Resolve()
 	if err != nil {
 		return err
@@ -41,6 +43,7 @@ func Run(ctx context.Context, cfg config.Worker, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	notifier = append(notifier, extra...)
 	acts.Notifier = notifier
 	if acts.Callbacks, err = wire.Callbacks(cfg.Notify); err != nil {
 		return err

@@ -21,7 +21,9 @@ import (
 	"github.com/approvals-go/approvals/dts"
 	"github.com/approvals-go/approvals/internal/exposure"
 	"github.com/approvals-go/approvals/internal/logging"
+	"github.com/approvals-go/approvals/internal/outbox"
 	"github.com/approvals-go/approvals/internal/schedserve"
+	"github.com/approvals-go/approvals/notify"
 	"github.com/approvals-go/approvals/scheduler"
 	"github.com/approvals-go/approvals/worker"
 )
@@ -136,12 +138,15 @@ func run(s settings) error {
 	apiBase := "http://" + httpLis.Addr().String()
 	schedulerSettings := config.Scheduler{Endpoint: "http://" + grpcLis.Addr().String(), TaskHub: dts.DefaultTaskHub}
 	workerCfg.APIBaseURL, workerCfg.Scheduler, handlerCfg.Scheduler = apiBase, schedulerSettings, schedulerSettings
+	// Every notice the worker sends, signed links included, kept for a
+	// person to open at /dev/outbox as an approver would.
+	box := &outbox.Outbox{}
 	errc := make(chan error, 2)
 	go func() {
-		errc <- worker.Run(ctx, workerCfg, log.With("component", "worker"))
+		errc <- worker.Run(ctx, workerCfg, log.With("component", "worker"), notify.Channel{Name: "outbox", Notifier: box})
 	}()
 	go func() {
-		errc <- customhandler.Serve(ctx, httpLis, handlerCfg, log.With("component", "handler"))
+		errc <- customhandler.Serve(ctx, httpLis, handlerCfg, log.With("component", "handler"), customhandler.Route{Path: outbox.Path, Handler: box})
 	}()
 
 	banner(apiBase, grpcLis.Addr().String(), dashURL, s.Data)
@@ -173,6 +178,7 @@ func banner(apiBase, grpcAddr, dashURL, data string) {
 Approvals dev server is running. Press Ctrl-C to stop.
 
   HTTP API    %[1]s/api/approvals
+  outbox      %[1]s/dev/outbox (every notice sent, signed links included)
   scheduler   %[2]s (task hub "default"; point ENDPOINT=http://%[2]s at it)
   dashboard   %[4]s
   state       %[3]s

@@ -1,0 +1,101 @@
+package e2e
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// With a link key, cmd/dev keeps every notice the worker sends at
+// /dev/outbox, signed links included: a newcomer opens the link an
+// approver would get and decides as that approver. The outbox answers
+// only to loopback names, and the handler alone does not serve it.
+func TestDevOutboxHoldsSignedLinks(t *testing.T) {
+	httpAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	dev := start(t, "dev", []string{"APPROVALS_LINK_KEY=" + strings.Repeat("k", 32)},
+		"-http", httpAddr, "-grpc", fmt.Sprintf("127.0.0.1:%d", freePort(t)), "-dashboard", "", "-data", "")
+	waitForOutput(t, dev, "curl -i -X POST http://"+httpAddr, 30*time.Second)
+	base := "http://" + httpAddr
+	body, _ := json.Marshal(map[string]any{"request_id": "outbox-1", "requester": "ana", "item": "Laptop", "approver": "bob"})
+	resp, err := http.Post(base+"/api/approvals", "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("start = %d", resp.StatusCode)
+	}
+
+	var link string
+	for deadline := time.Now().Add(20 * time.Second); link == ""; {
+		var box struct {
+			Notices []struct {
+				RequestID string `json:"request_id"`
+				Approver  string `json:"approver"`
+				URL       string `json:"url"`
+				Signed    bool   `json:"signed"`
+			} `json:"notices"`
+		}
+		code, raw := get(t, base+"/dev/outbox?format=json", nil)
+		if code != http.StatusOK || json.Unmarshal([]byte(raw), &box) != nil {
+			t.Fatalf("outbox = %d %s", code, raw)
+		}
+		for _, n := range box.Notices {
+			if n.RequestID == "outbox-1" && n.Approver == "bob" && n.Signed {
+				link = n.URL
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no signed link for bob in the outbox: %s", raw)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !strings.Contains(link, "token=") {
+		t.Fatalf("bob's link %q is not signed", link)
+	}
+	html := http.Header{"Accept": {"text/html"}}
+	if code, page := get(t, base+"/dev/outbox", html); code != http.StatusOK || !strings.Contains(page, "Open the link signed for bob") {
+		t.Fatalf("outbox page = %d\n%s", code, page)
+	}
+	if code, page := get(t, link, html); code != http.StatusOK || !strings.Contains(page, "You are deciding as <strong>bob</strong>") {
+		t.Fatalf("bob's signed link = %d\n%s", code, page)
+	}
+	if code, _ := get(t, base+"/dev/outbox", http.Header{"Host": {"rebound.example"}}); code != http.StatusMisdirectedRequest {
+		t.Fatalf("outbox for a rebinding Host = %d, want 421", code)
+	}
+	if !strings.Contains(dev.out.String(), "signed link withheld from the log") {
+		t.Fatalf("the log should still withhold signed links:\n%s", dev.out.String())
+	}
+
+	s := newStack(t)
+	if code, _ := get(t, s.url("/dev/outbox"), nil); code != http.StatusNotFound {
+		t.Fatalf("the handler serves /dev/outbox: %d", code)
+	}
+}
+
+// get fetches url with header and returns the status and body.
+func get(t *testing.T, url string, header http.Header) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	if h := header.Get("Host"); h != "" {
+		req.Host = h
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(raw)
+}
