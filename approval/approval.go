@@ -43,14 +43,17 @@ const UnknownApprover = "Unknown"
 type Status string
 
 // The statuses an approval moves through. Pending is the only one that is
-// not final.
+// not final. Terminated and Failed end an approval without a decision:
+// Terminated when someone terminated its orchestration (with a reason),
+// Failed when its workflow failed or finished without a readable outcome.
 const (
-	StatusPending   Status = "Pending"
-	StatusApproved  Status = "Approved"
-	StatusRejected  Status = "Rejected"
-	StatusTimeout   Status = "Timeout"
-	StatusFailed    Status = "Failed"
-	StatusWithdrawn Status = "Withdrawn"
+	StatusPending    Status = "Pending"
+	StatusApproved   Status = "Approved"
+	StatusRejected   Status = "Rejected"
+	StatusTimeout    Status = "Timeout"
+	StatusFailed     Status = "Failed"
+	StatusWithdrawn  Status = "Withdrawn"
+	StatusTerminated Status = "Terminated"
 )
 
 // Request is the orchestration input. Approver and Approvers are optional

@@ -34,7 +34,8 @@ type State struct {
 	Progress Submission
 	// Result is the outcome once there is one.
 	Result *Outcome
-	// Error says why an approval Failed.
+	// Error says why an approval ended without an outcome: what failed
+	// when it Failed, the reason given (if any) when it was Terminated.
 	Error string
 }
 
@@ -76,14 +77,28 @@ func StateOf(md *api.OrchestrationMetadata) (st State, ok bool) {
 			break
 		}
 		st.Status, st.Result = out.Status, &out
-	case api.RUNTIME_STATUS_FAILED, api.RUNTIME_STATUS_TERMINATED, api.RUNTIME_STATUS_CANCELED:
+	case api.RUNTIME_STATUS_TERMINATED:
+		st.Status, st.Error = StatusTerminated, terminationReason(md.SerializedOutput)
+	case api.RUNTIME_STATUS_FAILED, api.RUNTIME_STATUS_CANCELED:
 		st.Status = StatusFailed
-		st.Error = "the approval workflow ended without an outcome"
-		if md.FailureDetails != nil {
-			st.Error = md.FailureDetails.GetErrorMessage()
+		st.Error = "the workflow failed without details"
+		if msg := md.FailureDetails.GetErrorMessage(); msg != "" {
+			st.Error = msg
 		}
 	}
 	return st, true
+}
+
+// terminationReason is the reason a terminated orchestration was given,
+// which the scheduler records as its output: a JSON string as the SDKs
+// and the dashboard send it, or any other value as it is. Empty when none
+// was given.
+func terminationReason(output string) string {
+	var reason string
+	if json.Unmarshal([]byte(output), &reason) == nil {
+		return strings.TrimSpace(reason)
+	}
+	return strings.TrimSpace(output)
 }
 
 // Deciders are the people who may decide now: the request's approvers,
@@ -156,7 +171,7 @@ func (o *Outcome) UnmarshalJSON(b []byte) error {
 
 // Statuses are all the statuses, in the order an approval moves through
 // them.
-var Statuses = []Status{StatusPending, StatusApproved, StatusRejected, StatusTimeout, StatusWithdrawn, StatusFailed}
+var Statuses = []Status{StatusPending, StatusApproved, StatusRejected, StatusTimeout, StatusWithdrawn, StatusTerminated, StatusFailed}
 
 // ParseStatus reads a status by name, in any case.
 func ParseStatus(name string) (Status, bool) {
@@ -177,9 +192,11 @@ func (s Status) RuntimeStatuses() []api.OrchestrationStatus {
 	case StatusPending:
 		return []api.OrchestrationStatus{api.RUNTIME_STATUS_PENDING, api.RUNTIME_STATUS_RUNNING,
 			api.RUNTIME_STATUS_SUSPENDED, api.RUNTIME_STATUS_CONTINUED_AS_NEW}
+	case StatusTerminated:
+		return []api.OrchestrationStatus{api.RUNTIME_STATUS_TERMINATED}
 	case StatusFailed:
 		return []api.OrchestrationStatus{api.RUNTIME_STATUS_COMPLETED, api.RUNTIME_STATUS_FAILED,
-			api.RUNTIME_STATUS_TERMINATED, api.RUNTIME_STATUS_CANCELED}
+			api.RUNTIME_STATUS_CANCELED}
 	case StatusApproved, StatusRejected, StatusTimeout, StatusWithdrawn:
 		return []api.OrchestrationStatus{api.RUNTIME_STATUS_COMPLETED}
 	}

@@ -74,11 +74,12 @@ func (App) Summary(ctx context.Context, in *mgmt.Instance, load func(context.Con
 // tones colour outcomes as the dashboard colours the statuses they are
 // like.
 var tones = map[approval.Status]dashboard.Tone{
-	approval.StatusPending:  dashboard.ToneWaiting,
-	approval.StatusApproved: dashboard.ToneGood,
-	approval.StatusRejected: dashboard.ToneBad,
-	approval.StatusTimeout:  dashboard.ToneEnded,
-	approval.StatusFailed:   dashboard.ToneEnded,
+	approval.StatusPending:    dashboard.ToneWaiting,
+	approval.StatusApproved:   dashboard.ToneGood,
+	approval.StatusRejected:   dashboard.ToneBad,
+	approval.StatusTimeout:    dashboard.ToneEnded,
+	approval.StatusTerminated: dashboard.ToneEnded,
+	approval.StatusFailed:     dashboard.ToneEnded,
 }
 
 // summary is an approval's state in a few words at now.
@@ -92,8 +93,13 @@ func summary(st approval.State, now time.Time) *dashboard.Summary {
 			text += " by " + st.Result.Approver
 		}
 		return &dashboard.Summary{Text: text, Tone: tones[st.Result.Status]}
-	case st.Status == approval.StatusFailed:
-		return &dashboard.Summary{Text: "No outcome", Tone: dashboard.ToneEnded}
+	case st.Status == approval.StatusTerminated, st.Status == approval.StatusFailed:
+		// The instance's status says which; the reason is what to add.
+		text := "No outcome"
+		if st.Error != "" {
+			text += " · " + st.Error
+		}
+		return &dashboard.Summary{Text: text, Tone: tones[st.Status]}
 	case !st.ExpiresAt.IsZero():
 		return &dashboard.Summary{Text: "Awaiting decision · due " + dashboard.Ago(now, st.ExpiresAt), Tone: dashboard.ToneWaiting}
 	case !st.SubmittedAt.IsZero():

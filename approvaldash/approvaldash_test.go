@@ -47,6 +47,9 @@ func TestSummaries(t *testing.T) {
 		{"timed out", instance(api.RUNTIME_STATUS_COMPLETED, "", `{"status":"Timeout"}`), "Timed out", dashboard.ToneEnded},
 		{"withdrawn", instance(api.RUNTIME_STATUS_COMPLETED, "", `{"status":"Withdrawn","approver":"ana"}`), "Withdrawn by ana", dashboard.TonePlain},
 		{"terminated", instance(api.RUNTIME_STATUS_TERMINATED, "", `"gone"`), "No outcome", dashboard.ToneEnded},
+		{"terminated, with its reason", instance(api.RUNTIME_STATUS_TERMINATED, "", `"gone"`), "No outcome · gone", dashboard.ToneEnded},
+		{"terminated without a reason", instance(api.RUNTIME_STATUS_TERMINATED, "", ""), "No outcome", dashboard.ToneEnded},
+		{"failed", instance(api.RUNTIME_STATUS_FAILED, "", ""), "No outcome · the workflow failed without details", dashboard.ToneEnded},
 	}
 	for _, c := range cases {
 		// The list reads a finished approval whole: its outcome is in its

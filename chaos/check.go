@@ -506,8 +506,10 @@ func check(r Record, c *Counts) []Finding {
 	switch {
 	case out.Status == approval.StatusTimeout:
 		c.Timeouts++
-	case out.Status == approval.StatusFailed:
-		add("wrong", "failed", "the approval ended Failed")
+	case out.Status == approval.StatusFailed, out.Status == approval.StatusTerminated:
+		// The run terminates nothing: an approval that ended without an
+		// outcome, however, is wrong either way.
+		add("wrong", "failed", "the approval ended %s", out.Status)
 		return fs
 	case decisive(out.Status):
 		if !out.Result {

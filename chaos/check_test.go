@@ -81,6 +81,7 @@ func TestCheckRules(t *testing.T) {
 	retried := reject("Bob", http.StatusConflict, 11*time.Second)
 	retried.FirstSent = at(2 * time.Second)
 	failed := record(PlanNone, Final{Code: http.StatusOK, Outcome: Outcome{Status: approval.StatusFailed}})
+	terminated := record(PlanNone, Final{Code: http.StatusOK, Outcome: Outcome{Status: approval.StatusTerminated}})
 	retriedLate := approve("Ann", http.StatusAccepted, 11*time.Second)
 	retriedLate.FirstSent = at(2 * time.Second)
 	noResult := record(PlanSingle, Final{Code: http.StatusOK, Outcome: Outcome{Status: approval.StatusApproved}},
@@ -144,6 +145,7 @@ func TestCheckRules(t *testing.T) {
 			record(PlanSingle, timedOut(), approve("Ann", http.StatusNotFound, time.Second)),
 			[]string{"wrong unexpected-answer"}},
 		{"failed", failed, []string{"wrong failed"}},
+		{"terminated, which the run never does", terminated, []string{"wrong failed"}},
 		{"approved without a result", noResult, []string{"wrong final-without-result"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {

@@ -165,7 +165,8 @@ func read(code int, body []byte) reading {
 
 func isFinal(s approval.Status) bool {
 	switch s {
-	case approval.StatusApproved, approval.StatusRejected, approval.StatusTimeout, approval.StatusWithdrawn, approval.StatusFailed:
+	case approval.StatusApproved, approval.StatusRejected, approval.StatusTimeout, approval.StatusWithdrawn,
+		approval.StatusTerminated, approval.StatusFailed:
 		return true
 	}
 	return false

@@ -73,7 +73,7 @@ func Print(w io.Writer, rep *Report) {
 func outcomes(m map[approval.Status]int, all bool) string {
 	parts := make([]string, 0, len(m))
 	for _, s := range []approval.Status{approval.StatusApproved, approval.StatusRejected, approval.StatusTimeout,
-		approval.StatusWithdrawn, approval.StatusFailed} {
+		approval.StatusWithdrawn, approval.StatusTerminated, approval.StatusFailed} {
 		if m[s] > 0 || all {
 			parts = append(parts, fmt.Sprintf("%d %s", m[s], s))
 		}

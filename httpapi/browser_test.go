@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/microsoft/durabletask-go/api"
 
 	"github.com/approvals-go/approvals/approval"
 	"github.com/approvals-go/approvals/httpapi"
@@ -249,5 +250,54 @@ func TestBrowserEnterDoesNotDecide(t *testing.T) {
 	}
 	if loc := browsertest.Run(t, ctx, chromedp.Location()); loc != e.url+approval.ReviewPath+"/enter-1" {
 		t.Fatalf("Enter took the browser to %s", loc)
+	}
+}
+
+// An approval whose orchestration was terminated reads Terminated, with
+// the reason it was given, in the JSON and on its page, which says so
+// once, offers no decision and shows the reason once; the inbox finds it
+// under Terminated and not under Failed.
+func TestBrowserTerminated(t *testing.T) {
+	e := newAPI(t)
+	e.startFor(t, "term-1", "Second monitor", "bob")
+	const reason = "Duplicate of EXP-3107"
+	if err := e.client.TerminateOrchestration(t.Context(), "term-1", api.WithOutput(reason)); err != nil {
+		t.Fatal(err)
+	}
+	r := e.until(t, "term-1", finished)
+	if r.body["status"] != "Terminated" || r.body["error"] != reason || r.body["decision_uri"] != nil || r.body["result"] != nil {
+		t.Fatalf("a terminated approval reads %s", r.raw)
+	}
+	// A decision sent now is told it has ended, and how.
+	if d := e.postJSON(t, "/api/approvals/term-1/decision", map[string]any{"approved": true, "approver": "bob"}); d.code != http.StatusConflict || d.body["approval_status"] != "Terminated" {
+		t.Fatalf("a decision on a terminated approval = %d %s", d.code, d.raw)
+	}
+	for status, want := range map[string]int{"Terminated": 1, "terminated": 1, "Failed": 0} {
+		if got, _ := ids(t, e.get(t, httpapi.ApprovalsPath+"?status="+status)); len(got) != want {
+			t.Fatalf("?status=%s lists %q, want %d", status, got, want)
+		}
+	}
+
+	ctx := tab(t, 1280, 900)
+	browsertest.Do(t, ctx, chromedp.Navigate(e.url+approval.ReviewPath+"/term-1"))
+	if got := browsertest.Text(t, ctx, ".badge"); got != "Terminated" {
+		t.Fatalf("badge = %q", got)
+	}
+	if got := browsertest.Text(t, ctx, "#outcome-title"); got != "Terminated" {
+		t.Fatalf("outcome = %q", got)
+	}
+	said := browsertest.Text(t, ctx, ".outcome")
+	if n := strings.Count(strings.ToLower(said), "terminated"); n != 1 {
+		t.Fatalf("the outcome says terminated %d times: %q", n, said)
+	}
+	if n := strings.Count(said, reason); n != 1 || strings.Contains(strings.ToLower(said), "fail") {
+		t.Fatalf("the outcome shows the reason %d times, or calls it a failure: %q", n, said)
+	}
+	if n := buttons(t, ctx); n != 0 {
+		t.Fatalf("a terminated approval shows %d decision buttons", n)
+	}
+	// Nor does it count down to a deadline that no longer matters.
+	if n := browsertest.Run(t, ctx, chromedp.Evaluate[int](`document.querySelectorAll('[data-left]').length`)); n != 0 {
+		t.Fatal("a terminated approval counts down to its deadline")
 	}
 }

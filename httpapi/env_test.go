@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/microsoft/durabletask-go/client"
+
 	"github.com/approvals-go/approvals/approval"
 	"github.com/approvals-go/approvals/dts"
 	"github.com/approvals-go/approvals/httpapi"
@@ -54,6 +56,8 @@ type served struct {
 	url     string
 	orch    *counting
 	notices *notices
+	// client reaches the scheduler directly, as an operator's tools do.
+	client *client.TaskHubGrpcClient
 }
 
 func serve(t testing.TB, opts httpapi.Options) *served {
@@ -71,5 +75,5 @@ func serve(t testing.TB, opts httpapi.Options) *served {
 	srv.Config.Handler = httpapi.New(orch, opts)
 	srv.Start()
 	t.Cleanup(srv.Close)
-	return &served{url: url, orch: orch, notices: n}
+	return &served{url: url, orch: orch, notices: n, client: env.Client}
 }

@@ -3,9 +3,12 @@ package httpapi
 import (
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/approvals-go/approvals/approval"
 )
 
 // A template that fails halfway is a clean 500, not half a page.
@@ -73,6 +76,37 @@ func TestInitials(t *testing.T) {
 	} {
 		if got := initials(name); got != want {
 			t.Errorf("initials(%q) = %q, want %q", name, got, want)
+		}
+	}
+}
+
+// An approval that ended without a decision says how, once: the message
+// does not repeat what its heading and reason say.
+func TestEndedWithoutDecisionSaysItOnce(t *testing.T) {
+	for _, c := range []struct {
+		status approval.Status
+		error  string
+		says   string
+	}{
+		{approval.StatusTerminated, "Duplicate of EXP-3107", "It was stopped before anyone decided. Reason given: Duplicate of EXP-3107"},
+		{approval.StatusTerminated, "", "It was stopped before anyone decided."},
+		{approval.StatusFailed, "boom", "No decision was recorded: boom."},
+		{approval.StatusFailed, "the workflow failed without details", "No decision was recorded: the workflow failed without details."},
+	} {
+		rec := httptest.NewRecorder()
+		st := approval.State{ID: "a-1", Status: c.status, Error: c.error, Request: approval.Request{Requester: "ana", Item: "Laptop"}}
+		if err := render(rec, http.StatusOK, "approval", frame{Now: time.Now(), Page: approvalModel{St: st}}); err != nil {
+			t.Fatal(err)
+		}
+		body := rec.Body.String()
+		start := strings.Index(body, `<section class="outcome`)
+		end := strings.Index(body[max(start, 0):], "</section>")
+		if start < 0 || end < 0 {
+			t.Fatalf("%s: no outcome section in %s", c.status, body)
+		}
+		text := strings.Join(strings.Fields(regexp.MustCompile(`<[^>]*>`).ReplaceAllString(body[start:start+end], " ")), " ")
+		if want := string(c.status) + " " + c.says; text != want {
+			t.Errorf("%s %q: the outcome reads %q, want %q", c.status, c.error, text, want)
 		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/microsoft/durabletask-go/api"
+	"github.com/microsoft/durabletask-go/client"
 
 	"github.com/approvals-go/approvals/approval"
 	"github.com/approvals-go/approvals/httpapi"
@@ -48,6 +49,7 @@ type apiEnv struct {
 	url     string
 	orch    *counting
 	notices *notices
+	client  *client.TaskHubGrpcClient
 	// header is added to every request.
 	header http.Header
 }
@@ -60,7 +62,7 @@ func newAPI(t *testing.T) *apiEnv {
 func newAPIWith(t *testing.T, opts httpapi.Options) *apiEnv {
 	t.Helper()
 	s := serve(t, opts)
-	return &apiEnv{url: s.url, orch: s.orch, notices: s.notices}
+	return &apiEnv{url: s.url, orch: s.orch, notices: s.notices, client: s.client}
 }
 
 type response struct {

@@ -392,19 +392,25 @@ func (s *Server) instancePage(w http.ResponseWriter, r *http.Request) {
 	// that an instance with a very long one still opens quickly.
 	offset, _ := strconv.Atoi(r.URL.Query().Get("events"))
 	offset = max(offset, 0)
-	from := max(offset-1, 0) // one more, for the time since the previous event
-	events, total, err := h.History(ctx, in.InstanceID, from, historyWindow+offset-from)
+	events, total, err := h.History(ctx, in.InstanceID, offset, historyWindow)
 	if err != nil {
 		s.fail(w, "read history", err)
 		return
 	}
-	var prev time.Time
-	if from < offset && len(events) > 0 {
-		prev = events[0].GetTimestamp().AsTime()
-		events = events[1:]
+	// A later window's times count from the run it begins in, and the
+	// time since the run before: look for them in the window before.
+	var run, prevRun time.Time
+	if offset > 0 {
+		from := max(offset-historyWindow, 0)
+		before, _, err := h.History(ctx, in.InstanceID, from, offset-from)
+		if err != nil {
+			s.fail(w, "read history", err)
+			return
+		}
+		run, prevRun = lastRuns(before)
 	}
 	v.Events = total
-	v.Steps = timeline(events, offset, prev, in.RuntimeStatus, offset+len(events) >= total, s.app.Note)
+	v.Steps = timeline(events, offset, run, prevRun, in.RuntimeStatus, offset+len(events) >= total, s.app.Note)
 	if len(events) > 0 {
 		v.First, v.Last = offset+1, offset+len(events)
 	}

@@ -15,15 +15,35 @@ import (
 )
 
 // step is one history event as the timeline shows it.
+//
+// A history is a series of the orchestrator's runs. Each begins with an
+// OrchestratorStarted event stamped when the run began; after it come the
+// events the run was given, stamped when they arrived (so before the run
+// began), and then those it recorded, stamped as it ran. Their times, in
+// history order, go back at every run: #1 (the run) at .685, #2 (the start
+// it was given) at .681. So the timeline shows each run's time, and each
+// event's time from the start of its run: "0.4ms before" for what the run
+// was given, "+1.5ms" for what it recorded.
 type step struct {
 	// N is the event's position in the whole history, from 1.
-	N    int
+	N int
+	// Time is when the event happened: when it arrived or was recorded,
+	// and for a timer that fired, when it was due.
 	Time time.Time
-	// Since is the time since the previous event, when there is one.
+	// Run says the step is the start of one of the orchestrator's runs.
+	// Since is then the time since the run before it began, when that is
+	// known (HasSince).
+	Run      bool
 	Since    time.Duration
 	HasSince bool
+	// Offset is the time from the start of the step's run to the event,
+	// negative for the events the run was given, when the run's start is
+	// known (InRun); otherwise the step shows its own Time.
+	Offset time.Duration
+	InRun  bool
 	// Kind picks the marker's colour: start, task, timer, event, done,
-	// fail, pause, or replay for the orchestrator's own bookkeeping.
+	// fail, pause, run for the start of a run, or replay for the
+	// orchestrator's other bookkeeping.
 	Kind  string
 	Title string
 	// Subject is what the event is about: an activity, event or
@@ -37,19 +57,39 @@ type step struct {
 	// Note explains the event in the walk-through's terms, such as whether
 	// a timer fired.
 	Note string
-	// Compact rows are the orchestrator's replay markers, shown small.
+	// Compact rows are the orchestrator's own markers, shown small.
 	Compact bool
+}
+
+// OffsetText is the step's time from the start of its run.
+func (s step) OffsetText() string {
+	if s.Offset < 0 {
+		return span(-s.Offset) + " before"
+	}
+	return "+" + span(s.Offset)
 }
 
 type fact struct{ Name, Value string }
 
+// eventTime is when an event happened. A TimerFired event is stamped when
+// its timer was created, and delivered when it is due: it fired at its
+// FireAt.
+func eventTime(e *backend.HistoryEvent) time.Time {
+	if tf := e.GetTimerFired(); tf != nil && tf.GetFireAt() != nil {
+		return tf.GetFireAt().AsTime()
+	}
+	return e.GetTimestamp().AsTime()
+}
+
 // timeline turns a window of history into steps. first is the window's
-// position in the whole history (0 for the start), prev the time of the
-// event just before it, if known; final says whether the instance has
-// finished and last whether the window reaches the end of its history, so
-// that a timer with no TimerFired in the window can be told apart from one
-// that never fired; note is what the app says of an event.
-func timeline(events []*backend.HistoryEvent, first int, prev time.Time, status api.OrchestrationStatus, last bool,
+// position in the whole history (0 for the start); run is when the run
+// the window begins in started and prevRun when the one before it did,
+// each zero when not known (the window begins with a run, or its start is
+// too far back); final says whether the instance has finished and last
+// whether the window reaches the end of its history, so that a timer with
+// no TimerFired in the window can be told apart from one that never
+// fired; note is what the app says of an event.
+func timeline(events []*backend.HistoryEvent, first int, run, prevRun time.Time, status api.OrchestrationStatus, last bool,
 	note func(*backend.HistoryEvent) string) []step {
 	scheduled := map[int32]string{}
 	fired := map[int32]time.Time{}
@@ -58,28 +98,34 @@ func timeline(events []*backend.HistoryEvent, first int, prev time.Time, status 
 			scheduled[e.GetEventId()] = ts.GetName()
 		}
 		if tf := e.GetTimerFired(); tf != nil {
-			fired[tf.GetTimerId()] = e.GetTimestamp().AsTime()
+			fired[tf.GetTimerId()] = eventTime(e)
 		}
+	}
+	if !run.IsZero() && len(events) > 0 && events[0].GetOrchestratorStarted() != nil {
+		// The window begins with a run: the run known is the one before.
+		prevRun, run = run, time.Time{}
 	}
 	steps := make([]step, 0, len(events))
 	// waiting is the latest timer not yet fired at each point: what an
 	// event that arrives is racing, as a decision races its timeout.
 	var waiting *backend.HistoryEvent
 	for i, e := range events {
-		at := e.GetTimestamp().AsTime()
+		at := eventTime(e)
 		s := step{N: first + i + 1, Time: at}
 		describe(&s, e, scheduled)
 		if s.Note == "" {
 			s.Note = note(e)
 		}
-		// The time since the previous step counts the walk-through's steps
-		// only: the orchestrator's own markers carry the time it ran,
-		// which can be a moment before the event that woke it.
-		if !s.Compact {
-			if !prev.IsZero() {
-				s.Since, s.HasSince = at.Sub(prev), true
+		if e.GetOrchestratorStarted() != nil {
+			if !run.IsZero() {
+				prevRun = run
 			}
-			prev = at
+			s.Run, run = true, at
+			if !prevRun.IsZero() {
+				s.Since, s.HasSince = at.Sub(prevRun), true
+			}
+		} else if !run.IsZero() {
+			s.Offset, s.InRun = at.Sub(run), true
 		}
 		switch {
 		case e.GetTimerCreated() != nil:
@@ -101,6 +147,17 @@ func timeline(events []*backend.HistoryEvent, first int, prev time.Time, status 
 		steps = append(steps, s)
 	}
 	return steps
+}
+
+// lastRuns are the starts of the last run in events and of the one
+// before it, each zero when there is none.
+func lastRuns(events []*backend.HistoryEvent) (last, before time.Time) {
+	for _, e := range events {
+		if e.GetOrchestratorStarted() != nil {
+			last, before = e.GetTimestamp().AsTime(), last
+		}
+	}
+	return last, before
 }
 
 func describe(s *step, e *backend.HistoryEvent, scheduled map[int32]string) {
@@ -183,7 +240,7 @@ func describe(s *step, e *backend.HistoryEvent, scheduled map[int32]string) {
 		s.Kind, s.Title = "start", "Continued as new"
 		s.payload("input", e.GetContinueAsNew().GetInput())
 	case e.GetOrchestratorStarted() != nil:
-		s.Kind, s.Title, s.Compact = "replay", "Orchestrator ran", true
+		s.Kind, s.Title, s.Compact = "run", "Orchestrator ran", true
 	case e.GetOrchestratorCompleted() != nil:
 		s.Kind, s.Title, s.Compact = "replay", "Orchestrator yielded", true
 	default:
