@@ -49,6 +49,12 @@ func CanonicalName(name string) (string, error) {
 	case len(name) > MaxNameBytes:
 		return "", ErrNameTooLong
 	}
+	if ascii(name) {
+		// The common case, and what the Unicode path below gives for
+		// it, without its cost: rules ask this for every name they
+		// compare.
+		return canonicalASCII(name)
+	}
 	canon := norm.NFKC.String(fold(norm.NFKC.String(name)))
 	for _, r := range canon {
 		// Letters, marks, digits, punctuation, symbols and spaces: what
@@ -59,6 +65,32 @@ func CanonicalName(name string) (string, error) {
 			return "", ErrNameHidden
 		}
 	}
+	return tidy(canon)
+}
+
+func ascii(s string) bool {
+	for i := range len(s) {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
+
+// canonicalASCII is CanonicalName of a trimmed ASCII name: NFKC leaves
+// ASCII as it is, and folding it is lower-casing.
+func canonicalASCII(name string) (string, error) {
+	for i := range len(name) {
+		if c := name[i]; c < ' ' || c == 0x7f {
+			return "", ErrNameHidden
+		}
+	}
+	return tidy(strings.ToLower(name))
+}
+
+// tidy makes inner runs of spaces one and drops an e-mail domain's
+// trailing dot, the last steps of CanonicalName.
+func tidy(canon string) (string, error) {
 	canon = strings.Join(strings.Fields(canon), " ")
 	if at := strings.LastIndexByte(canon, '@'); at >= 0 {
 		canon = canon[:at+1] + strings.TrimRight(canon[at+1:], ".")
@@ -90,8 +122,12 @@ func checkName(field, name string) error {
 
 // containsPerson reports whether names holds someone who is who.
 func containsPerson(names []string, who string) bool {
+	canon, err := CanonicalName(who)
+	if err != nil {
+		return false
+	}
 	for _, n := range names {
-		if SamePerson(n, who) {
+		if c, err := CanonicalName(n); err == nil && c == canon {
 			return true
 		}
 	}
