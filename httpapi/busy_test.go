@@ -3,12 +3,10 @@ package httpapi_test
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/approvals-go/approvals/dts"
 	"github.com/approvals-go/approvals/httpapi"
@@ -23,21 +21,8 @@ import (
 func TestStartRefusedWhenSchedulerBusy(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	srv, err := scheduler.New(ctx, scheduler.Options{Logger: testenv.Quiet(), MaxBacklog: 2, Parallelism: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(lis)
-	t.Cleanup(func() {
-		closeCtx, done := context.WithTimeout(context.Background(), 10*time.Second)
-		defer done()
-		srv.Close(closeCtx)
-	})
-	cfg, err := dts.Settings{Endpoint: "http://" + lis.Addr().String(), TaskHub: dts.DefaultTaskHub}.Resolve()
+	_, addr := testenv.ServeScheduler(t, ctx, scheduler.Options{Logger: testenv.Quiet(), MaxBacklog: 2, Parallelism: 1})
+	cfg, err := dts.Settings{Endpoint: "http://" + addr, TaskHub: dts.DefaultTaskHub}.Resolve()
 	if err != nil {
 		t.Fatal(err)
 	}

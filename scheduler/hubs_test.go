@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/approvals-go/approvals/dts"
 	"github.com/approvals-go/approvals/dts/dtstest"
+	"github.com/approvals-go/approvals/internal/testenv"
 	"github.com/approvals-go/approvals/scheduler"
 	"github.com/approvals-go/approvals/scheduler/guard"
 )
@@ -28,21 +28,12 @@ func TestTaskHubsAreIsolated(t *testing.T) {
 	logs := &dtstest.Logs{}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	srv, err := scheduler.New(ctx, scheduler.Options{DataDir: dir, Logger: logs.Logger(),
+	_, addr := testenv.ServeScheduler(t, ctx, scheduler.Options{DataDir: dir, Logger: logs.Logger(),
 		Guard: guard.Options{TaskHubs: []string{"default", "billing"}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(lis)
-	defer srv.Close(context.Background())
 
 	clients := map[string]*client.TaskHubGrpcClient{}
 	for _, hub := range []string{"default", "billing"} {
-		cfg, err := dts.Settings{Endpoint: "http://" + lis.Addr().String(), TaskHub: hub}.Resolve()
+		cfg, err := dts.Settings{Endpoint: "http://" + addr, TaskHub: hub}.Resolve()
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"slices"
 	"strings"
 	"sync"
@@ -25,6 +24,7 @@ import (
 	"github.com/approvals-go/approvals/dts"
 	"github.com/approvals-go/approvals/dts/dtstest"
 	"github.com/approvals-go/approvals/dts/mgmt"
+	"github.com/approvals-go/approvals/internal/testenv"
 	"github.com/approvals-go/approvals/scheduler"
 	"github.com/approvals-go/approvals/scheduler/guard"
 )
@@ -102,21 +102,9 @@ func startEnv(t *testing.T, configure ...func(*scheduler.Options)) *env {
 	for _, c := range configure {
 		c(&opts)
 	}
-	srv, err := scheduler.New(ctx, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(lis)
-	e.addr = lis.Addr().String()
+	_, e.addr = testenv.ServeScheduler(t, ctx, opts)
 	t.Cleanup(func() {
 		cancel()
-		closeCtx, done := context.WithTimeout(context.Background(), 10*time.Second)
-		defer done()
-		srv.Close(closeCtx)
 		if t.Failed() {
 			t.Logf("scheduler logs:\n%s", e.logs)
 		}

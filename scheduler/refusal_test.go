@@ -4,10 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/microsoft/durabletask-go/api"
 	"github.com/microsoft/durabletask-go/client"
@@ -17,6 +15,7 @@ import (
 	"github.com/approvals-go/approvals/dts"
 	"github.com/approvals-go/approvals/dts/dtstest"
 	"github.com/approvals-go/approvals/dts/mgmt"
+	"github.com/approvals-go/approvals/internal/testenv"
 	"github.com/approvals-go/approvals/scheduler"
 )
 
@@ -32,24 +31,9 @@ func TestStartsPastTheBacklogBoundAreRefused(t *testing.T) {
 	defer cancel()
 	// One work item at a time is handed to the (absent) worker, so at
 	// most one accepted start is out of the backlog.
-	srv, err := scheduler.New(ctx, scheduler.Options{DataDir: t.TempDir(), Synchronous: "normal", Logger: logs.Logger(),
+	_, addr := testenv.ServeScheduler(t, ctx, scheduler.Options{DataDir: t.TempDir(), Synchronous: "normal", Logger: logs.Logger(),
 		MaxBacklog: bound, Parallelism: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(lis)
-	t.Cleanup(func() {
-		closeCtx, done := context.WithTimeout(context.Background(), 10*time.Second)
-		defer done()
-		if err := srv.Close(closeCtx); err != nil {
-			t.Errorf("close: %v", err)
-		}
-	})
-	cfg, err := dts.Settings{Endpoint: "http://" + lis.Addr().String(), TaskHub: dts.DefaultTaskHub}.Resolve()
+	cfg, err := dts.Settings{Endpoint: "http://" + addr, TaskHub: dts.DefaultTaskHub}.Resolve()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -70,17 +70,8 @@ func StartWith(t testing.TB, apiBase string, opts Options) *Env {
 		// Tests need no power-cut durability; normal sync is faster.
 		schedOpts.DataDir, schedOpts.Synchronous = filepath.Join(t.TempDir(), "scheduler"), "normal"
 	}
-	srv, err := scheduler.New(ctx, schedOpts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(lis)
-
-	cfg, err := dts.Settings{Endpoint: "http://" + lis.Addr().String(), TaskHub: dts.DefaultTaskHub}.Resolve()
+	srv, addr := ServeScheduler(t, ctx, schedOpts)
+	cfg, err := dts.Settings{Endpoint: "http://" + addr, TaskHub: dts.DefaultTaskHub}.Resolve()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,9 +87,8 @@ func StartWith(t testing.TB, apiBase string, opts Options) *Env {
 			stopWorker()
 		}
 		cconn.Close()
-		closeCtx, done := context.WithTimeout(context.Background(), 5*time.Second)
-		defer done()
-		srv.Close(closeCtx)
+		// ServeScheduler's own cleanup, which runs after this one, then
+		// closes the scheduler.
 	})
 	if !opts.NoWorker {
 		stopWorker = startWorker(ctx, t, cfg, apiBase, opts, logs)
@@ -140,4 +130,28 @@ func startWorker(ctx context.Context, t testing.TB, cfg dts.Config, apiBase stri
 		<-l.Done()
 		wconn.Close()
 	}
+}
+
+// ServeScheduler runs an embedded scheduler with opts on a loopback port
+// until the test ends (or ctx, which stops its dispatchers), and returns
+// it and its address. Close may be called earlier, as a restart does.
+func ServeScheduler(t testing.TB, ctx context.Context, opts scheduler.Options) (*scheduler.Server, string) {
+	t.Helper()
+	srv, err := scheduler.New(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(lis)
+	t.Cleanup(func() {
+		closeCtx, done := context.WithTimeout(context.Background(), 10*time.Second)
+		defer done()
+		if err := srv.Close(closeCtx); err != nil {
+			t.Errorf("close the scheduler: %v", err)
+		}
+	})
+	return srv, lis.Addr().String()
 }
