@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/approvals-go/approvals/dts"
 	"github.com/approvals-go/approvals/dts/mgmt"
 )
 
@@ -177,16 +176,7 @@ func (s *stack) instancesWithPrefix(prefix string) map[string]bool {
 	s.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cfg, err := dts.Settings{Endpoint: fmt.Sprintf("http://127.0.0.1:%d", s.grpcPort), TaskHub: dts.DefaultTaskHub}.Resolve()
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	conn, err := dts.Dial(ctx, cfg, dts.RoleClient)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	defer conn.Close()
-	m := mgmt.New(conn)
+	m := mgmt.New(s.schedulerConn())
 	ids := map[string]bool{}
 	q := mgmt.Query{IDPrefix: prefix, PageSize: 1000}
 	for {

@@ -11,15 +11,16 @@ import (
 
 	"github.com/microsoft/durabletask-go/api"
 	"github.com/microsoft/durabletask-go/client"
+	"google.golang.org/grpc"
 
 	"github.com/approvals-go/approvals/approval"
 	"github.com/approvals-go/approvals/dts"
 	"github.com/approvals-go/approvals/internal/testenv"
 )
 
-// schedulerClient is a durabletask-go client of the stack's scheduler,
-// closed when the test ends: any client of the wire contract, not the API.
-func (s *stack) schedulerClient() *client.TaskHubGrpcClient {
+// schedulerConn is a client connection to the stack's scheduler, closed
+// when the test ends.
+func (s *stack) schedulerConn() *grpc.ClientConn {
 	s.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -32,7 +33,13 @@ func (s *stack) schedulerClient() *client.TaskHubGrpcClient {
 		s.t.Fatal(err)
 	}
 	s.t.Cleanup(func() { conn.Close() })
-	return client.NewTaskHubGrpcClient(conn, dts.Logger(testenv.Quiet()))
+	return conn
+}
+
+// schedulerClient is a durabletask-go client of the stack's scheduler:
+// any client of the wire contract, not the API.
+func (s *stack) schedulerClient() *client.TaskHubGrpcClient {
+	return client.NewTaskHubGrpcClient(s.schedulerConn(), dts.Logger(testenv.Quiet()))
 }
 
 // Events raised on the scheduler by any client, in any shape, neither fail

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -41,7 +40,7 @@ func TestDevOutboxHoldsSignedLinks(t *testing.T) {
 				Signed    bool   `json:"signed"`
 			} `json:"notices"`
 		}
-		code, raw := get(t, base+"/dev/outbox?format=json", nil)
+		code, raw := fetch(t, http.DefaultClient, base+"/dev/outbox?format=json", nil)
 		if code != http.StatusOK || json.Unmarshal([]byte(raw), &box) != nil {
 			t.Fatalf("outbox = %d %s", code, raw)
 		}
@@ -59,13 +58,13 @@ func TestDevOutboxHoldsSignedLinks(t *testing.T) {
 		t.Fatalf("bob's link %q is not signed", link)
 	}
 	html := http.Header{"Accept": {"text/html"}}
-	if code, page := get(t, base+"/dev/outbox", html); code != http.StatusOK || !strings.Contains(page, "Open the link signed for bob") {
+	if code, page := fetch(t, http.DefaultClient, base+"/dev/outbox", html); code != http.StatusOK || !strings.Contains(page, "Open the link signed for bob") {
 		t.Fatalf("outbox page = %d\n%s", code, page)
 	}
-	if code, page := get(t, link, html); code != http.StatusOK || !strings.Contains(page, "You are deciding as <strong>bob</strong>") {
+	if code, page := fetch(t, http.DefaultClient, link, html); code != http.StatusOK || !strings.Contains(page, "You are deciding as <strong>bob</strong>") {
 		t.Fatalf("bob's signed link = %d\n%s", code, page)
 	}
-	if code, _ := get(t, base+"/dev/outbox", http.Header{"Host": {"rebound.example"}}); code != http.StatusMisdirectedRequest {
+	if code, _ := fetch(t, http.DefaultClient, base+"/dev/outbox", http.Header{"Host": {"rebound.example"}}); code != http.StatusMisdirectedRequest {
 		t.Fatalf("outbox for a rebinding Host = %d, want 421", code)
 	}
 	if !strings.Contains(dev.out.String(), "signed link withheld from the log") {
@@ -73,29 +72,7 @@ func TestDevOutboxHoldsSignedLinks(t *testing.T) {
 	}
 
 	s := newStack(t)
-	if code, _ := get(t, s.url("/dev/outbox"), nil); code != http.StatusNotFound {
+	if code, _ := fetch(t, http.DefaultClient, s.url("/dev/outbox"), nil); code != http.StatusNotFound {
 		t.Fatalf("the handler serves /dev/outbox: %d", code)
 	}
-}
-
-// get fetches url with header and returns the status and body.
-func get(t *testing.T, url string, header http.Header) (int, string) {
-	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for k, v := range header {
-		req.Header[k] = v
-	}
-	if h := header.Get("Host"); h != "" {
-		req.Host = h
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(raw)
 }
