@@ -1,10 +1,10 @@
 // Drives the embedded scheduler's management calls with Microsoft's own JS
 // SDK client, to show the wire format is the protocol's and not only what
-// our Go client expects. It needs npm, so it is run by hand rather than by
-// go test:
+// our Go client expects. go test ./e2e runs it (TestJSSDKManagement); by
+// hand, against cmd/dev:
 //
 //   go run ./cmd/dev -data "" &            # scheduler on localhost:8080
-//   cd scheduler/testdata/jssdk && npm install && node check.mjs localhost:8080
+//   cd e2e/testdata/jssdk && npm ci && node check.mjs localhost:8080
 import * as grpc from "@grpc/grpc-js";
 import { TaskHubGrpcClient, OrchestrationStatus, PurgeInstanceCriteria } from "@microsoft/durabletask-js";
 
