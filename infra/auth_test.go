@@ -276,7 +276,7 @@ func TestSignIn(t *testing.T) {
 		t.Errorf("%s: authsettingsV2 belongs to %q, want the site", functionBicep, get(auth.body(), "parent"))
 	}
 	body := get(auth.body(), "properties")
-	for key, want := range map[string]string{
+	wantValues(t, functionBicep+": authsettingsV2", body, map[string]string{
 		"platform.enabled": "true",
 		// Anonymous requests reach the Functions host, where a function
 		// key alone starts, reads and lists; the handler refuses the rest
@@ -291,11 +291,7 @@ func TestSignIn(t *testing.T) {
 		// Nothing reads stored tokens, and Flex Consumption has no file
 		// system to keep them in.
 		"login.tokenStore.enabled": "false",
-	} {
-		if got := dig(body, strings.Split(key, ".")...); got != want {
-			t.Errorf("%s: authsettingsV2 %s = %q, want %q", functionBicep, key, got, want)
-		}
-	}
+	})
 	// Sign-in only: no client secret to keep, rotate or leak. Without one,
 	// Easy Auth signs in with the ID token alone.
 	reg := dig(body, "identityProviders", "azureActiveDirectory", "registration")

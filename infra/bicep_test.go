@@ -7,10 +7,12 @@ package infra_test
 
 import (
 	"fmt"
+	"iter"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
-	"sort"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -302,29 +304,44 @@ func parseDecl(text, masked string, line int) (*decl, error) {
 	return d, nil
 }
 
+// levels yields each offset of mask with its bracket depth: the number of
+// brackets around it, so an opening or closing bracket is at the depth of
+// the text outside it.
+func levels(mask string) iter.Seq2[int, int] {
+	return func(yield func(int, int) bool) {
+		depth := 0
+		for i := 0; i < len(mask); i++ {
+			switch mask[i] {
+			case '(', '[', '{':
+				if !yield(i, depth) {
+					return
+				}
+				depth++
+				continue
+			case ')', ']', '}':
+				depth--
+			}
+			if !yield(i, depth) {
+				return
+			}
+		}
+	}
+}
+
 // assignment returns the offset of the first top-level "=" that is not part
 // of ==, !=, <=, >= or =~, or -1.
 func assignment(mask string) int {
-	depth := 0
-	for i := 0; i < len(mask); i++ {
-		switch mask[i] {
-		case '(', '[', '{':
-			depth++
-		case ')', ']', '}':
-			depth--
-		case '=':
-			if depth != 0 {
-				continue
-			}
-			if i+1 < len(mask) && (mask[i+1] == '=' || mask[i+1] == '~') {
-				i++
-				continue
-			}
-			if i > 0 && strings.ContainsRune("=!<>", rune(mask[i-1])) {
-				continue
-			}
-			return i
+	for i, depth := range levels(mask) {
+		if depth != 0 || mask[i] != '=' {
+			continue
 		}
+		if i+1 < len(mask) && (mask[i+1] == '=' || mask[i+1] == '~') {
+			continue
+		}
+		if i > 0 && strings.ContainsRune("=!<>", rune(mask[i-1])) {
+			continue
+		}
+		return i
 	}
 	return -1
 }
@@ -341,13 +358,10 @@ func items(literal string) ([]string, error) {
 		return nil, fmt.Errorf("not an object or array literal: %.40q", literal)
 	}
 	var out []string
-	depth, start := 0, 1
-	for i := 0; i < len(mask); i++ {
-		switch c := mask[i]; c {
-		case '(', '[', '{':
-			depth++
+	start := 1
+	for i, depth := range levels(mask) {
+		switch mask[i] {
 		case ')', ']', '}':
-			depth--
 			if depth == 0 {
 				if s := strings.TrimSpace(literal[start:i]); s != "" {
 					out = append(out, s)
@@ -429,16 +443,9 @@ func parenthesized(s string) (string, bool) {
 	if err != nil || !strings.HasPrefix(mask, "(") {
 		return "", false
 	}
-	depth := 0
-	for i := 0; i < len(mask); i++ {
-		switch mask[i] {
-		case '(', '[', '{':
-			depth++
-		case ')', ']', '}':
-			depth--
-			if depth == 0 {
-				return strings.TrimSpace(s[1:i]), i == len(mask)-1
-			}
+	for i, depth := range levels(mask) {
+		if depth == 0 && strings.IndexByte(")]}", mask[i]) >= 0 {
+			return strings.TrimSpace(s[1:i]), i == len(mask)-1
 		}
 	}
 	return "", false
@@ -596,12 +603,25 @@ func moduleParams(t *testing.T, f *bicepFile, m *decl) map[string]string {
 }
 
 func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
+	return slices.Sorted(maps.Keys(m))
+}
+
+// wantValues checks that each dotted path of want has its value in the
+// object literal body; where names the resource.
+func wantValues(t *testing.T, where, body string, want map[string]string) {
+	t.Helper()
+	wantEach(t, where, func(key string) string { return dig(body, strings.Split(key, ".")...) }, want)
+}
+
+// wantEach checks, in a stable order, that got gives each key of want its
+// value; where says what is checked, for messages.
+func wantEach(t *testing.T, where string, got func(key string) string, want map[string]string) {
+	t.Helper()
+	for _, key := range sortedKeys(want) {
+		if v := got(key); v != want[key] {
+			t.Errorf("%s %s = %q, want %q", where, key, v, want[key])
+		}
 	}
-	sort.Strings(keys)
-	return keys
 }
 
 // TestBicepReader makes sure the reader itself parses what the tests rely

@@ -200,19 +200,18 @@ func splitTernary(expr string) (cond, a, b string, ok bool) {
 	if err != nil {
 		return "", "", "", false
 	}
-	depth, q := 0, -1
-	for i := 0; i < len(mask); i++ {
+	q := -1
+	for i, depth := range levels(mask) {
+		if depth != 0 {
+			continue
+		}
 		switch mask[i] {
-		case '(', '[', '{':
-			depth++
-		case ')', ']', '}':
-			depth--
 		case '?':
-			if depth == 0 && q < 0 && (i+1 == len(mask) || mask[i+1] != '?') && (i == 0 || mask[i-1] != '?' && mask[i-1] != '.') {
+			if q < 0 && (i+1 == len(mask) || mask[i+1] != '?') && (i == 0 || mask[i-1] != '?' && mask[i-1] != '.') {
 				q = i
 			}
 		case ':':
-			if depth == 0 && q >= 0 {
+			if q >= 0 {
 				return strings.TrimSpace(expr[:q]), strings.TrimSpace(expr[q+1 : i]), strings.TrimSpace(expr[i+1:]), true
 			}
 		}

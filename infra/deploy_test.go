@@ -7,9 +7,6 @@ package infra_test
 // change after the first deployment.
 
 import (
-	"encoding/json"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -152,16 +149,12 @@ func TestWorkerScaleRules(t *testing.T) {
 	// and workerMaxReplicas through to the rule's ceiling.
 	main := files[mainBicep]
 	p := moduleParams(t, main, main.find("module", "worker"))
-	for k, want := range map[string]string{
+	wantEach(t, "main.bicep: module worker passes", func(k string) string { return p[k] }, map[string]string{
 		"maxReplicas":       "workerMaxReplicas",
 		"identityId":        "workerIdentity.outputs.id",
 		"schedulerEndpoint": "scheduler.outputs.endpoint",
 		"taskHubName":       "scheduler.outputs.taskHubName",
-	} {
-		if p[k] != want {
-			t.Errorf("main.bicep: module worker passes %s = %q, want %s", k, p[k], want)
-		}
-	}
+	})
 	mr := main.find("param", "workerMaxReplicas")
 	if mr == nil {
 		t.Fatal("main.bicep lacks param workerMaxReplicas")
@@ -169,19 +162,7 @@ func TestWorkerScaleRules(t *testing.T) {
 	if n, err := strconv.Atoi(mr.value); err != nil || n < 2 {
 		t.Errorf("workerMaxReplicas defaults to %q; with fewer than 2 the scale rules can never add a replica", mr.value)
 	}
-	var params struct {
-		Parameters map[string]struct {
-			Value string `json:"value"`
-		} `json:"parameters"`
-	}
-	data, err := os.ReadFile(filepath.Join(repoRoot(t), "infra", "main.parameters.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(data, &params); err != nil {
-		t.Fatal(err)
-	}
-	if v := params.Parameters["workerMaxReplicas"].Value; !strings.HasPrefix(v, "${WORKER_MAX_REPLICAS") {
+	if v := parametersFile(t)["workerMaxReplicas"]; !strings.HasPrefix(v, "${WORKER_MAX_REPLICAS") {
 		t.Errorf("main.parameters.json: workerMaxReplicas = %q, want it from WORKER_MAX_REPLICAS (azd env set)", v)
 	}
 }

@@ -607,18 +607,13 @@ func TestTaskHubRoleAssignments(t *testing.T) {
 		t.Fatalf("%s has %d role assignments, want 1", taskHubRoleBicep, len(assignments))
 	}
 	a := assignments[0].body()
-	checks := map[string]string{
+	wantValues(t, taskHubRoleBicep+":", a, map[string]string{
 		"scope":                       "taskHub",
 		"name":                        "guid(taskHub.id, principalId, roleDefinitionId)",
 		"properties.roleDefinitionId": "subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleDefinitionId)",
 		"properties.principalId":      "principalId",
 		"properties.principalType":    "principalType",
-	}
-	for key, want := range checks {
-		if got := dig(a, strings.Split(key, ".")...); got != want {
-			t.Errorf("%s: %s = %q, want %q", taskHubRoleBicep, key, got, want)
-		}
-	}
+	})
 
 	// The Durable Task role ids appear nowhere else: no identity gets them
 	// on a wider scope.

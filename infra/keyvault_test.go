@@ -45,16 +45,12 @@ func TestKeyVault(t *testing.T) {
 	}
 	vault := vaults[0]
 	props := get(vault.body(), "properties")
-	for key, want := range map[string]string{
+	wantValues(t, keyVaultBicep+": vault", props, map[string]string{
 		"enableRbacAuthorization": "true",
 		"enableSoftDelete":        "true",
 		"tenantId":                "tenant().tenantId",
 		"sku.name":                "'standard'",
-	} {
-		if got := dig(props, strings.Split(key, ".")...); got != want {
-			t.Errorf("%s: vault %s = %q, want %q", keyVaultBicep, key, got, want)
-		}
-	}
+	})
 	// With purge protection `azd down --purge` cannot purge the vault, and
 	// the next `azd up` of the environment fails on the name for the whole
 	// retention period; the secrets are restored from the azd environment
@@ -145,16 +141,12 @@ func TestKeyVault(t *testing.T) {
 		t.Fatalf("main.bicep calls %s %d times, want once", keyVaultBicep, len(calls))
 	}
 	p := moduleParams(t, main, calls[0])
-	for k, want := range map[string]string{
+	wantEach(t, "main.bicep: module "+calls[0].name+" passes", func(k string) string { return p[k] }, map[string]string{
 		"apiPrincipalId":    "apiIdentity.outputs.principalId",
 		"workerPrincipalId": "workerIdentity.outputs.principalId",
 		"linkKey":           "linkKey",
 		"linkKeyPrevious":   "linkKeyPrevious",
-	} {
-		if p[k] != want {
-			t.Errorf("main.bicep: module %s passes %s = %q, want %s", calls[0].name, k, p[k], want)
-		}
-	}
+	})
 	if n := p["name"]; n != "'kv-${resourceToken}'" {
 		t.Errorf("main.bicep: the vault is named %s, want 'kv-${resourceToken}' (at most 24 characters)", n)
 	}
