@@ -29,12 +29,17 @@ type Teams struct {
 // NotifyApprover implements approval.Notifier.
 func (t *Teams) NotifyApprover(ctx context.Context, n approval.Notice) error {
 	m := messageOf(n)
-	body, err := json.Marshal(teamsMessage(m))
+	return post(ctx, t.Client, t.URL, "teams card for "+m.ID, teamsMessage(m))
+}
+
+// post sends a chat payload to a webhook; what names it in errors.
+func post(ctx context.Context, c *safehttp.Client, url, what string, payload obj) error {
+	body, err := json.Marshal(payload)
 	if err != nil {
-		return fmt.Errorf("teams card for %s: %w", m.ID, err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
-	if err := t.Client.Post(ctx, t.URL, jsonHeader, body); err != nil {
-		return fmt.Errorf("teams card for %s: %w", m.ID, err)
+	if err := c.Post(ctx, url, jsonHeader, body); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	return nil
 }
@@ -107,14 +112,7 @@ type Slack struct {
 // NotifyApprover implements approval.Notifier.
 func (s *Slack) NotifyApprover(ctx context.Context, n approval.Notice) error {
 	m := messageOf(n)
-	body, err := json.Marshal(slackMessage(m))
-	if err != nil {
-		return fmt.Errorf("slack message for %s: %w", m.ID, err)
-	}
-	if err := s.Client.Post(ctx, s.URL, jsonHeader, body); err != nil {
-		return fmt.Errorf("slack message for %s: %w", m.ID, err)
-	}
-	return nil
+	return post(ctx, s.Client, s.URL, "slack message for "+m.ID, slackMessage(m))
 }
 
 // slackMessage is the Block Kit payload. Text people typed goes in
