@@ -63,11 +63,7 @@ func TestStopLetsWorkInFlightFinish(t *testing.T) {
 		t.Fatal(err)
 	}
 	within(t, started, 15*time.Second, "the activity starting")
-	stopped := make(chan struct{})
-	go func() {
-		stop()
-		close(stopped)
-	}()
+	stopped := inBackground(stop)
 	select {
 	case <-stopped:
 		t.Fatal("the listener stopped with its activity still running")
@@ -99,11 +95,7 @@ func TestStopIsBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 	within(t, started, 15*time.Second, "the activity starting")
-	stopped := make(chan struct{})
-	go func() {
-		stop()
-		close(stopped)
-	}()
+	stopped := inBackground(stop)
 	within(t, stopped, 10*time.Second, "the listener stopping")
 	within(t, cancelled, 10*time.Second, "the activity's context being cancelled")
 }
@@ -185,4 +177,15 @@ func TestListenerReconnects(t *testing.T) {
 	approve(t, env, "after")
 	approved(t, env, "before")
 	approved(t, env, "after")
+}
+
+// inBackground runs stop on its own goroutine and closes the channel it
+// returns when stop has returned.
+func inBackground(stop func()) <-chan struct{} {
+	stopped := make(chan struct{})
+	go func() {
+		stop()
+		close(stopped)
+	}()
+	return stopped
 }
