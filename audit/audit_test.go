@@ -13,7 +13,9 @@ import (
 	"github.com/approvals-go/approvals/audit"
 )
 
-func key(b byte) string { return base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{b}, audit.KeySize)) }
+func key(b byte) string {
+	return base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{b}, audit.KeySize))
+}
 
 func signer(t *testing.T, current, previous string) *audit.Signer {
 	t.Helper()
