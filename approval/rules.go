@@ -127,7 +127,7 @@ func (s Standing) Entitled(who string) error {
 // Standing is the approval as the decision rules see it.
 func (s State) Standing() Standing {
 	return Standing{Requester: s.Request.Requester, Deciders: s.Deciders(), Votes: s.Progress.Decisions,
-		Ended: !s.Pending(), Deadline: s.ExpiresAt, Withdrawable: s.Supports(FeatureWithdraw), Submitted: s.Progress.SubmittedAt != ""}
+		Ended: !s.Pending(), Deadline: s.ExpiresAt, Withdrawable: s.Supports(FeatureWithdraw), Submitted: s.Submitted()}
 }
 
 // Check is Standing.Check on the approval as it stands.
