@@ -95,6 +95,10 @@ func (r Request) Deciders() []string {
 	return out
 }
 
+// Counting reports whether the request asks for several decisions to be
+// counted (policy all or quorum) rather than the first one deciding.
+func (r Request) Counting() bool { return r.Policy == PolicyAll || r.Policy == PolicyQuorum }
+
 // Timeout is how long the orchestrator waits for a decision.
 func (r Request) Timeout() time.Duration {
 	hours := DefaultTimeoutHours

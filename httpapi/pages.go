@@ -275,6 +275,10 @@ func refusalText(who string, reason approval.Reason) string {
 		return "You requested this, so someone else must decide it."
 	case approval.ReasonInvalidName:
 		return "Your name cannot be used to decide: it holds characters that do not show as themselves."
+	case approval.ReasonUnsupported:
+		return "This request asks for several decisions, and its workflow does not say it counts them, so no decision can be taken here."
+	case approval.ReasonUnsubmitted:
+		return "The request is not sent to its approvers yet. Reload this page in a moment."
 	}
 	return fmt.Sprintf("%s is not among the approvers of this request, so cannot decide it.", who)
 }
