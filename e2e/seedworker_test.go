@@ -1,9 +1,12 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -84,7 +87,7 @@ func TestSeedWorker(t *testing.T) {
 	s := seedStack(t)
 	m := mgmt.New(s.schedulerConn())
 	began := time.Now()
-	for _, id := range []string{"seed-approve", "seed-reject", "seed-page"} {
+	for _, id := range []string{"seed-approve", "seed-reject", "seed-page", "seed-race"} {
 		s.startApproval(id, map[string]any{"timeout_hours": 1})
 	}
 	s.startApproval("seed-timeout", map[string]any{"timeout_hours": 0.0005})
@@ -152,6 +155,29 @@ func TestSeedWorker(t *testing.T) {
 		result, _ := out["result"].(map[string]any)
 		if code != http.StatusOK || out["status"] != "Rejected" || result["approver"] != "carol" {
 			t.Fatalf("rejection = %d %v, want 200 Rejected by carol", code, out)
+		}
+	})
+
+	t.Run("two decisions at once: exactly one is the outcome", func(t *testing.T) {
+		s := s.in(t)
+		s.waitPublished("seed-race")
+		codes := make(chan int, 2)
+		for _, d := range []map[string]any{{"approved": true, "approver": "bob"}, {"approved": false, "approver": "carol"}} {
+			go func() {
+				b, _ := json.Marshal(d)
+				resp, err := http.Post(s.url("/api/approvals/seed-race/decision"), "application/json", bytes.NewReader(b))
+				if err != nil {
+					codes <- 0
+					return
+				}
+				resp.Body.Close()
+				codes <- resp.StatusCode
+			}()
+		}
+		got := []int{<-codes, <-codes}
+		slices.Sort(got)
+		if !slices.Equal(got, []int{http.StatusOK, http.StatusConflict}) {
+			t.Fatalf("two decisions at once answered %v, want one 200 and one 409", got)
 		}
 	})
 
