@@ -476,6 +476,10 @@ func TestGracefulStop(t *testing.T) {
 		t.Skip("SIGTERM is not deliverable on Windows")
 	}
 	s := newStack(t)
+	// The stack is ready when the handler is; on a loaded machine the
+	// scheduler may not have reached its signal handling yet, and a
+	// SIGTERM before it does ends it as the Go runtime does, with -1.
+	waitLog(t, s.scheduler, "scheduler listening")
 	for _, p := range []*proc{s.handler, s.worker, s.scheduler} {
 		p.stop(t, syscall.SIGTERM)
 		if code := p.cmd.ProcessState.ExitCode(); code != 0 {
