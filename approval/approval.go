@@ -95,6 +95,10 @@ func (r Request) Deciders() []string {
 	return out
 }
 
+// Counting reports whether the request asks for several decisions to be
+// counted (policy all or quorum) rather than the first one deciding.
+func (r Request) Counting() bool { return r.Policy == PolicyAll || r.Policy == PolicyQuorum }
+
 // Timeout is how long the orchestrator waits for a decision.
 func (r Request) Timeout() time.Duration {
 	hours := DefaultTimeoutHours
@@ -295,9 +299,16 @@ type Outcome struct {
 	Decisions []Vote `json:"decisions,omitempty"`
 }
 
+// CommentsRecorded reports whether the worker that recorded the outcome
+// said what the comments were: the sample's own process_approval does
+// not, and then no comments is not the same as empty ones.
+func (o Outcome) CommentsRecorded() bool { return !o.commentsUnknown }
+
 // MarshalJSON writes exactly the fields the wire contract gives each kind of
 // outcome: a processed decision always carries approver and comments, even
-// empty ones; a timeout carries only its time.
+// empty ones, unless the worker that recorded it left comments out (the
+// sample's process_approval does), when the outcome does not claim any; a
+// timeout carries only its time.
 func (o Outcome) MarshalJSON() ([]byte, error) {
 	if o.Status == StatusTimeout {
 		return json.Marshal(struct {
@@ -307,16 +318,20 @@ func (o Outcome) MarshalJSON() ([]byte, error) {
 			Decisions  []Vote `json:"decisions,omitempty"`
 		}{o.RequestID, o.Status, o.TimedOutAt, o.Decisions})
 	}
+	comments := &o.Comments
+	if o.commentsUnknown {
+		comments = nil
+	}
 	return json.Marshal(struct {
-		RequestID        string `json:"request_id"`
-		Status           Status `json:"status"`
-		ProcessedAt      string `json:"processed_at"`
-		Approver         string `json:"approver"`
-		Comments         string `json:"comments"`
-		ApproverIdentity string `json:"approver_identity,omitempty"`
-		ApproverOID      string `json:"approver_oid,omitempty"`
-		Decisions        []Vote `json:"decisions,omitempty"`
-	}{o.RequestID, o.Status, o.ProcessedAt, o.Approver, o.Comments, o.ApproverIdentity, o.ApproverOID, o.Decisions})
+		RequestID        string  `json:"request_id"`
+		Status           Status  `json:"status"`
+		ProcessedAt      string  `json:"processed_at"`
+		Approver         string  `json:"approver"`
+		Comments         *string `json:"comments,omitempty"`
+		ApproverIdentity string  `json:"approver_identity,omitempty"`
+		ApproverOID      string  `json:"approver_oid,omitempty"`
+		Decisions        []Vote  `json:"decisions,omitempty"`
+	}{o.RequestID, o.Status, o.ProcessedAt, o.Approver, comments, o.ApproverIdentity, o.ApproverOID, o.Decisions})
 }
 
 // ProcessInput is the input of the process activity, with defaults applied.

@@ -70,6 +70,11 @@ type Standing struct {
 	// honours is not known yet.
 	Withdrawable bool
 	Submitted    bool
+	// Counting says the request asks for several decisions to be counted;
+	// Counted that its workflow published the request's policy, and so
+	// counts them. One that does not (a worker keeping the sample's
+	// contract) would take the first decision for the outcome.
+	Counting, Counted bool
 }
 
 // Check is the one answer to "may this person do this now?": the HTTP
@@ -97,6 +102,12 @@ func (s Standing) Check(a Attempt) error {
 			return &Refusal{Reason: ReasonNotRequester, Detail: "only its requester may withdraw a request"}
 		}
 		return nil
+	}
+	if s.Counting && !s.Counted {
+		if !s.Submitted {
+			return &Refusal{Reason: ReasonUnsubmitted, Detail: "the approval has not been submitted yet, so whether its workflow counts several decisions is not known; nothing was sent, retry in a moment"}
+		}
+		return &Refusal{Reason: ReasonUnsupported, Detail: "this approval asks for several decisions and its workflow does not say it counts them (a worker keeping the sample's contract would take the first for the outcome), so nothing was sent"}
 	}
 	if err := s.Entitled(a.Who); err != nil {
 		return err
@@ -127,7 +138,8 @@ func (s Standing) Entitled(who string) error {
 // Standing is the approval as the decision rules see it.
 func (s State) Standing() Standing {
 	return Standing{Requester: s.Request.Requester, Deciders: s.Deciders(), Votes: s.Progress.Decisions,
-		Ended: !s.Pending(), Deadline: s.ExpiresAt, Withdrawable: s.Supports(FeatureWithdraw), Submitted: s.Progress.SubmittedAt != ""}
+		Ended: !s.Pending(), Deadline: s.ExpiresAt, Withdrawable: s.Supports(FeatureWithdraw), Submitted: s.Submitted(),
+		Counting: s.Request.Counting(), Counted: s.Request.Counting() && s.Progress.Policy == s.Request.Policy}
 }
 
 // Check is Standing.Check on the approval as it stands.

@@ -213,3 +213,34 @@ func TestDecidedByWhatEveryWorkerRecords(t *testing.T) {
 		t.Fatal("an outcome that records other comments matched")
 	}
 }
+
+// A request that asks for several decisions, on a workflow that does not
+// say it counts them (a worker keeping the sample's contract, which takes
+// the first decision for the outcome), is not decided by one person: the
+// decision is refused, as not supported once the workflow has published
+// its status, and until then as not submitted yet.
+func TestDecisionsNotCountedAreRefused(t *testing.T) {
+	req := approval.Request{RequestID: "q-1", Requester: "ana", Item: "Laptop", Approvers: []string{"bob", "carol"}, Policy: approval.PolicyAll}
+	seed := approval.Submission{RequestID: "q-1", Status: approval.StatusPending, SubmittedAt: "2026-12-02T11:00:00.123456"}
+	ours := approval.Submission{RequestID: "q-1", Status: approval.StatusPending, SubmittedAt: "2026-12-02T11:00:00Z", Policy: approval.PolicyAll, Required: 2, Features: []approval.Feature{approval.FeatureWithdraw}}
+	for _, c := range []struct {
+		name string
+		sub  approval.Submission
+		want approval.Reason
+	}{
+		{"not yet submitted", approval.Submission{}, approval.ReasonUnsubmitted},
+		{"the sample's contract", seed, approval.ReasonUnsupported},
+		{"ours", ours, ""},
+	} {
+		st := approval.State{ID: "q-1", Status: approval.StatusPending, Request: req, Progress: c.sub}
+		err := st.Check(approval.Attempt{Who: "bob", At: time.Now()})
+		if r, _ := approval.RefusalOf(err); (r == nil) != (c.want == "") || r != nil && r.Reason != c.want {
+			t.Errorf("%s: Check = %v, want %q", c.name, err, c.want)
+		}
+	}
+	// The first decision deciding needs nothing of the workflow.
+	req.Policy = approval.PolicyAny
+	if err := (approval.State{Status: approval.StatusPending, Request: req, Progress: seed}).Check(approval.Attempt{Who: "bob"}); err != nil {
+		t.Errorf("policy any on the sample's contract: %v", err)
+	}
+}

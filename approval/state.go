@@ -116,6 +116,12 @@ func (s State) StillToDecide() []string {
 	return Tally{Deciders: s.Deciders(), Votes: s.Progress.Decisions}.Pending()
 }
 
+// Submitted reports whether the workflow has published its submission,
+// whether or not its time reads as RFC 3339: the sample's is the worker's
+// local time without a zone, so SubmittedAt stays zero while the request
+// has been sent all the same.
+func (s State) Submitted() bool { return s.Progress.SubmittedAt != "" }
+
 // Supports reports whether the approval's workflow said it supports f.
 func (s State) Supports(f Feature) bool { return slices.Contains(s.Progress.Features, f) }
 

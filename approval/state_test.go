@@ -1,8 +1,11 @@
 package approval_test
 
 import (
+	"encoding/json"
 	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/microsoft/durabletask-go/api"
 	"github.com/microsoft/durabletask-go/backend"
@@ -55,5 +58,39 @@ func TestStateOfEndings(t *testing.T) {
 		if len(s.RuntimeStatuses()) == 0 {
 			t.Errorf("%s: no runtime statuses", s)
 		}
+	}
+}
+
+// An approval run by a worker keeping exactly the sample's contract, as
+// StateOf reads it: submitted, though the submission's time (local, no
+// zone) does not read; a deadline worked out and said to be; no features;
+// an outcome that claims no comments, since the sample records none.
+func TestStateOfSeedContract(t *testing.T) {
+	created := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
+	md := &api.OrchestrationMetadata{InstanceID: "s-1", Name: approval.OrchestratorName, RuntimeStatus: api.RUNTIME_STATUS_RUNNING, CreatedAt: created,
+		SerializedInput:        `{"request_id":"s-1","requester":"ana","item":"Laptop","timeout_hours":0.5}`,
+		SerializedCustomStatus: `{"request_id":"s-1","status":"Pending","submitted_at":"2026-12-02T11:00:00.123456","approval_url":"http://localhost:8000/api/approvals/s-1"}`}
+	st, _ := approval.StateOf(md)
+	if !st.Submitted() || !st.SubmittedAt.IsZero() || !st.DeadlineDerived || !st.ExpiresAt.Equal(created.Add(30*time.Minute)) || st.Supports(approval.FeatureWithdraw) {
+		t.Fatalf("pending: submitted %v at %v, deadline %v derived %v, features %v", st.Submitted(), st.SubmittedAt, st.ExpiresAt, st.DeadlineDerived, st.Progress.Features)
+	}
+	if !st.Standing().Submitted {
+		t.Fatal("the rules take the seed's approval for one not yet submitted")
+	}
+
+	md.RuntimeStatus = api.RUNTIME_STATUS_COMPLETED
+	md.SerializedOutput = `{"request_id":"s-1","status":"Approved","processed_at":"2026-12-02T11:05:00.5","approver":"bob"}`
+	st, _ = approval.StateOf(md)
+	if st.Result == nil || st.Result.CommentsRecorded() {
+		t.Fatalf("outcome %+v: comments recorded", st.Result)
+	}
+	b, err := json.Marshal(st.Result)
+	if err != nil || strings.Contains(string(b), "comments") {
+		t.Fatalf("the seed's outcome as the API shows it: %s (%v), want no comments claimed", b, err)
+	}
+	// Our own worker's outcome says its comments, empty ones too.
+	ours := approval.Outcome{RequestID: "a-1", Status: approval.StatusApproved, Approver: "bob"}
+	if b, _ := json.Marshal(ours); !ours.CommentsRecorded() || !strings.Contains(string(b), `"comments":""`) {
+		t.Fatalf("our outcome: %s", b)
 	}
 }

@@ -83,6 +83,13 @@ func start(t *testing.T, name string, env []string, args ...string) *proc {
 	t.Helper()
 	cmd := exec.Command(filepath.Join(binaries(t), name), args...)
 	cmd.Env = append(os.Environ(), env...)
+	return startCmd(t, name, cmd)
+}
+
+// startCmd starts cmd as the process name, killed when the test ends and
+// its output logged if the test failed.
+func startCmd(t *testing.T, name string, cmd *exec.Cmd) *proc {
+	t.Helper()
 	out := &dtstest.Logs{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
@@ -207,6 +214,9 @@ type stack struct {
 	clientEnv []string
 	// workerEnv is added to the worker's environment.
 	workerEnv []string
+	// runWorker, when set, starts the worker in place of cmd/worker, with
+	// the environment that finds the scheduler.
+	runWorker func(env []string) *proc
 	// vanilla runs durabletask-go v0.6.0's own sidecar on its SQLite
 	// backend (cmd/bench -serve vanilla) instead of cmd/scheduler. It
 	// listens on a port of its choosing, so a restarted one is not found
@@ -264,6 +274,10 @@ func (s *stack) startScheduler() {
 
 func (s *stack) startWorker() {
 	env := append(s.schedulerEnv(), fmt.Sprintf("APPROVALS_API_BASE_URL=http://127.0.0.1:%d", s.httpPort))
+	if s.runWorker != nil {
+		s.worker = s.runWorker(append(env, s.workerEnv...))
+		return
+	}
 	s.worker = start(s.t, "worker", append(env, s.workerEnv...))
 }
 
@@ -462,6 +476,10 @@ func TestGracefulStop(t *testing.T) {
 		t.Skip("SIGTERM is not deliverable on Windows")
 	}
 	s := newStack(t)
+	// The stack is ready when the handler is; on a loaded machine the
+	// scheduler may not have reached its signal handling yet, and a
+	// SIGTERM before it does ends it as the Go runtime does, with -1.
+	waitLog(t, s.scheduler, "scheduler listening")
 	for _, p := range []*proc{s.handler, s.worker, s.scheduler} {
 		p.stop(t, syscall.SIGTERM)
 		if code := p.cmd.ProcessState.ExitCode(); code != 0 {

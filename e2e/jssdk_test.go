@@ -21,11 +21,11 @@ var (
 	npmErr  error
 )
 
-// node runs a script from jssdkDir with args and fails the test if it exits
-// non-zero. It installs the pinned packages on first use. Without Node the
-// test is skipped on a developer's machine; in CI it fails, since .ci/run
-// promises these checks.
-func node(t *testing.T, timeout time.Duration, script string, args ...string) string {
+// nodeReady skips or fails the test when Node is missing, and installs the
+// pinned packages on first use. Without Node the test is skipped on a
+// developer's machine; in CI it fails, since .ci/run promises these
+// checks.
+func nodeReady(t *testing.T) {
 	t.Helper()
 	if _, err := exec.LookPath("node"); err != nil {
 		if os.Getenv("CI") != "" {
@@ -45,6 +45,13 @@ func node(t *testing.T, timeout time.Duration, script string, args ...string) st
 	if npmErr != nil {
 		t.Fatal(npmErr)
 	}
+}
+
+// node runs a script from jssdkDir with args and fails the test if it exits
+// non-zero.
+func node(t *testing.T, timeout time.Duration, script string, args ...string) string {
+	t.Helper()
+	nodeReady(t)
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "node", append([]string{script}, args...)...)
@@ -54,6 +61,18 @@ func node(t *testing.T, timeout time.Duration, script string, args ...string) st
 		t.Fatalf("node %s: %v\n%s", script, err, out)
 	}
 	return string(out)
+}
+
+// nodeProc starts a long-running script from jssdkDir, such as a worker,
+// with env added to its environment. Like the stack's binaries it is
+// killed when the test ends, and its output is logged if the test failed.
+func nodeProc(t *testing.T, script string, env []string, args ...string) *proc {
+	t.Helper()
+	nodeReady(t)
+	cmd := exec.Command("node", append([]string{script}, args...)...)
+	cmd.Dir = jssdkDir
+	cmd.Env = append(os.Environ(), env...)
+	return startCmd(t, "node "+script, cmd)
 }
 
 // TestJSSDKManagement runs the JS SDK client's management calls (schedule,

@@ -165,7 +165,7 @@ func (s *server) deliver(w http.ResponseWriter, r *http.Request, st approval.Sta
 // voting reports whether an approval's decisions are votes that a policy
 // counts, rather than the first one deciding.
 func voting(st approval.State) bool {
-	return st.Request.Policy == approval.PolicyAll || st.Request.Policy == approval.PolicyQuorum
+	return st.Request.Counting()
 }
 
 // awaitVote waits a bounded time for the orchestration to record d as a

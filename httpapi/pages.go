@@ -175,6 +175,9 @@ type approvalModel struct {
 	// Deciders are the people named to decide; none means anyone but the
 	// requester.
 	Deciders []string
+	// Features say, in words, what the approval's workflow supports beyond
+	// the sample's contract, as it published once submitted.
+	Features []string
 	// Form is shown only while the viewer can decide.
 	Form *formModel
 	// Info explains why there is no form while the approval is pending.
@@ -206,7 +209,7 @@ type formModel struct {
 // approvalPage shows an approval, with a form while the viewer may decide.
 func (s *server) approvalPage(w http.ResponseWriter, r *http.Request, code int, st approval.State, form pageForm) {
 	now := time.Now()
-	m := approvalModel{St: st, Deciders: st.Deciders()}
+	m := approvalModel{St: st, Deciders: st.Deciders(), Features: featureWords(st.Progress.Features)}
 	data := frame{SignedIn: s.pageIdentity(r), Inbox: inboxOf(r), Now: now}
 	if form.refused != nil {
 		m.Refused = form.refused.Detail
@@ -250,6 +253,21 @@ func (s *server) approvalPage(w http.ResponseWriter, r *http.Request, code int, 
 	s.render(w, r, code, "approval", data)
 }
 
+// featureWords are features as the page names them; one this version
+// does not know by its own name.
+func featureWords(fs []approval.Feature) []string {
+	var out []string
+	for _, f := range fs {
+		switch f {
+		case approval.FeatureWithdraw:
+			out = append(out, "withdrawal by its requester")
+		default:
+			out = append(out, string(f))
+		}
+	}
+	return out
+}
+
 // refusalText says, to the person concerned, why they may not decide.
 func refusalText(who string, reason approval.Reason) string {
 	switch reason {
@@ -257,6 +275,10 @@ func refusalText(who string, reason approval.Reason) string {
 		return "You requested this, so someone else must decide it."
 	case approval.ReasonInvalidName:
 		return "Your name cannot be used to decide: it holds characters that do not show as themselves."
+	case approval.ReasonUnsupported:
+		return "This request asks for several decisions, and its workflow does not say it counts them, so no decision can be taken here."
+	case approval.ReasonUnsubmitted:
+		return "The request is not sent to its approvers yet. Reload this page in a moment."
 	}
 	return fmt.Sprintf("%s is not among the approvers of this request, so cannot decide it.", who)
 }

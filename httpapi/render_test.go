@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -93,20 +94,63 @@ func TestEndedWithoutDecisionSaysItOnce(t *testing.T) {
 		{approval.StatusFailed, "boom", "No decision was recorded: boom."},
 		{approval.StatusFailed, "the workflow failed without details", "No decision was recorded: the workflow failed without details."},
 	} {
-		rec := httptest.NewRecorder()
 		st := approval.State{ID: "a-1", Status: c.status, Error: c.error, Request: approval.Request{Requester: "ana", Item: "Laptop"}}
-		if err := render(rec, http.StatusOK, "approval", frame{Now: time.Now(), Page: approvalModel{St: st}}); err != nil {
-			t.Fatal(err)
-		}
-		body := rec.Body.String()
-		start := strings.Index(body, `<section class="outcome`)
-		end := strings.Index(body[max(start, 0):], "</section>")
-		if start < 0 || end < 0 {
-			t.Fatalf("%s: no outcome section in %s", c.status, body)
-		}
-		text := strings.Join(strings.Fields(regexp.MustCompile(`<[^>]*>`).ReplaceAllString(body[start:start+end], " ")), " ")
+		text := pageText(t, approvalModel{St: st}, `<section class="outcome`, "</section>")
 		if want := string(c.status) + " " + c.says; text != want {
 			t.Errorf("%s %q: the outcome reads %q, want %q", c.status, c.error, text, want)
 		}
+	}
+}
+
+// pageText renders an approval page and returns the text from the first
+// from to the next to after it, tags removed and spaces collapsed.
+func pageText(t *testing.T, m approvalModel, from, to string) string {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	if err := render(rec, http.StatusOK, "approval", frame{Now: time.Now(), Page: m}); err != nil {
+		t.Fatal(err)
+	}
+	body := rec.Body.String()
+	start := strings.Index(body, from)
+	end := strings.Index(body[max(start, 0):], to)
+	if start < 0 || end < 0 {
+		t.Fatalf("no %s...%s in %s", from, to, body)
+	}
+	return strings.Join(strings.Fields(regexp.MustCompile(`<[^>]*>`).ReplaceAllString(body[start:start+end], " ")), " ")
+}
+
+// The page says which features the approval's workflow supports, once it
+// is known, and tells the truth about a worker that keeps exactly the
+// sample's contract: sent, at the time it wrote, and no comments claimed.
+func TestPageSaysWhatTheWorkflowSupports(t *testing.T) {
+	req := approval.Request{RequestID: "a-1", Requester: "ana", Item: "Laptop"}
+	seed := approval.Submission{RequestID: "a-1", Status: approval.StatusPending, SubmittedAt: "2026-12-02T11:00:00.123456"}
+	ours := approval.Submission{RequestID: "a-1", Status: approval.StatusPending, SubmittedAt: "2026-12-02T11:00:00Z", Features: []approval.Feature{approval.FeatureWithdraw}}
+	for _, c := range []struct {
+		name string
+		sub  approval.Submission
+		says string
+	}{
+		{"not yet submitted", approval.Submission{}, "Its workflow supports Known once the request is sent to approvers."},
+		{"the sample's contract", seed, "Its workflow supports The sample's contract only: approve, reject, time out. It cannot be withdrawn here."},
+		{"ours", ours, "Its workflow supports The sample's contract (approve, reject, time out), and withdrawal by its requester."},
+	} {
+		st := approval.State{ID: "a-1", Status: approval.StatusPending, Request: req, Progress: c.sub}
+		m := approvalModel{St: st, Features: featureWords(c.sub.Features)}
+		if got := pageText(t, m, "<dt>Its workflow supports", "</div>"); got != c.says {
+			t.Errorf("%s: %q, want %q", c.name, got, c.says)
+		}
+	}
+	st := approval.State{ID: "a-1", Status: approval.StatusPending, Request: req, Progress: seed}
+	if got, want := pageText(t, approvalModel{St: st}, "<dt>Submitted", "</div>"), "Submitted 2026-12-02T11:00:00.123456 As its workflow wrote it, in a time zone it does not say."; got != want {
+		t.Errorf("the seed's submission reads %q, want %q", got, want)
+	}
+	var out approval.Outcome
+	if err := json.Unmarshal([]byte(`{"request_id":"a-1","status":"Approved","processed_at":"2026-12-02T11:05:00.5","approver":"bob"}`), &out); err != nil {
+		t.Fatal(err)
+	}
+	st.Status, st.Result = out.Status, &out
+	if got := pageText(t, approvalModel{St: st}, `<section class="outcome`, "</section>"); !strings.HasSuffix(got, "This approval's workflow does not record comments.") {
+		t.Errorf("the seed's outcome reads %q", got)
 	}
 }
