@@ -340,13 +340,21 @@ func (in ProcessInput) identity() string {
 	return ""
 }
 
-// FieldError names a field of a request or decision and what is wrong with it.
+// FieldError names a field of a request or decision and what is wrong with
+// it: the field and Reason make a sentence, unless Message is the whole
+// sentence.
 type FieldError struct {
-	Field  string
-	Reason string
+	Field   string
+	Reason  string
+	Message string
 }
 
-func (e *FieldError) Error() string { return e.Field + " " + e.Reason }
+func (e *FieldError) Error() string {
+	if e.Message != "" {
+		return e.Message
+	}
+	return e.Field + " " + e.Reason
+}
 
 // AsFieldError reports whether err is, or wraps, a FieldError.
 func AsFieldError(err error) (*FieldError, bool) {

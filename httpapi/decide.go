@@ -18,12 +18,6 @@ import (
 // depends on what became of the approval (it ended, its deadline passed,
 // the person voted already), the outcome.
 
-var decisionFields = map[string]kind{
-	"approved": kindBool,
-	"approver": kindString,
-	"comments": kindString,
-}
-
 // decide takes a decision on the machine route. Its answer says what it
 // did: 200 when it is the outcome, 409 when it is not (another decision
 // won, or the approval had ended), and 202 while the outcome is not known
@@ -34,13 +28,16 @@ var decisionFields = map[string]kind{
 // approval's page instead, which shows the outcome.
 func (s *server) decide(w http.ResponseWriter, r *http.Request) {
 	id := mux.Vars(r)["id"]
-	f, p := readFields(w, r, decisionFields)
+	var body approval.DecisionRequest
+	p := readBody(w, r, &body)
 	if p == nil {
-		p = requireVerdict(f)
+		p = validDecision(body)
 	}
+	// Who decides: the body's approver, or in appservice mode the
+	// signed-in principal, with which a body's approver must agree.
 	var who person
 	if p == nil {
-		who, p = s.decider(r, f)
+		who, p = s.verified(r, body.Approver, "approver")
 	}
 	if p != nil {
 		writeProblem(w, r, *p)
@@ -48,14 +45,13 @@ func (s *server) decide(w http.ResponseWriter, r *http.Request) {
 	}
 	links := s.links(r, id)
 	form := s.machineForm(r, links.decision)
-	form.name, _ = f.str("approver")
-	form.comments, _ = f.str("comments")
-	s.answerDecision(w, r, s.settle(w, r, id, f, who), links.status, form)
+	form.name, form.comments = body.Approver, body.Comments
+	s.answerDecision(w, r, s.judge(w, r, id, body.Decision(who.name, who.oid)), links.status, form)
 }
 
-func requireVerdict(f fields) *problem {
-	if _, ok := f.boolean("approved"); !ok {
-		return &problem{Status: http.StatusBadRequest, Field: "approved", Detail: "approved is required: true or false"}
+func validDecision(body approval.DecisionRequest) *problem {
+	if err := body.Validate(); err != nil {
+		return fieldProblem(err)
 	}
 	return nil
 }
@@ -72,15 +68,6 @@ type decided struct {
 	// late says the decision came after the deadline and was not
 	// delivered: a 202 then means an earlier copy may be the outcome.
 	late bool
-}
-
-// settle decides approval id as who, with the verdict (required) and
-// comments of f, once who has been verified.
-func (s *server) settle(w http.ResponseWriter, r *http.Request, id string, f fields, who person) decided {
-	approved, _ := f.boolean("approved")
-	comments, _ := f.str("comments")
-	d := approval.Decision{IsApproved: &approved, Approver: &who.name, ApproverOID: who.oid, Comments: comments}
-	return s.judge(w, r, id, d)
 }
 
 // refusalStatus is the answer to each refusal that does not depend on
