@@ -27,26 +27,44 @@ import (
 // answered 200. A browser's form post is answered 303 back to the
 // approval's page instead, which shows the outcome.
 func (s *server) decide(w http.ResponseWriter, r *http.Request) {
-	id := mux.Vars(r)["id"]
 	var body approval.DecisionRequest
 	p := readBody(w, r, &body)
 	if p == nil {
 		p = validDecision(body)
 	}
-	// Who decides: the body's approver, or in appservice mode the
-	// signed-in principal, with which a body's approver must agree.
+	// A refused decision shows the page's form again as it was sent.
+	s.take(w, r, p, "approver", body.Approver, body.Decision, pageForm{name: body.Approver, comments: body.Comments})
+}
+
+// withdraw takes a pending approval back, for its requester only. It is
+// answered like a decision: 200 once the approval has ended Withdrawn, 409
+// when it had ended otherwise, 202 when delivered but not yet known.
+func (s *server) withdraw(w http.ResponseWriter, r *http.Request) {
+	var body approval.WithdrawRequest
+	p := readBody(w, r, &body)
+	s.take(w, r, p, "requester", body.Requester, body.Decision, pageForm{})
+}
+
+// take delivers a decision or withdrawal on the machine route, unless its
+// body was refused (p), and answers what became of it. It is from the
+// person the body names in field, or in appservice mode the signed-in
+// principal, with whom that name must agree. sent is what a refused
+// browser post shows in the page's form again.
+func (s *server) take(w http.ResponseWriter, r *http.Request, p *problem, field, named string,
+	decision func(who, oid string) approval.Decision, sent pageForm) {
 	var who person
 	if p == nil {
-		who, p = s.verified(r, body.Approver, "approver")
+		who, p = s.verified(r, named, field)
 	}
 	if p != nil {
 		writeProblem(w, r, *p)
 		return
 	}
+	id := mux.Vars(r)["id"]
 	links := s.links(r, id)
 	form := s.machineForm(r, links.decision)
-	form.name, form.comments = body.Approver, body.Comments
-	s.answerDecision(w, r, s.judge(w, r, id, body.Decision(who.name, who.oid)), links.status, form)
+	form.name, form.comments = sent.name, sent.comments
+	s.answerDecision(w, r, s.judge(w, r, id, decision(who.name, who.oid)), links.status, form)
 }
 
 func validDecision(body approval.DecisionRequest) *problem {
