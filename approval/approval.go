@@ -12,7 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"slices"
+	"reflect"
 	"strings"
 	"time"
 )
@@ -355,13 +355,21 @@ func (in ProcessInput) identity() string {
 	return ""
 }
 
-// FieldError names a field of a request or decision and what is wrong with it.
+// FieldError names a field of a request or decision and what is wrong with
+// it: the field and Reason make a sentence, unless Message is the whole
+// sentence.
 type FieldError struct {
-	Field  string
-	Reason string
+	Field   string
+	Reason  string
+	Message string
 }
 
-func (e *FieldError) Error() string { return e.Field + " " + e.Reason }
+func (e *FieldError) Error() string {
+	if e.Message != "" {
+		return e.Message
+	}
+	return e.Field + " " + e.Reason
+}
 
 // AsFieldError reports whether err is, or wraps, a FieldError.
 func AsFieldError(err error) (*FieldError, bool) {
@@ -378,9 +386,27 @@ func FormatTime(t time.Time) string {
 
 // Same reports whether o asks for the same approval as r: a start repeated
 // after a lost answer, rather than another request under the same id.
+// Every field counts, so a field added to Request counts without a change
+// here; only the deadline is compared as the wait it makes (24 given or
+// left to the default is one wait), and an empty list as none.
 func (r Request) Same(o Request) bool {
-	return r.Requester == o.Requester && r.Item == o.Item && r.Approver == o.Approver &&
-		slices.Equal(r.Approvers, o.Approvers) && r.Timeout() == o.Timeout() &&
-		r.Policy == o.Policy && r.Required == o.Required && r.RemindEvery == o.RemindEvery &&
-		r.EscalateAfter == o.EscalateAfter && slices.Equal(r.EscalateTo, o.EscalateTo) && r.CallbackURL == o.CallbackURL
+	return reflect.DeepEqual(r.compared(), o.compared())
+}
+
+// comparedRequest is a Request as Same compares it.
+type comparedRequest struct {
+	Request
+	timeout time.Duration
+}
+
+func (r Request) compared() comparedRequest {
+	c := comparedRequest{Request: r, timeout: r.Timeout()}
+	c.TimeoutHours = nil
+	if len(r.Approvers) == 0 {
+		c.Approvers = nil
+	}
+	if len(r.EscalateTo) == 0 {
+		c.EscalateTo = nil
+	}
+	return c
 }

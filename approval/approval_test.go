@@ -2,6 +2,7 @@ package approval_test
 
 import (
 	"math"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -80,5 +81,39 @@ func TestTimeoutInHoursIsTheDurationMeant(t *testing.T) {
 	}
 	if got := (approval.Request{}).Timeout(); got != 24*time.Hour {
 		t.Errorf("the default waits %v, want 24h", got)
+	}
+}
+
+// TestSame: a start repeated is the same request whatever form its
+// deadline and empty lists take, and another request when any field
+// differs, including fields added after Same was written.
+func TestSame(t *testing.T) {
+	day := 24.0
+	base := approval.Request{RequestID: "r1", Requester: "ana", Item: "pen"}
+	again := base
+	again.TimeoutHours, again.Approvers, again.EscalateTo = &day, []string{}, []string{}
+	if !base.Same(again) || !again.Same(base) {
+		t.Fatal("the default deadline given as 24 hours, or empty lists, make another request")
+	}
+	v := reflect.ValueOf(&base).Elem()
+	for i := range v.NumField() {
+		other := base
+		f := reflect.ValueOf(&other).Elem().Field(i)
+		switch f.Kind() {
+		case reflect.String:
+			f.SetString(f.String() + "x")
+		case reflect.Int:
+			f.SetInt(f.Int() + 1)
+		case reflect.Slice:
+			f.Set(reflect.ValueOf([]string{"bob"}))
+		case reflect.Pointer:
+			hours := 2.0
+			f.Set(reflect.ValueOf(&hours))
+		default:
+			t.Fatalf("%s: no change written for a %s", v.Type().Field(i).Name, f.Kind())
+		}
+		if base.Same(other) {
+			t.Errorf("a request that differs in %s is the same", v.Type().Field(i).Name)
+		}
 	}
 }

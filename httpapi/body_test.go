@@ -3,15 +3,22 @@ package httpapi
 import (
 	"bytes"
 	"encoding/json"
+	"maps"
 	"math"
 	"net/url"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"unicode"
 	"unicode/utf8"
+
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
+
+	"github.com/approvals-go/approvals/approval"
 )
 
 // bodyCase is one body for a decoder: accepted with want, or refused
@@ -202,6 +209,93 @@ var formCases = []bodyCase{
 	{name: "approvers all blank", body: "approvers=&approvers=", spec: startFields, want: fields{}},
 	{name: "approvers invalid UTF-8", body: "approvers=bob&approvers=%FF", spec: startFields, field: "approvers", reason: "not valid UTF-8"},
 	{name: "single-valued still once", body: "approvers=a&approver=b&approver=c", spec: startFields, field: "approver", reason: "more than once"},
+}
+
+// The cases name a request type by its fields: what the route decodes
+// into, listed as its json names.
+var (
+	startFields    = members(new(approval.StartRequest))
+	decisionFields = members(new(approval.DecisionRequest))
+)
+
+// requestOf is a new request of the type whose fields spec lists.
+func requestOf(spec map[string]kind) any {
+	for _, v := range []any{new(approval.StartRequest), new(approval.DecisionRequest)} {
+		if maps.Equal(members(v), spec) {
+			return v
+		}
+	}
+	panic("no request type has these fields")
+}
+
+// fields is a decoded body as the cases state it: each field given, with
+// its value as JSON holds it (a list as []string).
+type fields map[string]any
+
+// jsonFields decodes body as decodeJSON does into the request that spec
+// lists, and states what it holds. A text field is given when the body
+// gave it a string, even an empty one.
+func jsonFields(body []byte, spec map[string]kind) (fields, *problem) {
+	v := requestOf(spec)
+	if p := decodeJSON(body, v); p != nil {
+		return nil, p
+	}
+	var members map[string]jsontext.Value
+	if err := jsonv2.Unmarshal(body, &members); err != nil {
+		panic(err) // decodeJSON accepted it
+	}
+	return fieldsOf(v, func(name string) bool {
+		m, ok := members[name]
+		return ok && m.Kind() == '"'
+	}), nil
+}
+
+// formFields decodes body as decodeForm does into the request that spec
+// lists, and states what it holds. A blank form field is not given.
+func formFields(body []byte, spec map[string]kind) (fields, *problem) {
+	v := requestOf(spec)
+	if p := decodeForm(body, v); p != nil {
+		return nil, p
+	}
+	return fieldsOf(v, func(string) bool { return false }), nil
+}
+
+// fieldsOf states the fields of request v that hold a value: a non-nil
+// pointer or list, a non-empty string, or an empty one that emptyGiven
+// says was given.
+func fieldsOf(v any, emptyGiven func(name string) bool) fields {
+	out := fields{}
+	seen := map[string]bool{}
+	var walk func(rv reflect.Value)
+	walk = func(rv reflect.Value) {
+		var embedded []reflect.Value
+		for i := range rv.NumField() {
+			f := rv.Type().Field(i)
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if f.Anonymous && name == "" {
+				embedded = append(embedded, rv.Field(i))
+				continue
+			}
+			if seen[name] {
+				continue
+			}
+			seen[name] = true
+			fv := rv.Field(i)
+			switch {
+			case fv.Kind() == reflect.Pointer && !fv.IsNil():
+				out[name] = fv.Elem().Interface()
+			case fv.Kind() == reflect.Slice && !fv.IsNil():
+				out[name] = slices.Clone(fv.Interface().([]string))
+			case fv.Kind() == reflect.String && (fv.String() != "" || emptyGiven(name)):
+				out[name] = fv.String()
+			}
+		}
+		for _, e := range embedded {
+			walk(e)
+		}
+	}
+	walk(reflect.ValueOf(v).Elem())
+	return out
 }
 
 func TestJSONFields(t *testing.T) { runBodyCases(t, jsonCases, jsonFields) }

@@ -118,10 +118,7 @@ func TestBrowserDecides(t *testing.T) {
 // decides nothing; it shows who is deciding and a confirm step, and only
 // pressing a button decides, as the approver the link was signed for.
 func TestBrowserSignedLinkConfirms(t *testing.T) {
-	signer, err := approval.NewLinkSigner(strings.Repeat("k", 32), "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	signer := testSigner(t)
 	e := newAPIWith(t, httpapi.Options{Links: signer})
 	e.startFor(t, "signed-1", "Conference trip", "bob", "carol")
 	link := e.notices.link(t, "signed-1", "carol")

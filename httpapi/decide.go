@@ -18,12 +18,6 @@ import (
 // depends on what became of the approval (it ended, its deadline passed,
 // the person voted already), the outcome.
 
-var decisionFields = map[string]kind{
-	"approved": kindBool,
-	"approver": kindString,
-	"comments": kindString,
-}
-
 // decide takes a decision on the machine route. Its answer says what it
 // did: 200 when it is the outcome, 409 when it is not (another decision
 // won, or the approval had ended), and 202 while the outcome is not known
@@ -33,29 +27,49 @@ var decisionFields = map[string]kind{
 // answered 200. A browser's form post is answered 303 back to the
 // approval's page instead, which shows the outcome.
 func (s *server) decide(w http.ResponseWriter, r *http.Request) {
-	id := mux.Vars(r)["id"]
-	f, p := readFields(w, r, decisionFields)
+	var body approval.DecisionRequest
+	p := readBody(w, r, &body)
 	if p == nil {
-		p = requireVerdict(f)
+		p = validDecision(body)
 	}
+	// A refused decision shows the page's form again as it was sent.
+	s.take(w, r, p, "approver", body.Approver, body.Decision, pageForm{name: body.Approver, comments: body.Comments})
+}
+
+// withdraw takes a pending approval back, for its requester only. It is
+// answered like a decision: 200 once the approval has ended Withdrawn, 409
+// when it had ended otherwise, 202 when delivered but not yet known.
+func (s *server) withdraw(w http.ResponseWriter, r *http.Request) {
+	var body approval.WithdrawRequest
+	p := readBody(w, r, &body)
+	s.take(w, r, p, "requester", body.Requester, body.Decision, pageForm{})
+}
+
+// take delivers a decision or withdrawal on the machine route, unless its
+// body was refused (p), and answers what became of it. It is from the
+// person the body names in field, or in appservice mode the signed-in
+// principal, with whom that name must agree. sent is what a refused
+// browser post shows in the page's form again.
+func (s *server) take(w http.ResponseWriter, r *http.Request, p *problem, field, named string,
+	decision func(who, oid string) approval.Decision, sent pageForm) {
 	var who person
 	if p == nil {
-		who, p = s.decider(r, f)
+		who, p = s.verified(r, named, field)
 	}
 	if p != nil {
 		writeProblem(w, r, *p)
 		return
 	}
+	id := mux.Vars(r)["id"]
 	links := s.links(r, id)
 	form := s.machineForm(r, links.decision)
-	form.name, _ = f.str("approver")
-	form.comments, _ = f.str("comments")
-	s.answerDecision(w, r, s.settle(w, r, id, f, who), links.status, form)
+	form.name, form.comments = sent.name, sent.comments
+	s.answerDecision(w, r, s.judge(w, r, id, decision(who.name, who.oid)), links.status, form)
 }
 
-func requireVerdict(f fields) *problem {
-	if _, ok := f.boolean("approved"); !ok {
-		return &problem{Status: http.StatusBadRequest, Field: "approved", Detail: "approved is required: true or false"}
+func validDecision(body approval.DecisionRequest) *problem {
+	if err := body.Validate(); err != nil {
+		return fieldProblem(err)
 	}
 	return nil
 }
@@ -72,15 +86,6 @@ type decided struct {
 	// late says the decision came after the deadline and was not
 	// delivered: a 202 then means an earlier copy may be the outcome.
 	late bool
-}
-
-// settle decides approval id as who, with the verdict (required) and
-// comments of f, once who has been verified.
-func (s *server) settle(w http.ResponseWriter, r *http.Request, id string, f fields, who person) decided {
-	approved, _ := f.boolean("approved")
-	comments, _ := f.str("comments")
-	d := approval.Decision{IsApproved: &approved, Approver: &who.name, ApproverOID: who.oid, Comments: comments}
-	return s.judge(w, r, id, d)
 }
 
 // refusalStatus is the answer to each refusal that does not depend on

@@ -240,18 +240,7 @@ func (e *apiEnv) send(t *testing.T, path, contentType, body string, header ...ht
 			}
 		}
 	}
-	resp, err := noRedirects.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := response{code: resp.StatusCode, header: resp.Header, raw: string(raw)}
-	_ = json.Unmarshal(raw, &r.body)
-	return r
+	return roundTrip(t, req)
 }
 
 func TestHostileBodiesChangeNothing(t *testing.T) {
@@ -374,6 +363,23 @@ func TestNonCanonicalPathsAreNotFound(t *testing.T) {
 	}
 }
 
+// roundTrip sends req without following redirects and reads the answer.
+func roundTrip(t *testing.T, req *http.Request) response {
+	t.Helper()
+	resp, err := noRedirects.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := response{code: resp.StatusCode, header: resp.Header, raw: string(raw)}
+	_ = json.Unmarshal(raw, &r.body)
+	return r
+}
+
 // hostVia sends a request to e's server naming host in the Host header,
 // as a browser does for whatever name it resolved to the server's address.
 func (e *apiEnv) hostVia(t *testing.T, method, path, host string, header http.Header, contentType, body string) response {
@@ -389,18 +395,7 @@ func (e *apiEnv) hostVia(t *testing.T, method, path, host string, header http.He
 	for name, values := range header {
 		req.Header[name] = values
 	}
-	resp, err := noRedirects.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := response{code: resp.StatusCode, header: resp.Header, raw: string(raw)}
-	_ = json.Unmarshal(raw, &r.body)
-	return r
+	return roundTrip(t, req)
 }
 
 // wantMisdirected checks a refusal of host: 421, as problem+json naming

@@ -260,18 +260,11 @@ func (s *server) people(next http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
-// decider is who a decision on the machine route is from: the body's
-// approver, or in appservice mode the signed-in principal, with which a
-// body's approver must agree.
-func (s *server) decider(r *http.Request, f fields) (person, *problem) {
-	return s.verified(r, f, "approver")
-}
-
-// verified is who a request is from: the name in field, or with a
+// verified is who a request is from: the name it gives in field (the
+// approver of a decision, the requester of a withdrawal), or with a
 // verified identity the signed-in principal, whom field may not
 // contradict (leaving it out is fine: the verified name is used).
-func (s *server) verified(r *http.Request, f fields, field string) (person, *problem) {
-	named, _ := f.str(field)
+func (s *server) verified(r *http.Request, named, field string) (person, *problem) {
 	if !s.appService() {
 		return typed(field, named)
 	}

@@ -6,7 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/approvals-go/approvals/approval"
 	"github.com/approvals-go/approvals/config"
 	"github.com/approvals-go/approvals/httpapi"
 )
@@ -162,10 +161,7 @@ func TestVoteAcknowledged(t *testing.T) {
 // use: pages offer no link to it, and opened anyway it says why in words
 // an approver understands, not in configuration.
 func TestNoDeadEndInboxWithSignedLinks(t *testing.T) {
-	signer, err := approval.NewLinkSigner(strings.Repeat("k", 32), "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	signer := testSigner(t)
 	api := newAPIWith(t, httpapi.Options{Links: signer})
 	api.startFor(t, "dead-1", "Laptop", "bob")
 	e := api.with(http.Header{"Accept": {"text/html"}})

@@ -16,6 +16,24 @@ import (
 )
 
 // ids lists the approvals of a list answer, in order, and its next link.
+// allPages follows a list's next links from link to the end, at most
+// most pages, calling between after each, and gives the ids listed and
+// the pages read.
+func (e *apiEnv) allPages(t *testing.T, link string, most int, between func()) (got []string, pages int) {
+	t.Helper()
+	for link != "" {
+		page, next := ids(t, e.get(t, link))
+		got = append(got, page...)
+		pages++
+		if pages > most {
+			t.Fatal("no end to the pages")
+		}
+		between()
+		link = next
+	}
+	return got, pages
+}
+
 func ids(t *testing.T, r response) ([]string, string) {
 	t.Helper()
 	if r.code != http.StatusOK {
@@ -136,24 +154,14 @@ func TestInboxPaging(t *testing.T) {
 			for _, id := range want {
 				e.until(t, id, submitted)
 			}
-			var got []string
-			link := httpapi.ApprovalsPath + c.query
-			pages := 0
-			for link != "" {
-				page, next := ids(t, e.get(t, link))
-				got = append(got, page...)
-				pages++
-				if pages > 20 {
-					t.Fatal("no end to the pages")
-				}
+			got, pages := e.allPages(t, httpapi.ApprovalsPath+c.query, 20, func() {
 				// Created between two pages: newer than where the list
 				// stands, so never listed by it.
 				r := e.postJSON(t, httpapi.ApprovalsPath, map[string]any{"requester": "ana", "item": "late", "approver": "bob"})
 				if r.code != http.StatusAccepted {
 					t.Fatalf("start = %d %s", r.code, r.raw)
 				}
-				link = next
-			}
+			})
 			if !slices.Equal(got, want) || pages != c.pages {
 				t.Errorf("%d pages listing %q, want %d pages listing %q", pages, got, c.pages, want)
 			}
@@ -227,10 +235,7 @@ func TestInboxOfTheSignedIn(t *testing.T) {
 	}
 
 	// Signed links but no sign-in: the inbox cannot know who is asking.
-	signer, err := approval.NewLinkSigner(strings.Repeat("k", 32), "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	signer := testSigner(t)
 	keyed := newAPIWith(t, httpapi.Options{Links: signer})
 	if r := keyed.get(t, approval.ReviewPath); r.code != http.StatusForbidden || r.body["reason"] != "sign_in_required" {
 		t.Fatalf("inbox with a link key and no sign-in = %d %s", r.code, r.raw)
@@ -258,17 +263,7 @@ func TestInboxScanIsBounded(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	link, answers := httpapi.ApprovalsPath+"?approver=bob", 0
-	var got []string
-	for link != "" {
-		page, next := ids(t, e.get(t, link))
-		got = append(got, page...)
-		answers++
-		if answers > 10 {
-			t.Fatal("no end to the pages")
-		}
-		link = next
-	}
+	got, answers := e.allPages(t, httpapi.ApprovalsPath+"?approver=bob", 10, func() {})
 	if !slices.Equal(got, []string{"old-bob"}) || answers < 3 {
 		t.Fatalf("%d answers listing %q", answers, got)
 	}

@@ -265,10 +265,7 @@ func TestApplicationPrincipal(t *testing.T) {
 // is a 401. Deciding and withdrawing need a principal wherever they are
 // asked.
 func TestPeopleRoutesNeedSignIn(t *testing.T) {
-	signer, err := approval.NewLinkSigner(strings.Repeat("k", 32), "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	signer := testSigner(t)
 	e := newAPIWith(t, httpapi.Options{Links: signer, Identity: config.IdentityAppService})
 	e.startFor(t, "pg-1", "Laptop", "bob@contoso.com")
 	token := signer.Token("pg-1", "bob@contoso.com", time.Now().Add(time.Hour))
@@ -439,10 +436,7 @@ func TestSignedLinks(t *testing.T) {
 // In appservice mode a signed link is only good for the person it was sent
 // to, signed in.
 func TestSignedLinkNeedsItsApprover(t *testing.T) {
-	signer, err := approval.NewLinkSigner(strings.Repeat("k", 32), "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	signer := testSigner(t)
 	e := newAPIWith(t, httpapi.Options{Links: signer, Identity: config.IdentityAppService})
 	e.startFor(t, "sa-1", "Laptop", "bob@contoso.com")
 	token := signer.Token("sa-1", "bob@contoso.com", time.Now().Add(time.Hour))

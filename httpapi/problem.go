@@ -3,6 +3,10 @@ package httpapi
 import (
 	"encoding/json"
 	"net/http"
+	"sort"
+	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/approvals-go/approvals/approval"
 )
@@ -57,4 +61,43 @@ func writeJSON(w http.ResponseWriter, code int, body any) {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	_ = enc.Encode(body)
+}
+
+func badRequest(field, detail string) *problem {
+	return &problem{Status: http.StatusBadRequest, Field: field, Detail: detail}
+}
+
+// fieldProblem is the 400 for a request the domain refused, naming the
+// field at fault.
+func fieldProblem(err error) *problem {
+	p := badRequest("", err.Error())
+	if fe, ok := approval.AsFieldError(err); ok {
+		p.Field = fe.Field
+	}
+	return p
+}
+
+// shown makes client text safe to echo in a problem: short, valid UTF-8,
+// and with control characters replaced by U+FFFD.
+func shown(s string) string {
+	const max = 64
+	s = strings.Map(func(r rune) rune {
+		if unicode.Is(unicode.Cc, r) {
+			return utf8.RuneError
+		}
+		return r
+	}, strings.ToValidUTF8(s, "\uFFFD"))
+	if utf8.RuneCountInString(s) <= max {
+		return s
+	}
+	return string([]rune(s)[:max]) + "…"
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }

@@ -19,11 +19,11 @@ import (
 // scanners and link previews fetch every link in an e-mail: only posting
 // its form does.
 
-var reviewFields = map[string]kind{
-	"approved": kindBool,
-	"approver": kindString,
-	"comments": kindString,
-	"token":    kindString,
+// reviewRequest is the review page's form: a decision, and the signed
+// link's token that says who may make it.
+type reviewRequest struct {
+	approval.DecisionRequest
+	Token string `json:"token"`
 }
 
 // review shows an approval's page, or its JSON to a client that is not a
@@ -53,16 +53,16 @@ func (s *server) review(w http.ResponseWriter, r *http.Request) {
 // only: body identity and no link key) the name typed in.
 func (s *server) reviewDecide(w http.ResponseWriter, r *http.Request) {
 	id := mux.Vars(r)["id"]
-	f, p := readFields(w, r, reviewFields)
+	var body reviewRequest
+	p := readBody(w, r, &body)
 	if p == nil {
-		p = requireVerdict(f)
+		p = validDecision(body.DecisionRequest)
 	}
 	var form pageForm
 	if p == nil {
-		token, _ := f.str("token")
-		form, p = s.reviewForm(r, id, token, true)
+		form, p = s.reviewForm(r, id, body.Token, true)
 	}
-	named, _ := f.str("approver")
+	named := body.Approver
 	who := form.as
 	switch {
 	case p != nil:
@@ -75,12 +75,11 @@ func (s *server) reviewDecide(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, *p)
 		return
 	}
-	form.name, _ = f.str("approver")
-	form.comments, _ = f.str("comments")
+	form.name, form.comments = body.Approver, body.Comments
 	base, _ := s.base(r)
 	// Back to the page without the token: a signed link is not kept in
 	// the browser's history longer than it must be.
-	s.answerDecision(w, r, s.settle(w, r, id, f, who), approval.ReviewURL(base, id), form)
+	s.answerDecision(w, r, s.judge(w, r, id, body.Decision(who.name, who.oid)), approval.ReviewURL(base, id), form)
 }
 
 // reviewForm works out who may decide from this review page, and how.

@@ -59,6 +59,16 @@ func newAPI(t *testing.T) *apiEnv {
 	return newAPIWith(t, httpapi.Options{RetryAfter: 2 * time.Second})
 }
 
+// testSigner signs approval links with a test key.
+func testSigner(t *testing.T) *approval.LinkSigner {
+	t.Helper()
+	signer, err := approval.NewLinkSigner(strings.Repeat("k", 32), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return signer
+}
+
 func newAPIWith(t *testing.T, opts httpapi.Options) *apiEnv {
 	t.Helper()
 	s := serve(t, opts)
