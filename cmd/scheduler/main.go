@@ -16,9 +16,6 @@ import (
 	"syscall"
 	"time"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials"
-
 	"github.com/approvals-go/approvals/approvaldash"
 	"github.com/approvals-go/approvals/config"
 	"github.com/approvals-go/approvals/internal/exposure"
@@ -102,15 +99,14 @@ func start(ctx context.Context, s settings, log *slog.Logger) (*schedserve.Serve
 	if err != nil {
 		return nil, err
 	}
-	var serverOpts []grpc.ServerOption
 	var tlsConfig *tls.Config
 	if s.CertFile != "" || s.KeyFile != "" {
 		cert, err := tls.LoadX509KeyPair(s.CertFile, s.KeyFile)
 		if err != nil {
 			return nil, fmt.Errorf("load -tls-cert and -tls-key: %w", err)
 		}
+		// schedserve serves both ports over TLS with it.
 		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-		serverOpts = append(serverOpts, grpc.Creds(credentials.NewTLS(tlsConfig.Clone())))
 	} else if guardOpts.Token != "" {
 		return nil, fmt.Errorf("%s is set but TLS is not: a bearer token over plaintext would be readable on the network; give -tls-cert and -tls-key", guard.EnvToken)
 	}
@@ -146,7 +142,7 @@ func start(ctx context.Context, s settings, log *slog.Logger) (*schedserve.Serve
 		log.Warn(warning)
 	}
 	srv, err := schedserve.Start(ctx, schedserve.Options{
-		Scheduler: scheduler.Options{DataDir: s.Data, Synchronous: s.Sync, Guard: guardOpts, Logger: log, ServerOptions: serverOpts,
+		Scheduler: scheduler.Options{DataDir: s.Data, Synchronous: s.Sync, Guard: guardOpts, Logger: log,
 			Retention: s.Retention, MaxBacklog: s.MaxBacklog},
 		GRPC: lis, Dashboard: dashLis, TLS: tlsConfig, Hosts: strings.Split(s.DashboardHosts, ","), App: approvaldash.App{}, Logger: log,
 	})
