@@ -210,3 +210,51 @@ func TestShortHTTP1Request(t *testing.T) {
 func containsLine(s, line string) bool {
 	return len(s) >= len(line) && s[len(s)-len(line):] == line
 }
+
+// BenchmarkGRPC compares gRPC unary calls, 64 in flight, served by
+// grpc.Server.Serve on the port itself ("direct"), through the mux ("mux"),
+// and through an http.Server handing them to grpc.Server.ServeHTTP
+// ("servehttp", the design not taken).
+func BenchmarkGRPC(b *testing.B) {
+	for _, how := range []string{"direct", "mux", "servehttp"} {
+		b.Run(how, func(b *testing.B) {
+			lis, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				b.Fatal(err)
+			}
+			gs := grpc.NewServer()
+			healthpb.RegisterHealthServer(gs, health.NewServer())
+			switch how {
+			case "direct":
+				go gs.Serve(lis)
+			case "mux":
+				m := New(lis)
+				go gs.Serve(m.GRPC())
+				go m.Serve()
+				defer m.Close()
+			case "servehttp":
+				hs := &http.Server{Handler: gs, Protocols: new(http.Protocols)}
+				hs.Protocols.SetUnencryptedHTTP2(true)
+				go hs.Serve(lis)
+				defer hs.Close()
+			}
+			defer gs.Stop()
+			cc, err := grpc.Dial(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer cc.Close()
+			client := healthpb.NewHealthClient(cc)
+			b.SetParallelism(32) // 64 in flight on 2 cores
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if _, err := client.Check(context.Background(), &healthpb.HealthCheckRequest{}); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
+}
