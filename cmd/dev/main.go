@@ -10,15 +10,14 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/signal"
 	"path/filepath"
-	"syscall"
 	"time"
 
 	"github.com/approvals-go/approvals/approvaldash"
 	"github.com/approvals-go/approvals/config"
 	"github.com/approvals-go/approvals/customhandler"
 	"github.com/approvals-go/approvals/dts"
+	"github.com/approvals-go/approvals/internal/cli"
 	"github.com/approvals-go/approvals/internal/exposure"
 	"github.com/approvals-go/approvals/internal/logging"
 	"github.com/approvals-go/approvals/internal/outbox"
@@ -54,20 +53,19 @@ func main() {
 	flag.DurationVar(&s.Retention, "retention", 0, "purge orchestrations this long after they complete, fail or are terminated (0 keeps them)")
 	flag.IntVar(&s.MaxBacklog, "max-backlog", scheduler.DefaultMaxBacklog, "refuse new approvals (503, nothing started) while this many orchestration work items and activities wait for the worker; decisions are never refused; 0 turns the bound off")
 	flag.BoolVar(&s.AllowRemote, exposure.AllowFlag, false, "let -http, -grpc and -dashboard listen beyond loopback, although none has authentication: anyone who reaches them can start and decide any approval and terminate or purge any orchestration")
-	flag.Parse()
+	cli.Parse("Usage: dev [flags]\n\nRuns the whole application in one process, the embedded scheduler, the worker\nand the HTTP API, until it is stopped (SIGINT or SIGTERM). Notifications, link\nkeys and people's identity come from the environment as for cmd/worker and\ncmd/handler (see their -h); where the parts find each other is set by the flags.")
 	flag.Visit(func(f *flag.Flag) { s.DashboardSet = s.DashboardSet || f.Name == "dashboard" })
 	if s.MaxBacklog <= 0 {
 		s.MaxBacklog = -1 // no bound, in scheduler.Options' terms
 	}
 	if err := run(s); err != nil {
-		fmt.Fprintln(os.Stderr, "dev:", err)
-		os.Exit(1)
+		cli.Fail("dev", 1, err)
 	}
 }
 
 func run(s settings) error {
 	log := logging.New(os.Stderr, s.LogLevel)
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := cli.Context()
 	defer stop()
 	// Notifications, link keys and identity come from the environment as
 	// for the separate binaries; where the parts find each other is ours.
