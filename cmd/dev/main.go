@@ -46,7 +46,7 @@ type settings struct {
 func main() {
 	var s settings
 	flag.StringVar(&s.HTTP, "http", "127.0.0.1:7071", "address of the HTTP API, which has no authentication; beyond loopback it needs -"+exposure.AllowFlag)
-	flag.StringVar(&s.GRPC, "grpc", "127.0.0.1:8080", "address of the embedded scheduler's gRPC endpoint, which has no TLS or token; beyond loopback it needs -"+exposure.AllowFlag)
+	flag.StringVar(&s.GRPC, "grpc", "127.0.0.1:8080", "address of the embedded scheduler's gRPC endpoint and its task hub JSON API (/v1/taskhubs/...), which have no TLS or token; beyond loopback it needs -"+exposure.AllowFlag)
 	flag.StringVar(&s.Data, "data", ".data", "directory for the scheduler's SQLite files; empty keeps state in memory")
 	flag.StringVar(&s.LogLevel, "log-level", "info", "debug, info, warn or error")
 	flag.StringVar(&s.Dashboard, "dashboard", "127.0.0.1:8082", "address of the scheduler's dashboard and the emulator's JSON API, which have no authentication; empty turns them off; beyond loopback it needs -"+exposure.AllowFlag)
