@@ -16,6 +16,7 @@ import (
 
 	"github.com/approvals-go/approvals/dts"
 	"github.com/approvals-go/approvals/dts/dtstest"
+	"github.com/approvals-go/approvals/internal/testenv"
 	"github.com/approvals-go/approvals/scheduler"
 	"github.com/approvals-go/approvals/scheduler/guard"
 )
@@ -262,17 +263,7 @@ func BenchmarkStartInstance(b *testing.B) {
 			if how == "shared" {
 				addr = start(b, Options{Scheduler: opts, Logger: quiet})
 			} else {
-				srv, err := scheduler.New(context.Background(), opts)
-				if err != nil {
-					b.Fatal(err)
-				}
-				lis, err := net.Listen("tcp", "127.0.0.1:0")
-				if err != nil {
-					b.Fatal(err)
-				}
-				go srv.Serve(lis)
-				defer srv.Close(context.Background())
-				addr = lis.Addr().String()
+				_, addr = testenv.ServeScheduler(b, context.Background(), opts)
 			}
 			conn, err := dts.Dial(context.Background(), dts.Config{Address: addr, TaskHub: "default", Logger: quiet}, dts.RoleClient)
 			if err != nil {
