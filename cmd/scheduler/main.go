@@ -157,7 +157,7 @@ func start(ctx context.Context, s settings, log *slog.Logger) (*schedserve.Serve
 	}
 	log.Info("scheduler listening", "addr", lis.Addr().String(), "tls", tlsConfig != nil,
 		"data", storage(s.Data), "taskhubs", guardOpts.TaskHubs, "bearer_token_required", guardOpts.Token != "", "retention", retentionText(s.Retention),
-		"max_backlog", max(s.MaxBacklog, 0))
+		"max_backlog", max(s.MaxBacklog, 0), "json_api", "/v1/taskhubs/ on the same address")
 	if url := srv.DashboardURL(); url != "" {
 		log.Info("dashboard listening", "url", url, "token_required", guardOpts.Token != "")
 	}
