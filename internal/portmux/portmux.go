@@ -62,11 +62,15 @@ type Mux struct {
 	grpc, http *listener
 	closeOnce  sync.Once
 	closed     chan struct{}
+	// routing are the connections not routed yet, which Close closes, as
+	// a server closes its idle connections when it stops.
+	mu      sync.Mutex
+	routing map[net.Conn]bool
 }
 
 // New routes lis's connections. Serve accepts them.
 func New(lis net.Listener) *Mux {
-	return &Mux{lis: lis, grpc: newListener(lis.Addr()), http: newListener(lis.Addr()), closed: make(chan struct{})}
+	return &Mux{lis: lis, grpc: newListener(lis.Addr()), http: newListener(lis.Addr()), closed: make(chan struct{}), routing: map[net.Conn]bool{}}
 }
 
 // GRPC is the listener of the connections for gRPC, to pass to
@@ -96,24 +100,53 @@ func (m *Mux) Serve() error {
 			}
 			return err
 		}
+		if !m.track(c, true) {
+			c.Close()
+			continue
+		}
 		go m.route(c)
 	}
 }
 
-// Close stops accepting connections. The servers close their listeners
-// when they stop (grpc.Server.GracefulStop, http.Server.Shutdown); a
-// connection routed to a closed listener is closed.
+// track adds c to the connections being routed, or removes it; it refuses
+// to add one once the mux is closed.
+func (m *Mux) track(c net.Conn, add bool) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !add {
+		delete(m.routing, c)
+		return true
+	}
+	if m.routing == nil {
+		return false
+	}
+	m.routing[c] = true
+	return true
+}
+
+// Close stops accepting connections and closes those not routed yet, such
+// as a gRPC channel's that has sent no call. The servers close their
+// listeners when they stop (grpc.Server.GracefulStop,
+// http.Server.Shutdown); a connection routed to a closed listener is
+// closed.
 func (m *Mux) Close() error {
 	var err error
 	m.closeOnce.Do(func() {
 		close(m.closed)
 		err = m.lis.Close()
+		m.mu.Lock()
+		for c := range m.routing {
+			c.Close()
+		}
+		m.routing = nil
+		m.mu.Unlock()
 	})
 	return err
 }
 
 // route reads the start of c and hands it to the listener it is for.
 func (m *Mux) route(c net.Conn) {
+	defer m.track(c, false)
 	c.SetReadDeadline(time.Now().Add(PrefaceTimeout))
 	start, isH2, err := readPreface(c)
 	if err != nil {

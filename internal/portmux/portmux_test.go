@@ -258,3 +258,37 @@ func BenchmarkGRPC(b *testing.B) {
 		})
 	}
 }
+
+// TestCloseEndsConnectionsNotRouted: Close closes a connection that has
+// shown itself HTTP/2 and sent no request, as a stopping server closes its
+// idle connections.
+func TestCloseEndsConnectionsNotRouted(t *testing.T) {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := New(lis)
+	served := make(chan error, 1)
+	go func() { served <- m.Serve() }()
+	c, err := net.Dial("tcp", lis.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(c, preface+"\x00\x00\x00\x04\x00\x00\x00\x00\x00"); err != nil { // the preface and an empty SETTINGS
+		t.Fatal(err)
+	}
+	// The mux's SETTINGS show it is reading frames.
+	var hdr [9]byte
+	if _, err := io.ReadFull(c, hdr[:]); err != nil || hdr[3] != 0x4 {
+		t.Fatalf("the mux's SETTINGS: % x, %v", hdr, err)
+	}
+	m.Close()
+	if n, err := c.Read(hdr[:]); err != io.EOF {
+		t.Fatalf("after Close the connection read %d bytes, %v; want EOF", n, err)
+	}
+	if err := <-served; err != nil {
+		t.Fatalf("Serve after Close: %v", err)
+	}
+}
