@@ -16,7 +16,7 @@ import (
 // and a bearer token the scheduler requires.
 func TestTLSAndBearerToken(t *testing.T) {
 	dir := t.TempDir()
-	tlsCfg, _ := dtstest.SelfSigned(t, "localhost", "127.0.0.1")
+	tlsCfg, roots := dtstest.SelfSigned(t, "localhost", "127.0.0.1")
 	cert, key := dtstest.WritePEM(t, tlsCfg, dir)
 	const token = "s3cret-for-tests"
 	s := newStackWith(t, func(s *stack) {
@@ -33,6 +33,7 @@ func TestTLSAndBearerToken(t *testing.T) {
 	if out := s.outcome("tls-1", 20*time.Second); out["status"] != "Approved" {
 		t.Fatalf("over TLS with a token the approval ended %v", out)
 	}
+	serviceRoutesOverTLS(t, s.grpcPort, roots, token, "tls-1")
 	for _, p := range []*proc{s.worker, s.handler, s.scheduler} {
 		if strings.Contains(p.out.String(), token) {
 			t.Errorf("%s logged the bearer token:\n%s", p.name, p.out.String())

@@ -31,7 +31,8 @@ var (
 	buildErr  error
 )
 
-// binaries builds the commands once per test run.
+// binaries builds every command under cmd/ once per test run, into one
+// directory, each under its folder's name.
 func binaries(t *testing.T) string {
 	t.Helper()
 	buildOnce.Do(func() {
@@ -39,12 +40,9 @@ func binaries(t *testing.T) string {
 		if buildErr != nil {
 			return
 		}
-		for _, cmd := range []string{"handler", "worker", "scheduler", "dev", "client"} {
-			out, err := exec.Command("go", "build", "-o", filepath.Join(binDir, cmd), "../cmd/"+cmd).CombinedOutput()
-			if err != nil {
-				buildErr = fmt.Errorf("build %s: %v\n%s", cmd, err, out)
-				return
-			}
+		out, err := exec.Command("go", "build", "-o", binDir+string(filepath.Separator), "../cmd/...").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("build the commands: %v\n%s", err, out)
 		}
 	})
 	if buildErr != nil {

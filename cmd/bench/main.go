@@ -4,16 +4,14 @@
 package main
 
 import (
-	"context"
 	"flag"
-	"fmt"
+	"io"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/approvals-go/approvals/bench"
+	"github.com/approvals-go/approvals/internal/cli"
 )
 
 func main() {
@@ -38,70 +36,45 @@ func main() {
 	flag.IntVar(&qcfg.Samples, "samples", 1000, "with -query: queries timed per shape")
 	flag.IntVar(&qcfg.Waits, "waits", 50, "with -query: decisions each followed by WaitForOrchestrationCompletion")
 	dash := flag.Bool("dashboard", false, "fill an embedded scheduler as -query does (-instances, -decided, -samples) and time the dashboard's pages and what polling its instance list costs in throughput instead")
-	flag.Parse()
-
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if *serve != "" {
-		if err := bench.Serve(ctx, *serve, *data, os.Stdout); err != nil {
-			fmt.Fprintln(os.Stderr, "bench:", err)
-			os.Exit(1)
-		}
-		return
-	}
-	if *query {
-		qcfg.N, qcfg.Concurrency, qcfg.Progress = cfg.N, cfg.Concurrency, os.Stderr
-		rep, err := bench.RunQuery(ctx, qcfg)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "bench:", err)
-			os.Exit(1)
-		}
-		bench.PrintQuery(os.Stdout, rep)
-		if *jsonPath != "" {
-			if err := bench.WriteJSON(*jsonPath, rep); err != nil {
-				fmt.Fprintln(os.Stderr, "bench:", err)
-				os.Exit(1)
-			}
-		}
-		return
-	}
-	if *dash {
-		rep, err := bench.RunDashboard(ctx, bench.DashboardConfig{Instances: qcfg.Instances, Decided: qcfg.Decided,
-			Samples: qcfg.Samples, N: cfg.N, Concurrency: cfg.Concurrency, Progress: os.Stderr})
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "bench:", err)
-			os.Exit(1)
-		}
-		bench.PrintDashboard(os.Stdout, rep)
-		if *jsonPath != "" {
-			if err := bench.WriteJSON(*jsonPath, rep); err != nil {
-				fmt.Fprintln(os.Stderr, "bench:", err)
-				os.Exit(1)
-			}
-		}
-		return
-	}
-	if *httpLoad {
-		rep, err := bench.LoadHTTP(ctx, bench.HTTPConfig{N: cfg.N, Concurrency: cfg.Concurrency, Progress: os.Stderr})
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "bench:", err)
-			os.Exit(1)
-		}
-		bench.PrintHTTP(os.Stdout, rep)
-		return
-	}
+	cli.Parse("Usage: bench [flags]\n\nCompares the embedded scheduler with durabletask-go's own SQLite backend on the\napproval workload (the default), or with -http, -query or -dashboard puts the\nHTTP API, QueryInstances or the dashboard under load, and prints the figures.")
 	cfg.Backends = strings.Split(*backends, ",")
 	cfg.Progress = os.Stderr
-	rep, err := bench.Run(ctx, cfg)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "bench:", err)
-		os.Exit(1)
+	qcfg.N, qcfg.Concurrency, qcfg.Progress = cfg.N, cfg.Concurrency, os.Stderr
+
+	ctx, stop := cli.Context()
+	defer stop()
+	var err error
+	switch {
+	case *serve != "":
+		err = bench.Serve(ctx, *serve, *data, os.Stdout)
+	case *query:
+		err = report(bench.RunQuery(ctx, qcfg))(bench.PrintQuery, *jsonPath)
+	case *dash:
+		err = report(bench.RunDashboard(ctx, bench.DashboardConfig{Instances: qcfg.Instances, Decided: qcfg.Decided,
+			Samples: qcfg.Samples, N: cfg.N, Concurrency: cfg.Concurrency, Progress: os.Stderr}))(bench.PrintDashboard, *jsonPath)
+	case *httpLoad:
+		// Its figures are printed only.
+		err = report(bench.LoadHTTP(ctx, bench.HTTPConfig{N: cfg.N, Concurrency: cfg.Concurrency, Progress: os.Stderr}))(bench.PrintHTTP, "")
+	default:
+		err = report(bench.Run(ctx, cfg))(bench.Print, *jsonPath)
 	}
-	bench.Print(os.Stdout, rep)
-	if *jsonPath != "" {
-		if err := bench.WriteJSON(*jsonPath, rep); err != nil {
-			fmt.Fprintln(os.Stderr, "bench:", err)
-			os.Exit(1)
+	if err != nil {
+		cli.Fail("bench", 1, err)
+	}
+}
+
+// report prints a run's report, and writes it as JSON to jsonPath unless
+// that is empty; it takes the run's results as they are returned, so a
+// failed run is reported as its error.
+func report[R any](rep R, err error) func(print func(io.Writer, R), jsonPath string) error {
+	return func(print func(io.Writer, R), jsonPath string) error {
+		if err != nil {
+			return err
 		}
+		print(os.Stdout, rep)
+		if jsonPath == "" {
+			return nil
+		}
+		return bench.WriteJSON(jsonPath, rep)
 	}
 }

@@ -6,15 +6,13 @@
 package main
 
 import (
-	"context"
 	"flag"
 	"fmt"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/approvals-go/approvals/chaos"
+	"github.com/approvals-go/approvals/internal/cli"
 )
 
 func main() {
@@ -35,26 +33,24 @@ func main() {
 	flag.BoolVar(&cfg.Keep, "keep", false, "keep the temporary directory even when the run passes")
 	flag.StringVar(&cfg.Records, "records", "", "also write every approval's record (requests, answers, end state) as JSON to this file")
 	asJSON := flag.Bool("json", false, "print the report as JSON instead of the summary")
-	flag.Parse()
+	cli.Parse("Usage: chaos [flags]\n\nRuns the scheduler, the worker and the handler as separate processes, starts\nand decides approvals over HTTP while killing and restarting them at random,\nand checks every answer against the final state. Exits 1 on any loss or\ncontradiction, 2 if the run could not be made.")
 	if cfg.Seed == 0 {
 		cfg.Seed = uint64(time.Now().UnixNano())
 	}
 	cfg.Progress = os.Stderr
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := cli.Context()
 	defer stop()
 	rep, err := chaos.Run(ctx, cfg)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "chaos:", err)
 		if rep != nil && rep.Dir != "" {
-			fmt.Fprintln(os.Stderr, "chaos: scheduler files and process logs are in", rep.Dir)
+			err = fmt.Errorf("%w\nchaos: scheduler files and process logs are in %s", err, rep.Dir)
 		}
-		os.Exit(2)
+		cli.Fail("chaos", 2, err)
 	}
 	if *asJSON {
 		if err := chaos.WriteJSON(os.Stdout, rep); err != nil {
-			fmt.Fprintln(os.Stderr, "chaos:", err)
-			os.Exit(2)
+			cli.Fail("chaos", 2, err)
 		}
 	} else {
 		chaos.Print(os.Stdout, rep)

@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/approvals-go/approvals/internal/cli"
 )
 
 type options struct {
@@ -36,7 +38,7 @@ type options struct {
 
 func main() {
 	var o options
-	flag.StringVar(&o.baseURL, "url", envOr("APPROVALS_URL", "http://localhost:7071"), "base URL of the HTTP API (env APPROVALS_URL)")
+	flag.StringVar(&o.baseURL, "url", cli.EnvOr("APPROVALS_URL", "http://localhost:7071"), "base URL of the HTTP API (env APPROVALS_URL)")
 	flag.StringVar(&o.code, "code", os.Getenv("APPROVALS_FUNCTION_KEY"), "function key for a deployed API (env APPROVALS_FUNCTION_KEY)")
 	flag.StringVar(&o.requester, "requester", "console-user", "who asks for approval")
 	flag.StringVar(&o.item, "item", "Vacation request", "what needs approval")
@@ -47,18 +49,10 @@ func main() {
 	flag.StringVar(&o.approver, "approver", "console-approver", "who decides")
 	flag.StringVar(&o.comments, "comments", "", "comments sent with the decision")
 	flag.DurationVar(&o.wait, "wait", 0, "how long to wait for the outcome; 0 means the approval timeout plus a minute")
-	flag.Parse()
+	cli.Parse("Usage: client [flags]\n\nThe console client of the Python sample, over the HTTP API: creates an approval\nrequest, shows its status, asks you to approve or reject it (unless -approve,\n-reject or -no-decision says), and prints the outcome.")
 	if err := run(o, os.Stdin, os.Stdout); err != nil {
-		fmt.Fprintln(os.Stderr, "client:", err)
-		os.Exit(1)
+		cli.Fail("client", 1, err)
 	}
-}
-
-func envOr(name, def string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
-	}
-	return def
 }
 
 type api struct {

@@ -10,15 +10,14 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/signal"
 	"path/filepath"
-	"syscall"
 	"time"
 
 	"github.com/approvals-go/approvals/approvaldash"
 	"github.com/approvals-go/approvals/config"
 	"github.com/approvals-go/approvals/customhandler"
 	"github.com/approvals-go/approvals/dts"
+	"github.com/approvals-go/approvals/internal/cli"
 	"github.com/approvals-go/approvals/internal/exposure"
 	"github.com/approvals-go/approvals/internal/logging"
 	"github.com/approvals-go/approvals/internal/outbox"
@@ -47,27 +46,26 @@ type settings struct {
 func main() {
 	var s settings
 	flag.StringVar(&s.HTTP, "http", "127.0.0.1:7071", "address of the HTTP API, which has no authentication; beyond loopback it needs -"+exposure.AllowFlag)
-	flag.StringVar(&s.GRPC, "grpc", "127.0.0.1:8080", "address of the embedded scheduler's gRPC endpoint, which has no TLS or token; beyond loopback it needs -"+exposure.AllowFlag)
+	flag.StringVar(&s.GRPC, "grpc", "127.0.0.1:8080", "address of the embedded scheduler's gRPC endpoint and its task hub JSON API (/v1/taskhubs/...), which have no TLS or token; beyond loopback it needs -"+exposure.AllowFlag)
 	flag.StringVar(&s.Data, "data", ".data", "directory for the scheduler's SQLite files; empty keeps state in memory")
 	flag.StringVar(&s.LogLevel, "log-level", "info", "debug, info, warn or error")
 	flag.StringVar(&s.Dashboard, "dashboard", "127.0.0.1:8082", "address of the scheduler's dashboard and the emulator's JSON API, which have no authentication; empty turns them off; beyond loopback it needs -"+exposure.AllowFlag)
 	flag.DurationVar(&s.Retention, "retention", 0, "purge orchestrations this long after they complete, fail or are terminated (0 keeps them)")
 	flag.IntVar(&s.MaxBacklog, "max-backlog", scheduler.DefaultMaxBacklog, "refuse new approvals (503, nothing started) while this many orchestration work items and activities wait for the worker; decisions are never refused; 0 turns the bound off")
 	flag.BoolVar(&s.AllowRemote, exposure.AllowFlag, false, "let -http, -grpc and -dashboard listen beyond loopback, although none has authentication: anyone who reaches them can start and decide any approval and terminate or purge any orchestration")
-	flag.Parse()
+	cli.Parse("Usage: dev [flags]\n\nRuns the whole application in one process, the embedded scheduler, the worker\nand the HTTP API, until it is stopped (SIGINT or SIGTERM). Notifications, link\nkeys and people's identity come from the environment as for cmd/worker and\ncmd/handler (see their -h); where the parts find each other is set by the flags.")
 	flag.Visit(func(f *flag.Flag) { s.DashboardSet = s.DashboardSet || f.Name == "dashboard" })
 	if s.MaxBacklog <= 0 {
 		s.MaxBacklog = -1 // no bound, in scheduler.Options' terms
 	}
 	if err := run(s); err != nil {
-		fmt.Fprintln(os.Stderr, "dev:", err)
-		os.Exit(1)
+		cli.Fail("dev", 1, err)
 	}
 }
 
 func run(s settings) error {
 	log := logging.New(os.Stderr, s.LogLevel)
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := cli.Context()
 	defer stop()
 	// Notifications, link keys and identity come from the environment as
 	// for the separate binaries; where the parts find each other is ours.

@@ -47,6 +47,7 @@ import (
 	"strings"
 
 	"github.com/approvals-go/approvals/approval"
+	"github.com/approvals-go/approvals/internal/cli"
 )
 
 // The azd environment values, named as the handler and the worker read them
@@ -64,16 +65,8 @@ const keyBytes = 32
 func main() {
 	rotateFlag := flag.Bool("rotate", false, "make the current key the previous one and generate a new current key")
 	name := flag.String("environment", os.Getenv("AZURE_ENV_NAME"), "azd environment (default: $AZURE_ENV_NAME, which azd sets for hooks, else azd's default environment)")
-	flag.Usage = func() {
-		fmt.Fprintf(flag.CommandLine.Output(), "usage: go run ./cmd/linkkey [-rotate] [-environment NAME]\n\n"+
-			"Keeps %s in the azd environment, generating it once if it is missing.\n\n", envKey)
-		flag.PrintDefaults()
-	}
-	flag.Parse()
-	if flag.NArg() != 0 {
-		flag.Usage()
-		os.Exit(2)
-	}
+	cli.Parse("Usage: go run ./cmd/linkkey [-rotate] [-environment NAME]\n\n" +
+		"Keeps " + envKey + " in the azd environment, generating it once if it is missing.")
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()

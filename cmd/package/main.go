@@ -33,6 +33,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/approvals-go/approvals/internal/cli"
 )
 
 // executable is the name host.json gives the custom handler
@@ -43,17 +45,9 @@ func main() {
 	root := flag.String("root", ".", "repository root: holds go.mod, host.json, cmd/handler and the function folders")
 	out := flag.String("out", "dist", "folder to write the staged files and the zip to")
 	name := flag.String("name", "api", "base name of the staged folder and of the zip")
-	flag.Usage = func() {
-		fmt.Fprintf(flag.CommandLine.Output(), "usage: go run ./cmd/package [-root DIR] [-out DIR] [-name NAME]\n\n"+
-			"Builds ./cmd/handler for linux/amd64 with CGO_ENABLED=0 and writes OUT/NAME/ and OUT/NAME.zip\n"+
-			"holding %s (mode 0755), host.json and <Function>/function.json for each function folder.\n\n", executable)
-		flag.PrintDefaults()
-	}
-	flag.Parse()
-	if flag.NArg() != 0 {
-		flag.Usage()
-		os.Exit(2)
-	}
+	cli.Parse("Usage: go run ./cmd/package [-root DIR] [-out DIR] [-name NAME]\n\n" +
+		"Builds ./cmd/handler for linux/amd64 with CGO_ENABLED=0 and writes OUT/NAME/ and OUT/NAME.zip\n" +
+		"holding " + executable + " (mode 0755), host.json and <Function>/function.json for each function folder.")
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
