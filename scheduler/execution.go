@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/microsoft/durabletask-go/api"
 	"github.com/microsoft/durabletask-go/backend"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/approvals-go/approvals/dts/mgmt"
 )
 
 // Saving an execution: everything one run of an orchestrator did, written
@@ -27,14 +30,21 @@ func (s *Store) CompleteOrchestrationWorkItem(ctx context.Context, wi *backend.O
 	}
 	delivered := in.delivered
 	s.mu.Unlock()
+	newer := s.takeNewer(wi.InstanceID)
 	return s.write(ctx, func(ctx context.Context, tx *txn) (func(time.Time), error) {
-		return s.saveExecution(ctx, tx, wi.InstanceID, st, delivered)
+		if newer != nil && newer.rewind != nil {
+			return s.saveRewind(ctx, tx, wi.InstanceID, newer.rewind, delivered)
+		}
+		return s.saveExecution(ctx, tx, wi.InstanceID, st, delivered, newer)
 	})
 }
 
 // saveExecution writes what one orchestrator execution did and returns the
 // matching in-memory update.
-func (s *Store) saveExecution(ctx context.Context, tx *txn, id api.InstanceID, st *backend.OrchestrationRuntimeState, delivered []int64) (func(time.Time), error) {
+// newer, when not nil, holds the messages the execution sent to entities:
+// they are recorded in its history (before its completion, if it
+// completed) and queued for their entities.
+func (s *Store) saveExecution(ctx context.Context, tx *txn, id api.InstanceID, st *backend.OrchestrationRuntimeState, delivered []int64, newer *newerActions) (func(time.Time), error) {
 	status, err := rowStatus(st)
 	if err != nil {
 		return nil, fmt.Errorf("complete %s: %w", id, err)
@@ -78,8 +88,29 @@ func (s *Store) saveExecution(ctx context.Context, tx *txn, id api.InstanceID, s
 			return nil, fmt.Errorf("complete %s: reset history: %w", id, err)
 		}
 	}
+	events := st.NewEvents()
+	var messages []func(time.Time) // the in-memory updates of events sent to other instances and entities
+	if newer != nil && len(newer.entity) > 0 {
+		recorded := make([]*backend.HistoryEvent, len(newer.entity))
+		for i, a := range newer.entity {
+			recorded[i] = a.Entity.Event(a.ID)
+			m := entityMessageFrom(id, a.Entity)
+			apply, err := s.queueEntityMessage(ctx, tx, m, m.Event(a.ID))
+			if err != nil {
+				return nil, fmt.Errorf("complete %s: %w", id, err)
+			}
+			if apply != nil {
+				messages = append(messages, apply)
+			}
+		}
+		at := slices.IndexFunc(events, func(e *backend.HistoryEvent) bool { return e.GetExecutionCompleted() != nil })
+		if at < 0 {
+			at = len(events)
+		}
+		events = slices.Insert(slices.Clone(events), at, recorded...)
+	}
 	next := len(st.OldEvents())
-	for _, e := range st.NewEvents() {
+	for _, e := range events {
 		payload, err := backend.MarshalHistoryEvent(e)
 		if err != nil {
 			return nil, err
@@ -112,9 +143,6 @@ func (s *Store) saveExecution(ctx context.Context, tx *txn, id api.InstanceID, s
 		ref inboxRef
 	}
 	var newEvents []queued
-	// messages are the in-memory updates of the events sent to other
-	// instances.
-	var messages []func(time.Time)
 	completed := st.IsCompleted()
 	if !completed {
 		for _, e := range st.PendingTimers() {
@@ -214,6 +242,20 @@ func (s *Store) saveExecution(ctx context.Context, tx *txn, id api.InstanceID, s
 			s.wakeTasksLocked()
 		}
 	}, nil
+}
+
+// entityMessageFrom is a message an orchestration sends to an entity, as
+// the entity receives it: a lock request goes to the entity its position
+// names, and the sender is named even if the SDK left it out.
+func entityMessageFrom(id api.InstanceID, m *mgmt.EntityMessage) *mgmt.EntityMessage {
+	out := *m
+	if out.Kind == mgmt.EntityLock && int(out.Position) < len(out.LockSet) {
+		out.Target = out.LockSet[out.Position]
+	}
+	if out.Kind != mgmt.EntitySignal && out.ParentInstance == "" {
+		out.ParentInstance = string(id)
+	}
+	return &out
 }
 
 // rowStatus is the status an instance's row records beside the history
