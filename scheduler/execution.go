@@ -88,7 +88,7 @@ func (s *Store) saveExecution(ctx context.Context, tx *txn, id api.InstanceID, s
 			return nil, fmt.Errorf("complete %s: reset history: %w", id, err)
 		}
 	}
-	events := st.NewEvents()
+	events := restored(st.NewEvents())
 	var messages []func(time.Time) // the in-memory updates of events sent to other instances and entities
 	if newer != nil && len(newer.entity) > 0 {
 		recorded := make([]*backend.HistoryEvent, len(newer.entity))

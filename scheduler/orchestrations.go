@@ -292,7 +292,7 @@ func (s *Store) GetOrchestrationWorkItem(ctx context.Context) (*backend.Orchestr
 				s.unlock(id, lockedBy, 0)
 				return nil, err
 			}
-			return &backend.OrchestrationWorkItem{InstanceID: id, NewEvents: events, LockedBy: lockedBy, RetryCount: retries}, nil
+			return &backend.OrchestrationWorkItem{InstanceID: id, NewEvents: disguised(events), LockedBy: lockedBy, RetryCount: retries}, nil
 		}
 		if err := sleep(ctx, wake, wait); err != nil {
 			return nil, err
@@ -370,7 +370,7 @@ func (s *Store) GetOrchestrationRuntimeState(ctx context.Context, wi *backend.Or
 	if st := s.rewindState(wi, history); st != nil {
 		return st, nil
 	}
-	return backend.NewOrchestrationRuntimeState(wi.InstanceID, history), nil
+	return backend.NewOrchestrationRuntimeState(wi.InstanceID, disguised(history)), nil
 }
 
 // Restart starts a finished instance again with the name, version, input

@@ -80,14 +80,14 @@ func (s *Store) rewindLocked(ctx context.Context, tx *txn, id api.InstanceID, pa
 // durabletask-go's runtime runs it (see the top of this file). It
 // returns nil when wi is no such work item.
 func (s *Store) rewindState(wi *backend.OrchestrationWorkItem, history []*backend.HistoryEvent) *backend.OrchestrationRuntimeState {
-	if !slices.ContainsFunc(wi.NewEvents, mgmt.IsExecutionRewound) ||
+	if !slices.ContainsFunc(restored(wi.NewEvents), mgmt.IsExecutionRewound) ||
 		!slices.ContainsFunc(history, func(e *backend.HistoryEvent) bool { return e.GetExecutionCompleted() != nil }) {
 		return nil
 	}
 	s.mu.Lock()
 	s.rewinding[wi.InstanceID] = history
 	s.mu.Unlock()
-	kept := slices.DeleteFunc(slices.Clone(history), func(e *backend.HistoryEvent) bool { return e.GetExecutionCompleted() != nil })
+	kept := slices.DeleteFunc(slices.Clone(disguised(history)), func(e *backend.HistoryEvent) bool { return e.GetExecutionCompleted() != nil })
 	return backend.NewOrchestrationRuntimeState(wi.InstanceID, kept)
 }
 
@@ -206,6 +206,7 @@ type newerExecutor struct {
 }
 
 func (x newerExecutor) ExecuteOrchestrator(ctx context.Context, id api.InstanceID, old, new []*backend.HistoryEvent) (*backend.ExecutionResults, error) {
+	old, new = restored(old), restored(new)
 	x.store.mu.Lock()
 	if full, ok := x.store.rewinding[id]; ok && slices.ContainsFunc(new, mgmt.IsExecutionRewound) {
 		old = full
