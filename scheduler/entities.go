@@ -120,17 +120,24 @@ func (s *Store) enqueueEntityLocked(id string, now time.Time) {
 	if q == nil {
 		return
 	}
-	if !q.ready {
-		if batch, lock := q.next(now); len(batch) > 0 || lock != nil {
-			q.ready = true
-			s.entityReady = append(s.entityReady, id)
-		}
-	}
+	s.markReadyLocked(id, q, now)
 	if q.busy == "" && len(q.refs) == 0 && q.lockedBy == "" {
 		delete(s.entities, id)
 	}
 	close(s.entityWake)
 	s.entityWake = make(chan struct{})
+}
+
+// markReadyLocked puts an entity on the ready list when it has something
+// to do now.
+func (s *Store) markReadyLocked(id string, q *entityQueue, now time.Time) {
+	if q.ready {
+		return
+	}
+	if batch, lock := q.next(now); len(batch) > 0 || lock != nil {
+		q.ready = true
+		s.entityReady = append(s.entityReady, id)
+	}
 }
 
 // queueEntityMessage stores a message to an entity inside a write, creating
@@ -242,6 +249,7 @@ func (s *Store) nextEntityWorkItem(ctx context.Context, accepts func(name string
 	for {
 		s.mu.Lock()
 		now := time.Now()
+		wait := s.nextEntityDueLocked(now)
 		var (
 			id    string
 			batch []entityRef
@@ -277,7 +285,7 @@ func (s *Store) nextEntityWorkItem(ctx context.Context, accepts func(name string
 			q.busy, q.batch = token, batch
 			s.entityTokens[token] = id
 		}
-		wake, wait := s.entityWake, s.nextEntityDueLocked(now)
+		wake := s.entityWake
 		s.mu.Unlock()
 
 		switch {
@@ -301,11 +309,12 @@ func (s *Store) nextEntityWorkItem(ctx context.Context, accepts func(name string
 	}
 }
 
-// nextEntityDueLocked is how long until the earliest delayed message to an
-// entity falls due; -1 for none.
+// nextEntityDueLocked marks ready the entities whose delayed messages have
+// fallen due, and returns how long until the next one does; -1 for none.
 func (s *Store) nextEntityDueLocked(now time.Time) time.Duration {
 	var first time.Time
-	for _, q := range s.entities {
+	for id, q := range s.entities {
+		s.markReadyLocked(id, q, now)
 		for _, r := range q.refs {
 			if r.visibleAt.After(now) && (first.IsZero() || r.visibleAt.Before(first)) {
 				first = r.visibleAt

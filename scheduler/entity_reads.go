@@ -58,10 +58,7 @@ func (r *Reader) QueryEntities(ctx context.Context, q mgmt.EntityQuery) (mgmt.En
 	var where []string
 	var args []any
 	if q.IDPrefix != "" {
-		prefix := normalizeEntityID(q.IDPrefix)
-		if !strings.Contains(prefix[min(1, len(prefix)):], "@") {
-			prefix = strings.ToLower(prefix)
-		}
+		prefix := normalizeEntityPrefix(q.IDPrefix)
 		where = append(where, `substr(id, 1, ?) = ?`)
 		args = append(args, len(prefix), prefix)
 	}
@@ -107,6 +104,20 @@ func (r *Reader) QueryEntities(ctx context.Context, q mgmt.EntityQuery) (mgmt.En
 		page.ContinuationToken = page.Entities[size-1].ID
 	}
 	return page, nil
+}
+
+// normalizeEntityPrefix is an ID prefix as the SDKs normalize it: with
+// the leading "@" and the name (up to the second "@", or all of it) in
+// lower case.
+func normalizeEntityPrefix(prefix string) string {
+	if !strings.HasPrefix(prefix, "@") {
+		prefix = "@" + prefix
+	}
+	name, key, found := strings.Cut(prefix[1:], "@")
+	if !found {
+		return strings.ToLower(prefix)
+	}
+	return "@" + strings.ToLower(name) + "@" + key
 }
 
 // CleanEntityStorage implements mgmt.Service, in one transaction: it

@@ -48,4 +48,10 @@ func TestSchemaUpgradeFromVersion2(t *testing.T) {
 	if got := kinds(wi); len(got) != 2 || got[0] != "started" || got[1] != "raised" {
 		t.Fatalf("delivered %v, want [started raised]", got)
 	}
+	// Version 4's entity tables exist in the upgraded database.
+	signal(t, s, mgmt.EntityMessage{Target: "@c@k", Operation: "add"})
+	completeEntity(t, s, nextEntity(t, s, time.Second), ptr("1"), mgmt.OperationResult{})
+	if e, err := s.reader.Entity(ctx, "@c@k", true); err != nil || e.State != "1" {
+		t.Fatalf("an entity in the upgraded database: %+v %v", e, err)
+	}
 }
