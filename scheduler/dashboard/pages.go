@@ -38,6 +38,8 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /hubs/{hub}/start", s.startPage)
 	mux.HandleFunc("GET /hubs/{hub}/bulk", s.bulkPage)
 	mux.HandleFunc("POST /hubs/{hub}/bulk", s.bulkPage)
+	mux.HandleFunc("GET /hubs/{hub}/entities", s.entitiesPage)
+	mux.HandleFunc("GET /hubs/{hub}/entities/{id}", s.entityPage)
 	mux.HandleFunc("GET /hubs/{hub}/instances/{id}", s.instancePage)
 	mux.HandleFunc("GET /hubs/{hub}/instances/{id}/{action}", s.actionPage)
 	mux.HandleFunc("POST /hubs/{hub}/instances/{id}/{action}", s.actionPage)
