@@ -24,6 +24,13 @@ class Counter extends TaskEntity {
   add(n) { this.state += n; return this.state; }
   get() { return this.state; }
   fail() { throw new Error("counter refuses"); }
+  // Signals another counter and starts an orchestration: an entity's own
+  // actions.
+  spawn(key) {
+    this.context.signalEntity(new EntityInstanceId("counter", key), "add", 100);
+    this.context.scheduleNewOrchestration("hello", key, { instanceId: `hello-${key}` });
+    return "spawned";
+  }
 }
 
 // Calls the counter, signals it, reads it, and calls it again inside a
@@ -57,6 +64,15 @@ const rewindable = async function* (ctx, input) {
   const b = yield ctx.callActivity("flaky", input);
   return [a, b];
 };
+// Fails through its sub-orchestration, whose activity fails once.
+let childRuns = 0;
+const rewindParent = async function* (ctx, input) {
+  const child = yield ctx.callSubOrchestrator("rewind_child", input, { instanceId: `${ctx.instanceId}-child` });
+  return `parent of ${child}`;
+};
+const rewindChild = async function* (ctx, input) {
+  return yield ctx.callActivity("flaky_child", input);
+};
 
 const worker = new TaskHubGrpcWorker({ hostAddress: addr, metadataGenerator, logger: new NoOpLogger() });
 worker.addNamedEntity("counter", () => new Counter());
@@ -64,6 +80,13 @@ worker.addNamedOrchestrator("counter_orchestration", counterOrchestrator);
 worker.addNamedOrchestrator("rewindable", rewindable);
 worker.addNamedActivity("flaky", flaky);
 worker.addNamedActivity("steady", async (_ctx, input) => `${input} steady`);
+worker.addNamedOrchestrator("hello", async function* (_ctx, input) { return `hello ${input}`; });
+worker.addNamedOrchestrator("rewind_parent", rewindParent);
+worker.addNamedOrchestrator("rewind_child", rewindChild);
+worker.addNamedActivity("flaky_child", async (_ctx, input) => {
+  if (++childRuns === 1) throw new Error("the child's activity failed on purpose");
+  return `${input} child`;
+});
 await worker.start();
 
 const c = new TaskHubGrpcClient({ hostAddress: addr, metadataGenerator });
@@ -101,6 +124,18 @@ try {
   let o;
   for (let i = 0; i < 100; i++) { o = await c.getEntity(new EntityInstanceId("counter", key)); if (o && !o.lockedBy) break; await sleep(50); }
   ok(o?.state === 16 && !o.lockedBy, "the lock is released after the critical section");
+
+  // An entity's own signals and orchestration starts.
+  const spawner = new EntityInstanceId("counter", `s-${run}`);
+  await c.signalEntity(spawner, "spawn", `t-${run}`);
+  for (let i = 0; i < 200 && !(await c.getOrchestrationState(`hello-t-${run}`)); i++) await sleep(50);
+  const hello = await c.waitForOrchestrationCompletion(`hello-t-${run}`, true, 60);
+  ok(hello?.runtimeStatus === OrchestrationStatus.COMPLETED && JSON.parse(hello.serializedOutput) === `hello t-${run}`,
+    "an entity operation starts an orchestration");
+  let spawned;
+  for (let i = 0; i < 200; i++) { spawned = await c.getEntity(new EntityInstanceId("counter", `t-${run}`)); if (spawned?.state === 100) break; await sleep(50); }
+  ok(spawned?.state === 100, "an entity operation signals another entity");
+  await c.purgeOrchestration(`hello-t-${run}`);
 
   // Query.
   const all = [];
@@ -150,8 +185,24 @@ try {
   ok(rh.includes("ExecutionRewound") && !rh.includes("TaskFailed") && rh.at(-1) === "ExecutionCompleted", "history: ExecutionRewound, no TaskFailed, completed");
   ok(rh.filter((t) => t === "TaskScheduled").length === 2, "history: the steady activity is not scheduled again");
 
-  await c.purgeOrchestration(oid);
-  await c.purgeOrchestration(rid);
+  // Rewind of a parent whose sub-orchestration failed: both are rewound.
+  const pid = `rewind-parent-${run}`;
+  await c.scheduleNewOrchestration("rewind_parent", "job", { instanceId: pid });
+  const pfailed = await c.waitForOrchestrationCompletion(pid, true, 60);
+  ok(pfailed?.runtimeStatus === OrchestrationStatus.FAILED, "the parent fails with its sub-orchestration");
+  await c.rewindInstance(pid, "again, with the child");
+  let parent;
+  for (let i = 0; i < 600; i++) {
+    parent = await c.getOrchestrationState(pid, true);
+    if (parent?.runtimeStatus === OrchestrationStatus.COMPLETED) break;
+    await sleep(50);
+  }
+  ok(parent?.runtimeStatus === OrchestrationStatus.COMPLETED && JSON.parse(parent.serializedOutput) === "parent of job child",
+    `a rewound parent reruns its failed sub-orchestration (${parent?.runtimeStatus}: ${parent?.serializedOutput})`);
+  const child = await c.getOrchestrationState(`${pid}-child`, true);
+  ok(child?.runtimeStatus === OrchestrationStatus.COMPLETED && childRuns === 2, "the sub-orchestration was rewound and completed");
+
+  for (const id of [oid, rid, pid, `${pid}-child`]) await c.purgeOrchestration(id);
 } finally {
   await worker.stop();
   await c.stop();
