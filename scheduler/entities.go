@@ -388,15 +388,7 @@ func (s *Store) AbandonEntityTask(_ context.Context, token string) error {
 // entity of its set, or is granted to its orchestration by the last.
 func (s *Store) handleLockMessage(ctx context.Context, id string, ref entityRef) error {
 	return s.write(ctx, func(ctx context.Context, tx *txn) (func(time.Time), error) {
-		var payload []byte
-		if err := tx.QueryRowContext(ctx, `SELECT payload FROM entity_inbox WHERE seq = ?`, ref.seq).Scan(&payload); err != nil {
-			return nil, fmt.Errorf("read lock message of %s: %w", id, err)
-		}
-		e, err := backend.UnmarshalHistoryEvent(payload)
-		if err != nil {
-			return nil, err
-		}
-		m, err := mgmt.EntityMessageOf(e)
+		m, err := entityMessageAt(ctx, tx, id, ref.seq)
 		if err != nil {
 			return nil, err
 		}
@@ -436,6 +428,20 @@ func (s *Store) handleLockMessage(ctx context.Context, id string, ref entityRef)
 			s.enqueueEntityLocked(id, now)
 		}, nil
 	})
+}
+
+// entityMessageAt reads the waiting message seq of entity id inside a
+// write.
+func entityMessageAt(ctx context.Context, tx *txn, id string, seq int64) (*mgmt.EntityMessage, error) {
+	var payload []byte
+	if err := tx.QueryRowContext(ctx, `SELECT payload FROM entity_inbox WHERE seq = ?`, seq).Scan(&payload); err != nil {
+		return nil, fmt.Errorf("read message %d of %s: %w", seq, id, err)
+	}
+	e, err := backend.UnmarshalHistoryEvent(payload)
+	if err != nil {
+		return nil, err
+	}
+	return mgmt.EntityMessageOf(e)
 }
 
 // queueOrchestrationEvent queues e for an orchestration inside a write, as
@@ -489,15 +495,7 @@ func (s *Store) CompleteEntityTask(ctx context.Context, r mgmt.EntityBatchResult
 			if ref.kind != mgmt.EntityCall || ref.parent == "" {
 				continue
 			}
-			var payload []byte
-			if err := tx.QueryRowContext(ctx, `SELECT payload FROM entity_inbox WHERE seq = ?`, ref.seq).Scan(&payload); err != nil {
-				return nil, fmt.Errorf("read call %d of %s: %w", ref.seq, id, err)
-			}
-			e, err := backend.UnmarshalHistoryEvent(payload)
-			if err != nil {
-				return nil, err
-			}
-			call, err := mgmt.EntityMessageOf(e)
+			call, err := entityMessageAt(ctx, tx, id, ref.seq)
 			if err != nil {
 				return nil, err
 			}

@@ -109,16 +109,8 @@ func (s *Store) saveExecution(ctx context.Context, tx *txn, id api.InstanceID, s
 		}
 		events = slices.Insert(slices.Clone(events), at, recorded...)
 	}
-	next := len(st.OldEvents())
-	for _, e := range events {
-		payload, err := backend.MarshalHistoryEvent(e)
-		if err != nil {
-			return nil, err
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO history (instance_id, seq, payload) VALUES (?, ?, ?)`, string(id), next, payload); err != nil {
-			return nil, fmt.Errorf("complete %s: append history: %w", id, err)
-		}
-		next++
+	if err := appendHistory(ctx, tx, id, len(st.OldEvents()), events); err != nil {
+		return nil, fmt.Errorf("complete %s: %w", id, err)
 	}
 
 	var newTasks []int64
@@ -279,6 +271,21 @@ func rowStatus(st *backend.OrchestrationRuntimeState) (api.OrchestrationStatus, 
 		}
 	}
 	return st.RuntimeStatus(), nil
+}
+
+// appendHistory writes events to an instance's history from position
+// from on.
+func appendHistory(ctx context.Context, tx *txn, id api.InstanceID, from int, events []*backend.HistoryEvent) error {
+	for i, e := range events {
+		payload, err := backend.MarshalHistoryEvent(e)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO history (instance_id, seq, payload) VALUES (?, ?, ?)`, string(id), from+i, payload); err != nil {
+			return fmt.Errorf("append history: %w", err)
+		}
+	}
+	return nil
 }
 
 func deleteSeqs(ctx context.Context, tx *txn, seqs []int64) error {

@@ -19,8 +19,8 @@ import (
 //     ExecutionRewound event for it.
 //  2. The worker gets the whole history, its ExecutionCompleted included,
 //     with the new events OrchestratorStarted and ExecutionRewound. An SDK
-//     that can rewind (the JS SDK 0.4.0, and the .NET and Python SDKs of
-//     the same generation) answers with one RewindOrchestrationAction: the
+//     that can rewind (the JS SDK 0.4.0; its source says the .NET and
+//     Python SDKs rewrite alike) answers with one RewindOrchestrationAction: the
 //     history without the failed tasks' TaskScheduled and TaskFailed, the
 //     failed sub-orchestrations' results and the ExecutionCompleted, with
 //     a new execution ID and the ExecutionRewound at its end.
@@ -118,14 +118,8 @@ func (s *Store) saveRewind(ctx context.Context, tx *txn, id api.InstanceID, hist
 	if _, err := tx.ExecContext(ctx, `DELETE FROM history WHERE instance_id = ?`, string(id)); err != nil {
 		return nil, fmt.Errorf("rewind %s: %w", id, err)
 	}
-	for i, e := range history {
-		payload, err := backend.MarshalHistoryEvent(e)
-		if err != nil {
-			return nil, err
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO history (instance_id, seq, payload) VALUES (?, ?, ?)`, string(id), i, payload); err != nil {
-			return nil, fmt.Errorf("rewind %s: %w", id, err)
-		}
+	if err := appendHistory(ctx, tx, id, 0, history); err != nil {
+		return nil, fmt.Errorf("rewind %s: %w", id, err)
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE instances SET status = ?, updated_at = ?, execution_id = ?, completed_at = NULL, output = NULL, failure = NULL
 		WHERE id = ?`, int32(api.RUNTIME_STATUS_RUNNING), time.Now().UnixNano(), executionID, string(id)); err != nil {

@@ -36,26 +36,21 @@ func init() {
 	if err != nil {
 		panic(fmt.Sprintf("mgmt: build entity protocol descriptors: %v", err))
 	}
-	m := fd.Messages()
-	msgRewindInstanceRequest = m.ByName("RewindInstanceRequest")
-	msgRewindInstanceResponse = m.ByName("RewindInstanceResponse")
-	msgEntityHistoryEvent = m.ByName("HistoryEvent")
-	msgEntityOrchestratorAction = m.ByName("OrchestratorAction")
-	msgEntityWorkItem = m.ByName("WorkItem")
-	msgEntityBatchResult = m.ByName("EntityBatchResult")
-	msgAbandonEntityTaskRequest = m.ByName("AbandonEntityTaskRequest")
-	msgAbandonEntityTaskResponse = m.ByName("AbandonEntityTaskResponse")
-	msgGetWorkItemsRequest = m.ByName("GetWorkItemsRequest")
-	msgSignalEntityRequest = m.ByName("SignalEntityRequest")
-	msgSignalEntityResponse = m.ByName("SignalEntityResponse")
-	msgGetEntityRequest = m.ByName("GetEntityRequest")
-	msgGetEntityResponse = m.ByName("GetEntityResponse")
-	msgQueryEntitiesRequest = m.ByName("QueryEntitiesRequest")
-	msgQueryEntitiesResponse = m.ByName("QueryEntitiesResponse")
-	msgEntityMetadata = m.ByName("EntityMetadata")
-	msgCleanEntityStorageRequest = m.ByName("CleanEntityStorageRequest")
-	msgCleanEntityStorageResponse = m.ByName("CleanEntityStorageResponse")
-	msgCompleteTaskResponse = m.ByName("CompleteTaskResponse")
+	for name, d := range map[protoreflect.Name]*protoreflect.MessageDescriptor{
+		"RewindInstanceRequest": &msgRewindInstanceRequest, "RewindInstanceResponse": &msgRewindInstanceResponse,
+		"HistoryEvent": &msgEntityHistoryEvent, "OrchestratorAction": &msgEntityOrchestratorAction, "WorkItem": &msgEntityWorkItem,
+		"EntityBatchResult": &msgEntityBatchResult, "AbandonEntityTaskRequest": &msgAbandonEntityTaskRequest,
+		"AbandonEntityTaskResponse": &msgAbandonEntityTaskResponse, "GetWorkItemsRequest": &msgGetWorkItemsRequest,
+		"SignalEntityRequest": &msgSignalEntityRequest, "SignalEntityResponse": &msgSignalEntityResponse,
+		"GetEntityRequest": &msgGetEntityRequest, "GetEntityResponse": &msgGetEntityResponse,
+		"QueryEntitiesRequest": &msgQueryEntitiesRequest, "QueryEntitiesResponse": &msgQueryEntitiesResponse,
+		"EntityMetadata": &msgEntityMetadata, "CleanEntityStorageRequest": &msgCleanEntityStorageRequest,
+		"CleanEntityStorageResponse": &msgCleanEntityStorageResponse, "CompleteTaskResponse": &msgCompleteTaskResponse,
+	} {
+		if *d = fd.Messages().ByName(name); *d == nil {
+			panic(fmt.Sprintf("mgmt: no message %s", name))
+		}
+	}
 }
 
 // withOneof declares the oneof that the fields marked by oneof belong to.

@@ -210,9 +210,8 @@ type startView struct {
 }
 
 func (s *Server) startPage(w http.ResponseWriter, r *http.Request) {
-	h, ok := s.hub(r.PathValue("hub"))
+	h, ok := s.pathHub(w, r)
 	if !ok {
-		s.notFound(w, "There is no task hub named “"+r.PathValue("hub")+"”.")
 		return
 	}
 	v := &startView{Hub: h.Name(), URL: hubURL(h.Name()) + "start", Form: url.Values{}}
@@ -283,9 +282,8 @@ func bulkBack(hub, back string) string {
 }
 
 func (s *Server) bulkPage(w http.ResponseWriter, r *http.Request) {
-	h, ok := s.hub(r.PathValue("hub"))
+	h, ok := s.pathHub(w, r)
 	if !ok {
-		s.notFound(w, "There is no task hub named “"+r.PathValue("hub")+"”.")
 		return
 	}
 	if err := r.ParseForm(); err != nil {

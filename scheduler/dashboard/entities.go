@@ -55,9 +55,8 @@ func (s *Server) entityRow(hub string, e *mgmt.Entity) entityRow {
 }
 
 func (s *Server) entitiesPage(w http.ResponseWriter, r *http.Request) {
-	h, ok := s.hub(r.PathValue("hub"))
+	h, ok := s.pathHub(w, r)
 	if !ok {
-		s.notFound(w, "There is no task hub named “"+r.PathValue("hub")+"”.")
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), readTimeout)
@@ -91,9 +90,8 @@ func (s *Server) entitiesPage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) entityPage(w http.ResponseWriter, r *http.Request) {
-	h, ok := s.hub(r.PathValue("hub"))
+	h, ok := s.pathHub(w, r)
 	if !ok {
-		s.notFound(w, "There is no task hub named “"+r.PathValue("hub")+"”.")
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), readTimeout)

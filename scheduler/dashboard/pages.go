@@ -236,9 +236,8 @@ type listView struct {
 type hidden struct{ Name, Value string }
 
 func (s *Server) listPage(w http.ResponseWriter, r *http.Request) {
-	h, ok := s.hub(r.PathValue("hub"))
+	h, ok := s.pathHub(w, r)
 	if !ok {
-		s.notFound(w, "There is no task hub named “"+r.PathValue("hub")+"”.")
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), readTimeout)
@@ -346,9 +345,8 @@ func truncate(s string, n int) string {
 
 // lookup finds the hub and instance a URL names, answering 404 itself.
 func (s *Server) lookup(w http.ResponseWriter, r *http.Request) (Hub, *mgmt.Instance, bool) {
-	h, ok := s.hub(r.PathValue("hub"))
+	h, ok := s.pathHub(w, r)
 	if !ok {
-		s.notFound(w, "There is no task hub named “"+r.PathValue("hub")+"”.")
 		return nil, nil, false
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), readTimeout)
@@ -363,6 +361,15 @@ func (s *Server) lookup(w http.ResponseWriter, r *http.Request) (Hub, *mgmt.Inst
 		return nil, nil, false
 	}
 	return h, in, true
+}
+
+// pathHub finds the hub the URL names, answering 404 itself.
+func (s *Server) pathHub(w http.ResponseWriter, r *http.Request) (Hub, bool) {
+	h, ok := s.hub(r.PathValue("hub"))
+	if !ok {
+		s.notFound(w, "There is no task hub named “"+r.PathValue("hub")+"”.")
+	}
+	return h, ok
 }
 
 func (s *Server) notFound(w http.ResponseWriter, msg string) {
