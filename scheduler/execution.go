@@ -109,6 +109,15 @@ func (s *Store) saveExecution(ctx context.Context, tx *txn, id api.InstanceID, s
 		}
 		events = slices.Insert(slices.Clone(events), at, recorded...)
 	}
+	if newer != nil && newer.rewindAsked {
+		// Asked to rewind, the worker ran the orchestration instead: its
+		// execution follows the history its runtime state had, which left
+		// out the ExecutionCompleted (see rewind.go).
+		s.log.Warn("the worker did not rewind; its SDK may not support rewinding", "instance_id", id)
+		if _, err := tx.ExecContext(ctx, `DELETE FROM history WHERE instance_id = ? AND seq >= ?`, string(id), len(st.OldEvents())); err != nil {
+			return nil, fmt.Errorf("complete %s: %w", id, err)
+		}
+	}
 	if err := appendHistory(ctx, tx, id, len(st.OldEvents()), events); err != nil {
 		return nil, fmt.Errorf("complete %s: %w", id, err)
 	}

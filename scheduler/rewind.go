@@ -35,7 +35,9 @@ import (
 // leaves out the ExecutionCompleted (see GetOrchestrationRuntimeState) and
 // the executor (see newerExecutor) puts it back for the worker. A worker
 // that cannot rewind fails the orchestration again, with its own error as
-// the failure, which is what the service shows for such a worker too.
+// the failure (durabletask-go v0.6.0's does, on the events it does not
+// know): its execution is saved in place of the old ExecutionCompleted
+// (see saveExecution).
 
 // Rewind implements mgmt.Service.
 func (s *Store) Rewind(ctx context.Context, id api.InstanceID, reason string) error {
@@ -178,6 +180,9 @@ type newerActions struct {
 	entity []*mgmt.NewerAction
 	// rewind is the history a worker rewrote; nil when it did not rewind.
 	rewind []*backend.HistoryEvent
+	// rewindAsked is set when the worker was asked to rewind (given the
+	// history with its ExecutionCompleted, which its runtime state lacks).
+	rewindAsked bool
 }
 
 // takeNewer returns and forgets what newerExecutor kept for id.
@@ -201,9 +206,10 @@ type newerExecutor struct {
 
 func (x newerExecutor) ExecuteOrchestrator(ctx context.Context, id api.InstanceID, old, new []*backend.HistoryEvent) (*backend.ExecutionResults, error) {
 	old, new = restored(old), restored(new)
+	var kept newerActions
 	x.store.mu.Lock()
 	if full, ok := x.store.rewinding[id]; ok && slices.ContainsFunc(new, mgmt.IsExecutionRewound) {
-		old = full
+		old, kept.rewindAsked = full, true
 	}
 	delete(x.store.rewinding, id)
 	delete(x.store.newer, id)
@@ -213,7 +219,6 @@ func (x newerExecutor) ExecuteOrchestrator(ctx context.Context, id api.InstanceI
 	if err != nil || res == nil || res.Response == nil {
 		return res, err
 	}
-	var kept newerActions
 	actions := res.Response.Actions[:0]
 	for _, a := range res.Response.Actions {
 		n, err := mgmt.NewerActionOf(a)
@@ -230,7 +235,7 @@ func (x newerExecutor) ExecuteOrchestrator(ctx context.Context, id api.InstanceI
 		}
 	}
 	res.Response.Actions = actions
-	if kept.rewind != nil || len(kept.entity) > 0 {
+	if kept.rewind != nil || kept.rewindAsked || len(kept.entity) > 0 {
 		x.store.mu.Lock()
 		x.store.newer[id] = &kept
 		x.store.mu.Unlock()

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/microsoft/durabletask-go/backend"
+	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -239,6 +240,21 @@ func NewerEventKind(e *backend.HistoryEvent) string {
 		return string(set.Name())
 	}
 	return ""
+}
+
+// NewerEventJSON is the protocol's JSON form of an event of a type
+// v0.6.0 does not know (protojson leaves out its unknown fields); false
+// for any other event.
+func NewerEventJSON(e *backend.HistoryEvent) ([]byte, bool) {
+	if NewerEventKind(e) == "" {
+		return nil, false
+	}
+	f, err := newerEvent(e)
+	if err != nil {
+		return nil, false
+	}
+	b, err := protojson.Marshal(f.m.Interface())
+	return b, err == nil
 }
 
 // IsExecutionRewound reports whether e is an ExecutionRewound event.

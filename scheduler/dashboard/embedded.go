@@ -87,6 +87,10 @@ func (h embeddedHub) Restart(ctx context.Context, id api.InstanceID, newID bool)
 	return h.store.Restart(ctx, id, newID)
 }
 
+func (h embeddedHub) Rewind(ctx context.Context, id api.InstanceID, reason string) error {
+	return h.store.Rewind(ctx, id, reason)
+}
+
 func (h embeddedHub) Purge(ctx context.Context, ids []api.InstanceID) (int, error) {
 	return h.store.Purge(ctx, mgmt.PurgeRequest{IDs: ids})
 }

@@ -63,6 +63,9 @@ type Hub interface {
 	// Restart starts a finished instance again, under its own ID or a new
 	// one, and returns the ID it runs under.
 	Restart(ctx context.Context, id api.InstanceID, newID bool) (api.InstanceID, error)
+	// Rewind reruns the failed tasks of a failed instance; an instance in
+	// another status is an error wrapping mgmt.ErrNotFailed.
+	Rewind(ctx context.Context, id api.InstanceID, reason string) error
 	// Purge deletes those of ids that have finished and returns how many.
 	Purge(ctx context.Context, ids []api.InstanceID) (int, error)
 

@@ -390,6 +390,7 @@ var notices = map[string]string{
 	"suspended":  "Suspend requested. Events sent meanwhile are kept until it is resumed.",
 	"resumed":    "Resume requested.",
 	"restarted":  "Restarted with its original input.",
+	"rewound":    "Rewind requested: the failed tasks run again once a worker replays the instance.",
 	"purged":     "Instance purged.",
 }
 
