@@ -133,9 +133,9 @@ func SplitEntityID(id string) (name, key string, ok bool) {
 	if len(id) < 2 || id[0] != '@' {
 		return "", "", false
 	}
-	for i := 1; i < len(id); i++ {
+	for i := 2; i < len(id); i++ {
 		if id[i] == '@' {
-			return id[1:i], id[i+1:], i > 1
+			return id[1:i], id[i+1:], true
 		}
 	}
 	return "", "", false
