@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/microsoft/durabletask-go/api"
 	"github.com/microsoft/durabletask-go/backend"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/approvals-go/approvals/dts/mgmt"
 )
 
 // Saving an execution: everything one run of an orchestrator did, written
@@ -27,14 +30,21 @@ func (s *Store) CompleteOrchestrationWorkItem(ctx context.Context, wi *backend.O
 	}
 	delivered := in.delivered
 	s.mu.Unlock()
+	newer := s.takeNewer(wi.InstanceID)
 	return s.write(ctx, func(ctx context.Context, tx *txn) (func(time.Time), error) {
-		return s.saveExecution(ctx, tx, wi.InstanceID, st, delivered)
+		if newer != nil && newer.rewind != nil {
+			return s.saveRewind(ctx, tx, wi.InstanceID, newer.rewind, delivered)
+		}
+		return s.saveExecution(ctx, tx, wi.InstanceID, st, delivered, newer)
 	})
 }
 
 // saveExecution writes what one orchestrator execution did and returns the
 // matching in-memory update.
-func (s *Store) saveExecution(ctx context.Context, tx *txn, id api.InstanceID, st *backend.OrchestrationRuntimeState, delivered []int64) (func(time.Time), error) {
+// newer, when not nil, holds the messages the execution sent to entities:
+// they are recorded in its history (before its completion, if it
+// completed) and queued for their entities.
+func (s *Store) saveExecution(ctx context.Context, tx *txn, id api.InstanceID, st *backend.OrchestrationRuntimeState, delivered []int64, newer *newerActions) (func(time.Time), error) {
 	status, err := rowStatus(st)
 	if err != nil {
 		return nil, fmt.Errorf("complete %s: %w", id, err)
@@ -78,16 +88,38 @@ func (s *Store) saveExecution(ctx context.Context, tx *txn, id api.InstanceID, s
 			return nil, fmt.Errorf("complete %s: reset history: %w", id, err)
 		}
 	}
-	next := len(st.OldEvents())
-	for _, e := range st.NewEvents() {
-		payload, err := backend.MarshalHistoryEvent(e)
-		if err != nil {
-			return nil, err
+	events := restored(st.NewEvents())
+	var messages []func(time.Time) // the in-memory updates of events sent to other instances and entities
+	if newer != nil && len(newer.entity) > 0 {
+		recorded := make([]*backend.HistoryEvent, len(newer.entity))
+		for i, a := range newer.entity {
+			recorded[i] = a.Entity.Event(a.ID)
+			m := entityMessageFrom(id, a.Entity)
+			apply, err := s.queueEntityMessage(ctx, tx, m, m.Event(a.ID))
+			if err != nil {
+				return nil, fmt.Errorf("complete %s: %w", id, err)
+			}
+			if apply != nil {
+				messages = append(messages, apply)
+			}
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO history (instance_id, seq, payload) VALUES (?, ?, ?)`, string(id), next, payload); err != nil {
-			return nil, fmt.Errorf("complete %s: append history: %w", id, err)
+		at := slices.IndexFunc(events, func(e *backend.HistoryEvent) bool { return e.GetExecutionCompleted() != nil })
+		if at < 0 {
+			at = len(events)
 		}
-		next++
+		events = slices.Insert(slices.Clone(events), at, recorded...)
+	}
+	if newer != nil && newer.rewindAsked {
+		// Asked to rewind, the worker ran the orchestration instead: its
+		// execution follows the history its runtime state had, which left
+		// out the ExecutionCompleted (see rewind.go).
+		s.log.Warn("the worker did not rewind; its SDK may not support rewinding", "instance_id", id)
+		if _, err := tx.ExecContext(ctx, `DELETE FROM history WHERE instance_id = ? AND seq >= ?`, string(id), len(st.OldEvents())); err != nil {
+			return nil, fmt.Errorf("complete %s: %w", id, err)
+		}
+	}
+	if err := appendHistory(ctx, tx, id, len(st.OldEvents()), events); err != nil {
+		return nil, fmt.Errorf("complete %s: %w", id, err)
 	}
 
 	var newTasks []int64
@@ -112,9 +144,6 @@ func (s *Store) saveExecution(ctx context.Context, tx *txn, id api.InstanceID, s
 		ref inboxRef
 	}
 	var newEvents []queued
-	// messages are the in-memory updates of the events sent to other
-	// instances.
-	var messages []func(time.Time)
 	completed := st.IsCompleted()
 	if !completed {
 		for _, e := range st.PendingTimers() {
@@ -216,6 +245,20 @@ func (s *Store) saveExecution(ctx context.Context, tx *txn, id api.InstanceID, s
 	}, nil
 }
 
+// entityMessageFrom is a message an orchestration sends to an entity, as
+// the entity receives it: a lock request goes to the entity its position
+// names, and the sender is named even if the SDK left it out.
+func entityMessageFrom(id api.InstanceID, m *mgmt.EntityMessage) *mgmt.EntityMessage {
+	out := *m
+	if out.Kind == mgmt.EntityLock && int(out.Position) < len(out.LockSet) {
+		out.Target = out.LockSet[out.Position]
+	}
+	if out.Kind != mgmt.EntitySignal && out.ParentInstance == "" {
+		out.ParentInstance = string(id)
+	}
+	return &out
+}
+
 // rowStatus is the status an instance's row records beside the history
 // of st, so that the row never contradicts the history saved with it. A
 // history without ExecutionStarted is refused: the runtime reports it as
@@ -237,6 +280,21 @@ func rowStatus(st *backend.OrchestrationRuntimeState) (api.OrchestrationStatus, 
 		}
 	}
 	return st.RuntimeStatus(), nil
+}
+
+// appendHistory writes events to an instance's history from position
+// from on.
+func appendHistory(ctx context.Context, tx *txn, id api.InstanceID, from int, events []*backend.HistoryEvent) error {
+	for i, e := range events {
+		payload, err := backend.MarshalHistoryEvent(e)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO history (instance_id, seq, payload) VALUES (?, ?, ?)`, string(id), from+i, payload); err != nil {
+			return fmt.Errorf("append history: %w", err)
+		}
+	}
+	return nil
 }
 
 func deleteSeqs(ctx context.Context, tx *txn, seqs []int64) error {

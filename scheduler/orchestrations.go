@@ -229,7 +229,7 @@ func (s *Store) terminateBeforeStart(ctx context.Context, tx *txn, id api.Instan
 			return nil, fmt.Errorf("terminate %s before its start: %w", id, err)
 		}
 	}
-	if _, err := s.saveExecution(ctx, tx, id, st, nil); err != nil {
+	if _, err := s.saveExecution(ctx, tx, id, st, nil, nil); err != nil {
 		return nil, err
 	}
 	s.log.Debug("terminated before its start time", "instance_id", id)
@@ -292,7 +292,7 @@ func (s *Store) GetOrchestrationWorkItem(ctx context.Context) (*backend.Orchestr
 				s.unlock(id, lockedBy, 0)
 				return nil, err
 			}
-			return &backend.OrchestrationWorkItem{InstanceID: id, NewEvents: events, LockedBy: lockedBy, RetryCount: retries}, nil
+			return &backend.OrchestrationWorkItem{InstanceID: id, NewEvents: disguised(events), LockedBy: lockedBy, RetryCount: retries}, nil
 		}
 		if err := sleep(ctx, wake, wait); err != nil {
 			return nil, err
@@ -357,6 +357,7 @@ func (s *Store) unlock(id api.InstanceID, lockedBy string, delay time.Duration) 
 
 // AbandonOrchestrationWorkItem implements backend.Backend.
 func (s *Store) AbandonOrchestrationWorkItem(_ context.Context, wi *backend.OrchestrationWorkItem) error {
+	s.takeNewer(wi.InstanceID)
 	return s.unlock(wi.InstanceID, wi.LockedBy, wi.GetAbandonDelay())
 }
 
@@ -366,7 +367,10 @@ func (s *Store) GetOrchestrationRuntimeState(ctx context.Context, wi *backend.Or
 	if err != nil {
 		return nil, err
 	}
-	return backend.NewOrchestrationRuntimeState(wi.InstanceID, history), nil
+	if st := s.rewindState(wi, history); st != nil {
+		return st, nil
+	}
+	return backend.NewOrchestrationRuntimeState(wi.InstanceID, disguised(history)), nil
 }
 
 // Restart starts a finished instance again with the name, version, input

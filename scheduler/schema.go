@@ -19,7 +19,7 @@ import (
 var migrations embed.FS
 
 // SchemaVersion is the version of the newest migration.
-const SchemaVersion = 3
+const SchemaVersion = 4
 
 // migrationFiles lists the migrations in order, checking their numbering.
 func migrationFiles() ([]string, error) {

@@ -48,4 +48,48 @@ func TestSchemaUpgradeFromVersion2(t *testing.T) {
 	if got := kinds(wi); len(got) != 2 || got[0] != "started" || got[1] != "raised" {
 		t.Fatalf("delivered %v, want [started raised]", got)
 	}
+	// Version 4's entity tables exist in the upgraded database.
+	signal(t, s, mgmt.EntityMessage{Target: "@c@k", Operation: "add"})
+	completeEntity(t, s, nextEntity(t, s, time.Second), ptr("1"), mgmt.OperationResult{})
+	if e, err := s.reader.Entity(ctx, "@c@k", true); err != nil || e.State != "1" {
+		t.Fatalf("an entity in the upgraded database: %+v %v", e, err)
+	}
+}
+
+// A database of schema version 3 (the last before entities), written by
+// that version's store: "failed" failed in its activity, "waiting" has its
+// start and a raised event queued. Upgraded in place, it keeps entities,
+// rewinds the failed instance and still offers the waiting events.
+func TestSchemaUpgradeFromVersion3(t *testing.T) {
+	s := openStore(t, copyFixture(t, "schema-v3"))
+	ctx := context.Background()
+	var version int
+	if err := s.reader.db.QueryRow(`PRAGMA user_version`).Scan(&version); err != nil || version != SchemaVersion {
+		t.Fatalf("schema version %d after open (%v), want %d", version, err, SchemaVersion)
+	}
+	signal(t, s, mgmt.EntityMessage{Target: "@c@k", Operation: "add"})
+	completeEntity(t, s, nextEntity(t, s, time.Second), ptr("1"), mgmt.OperationResult{})
+	if e, err := s.reader.Entity(ctx, "@c@k", true); err != nil || e.State != "1" {
+		t.Fatalf("an entity in the upgraded database: %+v %v", e, err)
+	}
+	if err := s.Rewind(ctx, "failed", "after the upgrade"); err != nil {
+		t.Fatal(err)
+	}
+	got := map[api.InstanceID][]string{}
+	for range 2 {
+		wi := fetch(t, s, time.Second)
+		if wi == nil {
+			t.Fatalf("offered only %v after the upgrade", got)
+		}
+		got[wi.InstanceID] = kinds(wi)
+		if wi.InstanceID == "failed" {
+			got[wi.InstanceID] = newerKinds(wi)
+		}
+	}
+	if k := got["waiting"]; len(k) != 2 || k[0] != "started" || k[1] != "raised" {
+		t.Fatalf("the waiting instance was given %v, want [started raised]", k)
+	}
+	if k := got["failed"]; len(k) != 1 || k[0] != "executionRewound" {
+		t.Fatalf("the rewound instance was given %v, want [executionRewound]", k)
+	}
 }

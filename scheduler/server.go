@@ -196,7 +196,7 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		register(&c)
 		desc = c.desc
 		h := &hub{name: name, store: store, service: c.impl, dispatchers: []backend.TaskWorker{
-			backend.NewOrchestrationWorker(store, executor, dtLog, par),
+			backend.NewOrchestrationWorker(store, newerExecutor{executor, store}, dtLog, par),
 			backend.NewActivityTaskWorker(store, executor, dtLog, backend.WithMaxParallelism(int32(opts.ActivityParallelism))),
 		}}
 		s.hubs = append(s.hubs, h)
@@ -255,7 +255,11 @@ func (s *Server) routed(desc *grpc.ServiceDesc) *grpc.ServiceDesc {
 		}
 		handler := sd.Handler
 		sd.Handler = func(_ any, stream grpc.ServerStream) error {
-			return handler(s.hubFor(stream.Context()).service, stream)
+			h := s.hubFor(stream.Context())
+			if sd.StreamName == "GetWorkItems" {
+				return h.store.serveWorkItems(stream, func(stream grpc.ServerStream) error { return handler(h.service, stream) })
+			}
+			return handler(h.service, stream)
 		}
 		out.Streams = append(out.Streams, sd)
 	}
@@ -334,6 +338,34 @@ func (h hubService) Purge(ctx context.Context, r mgmt.PurgeRequest) (int, error)
 
 func (h hubService) Restart(ctx context.Context, id api.InstanceID, newInstanceID bool) (api.InstanceID, error) {
 	return h.store.Restart(ctx, id, newInstanceID)
+}
+
+func (h hubService) Rewind(ctx context.Context, id api.InstanceID, reason string) error {
+	return h.store.Rewind(ctx, id, reason)
+}
+
+func (h hubService) SignalEntity(ctx context.Context, m *mgmt.EntityMessage) error {
+	return h.store.SignalEntity(ctx, m)
+}
+
+func (h hubService) Entity(ctx context.Context, id string, withState bool) (*mgmt.Entity, error) {
+	return h.store.reader.Entity(ctx, id, withState)
+}
+
+func (h hubService) QueryEntities(ctx context.Context, q mgmt.EntityQuery) (mgmt.EntityPage, error) {
+	return h.store.reader.QueryEntities(ctx, q)
+}
+
+func (h hubService) CleanEntityStorage(ctx context.Context, r mgmt.CleanEntities) (mgmt.CleanedEntities, error) {
+	return h.store.CleanEntityStorage(ctx, r)
+}
+
+func (h hubService) CompleteEntityTask(ctx context.Context, r mgmt.EntityBatchResult) error {
+	return h.store.CompleteEntityTask(ctx, r)
+}
+
+func (h hubService) AbandonEntityTask(ctx context.Context, token string) error {
+	return h.store.AbandonEntityTask(ctx, token)
 }
 
 // Serve accepts connections on lis until Close.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/microsoft/durabletask-go/api"
+	"github.com/microsoft/durabletask-go/backend"
 
 	// The pure-Go SQLite driver keeps every binary buildable with
 	// CGO_ENABLED=0; durabletask-go already depends on it.
@@ -21,7 +22,9 @@ import (
 // The store is split by concern: this file opens and closes it; index.go is
 // the in-memory index of what is ready to run; orchestrations.go and
 // execution.go hand out and save orchestration work items; activities.go
-// does the same for activities; reads.go and query.go answer queries from
+// does the same for activities; entities.go and entity_reads.go keep
+// durable entities; rewind.go rewinds failed orchestrations and carries
+// the actions durabletask-go v0.6.0 does not know; reads.go and query.go answer queries from
 // the reader pool; purge.go deletes instances; wait.go wakes those waiting
 // for an instance to change; backlog.go refuses clients' starts while too
 // much work waits. Functions named ...Locked need s.mu held.
@@ -70,6 +73,19 @@ type Store struct {
 	taskWake   chan struct{}
 	// watches wake those waiting for an instance to change.
 	watches map[api.InstanceID]*watch
+
+	// entities index the entities with waiting messages or a lock,
+	// entityReady those with something to do now, entityTokens the
+	// batches handed out by completion token (see entities.go).
+	entities     map[string]*entityQueue
+	entityReady  []string
+	entityTokens map[string]string
+	entityWake   chan struct{}
+	// rewinding holds the full history of an instance being rewound
+	// between its state's load and its dispatch, newer the actions of an
+	// execution that v0.6.0's runtime does not know (see rewind.go).
+	rewinding map[api.InstanceID][]*backend.HistoryEvent
+	newer     map[api.InstanceID]*newerActions
 
 	// maxBacklog bounds the backlog beyond which clients' starts are
 	// refused (see admit); zero, as OpenStore leaves it, means no bound,
@@ -132,6 +148,12 @@ func OpenStore(path, sync string, log *slog.Logger) (*Store, error) {
 		orchWake:  make(chan struct{}),
 		taskWake:  make(chan struct{}),
 		watches:   make(map[api.InstanceID]*watch),
+
+		entities:     make(map[string]*entityQueue),
+		entityTokens: make(map[string]string),
+		entityWake:   make(chan struct{}),
+		rewinding:    make(map[api.InstanceID][]*backend.HistoryEvent),
+		newer:        make(map[api.InstanceID]*newerActions),
 	}
 	if err := s.load(); err != nil {
 		s.closeDBs()
@@ -202,7 +224,10 @@ func (s *Store) load() error {
 		s.tasks.push(seq)
 		s.taskOwner[seq] = api.InstanceID(id)
 	}
-	return trows.Err()
+	if err := trows.Err(); err != nil {
+		return err
+	}
+	return s.loadEntities()
 }
 
 // Close stops taking writes and releases the database. Call it after the

@@ -34,7 +34,30 @@ type Service interface {
 	// Purge returns how many instances it deleted.
 	Purge(ctx context.Context, r PurgeRequest) (int, error)
 	Restart(ctx context.Context, id api.InstanceID, newInstanceID bool) (api.InstanceID, error)
+	// Rewind reruns the failed tasks of a failed orchestration; an
+	// instance in another status is an error wrapping ErrNotFailed.
+	Rewind(ctx context.Context, id api.InstanceID, reason string) error
+
+	// SignalEntity queues an operation for an entity.
+	SignalEntity(ctx context.Context, m *EntityMessage) error
+	// Entity reads one entity; an entity that does not exist is an error
+	// wrapping ErrEntityNotFound.
+	Entity(ctx context.Context, id string, withState bool) (*Entity, error)
+	QueryEntities(ctx context.Context, q EntityQuery) (EntityPage, error)
+	CleanEntityStorage(ctx context.Context, r CleanEntities) (CleanedEntities, error)
+	// CompleteEntityTask saves what a worker did with an entity work item;
+	// AbandonEntityTask gives one back to be run again. Both identify the
+	// work item by its completion token.
+	CompleteEntityTask(ctx context.Context, r EntityBatchResult) error
+	AbandonEntityTask(ctx context.Context, completionToken string) error
 }
+
+// ErrNotFailed is the error Rewind wraps for an instance that has not
+// failed; it is answered FailedPrecondition.
+var ErrNotFailed = errors.New("only a failed orchestration can be rewound")
+
+// ErrEntityNotFound is the error Entity wraps for an unknown entity.
+var ErrEntityNotFound = errors.New("entity not found")
 
 // History chunks stay well under the 64 MiB message limit and give a
 // client its first events early.
@@ -132,6 +155,7 @@ func Methods(serviceFor func(context.Context) Service) ([]grpc.MethodDesc, []grp
 			return resp.message(), nil
 		}),
 	}
+	methods = append(methods, entityMethods(serviceFor)...)
 	streams := []grpc.StreamDesc{{
 		StreamName:    "StreamInstanceHistory",
 		ServerStreams: true,
@@ -200,7 +224,7 @@ func statusOf(err error) error {
 	switch {
 	case errors.Is(err, api.ErrInstanceNotFound):
 		return status.Error(codes.NotFound, err.Error())
-	case errors.Is(err, api.ErrNotCompleted):
+	case errors.Is(err, api.ErrNotCompleted), errors.Is(err, ErrNotFailed):
 		return status.Error(codes.FailedPrecondition, err.Error())
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return status.FromContextError(err).Err()

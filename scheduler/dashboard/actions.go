@@ -57,6 +57,9 @@ var actions = map[string]actionInfo{
 	"restart": {Title: "Restart", Verb: "Restart",
 		Explain: "Starts the orchestration again with its original name and input.",
 		allowed: func(in *mgmt.Instance) bool { return mgmt.Final(in.RuntimeStatus) }},
+	"rewind": {Title: "Rewind", Verb: "Rewind",
+		Explain: "Runs the failed activities and sub-orchestrations of a failed instance again; what succeeded is kept. The worker's SDK must support rewinding (durabletask-go v0.6.0 does not: the instance fails again).",
+		allowed: func(in *mgmt.Instance) bool { return in.RuntimeStatus == api.RUNTIME_STATUS_FAILED }},
 	"purge": {Title: "Purge", Verb: "Purge", Danger: true,
 		Explain: "Deletes the instance and its whole history for good.",
 		allowed: func(in *mgmt.Instance) bool { return mgmt.Final(in.RuntimeStatus) }},
@@ -192,6 +195,12 @@ func (s *Server) perform(ctx context.Context, h Hub, in *mgmt.Instance, name str
 	case "restart":
 		newID, err := h.Restart(ctx, id, f.Get("new_id") == "yes")
 		return newID, "restarted", "", err
+	case "rewind":
+		err := h.Rewind(ctx, id, reason)
+		if errors.Is(err, mgmt.ErrNotFailed) {
+			return "", "", "The instance is no longer failed.", nil
+		}
+		return id, "rewound", "", err
 	case "purge":
 		n, err := h.Purge(ctx, []api.InstanceID{id})
 		if err == nil && n == 0 {
@@ -210,9 +219,8 @@ type startView struct {
 }
 
 func (s *Server) startPage(w http.ResponseWriter, r *http.Request) {
-	h, ok := s.hub(r.PathValue("hub"))
+	h, ok := s.pathHub(w, r)
 	if !ok {
-		s.notFound(w, "There is no task hub named “"+r.PathValue("hub")+"”.")
 		return
 	}
 	v := &startView{Hub: h.Name(), URL: hubURL(h.Name()) + "start", Form: url.Values{}}
@@ -283,9 +291,8 @@ func bulkBack(hub, back string) string {
 }
 
 func (s *Server) bulkPage(w http.ResponseWriter, r *http.Request) {
-	h, ok := s.hub(r.PathValue("hub"))
+	h, ok := s.pathHub(w, r)
 	if !ok {
-		s.notFound(w, "There is no task hub named “"+r.PathValue("hub")+"”.")
 		return
 	}
 	if err := r.ParseForm(); err != nil {

@@ -343,3 +343,37 @@ func TestBulkTerminateAndPurge(t *testing.T) {
 	}
 	wantBody(t, "after bulk purge", e.get(r.header.Get("Location")), "Purged 3 of 4 selected instances")
 }
+
+// A failed instance offers Rewind. This dashboard's worker is
+// durabletask-go v0.6.0's, which cannot rewind: the instance runs again
+// and fails again, with that SDK's error (the JS SDK's worker rewinds it;
+// see e2e's TestJSSDKEntities).
+func TestRewindFromTheDashboard(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	id, err := e.client.ScheduleNewOrchestration(t.Context(), "no_such_orchestrator", api.WithInstanceID("rw-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := e.waitFor(string(id), func(in *mgmt.Instance) bool { return in.RuntimeStatus == api.RUNTIME_STATUS_FAILED })
+	wantBody(t, "failed instance", e.get("/hubs/default/instances/rw-1"), `href="/hubs/default/instances/rw-1/rewind"`)
+	e.refused("/hubs/default/instances/rw-1/rewind", url.Values{"confirm": {"yes"}}, "rw-1")
+	r := e.post("/hubs/default/instances/rw-1/rewind", url.Values{"confirm": {"yes"}, "reason": {"try again"}}, sameSite(e))
+	wantStatus(t, "rewind", r, 303)
+	if loc := r.header.Get("Location"); loc != "/hubs/default/instances/rw-1?notice=rewound" {
+		t.Fatalf("redirected to %q", loc)
+	}
+	again := e.waitFor("rw-1", func(in *mgmt.Instance) bool {
+		return in.RuntimeStatus == api.RUNTIME_STATUS_FAILED && in.LastUpdatedAt.After(first.LastUpdatedAt)
+	})
+	t.Logf("failed again: %s", again.FailureDetails.GetErrorMessage())
+	var rewound bool
+	for _, ev := range e.historyEvents("rw-1") {
+		if _, ok := ev["executionRewound"]; ok {
+			rewound = true
+		}
+	}
+	if !rewound {
+		t.Fatal("the JSON API's history does not show the ExecutionRewound")
+	}
+	wantStatus(t, "rewind page of an unknown instance", e.get("/hubs/default/instances/nope/rewind"), 404)
+}

@@ -8,6 +8,8 @@ import (
 
 	"github.com/microsoft/durabletask-go/api"
 	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/approvals-go/approvals/dts/mgmt"
 )
 
 // The JSON API's reads of one instance: its state, its payloads and its
@@ -76,6 +78,10 @@ func (s *Server) apiHistory(w http.ResponseWriter, r *http.Request, h Hub) {
 			return
 		}
 		for _, e := range window {
+			if raw, ok := mgmt.NewerEventJSON(e); ok {
+				events = append(events, raw)
+				continue
+			}
 			raw, err := protojson.Marshal(e)
 			if err != nil {
 				s.apiError(w, "encode the history", err)

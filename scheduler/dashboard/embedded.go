@@ -2,6 +2,8 @@ package dashboard
 
 import (
 	"context"
+	"fmt"
+	"strings"
 
 	"github.com/microsoft/durabletask-go/api"
 	"github.com/microsoft/durabletask-go/backend"
@@ -85,6 +87,35 @@ func (h embeddedHub) Restart(ctx context.Context, id api.InstanceID, newID bool)
 	return h.store.Restart(ctx, id, newID)
 }
 
+func (h embeddedHub) Rewind(ctx context.Context, id api.InstanceID, reason string) error {
+	return h.store.Rewind(ctx, id, reason)
+}
+
 func (h embeddedHub) Purge(ctx context.Context, ids []api.InstanceID) (int, error) {
 	return h.store.Purge(ctx, mgmt.PurgeRequest{IDs: ids})
+}
+
+func (h embeddedHub) Entities(ctx context.Context, q mgmt.EntityQuery) (mgmt.EntityPage, error) {
+	return h.reader.QueryEntities(ctx, q)
+}
+
+// Entity finds an entity with or without state (a client's GetEntity
+// does not see one without).
+func (h embeddedHub) Entity(ctx context.Context, id string) (*mgmt.Entity, error) {
+	page, err := h.reader.QueryEntities(ctx, mgmt.EntityQuery{IDPrefix: id, IncludeState: true, IncludeTransient: true, PageSize: 1})
+	if err != nil {
+		return nil, err
+	}
+	if len(page.Entities) == 0 || !sameEntity(page.Entities[0].ID, id) {
+		return nil, fmt.Errorf("%s: %w", id, mgmt.ErrEntityNotFound)
+	}
+	return page.Entities[0], nil
+}
+
+// sameEntity compares entity IDs as the SDKs do: the name regardless of
+// case, the key exactly.
+func sameEntity(a, b string) bool {
+	an, ak, _ := mgmt.SplitEntityID(a)
+	bn, bk, _ := mgmt.SplitEntityID(b)
+	return strings.EqualFold(an, bn) && ak == bk
 }

@@ -2,7 +2,7 @@
 // stand-in for the one the Durable Task Scheduler emulator serves on port
 // 8082: task hubs with their counts by status, instances newest first with
 // filters in the URL, one instance with its payloads and its history as a
-// timeline, and the operator's actions (start, raise an event, terminate,
+// timeline, the durable entities and one entity's state, and the operator's actions (start, raise an event, terminate,
 // suspend, resume, restart, purge, and bulk terminate and purge), each
 // behind a confirmation. The same port answers the
 // emulator's JSON API under /api/v1/taskhubs/, which the Azure CLI's
@@ -63,6 +63,16 @@ type Hub interface {
 	// Restart starts a finished instance again, under its own ID or a new
 	// one, and returns the ID it runs under.
 	Restart(ctx context.Context, id api.InstanceID, newID bool) (api.InstanceID, error)
+	// Rewind reruns the failed tasks of a failed instance; an instance in
+	// another status is an error wrapping mgmt.ErrNotFailed.
+	Rewind(ctx context.Context, id api.InstanceID, reason string) error
 	// Purge deletes those of ids that have finished and returns how many.
 	Purge(ctx context.Context, ids []api.InstanceID) (int, error)
+
+	// Entities returns a page of the durable entities q selects, in ID
+	// order.
+	Entities(ctx context.Context, q mgmt.EntityQuery) (mgmt.EntityPage, error)
+	// Entity reads one entity, with its state if it has one; an unknown
+	// entity is an error wrapping mgmt.ErrEntityNotFound.
+	Entity(ctx context.Context, id string) (*mgmt.Entity, error)
 }

@@ -124,6 +124,9 @@ func (s *Server) actionsFor(hub string, in *mgmt.Instance) []actionLink {
 	}
 	switch {
 	case mgmt.Final(in.RuntimeStatus):
+		if in.RuntimeStatus == api.RUNTIME_STATUS_FAILED {
+			add("rewind", "Rewind", false)
+		}
 		add("restart", "Restart", false)
 		add("purge", "Purge", true)
 	default:

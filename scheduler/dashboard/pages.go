@@ -38,6 +38,8 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /hubs/{hub}/start", s.startPage)
 	mux.HandleFunc("GET /hubs/{hub}/bulk", s.bulkPage)
 	mux.HandleFunc("POST /hubs/{hub}/bulk", s.bulkPage)
+	mux.HandleFunc("GET /hubs/{hub}/entities", s.entitiesPage)
+	mux.HandleFunc("GET /hubs/{hub}/entities/{id}", s.entityPage)
 	mux.HandleFunc("GET /hubs/{hub}/instances/{id}", s.instancePage)
 	mux.HandleFunc("GET /hubs/{hub}/instances/{id}/{action}", s.actionPage)
 	mux.HandleFunc("POST /hubs/{hub}/instances/{id}/{action}", s.actionPage)
@@ -234,9 +236,8 @@ type listView struct {
 type hidden struct{ Name, Value string }
 
 func (s *Server) listPage(w http.ResponseWriter, r *http.Request) {
-	h, ok := s.hub(r.PathValue("hub"))
+	h, ok := s.pathHub(w, r)
 	if !ok {
-		s.notFound(w, "There is no task hub named “"+r.PathValue("hub")+"”.")
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), readTimeout)
@@ -344,9 +345,8 @@ func truncate(s string, n int) string {
 
 // lookup finds the hub and instance a URL names, answering 404 itself.
 func (s *Server) lookup(w http.ResponseWriter, r *http.Request) (Hub, *mgmt.Instance, bool) {
-	h, ok := s.hub(r.PathValue("hub"))
+	h, ok := s.pathHub(w, r)
 	if !ok {
-		s.notFound(w, "There is no task hub named “"+r.PathValue("hub")+"”.")
 		return nil, nil, false
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), readTimeout)
@@ -361,6 +361,15 @@ func (s *Server) lookup(w http.ResponseWriter, r *http.Request) (Hub, *mgmt.Inst
 		return nil, nil, false
 	}
 	return h, in, true
+}
+
+// pathHub finds the hub the URL names, answering 404 itself.
+func (s *Server) pathHub(w http.ResponseWriter, r *http.Request) (Hub, bool) {
+	h, ok := s.hub(r.PathValue("hub"))
+	if !ok {
+		s.notFound(w, "There is no task hub named “"+r.PathValue("hub")+"”.")
+	}
+	return h, ok
 }
 
 func (s *Server) notFound(w http.ResponseWriter, msg string) {
@@ -381,6 +390,7 @@ var notices = map[string]string{
 	"suspended":  "Suspend requested. Events sent meanwhile are kept until it is resumed.",
 	"resumed":    "Resume requested.",
 	"restarted":  "Restarted with its original input.",
+	"rewound":    "Rewind requested: the failed tasks run again once a worker replays the instance.",
 	"purged":     "Instance purged.",
 }
 

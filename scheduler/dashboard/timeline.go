@@ -244,8 +244,48 @@ func describe(s *step, e *backend.HistoryEvent, scheduled map[int32]string) {
 	case e.GetOrchestratorCompleted() != nil:
 		s.Kind, s.Title, s.Compact = "replay", "Orchestrator yielded", true
 	default:
-		s.Kind, s.Title, s.Compact = "replay", "Other event", true
+		if !describeNewer(s, e) {
+			s.Kind, s.Title, s.Compact = "replay", "Other event", true
+		}
 	}
+}
+
+// newerTitles name the event types durabletask-go v0.6.0 does not know.
+var newerTitles = map[string][2]string{
+	"entityOperationCalled":    {"task", "Entity called"},
+	"entityOperationSignaled":  {"event", "Entity signalled"},
+	"entityOperationCompleted": {"task", "Entity operation completed"},
+	"entityOperationFailed":    {"fail", "Entity operation failed"},
+	"entityLockRequested":      {"pause", "Entity locks requested"},
+	"entityLockGranted":        {"pause", "Entity locks granted"},
+	"entityUnlockSent":         {"pause", "Entity unlocked"},
+	"executionRewound":         {"start", "Rewound"},
+}
+
+// describeNewer describes the entity events and ExecutionRewound.
+func describeNewer(s *step, e *backend.HistoryEvent) bool {
+	kind := mgmt.NewerEventKind(e)
+	title, ok := newerTitles[kind]
+	if !ok {
+		return false
+	}
+	s.Kind, s.Title = title[0], title[1]
+	if reason, ok := mgmt.ExecutionRewoundReason(e); ok && reason != "" {
+		s.Facts = append(s.Facts, fact{"reason", reason})
+	}
+	if m, err := mgmt.EntityMessageOf(e); err == nil {
+		s.Subject = m.Operation
+		if m.Target != "" {
+			s.Facts = append(s.Facts, fact{"entity", m.Target})
+		}
+		if len(m.LockSet) > 0 {
+			s.Facts = append(s.Facts, fact{"entities", strings.Join(m.LockSet, ", ")})
+		}
+		if m.HasInput {
+			s.payload("input", wrapperspb.String(m.Input))
+		}
+	}
+	return true
 }
 
 func taskName(scheduled map[int32]string, id int32) string {

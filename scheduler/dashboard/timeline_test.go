@@ -2,12 +2,15 @@ package dashboard
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/microsoft/durabletask-go/api"
 	"github.com/microsoft/durabletask-go/backend"
 	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/approvals-go/approvals/dts/mgmt"
 )
 
 // history builds events from "at kind" pairs: at is milliseconds after
@@ -98,5 +101,31 @@ func TestTimelineCountsFromEachRun(t *testing.T) {
 	far := timeline(events[4:], 4, time.Time{}, time.Time{}, api.RUNTIME_STATUS_COMPLETED, true, none)
 	if got := shown(far[0]); got != "at 2026-04-12 09:00:00.012 UTC" {
 		t.Errorf("without its run, #5 shows %q", got)
+	}
+}
+
+// The entity events and ExecutionRewound, which durabletask-go v0.6.0
+// does not know, have names of their own on the timeline.
+func TestNewerEventsAreNamed(t *testing.T) {
+	call := &mgmt.EntityMessage{Kind: mgmt.EntityCall, Target: "@counter@a", Operation: "add", Input: "5", HasInput: true}
+	for _, c := range []struct {
+		e     *backend.HistoryEvent
+		title string
+		facts string
+	}{
+		{call.Event(3), "Entity called", "entity @counter@a"},
+		{mgmt.EntityOperationCompleted("r", "6", true), "Entity operation completed", ""},
+		{mgmt.EntityLockGranted("cs"), "Entity locks granted", ""},
+		{mgmt.ExecutionRewound("try again", ""), "Rewound", "reason try again"},
+	} {
+		var s step
+		describe(&s, c.e, nil)
+		var facts []string
+		for _, f := range s.Facts {
+			facts = append(facts, f.Name+" "+f.Value)
+		}
+		if s.Title != c.title || (c.facts != "" && !slices.Contains(facts, c.facts)) {
+			t.Errorf("%s: got %q with %v", c.title, s.Title, facts)
+		}
 	}
 }
