@@ -1,0 +1,32 @@
+package dashboard
+
+import (
+	"testing"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/approvals-go/approvals/internal/browsertest"
+)
+
+// Every page of the dashboard passes axe-core with no violation, on a
+// desktop and on a phone: the hubs, the list, instance pages, the start
+// form and every confirmation (the danger ones, terminate, purge, bulk
+// terminate and bulk purge, included), and the sign-in page.
+func TestAxeEveryPage(t *testing.T) {
+	e, pages := lookEnv(t)
+	guarded := newEnv(t, envOptions{token: "t0ken-for-axe"})
+	for _, size := range []struct {
+		name          string
+		width, height int64
+	}{{"desktop", 1280, 900}, {"phone", 390, 844}} {
+		t.Run(size.name, func(t *testing.T) {
+			ctx := browserTab(t, size.width, size.height)
+			for _, page := range sortedKeys(pages) {
+				browsertest.Do(t, ctx, chromedp.Navigate(e.url+pages[page]))
+				browsertest.Axe(t, ctx, page+" ("+size.name+")")
+			}
+			browsertest.Do(t, ctx, chromedp.Navigate(guarded.url+"/signin"))
+			browsertest.Axe(t, ctx, "sign in ("+size.name+")")
+		})
+	}
+}
