@@ -39,7 +39,8 @@ type axeViolation struct {
 }
 
 // Axe runs axe-core (pinned in testdata/axe, installed with npm ci on first
-// use) on the page open in ctx, every rule it runs by default, and fails
+// use) on the page open in ctx, every rule it runs by default and
+// target-size (touch targets of 24 px, as Lighthouse checks), and fails
 // the test with each violation, its elements and why, if there is any.
 // page names the page in the message.
 func Axe(t testing.TB, ctx context.Context, page string) {
@@ -53,7 +54,7 @@ func Axe(t testing.TB, ctx context.Context, page string) {
 		t.Fatal(axeScript.err)
 	}
 	Do(t, ctx, chromedp.Evaluate[chromedp.Void](`window.axe || (function () {`+axeScript.src+`}).call(window)`))
-	found := Run(t, ctx, chromedp.Evaluate[[]axeViolation](`axe.run(document, {resultTypes: ["violations"]}).then(r => r.violations.map(v => ({
+	found := Run(t, ctx, chromedp.Evaluate[[]axeViolation](`axe.run(document, {resultTypes: ["violations"], rules: {"target-size": {enabled: true}}}).then(r => r.violations.map(v => ({
 		id: v.id, impact: v.impact, help: v.help, helpURL: v.helpUrl,
 		nodes: v.nodes.map(n => ({target: n.target.map(String), html: n.html, summary: n.failureSummary})),
 	})))`, chromedp.EvalAwaitPromise))
