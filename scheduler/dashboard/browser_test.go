@@ -140,7 +140,7 @@ func TestBrowserWalkThrough(t *testing.T) {
 		t.Fatalf("recorded output %s", in.SerializedOutput)
 	}
 	browsertest.Do(t, ctx, chromedp.Navigate(e.url+"/hubs/default/instances/EXP-3107"))
-	screenshot(t, ctx, "dashboard-instance.png")
+	screenshot(t, ctx, "dashboard-instance.png", 1280)
 
 	// Terminate another, from its page.
 	browsertest.Do(t, ctx, chromedp.Navigate(e.url+"/hubs/default/"))
@@ -155,6 +155,13 @@ func TestBrowserWalkThrough(t *testing.T) {
 	if in := e.instance("EXP-3108"); in.SerializedOutput != `"Duplicate of EXP-3107"` {
 		t.Fatalf("terminated with output %s", in.SerializedOutput)
 	}
+
+	// The list as an operator sees it on a phone.
+	phone := browserTab(t, 390, 844)
+	browsertest.Do(t, phone, chromedp.Navigate(e.url+"/hubs/default/"),
+		chromedp.Evaluate[chromedp.Void](`localStorage.removeItem("dashboard.refresh.paused")`),
+		chromedp.Navigate(e.url+"/hubs/default/"))
+	screenshot(t, phone, "dashboard-list-phone.png", 390)
 }
 
 // liveTab opens path with auto-refresh on, and counts the refreshes
@@ -241,14 +248,14 @@ func TestBrowserListRefreshInPlace(t *testing.T) {
 		`[...document.querySelectorAll("td.id a")].some(a => a.textContent === "job-newer")`)
 }
 
-// screenshot takes a full-page PNG 1280 px wide; it is written into docs/
+// screenshot takes a full-page PNG width px wide; it is written into docs/
 // only when asked, but taken on every run.
-func screenshot(t *testing.T, ctx context.Context, file string) {
+func screenshot(t *testing.T, ctx context.Context, file string, width int) {
 	t.Helper()
 	buf := browsertest.Run(t, ctx, chromedp.FullScreenshot(100))
 	img, err := png.Decode(bytes.NewReader(buf))
-	if err != nil || img.Bounds().Dx() != 1280 {
-		t.Fatalf("%s: not a 1280 px wide PNG: %v", file, err)
+	if err != nil || img.Bounds().Dx() != width {
+		t.Fatalf("%s: not a %d px wide PNG: %v", file, width, err)
 	}
 	dir := t.TempDir()
 	if *browsertest.Screenshots {
