@@ -3,13 +3,11 @@ package httpapi_test
 import (
 	"net/http"
 	"net/url"
-	"strings"
 	"testing"
 
 	"github.com/chromedp/chromedp"
 
 	"github.com/approvals-go/approvals/approval"
-	"github.com/approvals-go/approvals/httpapi"
 	"github.com/approvals-go/approvals/internal/browsertest"
 )
 
@@ -31,11 +29,7 @@ func TestAxeEveryPage(t *testing.T) {
 		t.Fatalf("bob's vote = %d %s", r.code, r.raw)
 	}
 
-	signer, err := approval.NewLinkSigner(strings.Repeat("k", 32), "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	signed := newAPIWith(t, httpapi.Options{Links: signer})
+	signed := newSignedAPI(t)
 	signed.startFor(t, "axe-signed", "Conference trip", "carol")
 
 	pages := []struct{ name, url string }{
@@ -48,15 +42,12 @@ func TestAxeEveryPage(t *testing.T) {
 		{"confirm (signed link)", signed.notices.link(t, "axe-signed", "carol")},
 		{"inbox refused (signed links)", signed.url + approval.ReviewPath},
 	}
-	for _, size := range []struct {
-		name          string
-		width, height int64
-	}{{"desktop", 1280, 900}, {"phone", 390, 844}} {
-		t.Run(size.name, func(t *testing.T) {
-			ctx := tab(t, size.width, size.height)
+	for _, size := range browsertest.Sizes {
+		t.Run(size.Name, func(t *testing.T) {
+			ctx := tab(t, size.Width, size.Height)
 			for _, p := range pages {
 				browsertest.Do(t, ctx, chromedp.Navigate(p.url))
-				browsertest.Axe(t, ctx, p.name+" ("+size.name+")")
+				browsertest.Axe(t, ctx, p.name+" ("+size.Name+")")
 			}
 		})
 	}

@@ -16,6 +16,16 @@ import (
 	"github.com/approvals-go/approvals/internal/browsertest"
 )
 
+// newSignedAPI is the API with a link key: the notices carry signed links.
+func newSignedAPI(t *testing.T) *apiEnv {
+	t.Helper()
+	signer, err := approval.NewLinkSigner(strings.Repeat("k", 32), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return newAPIWith(t, httpapi.Options{Links: signer})
+}
+
 // call sends one protocol command to the tab.
 func call[P, R any](ctx context.Context, cmd cdp.Command[P, R], params P) error {
 	_, err := chromedp.Call(ctx, cmd, params)
@@ -51,11 +61,7 @@ func noDeadEnd(t *testing.T, ctx context.Context, where string) {
 // they find its address anyway, says what to do in words, not
 // APPROVALS_IDENTITY=appservice, and does not lead back to itself.
 func TestBrowserSignedLinkNoDeadEnd(t *testing.T) {
-	signer, err := approval.NewLinkSigner(strings.Repeat("k", 32), "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := newAPIWith(t, httpapi.Options{Links: signer})
+	e := newSignedAPI(t)
 	e.startFor(t, "nav-1", "Conference trip", "bob")
 	link := e.notices.link(t, "nav-1", "bob")
 	ctx := tab(t, 390, 844)
@@ -119,11 +125,7 @@ func TestBrowserVoteAcknowledged(t *testing.T) {
 	}
 
 	t.Run("signed link", func(t *testing.T) {
-		signer, err := approval.NewLinkSigner(strings.Repeat("k", 32), "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		e := newAPIWith(t, httpapi.Options{Links: signer})
+		e := newSignedAPI(t)
 		start(t, e, "ack-link")
 		ctx := tab(t, 390, 844)
 		browsertest.Do(t, ctx, chromedp.Navigate(e.notices.link(t, "ack-link", "bob")))

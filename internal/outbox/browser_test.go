@@ -28,16 +28,13 @@ func TestAxeOutbox(t *testing.T) {
 	t.Cleanup(srv.Close)
 	check := func(what string, notices int) {
 		t.Helper()
-		for _, size := range []struct {
-			name          string
-			width, height int64
-		}{{"desktop", 1280, 900}, {"phone", 390, 844}} {
-			ctx := browsertest.Tab(t, size.width, size.height, 60*time.Second)
+		for _, size := range browsertest.Sizes {
+			ctx := browsertest.Tab(t, size.Width, size.Height, 60*time.Second)
 			browsertest.Do(t, ctx, chromedp.Navigate(srv.URL+outbox.Path))
 			if n := browsertest.Run(t, ctx, chromedp.Evaluate[int](`document.querySelectorAll("li").length`)); n != notices {
 				t.Fatalf("the outbox page lists %d notices, want %d", n, notices)
 			}
-			browsertest.Axe(t, ctx, what+" ("+size.name+")")
+			browsertest.Axe(t, ctx, what+" ("+size.Name+")")
 		}
 	}
 	check("the empty outbox", 0)

@@ -19,18 +19,15 @@ func TestAxeEveryPage(t *testing.T) {
 	e.startWaiter("a")
 	e.startWaiter("b2")
 	guarded := newEnv(t, envOptions{token: "t0ken-for-axe"})
-	for _, size := range []struct {
-		name          string
-		width, height int64
-	}{{"desktop", 1280, 900}, {"phone", 390, 844}} {
-		t.Run(size.name, func(t *testing.T) {
-			ctx := browserTab(t, size.width, size.height)
+	for _, size := range browsertest.Sizes {
+		t.Run(size.Name, func(t *testing.T) {
+			ctx := browserTab(t, size.Width, size.Height)
 			for _, page := range sortedKeys(pages) {
 				browsertest.Do(t, ctx, chromedp.Navigate(e.url+pages[page]))
-				browsertest.Axe(t, ctx, page+" ("+size.name+")")
+				browsertest.Axe(t, ctx, page+" ("+size.Name+")")
 			}
 			browsertest.Do(t, ctx, chromedp.Navigate(guarded.url+"/signin"))
-			browsertest.Axe(t, ctx, "sign in ("+size.name+")")
+			browsertest.Axe(t, ctx, "sign in ("+size.Name+")")
 		})
 	}
 }
