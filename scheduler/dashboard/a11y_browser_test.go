@@ -31,3 +31,35 @@ func TestAxeEveryPage(t *testing.T) {
 		})
 	}
 }
+
+// The keyboard reaches the list quickly: the first Tab stops are skip
+// links, to the content and to the instances, and from there the first
+// instance is a few Tabs away (it was 45 presses).
+func TestBrowserSkipLinks(t *testing.T) {
+	e, pages := lookEnv(t)
+	ctx := browserTab(t, 1280, 900)
+	browsertest.Do(t, ctx, chromedp.Navigate(e.url+pages["list"]))
+	focused := func() string {
+		return browsertest.Run(t, ctx, chromedp.Evaluate[string](`document.activeElement.textContent.trim()`))
+	}
+	for _, want := range []string{"Skip to content", "Skip to the instances"} {
+		browsertest.Do(t, ctx, chromedp.KeyEvent("\t"))
+		if got := focused(); got != want {
+			t.Fatalf("Tab focuses %q, want %q", got, want)
+		}
+	}
+	browsertest.Do(t, ctx, chromedp.KeyEvent("\r"))
+	for presses := 1; ; presses++ {
+		browsertest.Do(t, ctx, chromedp.KeyEvent("\t"))
+		if browsertest.Run(t, ctx, chromedp.Evaluate[bool](`document.activeElement.matches("td.id a")`)) {
+			t.Logf("the first instance is %d Tab presses after the skip link", presses)
+			if presses > 6 {
+				t.Errorf("the first instance is %d Tab presses after the skip link", presses)
+			}
+			return
+		}
+		if presses > 20 {
+			t.Fatalf("20 Tab presses after the skip link the focus is on %q", focused())
+		}
+	}
+}
