@@ -11,13 +11,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
 
-var installs sync.Map // dir -> *install
+var installs sync.Map // dir -> *installation
 
-type install struct {
+type installation struct {
 	once sync.Once
 	err  error
 }
@@ -35,21 +36,40 @@ func Install(t testing.TB, dir string) string {
 		}
 	}
 	modules := filepath.Join(dir, "node_modules")
-	v, _ := installs.LoadOrStore(dir, &install{})
-	in := v.(*install)
-	in.once.Do(func() {
-		if _, err := os.Stat(modules); err == nil {
-			return
-		}
-		out, err := exec.Command("npm", "ci", "--prefix", dir, "--no-audit", "--no-fund").CombinedOutput()
-		if err != nil {
-			in.err = fmt.Errorf("npm ci in %s: %v\n%s", dir, err, out)
-		}
-	})
+	v, _ := installs.LoadOrStore(dir, &installation{})
+	in := v.(*installation)
+	in.once.Do(func() { in.err = install(dir, modules) })
 	if in.err != nil {
 		t.Fatal(in.err)
 	}
 	return modules
+}
+
+// install runs npm ci in dir unless its packages are installed already,
+// as of its package-lock.json. go test runs packages' test binaries side by
+// side, and npm ci starts by deleting node_modules, so they take turns
+// under a lock on a file beside it.
+func install(dir, modules string) error {
+	lock, err := os.OpenFile(filepath.Join(dir, ".npm-ci.lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return err
+	}
+	defer lock.Close()
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		return err
+	}
+	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
+	// npm writes node_modules/.package-lock.json when an install is done.
+	done, errDone := os.Stat(filepath.Join(modules, ".package-lock.json"))
+	want, errWant := os.Stat(filepath.Join(dir, "package-lock.json"))
+	if errDone == nil && errWant == nil && !done.ModTime().Before(want.ModTime()) {
+		return nil
+	}
+	out, err := exec.Command("npm", "ci", "--prefix", dir, "--no-audit", "--no-fund").CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("npm ci in %s: %v\n%s", dir, err, out)
+	}
+	return nil
 }
 
 // Run runs a script from dir with args, after Install, and fails the test
