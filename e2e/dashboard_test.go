@@ -17,6 +17,13 @@ import (
 
 func fetch(t *testing.T, c *http.Client, url string, header http.Header) (int, string) {
 	t.Helper()
+	resp, body := fetchResponse(t, c, url, header)
+	return resp.StatusCode, string(body)
+}
+
+// fetchResponse is fetch with the response's header.
+func fetchResponse(t *testing.T, c *http.Client, url string, header http.Header) (*http.Response, []byte) {
+	t.Helper()
 	req, err := http.NewRequest(http.MethodGet, url, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -36,7 +43,7 @@ func fetch(t *testing.T, c *http.Client, url string, header http.Header) (int, s
 	if err != nil {
 		t.Fatal(err)
 	}
-	return resp.StatusCode, string(body)
+	return resp, body
 }
 
 // The seed's walk-through as a new user runs it: go run ./cmd/dev, an

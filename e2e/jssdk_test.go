@@ -1,14 +1,13 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/approvals-go/approvals/internal/nodetest"
 )
 
 // jssdkDir holds scripts that drive the stack with Microsoft's Durable Task
@@ -16,51 +15,11 @@ import (
 // the protocol and not only what our own Go client expects.
 const jssdkDir = "testdata/jssdk"
 
-var (
-	npmOnce sync.Once
-	npmErr  error
-)
-
-// nodeReady skips or fails the test when Node is missing, and installs the
-// pinned packages on first use. Without Node the test is skipped on a
-// developer's machine; in CI it fails, since .ci/run promises these
-// checks.
-func nodeReady(t *testing.T) {
-	t.Helper()
-	if _, err := exec.LookPath("node"); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("node is not installed; the JS SDK checks need Node.js 20 or later")
-		}
-		t.Skip("node is not installed; install Node.js 20 or later to run the JS SDK checks")
-	}
-	npmOnce.Do(func() {
-		if _, err := os.Stat(filepath.Join(jssdkDir, "node_modules")); err == nil {
-			return
-		}
-		out, err := exec.Command("npm", "ci", "--prefix", jssdkDir, "--no-audit", "--no-fund").CombinedOutput()
-		if err != nil {
-			npmErr = fmt.Errorf("npm ci in %s: %v\n%s", jssdkDir, err, out)
-		}
-	})
-	if npmErr != nil {
-		t.Fatal(npmErr)
-	}
-}
-
 // node runs a script from jssdkDir with args and fails the test if it exits
-// non-zero.
+// non-zero; see internal/nodetest.
 func node(t *testing.T, timeout time.Duration, script string, args ...string) string {
 	t.Helper()
-	nodeReady(t)
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "node", append([]string{script}, args...)...)
-	cmd.Dir = jssdkDir
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("node %s: %v\n%s", script, err, out)
-	}
-	return string(out)
+	return nodetest.Run(t, jssdkDir, nil, timeout, script, args...)
 }
 
 // nodeProc starts a long-running script from jssdkDir, such as a worker,
@@ -68,7 +27,7 @@ func node(t *testing.T, timeout time.Duration, script string, args ...string) st
 // killed when the test ends, and its output is logged if the test failed.
 func nodeProc(t *testing.T, script string, env []string, args ...string) *proc {
 	t.Helper()
-	nodeReady(t)
+	nodetest.Install(t, jssdkDir)
 	cmd := exec.Command("node", append([]string{script}, args...)...)
 	cmd.Dir = jssdkDir
 	cmd.Env = append(os.Environ(), env...)

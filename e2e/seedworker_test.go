@@ -14,6 +14,7 @@ import (
 	"github.com/microsoft/durabletask-go/api"
 
 	"github.com/approvals-go/approvals/dts/mgmt"
+	"github.com/approvals-go/approvals/internal/nodetest"
 )
 
 // in is the stack as seen from the subtest t, so that its helpers fail t
@@ -29,7 +30,7 @@ func (s *stack) in(t *testing.T) *stack {
 // (testdata/jssdk/seedworker.mjs): a worker we did not write in Go that
 // keeps exactly the seed's shapes.
 func seedStack(t *testing.T) *stack {
-	nodeReady(t)
+	nodetest.Install(t, jssdkDir)
 	return newStackWith(t, func(s *stack) {
 		s.runWorker = func(env []string) *proc { return nodeProc(t, "seedworker.mjs", env) }
 	})

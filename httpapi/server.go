@@ -23,6 +23,7 @@ import (
 
 	"github.com/approvals-go/approvals/approval"
 	"github.com/approvals-go/approvals/config"
+	"github.com/approvals-go/approvals/internal/compress"
 	"github.com/approvals-go/approvals/internal/exposure"
 	"github.com/approvals-go/approvals/internal/safehttp"
 )
@@ -134,7 +135,7 @@ func New(orch Orchestrations, opts Options) http.Handler {
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, problem{Status: http.StatusNotFound, Detail: "no route for " + r.URL.Path})
 	})
-	return s.logRequests(s.refuseMisdirected(s.refuseCrossSite(commonHeaders(s.withInbox(r)))))
+	return compress.Handler(s.logRequests(s.refuseMisdirected(s.refuseCrossSite(commonHeaders(s.withInbox(r))))))
 }
 
 // commonHeaders are set on every answer. Each route may answer JSON or a

@@ -61,6 +61,15 @@ func Options(path string) []chromedp.ExecAllocatorOption {
 	)
 }
 
+// Size is a window a page is checked in.
+type Size struct {
+	Name          string
+	Width, Height int64
+}
+
+// Sizes are a desktop's window and a phone's (an iPhone 14's 390 px).
+var Sizes = []Size{{"desktop", 1280, 900}, {"phone", 390, 844}}
+
 // Tab opens a tab of the shared browser with a viewport of width by
 // height, closed when the test ends, within timeout.
 func Tab(t testing.TB, width, height int64, timeout time.Duration) context.Context {

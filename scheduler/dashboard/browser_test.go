@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"flag"
+	"fmt"
 	"image/png"
 	"os"
 	"path/filepath"
@@ -139,7 +140,7 @@ func TestBrowserWalkThrough(t *testing.T) {
 		t.Fatalf("recorded output %s", in.SerializedOutput)
 	}
 	browsertest.Do(t, ctx, chromedp.Navigate(e.url+"/hubs/default/instances/EXP-3107"))
-	screenshot(t, ctx, "dashboard-instance.png")
+	screenshot(t, ctx, "dashboard-instance.png", 1280)
 
 	// Terminate another, from its page.
 	browsertest.Do(t, ctx, chromedp.Navigate(e.url+"/hubs/default/"))
@@ -154,37 +155,107 @@ func TestBrowserWalkThrough(t *testing.T) {
 	if in := e.instance("EXP-3108"); in.SerializedOutput != `"Duplicate of EXP-3107"` {
 		t.Fatalf("terminated with output %s", in.SerializedOutput)
 	}
+
+	// The list as an operator sees it on a phone.
+	phone := browserTab(t, 390, 844)
+	browsertest.Do(t, phone, chromedp.Navigate(e.url+"/hubs/default/"),
+		chromedp.Evaluate[chromedp.Void](`localStorage.removeItem("dashboard.refresh.paused")`),
+		chromedp.Navigate(e.url+"/hubs/default/"))
+	screenshot(t, phone, "dashboard-list-phone.png", 390)
 }
 
-// Auto-refresh reloads a live page by itself, and stops when paused.
-func TestBrowserAutoRefresh(t *testing.T) {
-	e := newEnv(t, envOptions{})
-	e.startApproval("refresh-1", "ana", time.Hour)
-	ctx := browserTab(t, 1280, 900)
-	browsertest.Do(t, ctx, chromedp.Navigate(e.url+"/hubs/default/instances/refresh-1"),
+// liveTab opens path with auto-refresh on, and counts the refreshes
+// in window.refreshed; window.marker is gone if the page ever reloads.
+func liveTab(t *testing.T, e *env, width, height int64, path string) context.Context {
+	t.Helper()
+	ctx := browserTab(t, width, height)
+	browsertest.Do(t, ctx, chromedp.Navigate(e.url+path),
 		chromedp.Evaluate[chromedp.Void](`localStorage.removeItem("dashboard.refresh.paused"); location.reload()`))
-	browsertest.Do(t, ctx, chromedp.Sleep(500*time.Millisecond), chromedp.Evaluate[chromedp.Void](`window.marker = 1`))
-	e.decide("refresh-1", true, "bob")
-	deadline := time.Now().Add(15 * time.Second)
-	for browsertest.Text(t, ctx, ".badge.big") != "Completed" {
+	browsertest.Do(t, ctx, chromedp.Sleep(300*time.Millisecond), chromedp.Evaluate[chromedp.Void](
+		`window.marker = 1; window.refreshed = 0; document.addEventListener("dashboard:refreshed", () => window.refreshed++)`))
+	return ctx
+}
+
+// until polls the boolean JavaScript expression cond until it holds.
+func until(t *testing.T, ctx context.Context, within time.Duration, what, cond string) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !browsertest.Run(t, ctx, chromedp.Evaluate[bool](cond)) {
 		if time.Now().After(deadline) {
-			t.Fatal("the page did not refresh itself")
+			t.Fatalf("after %s: %s", within, what)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	if browsertest.Run(t, ctx, chromedp.Evaluate[bool](`window.marker === 1`)) {
-		t.Fatal("the badge changed without a reload")
+}
+
+// Auto-refresh updates a live page in place, without reloading it, and
+// stops once the instance has finished.
+func TestBrowserAutoRefresh(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	e.startApproval("refresh-1", "ana", time.Hour)
+	ctx := liveTab(t, e, 1280, 900, "/hubs/default/instances/refresh-1")
+	e.decide("refresh-1", true, "bob")
+	until(t, ctx, 15*time.Second, "the page did not refresh itself", `document.querySelector(".badge.big").textContent === "Completed"`)
+	if !browsertest.Run(t, ctx, chromedp.Evaluate[bool](`window.marker === 1`)) {
+		t.Fatal("the page reloaded to refresh")
+	}
+	if !browsertest.Run(t, ctx, chromedp.Evaluate[bool](`document.getElementById("refresh").hidden`)) {
+		t.Fatal("a finished instance's page still offers auto-refresh")
 	}
 }
 
-// screenshot takes a full-page PNG 1280 px wide; it is written into docs/
+// On a phone, the list refreshes in place under a person using it: the
+// filter they typed, the status they ticked and where they scrolled to
+// stay; and while they have ticked an instance, it waits.
+func TestBrowserListRefreshInPlace(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	for i := range 12 {
+		e.startWaiter(fmt.Sprintf("job-%02d", i))
+	}
+	ctx := liveTab(t, e, 390, 700, "/hubs/default/")
+	browsertest.Do(t, ctx,
+		chromedp.SendKeys(chromedp.ID("prefix"), "job-0"),
+		chromedp.Click(chromedp.CSS(`input[name=status][value=running]`)),
+		chromedp.Evaluate[chromedp.Void](`document.activeElement.blur(); window.scrollTo(0, 400)`),
+	)
+	e.startWaiter("job-new")
+	until(t, ctx, 15*time.Second, "the list did not show the new instance",
+		`[...document.querySelectorAll("td.id a")].some(a => a.textContent === "job-new")`)
+	state := browsertest.Run(t, ctx, chromedp.Evaluate[struct {
+		Marker          bool
+		Prefix          string
+		Running         bool
+		ScrollY, Scroll int
+	}](`({marker: window.marker === 1, prefix: document.getElementById("prefix").value,
+		running: document.querySelector("input[name=status][value=running]").checked,
+		scrollY: Math.round(window.scrollY), scroll: document.documentElement.scrollWidth})`))
+	if !state.Marker || state.Prefix != "job-0" || !state.Running || state.ScrollY != 400 || state.Scroll > 390 {
+		t.Fatalf("after a refresh: %+v (want no reload, the filter kept, scrolled to 400, no wider than 390)", state)
+	}
+
+	// Ticking an instance pauses the refresh: nothing changes under the tick.
+	browsertest.Do(t, ctx, chromedp.Click(chromedp.CSS(`input[name=id][value="job-new"]`)),
+		chromedp.Evaluate[chromedp.Void](`document.activeElement.blur(); window.before = window.refreshed`))
+	e.startWaiter("job-newer")
+	time.Sleep(7 * time.Second)
+	if browsertest.Run(t, ctx, chromedp.Evaluate[bool](`window.refreshed !== window.before || !document.querySelector('input[name=id][value="job-new"]').checked`)) {
+		t.Fatal("the list refreshed while an instance was ticked")
+	}
+	// Unticked, it goes on.
+	browsertest.Do(t, ctx, chromedp.Click(chromedp.CSS(`input[name=id][value="job-new"]`)),
+		chromedp.Evaluate[chromedp.Void](`document.activeElement.blur()`))
+	until(t, ctx, 15*time.Second, "the list did not refresh after the tick was taken back",
+		`[...document.querySelectorAll("td.id a")].some(a => a.textContent === "job-newer")`)
+}
+
+// screenshot takes a full-page PNG width px wide; it is written into docs/
 // only when asked, but taken on every run.
-func screenshot(t *testing.T, ctx context.Context, file string) {
+func screenshot(t *testing.T, ctx context.Context, file string, width int) {
 	t.Helper()
 	buf := browsertest.Run(t, ctx, chromedp.FullScreenshot(100))
 	img, err := png.Decode(bytes.NewReader(buf))
-	if err != nil || img.Bounds().Dx() != 1280 {
-		t.Fatalf("%s: not a 1280 px wide PNG: %v", file, err)
+	if err != nil || img.Bounds().Dx() != width {
+		t.Fatalf("%s: not a %d px wide PNG: %v", file, width, err)
 	}
 	dir := t.TempDir()
 	if *browsertest.Screenshots {

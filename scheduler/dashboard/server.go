@@ -22,6 +22,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/approvals-go/approvals/internal/compress"
 	"github.com/approvals-go/approvals/internal/exposure"
 )
 
@@ -117,7 +118,7 @@ func New(opts Options) (*Server, error) {
 		}
 		http.Error(w, "Cross-site requests are refused.", http.StatusForbidden)
 	}))
-	s.handler = securityHeaders(s.refuseMisdirected(s.authenticate(csrf.Handler(mux))))
+	s.handler = compress.Handler(securityHeaders(s.refuseMisdirected(s.authenticate(csrf.Handler(mux)))))
 	return s, nil
 }
 
