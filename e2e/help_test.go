@@ -29,6 +29,7 @@ func TestHelpAndUnknownFlags(t *testing.T) {
 		"bench":     {"-backends", "-query"},
 		"linkkey":   {"-rotate", "APPROVALS_LINK_KEY"},
 		"package":   {"-out"},
+		"audit":     {"verify", "-key", "APPROVALS_AUDIT_KEY"},
 	}
 	dirs, err := os.ReadDir("../cmd")
 	if err != nil {

@@ -28,9 +28,11 @@ import (
 	"github.com/approvals-go/approvals/audit"
 )
 
-const usage = `usage:
+const usage = `Usage:
   audit verify -key PUBLIC [-key PUBLIC ...] [FILE]   check exported trails (JSON lines)
   audit public-key                                     print the keys that check this deployment's seals
+
+public-key reads APPROVALS_AUDIT_KEY and APPROVALS_AUDIT_KEY_PREVIOUS.
 `
 
 func main() {
