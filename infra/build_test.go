@@ -17,6 +17,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/approvals-go/approvals/internal/prereq"
 )
 
 // linuxStatic is the environment of every build that ends up on Azure.
@@ -34,15 +36,6 @@ func goCmd(t *testing.T, dir string, env []string, args ...string) ([]byte, erro
 		t.Logf("go %s:\n%s", strings.Join(args, " "), stderr.Bytes())
 	}
 	return out, err
-}
-
-// requireDir skips the test while another part of the repository does not
-// exist yet, and runs it as soon as it does.
-func requireDir(t *testing.T, rel string) {
-	t.Helper()
-	if _, err := os.Stat(filepath.Join(repoRoot(t), filepath.FromSlash(rel))); err != nil {
-		t.Skipf("%s does not exist yet", rel)
-	}
 }
 
 // staticELFProblems lists why r is not a statically linked linux/amd64
@@ -91,7 +84,6 @@ func checkStaticELF(t *testing.T, name string, r io.ReaderAt) {
 func TestStaticBinaries(t *testing.T) {
 	for _, pkg := range []string{"cmd/worker", "cmd/handler"} {
 		t.Run(pkg, func(t *testing.T) {
-			requireDir(t, pkg)
 			out := filepath.Join(t.TempDir(), filepath.Base(pkg))
 			if _, err := goCmd(t, repoRoot(t), linuxStatic, "build", "-trimpath", "-ldflags=-s -w", "-o", out, "./"+pkg); err != nil {
 				t.Fatalf("%s does not build as a static linux/amd64 binary with CGO_ENABLED=0: %v", pkg, err)
@@ -110,7 +102,7 @@ func TestStaticBinaries(t *testing.T) {
 // whenever this machine can build one.
 func TestStaticCheckFails(t *testing.T) {
 	if _, err := exec.LookPath("gcc"); err != nil {
-		t.Skip("no C compiler to build a dynamically linked binary with")
+		prereq.Missing(t, "no C compiler (gcc) to build a dynamically linked binary with")
 	}
 	dir := t.TempDir()
 	src := "package main\n\n// #include <stdio.h>\nimport \"C\"\n\nfunc main() { C.puts(C.CString(\"hi\")) }\n"
@@ -122,7 +114,7 @@ func TestStaticCheckFails(t *testing.T) {
 	}
 	out := filepath.Join(dir, "dyn")
 	if _, err := goCmd(t, dir, []string{"GOOS=linux", "GOARCH=amd64", "CGO_ENABLED=1"}, "build", "-o", out, "."); err != nil {
-		t.Skipf("cannot build a cgo binary here: %v", err)
+		prereq.Missing(t, "cannot build a cgo binary here: %v", err)
 	}
 	f, err := os.Open(out)
 	if err != nil {
@@ -279,11 +271,7 @@ func TestPackagerRejectsAnotherExecutable(t *testing.T) {
 // TestFunctionsArtefact builds the real artefact, exactly as `azd deploy`
 // gets it through the prepackage hook.
 func TestFunctionsArtefact(t *testing.T) {
-	requireDir(t, "cmd/handler")
 	root := repoRoot(t)
-	if _, err := os.Stat(filepath.Join(root, "host.json")); err != nil {
-		t.Skip("host.json does not exist yet")
-	}
 	functions := functionFolders(t, root)
 	for _, want := range []string{"StartApproval", "GetApproval", "SubmitDecision"} {
 		if !slices.Contains(functions, want) {

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/approvals-go/approvals/internal/prereq"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 )
@@ -100,10 +101,7 @@ func Need(t testing.TB, err error) {
 	if err == nil {
 		return
 	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("browser tests need Chromium: %v", err)
-	}
-	t.Skipf("browser tests need Chromium: %v", err)
+	prereq.Missing(t, "browser tests need Chromium: %v", err)
 }
 
 // Do runs actions, failing the test on an error.

@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/approvals-go/approvals/internal/prereq"
 )
 
 var installs sync.Map // dir -> *installation
@@ -29,10 +31,7 @@ func Install(t testing.TB, dir string) string {
 	t.Helper()
 	for _, tool := range []string{"node", "npm"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("CI") != "" {
-				t.Fatalf("%s is not installed; these checks need Node.js 20 or later", tool)
-			}
-			t.Skipf("%s is not installed; install Node.js 20 or later to run these checks", tool)
+			prereq.Missing(t, "%s is not installed; install Node.js 20 or later to run these checks", tool)
 		}
 	}
 	modules := filepath.Join(dir, "node_modules")
