@@ -22,11 +22,11 @@ func testdata(name string) string {
 	return filepath.Join(filepath.Dir(file), "testdata", name)
 }
 
-var axeScript struct {
-	once sync.Once
-	src  string
-	err  error
-}
+// axeScript reads axe-core's script once, after nodetest.Install.
+var axeScript = sync.OnceValues(func() (string, error) {
+	b, err := os.ReadFile(filepath.Join(testdata("axe"), "node_modules", "axe-core", "axe.min.js"))
+	return string(b), err
+})
 
 // axeViolation is what Axe reports of each violation.
 type axeViolation struct {
@@ -45,15 +45,14 @@ type axeViolation struct {
 // page names the page in the message.
 func Axe(t testing.TB, ctx context.Context, page string) {
 	t.Helper()
-	axeScript.once.Do(func() {
-		var b []byte
-		b, axeScript.err = os.ReadFile(filepath.Join(nodetest.Install(t, testdata("axe")), "axe-core", "axe.min.js"))
-		axeScript.src = string(b)
-	})
-	if axeScript.err != nil {
-		t.Fatal(axeScript.err)
+	// Install outside the Once: it may end the test (no Node), which must
+	// not leave the Once spent without a script for the tests after it.
+	nodetest.Install(t, testdata("axe"))
+	src, err := axeScript()
+	if err != nil {
+		t.Fatal(err)
 	}
-	Do(t, ctx, chromedp.Evaluate[chromedp.Void](`window.axe || (function () {`+axeScript.src+`}).call(window)`))
+	Do(t, ctx, chromedp.Evaluate[chromedp.Void](`window.axe || (function () {`+src+`}).call(window)`))
 	found := Run(t, ctx, chromedp.Evaluate[[]axeViolation](`axe.run(document, {resultTypes: ["violations"], rules: {"target-size": {enabled: true}}}).then(r => r.violations.map(v => ({
 		id: v.id, impact: v.impact, help: v.help, helpURL: v.helpUrl,
 		nodes: v.nodes.map(n => ({target: n.target.map(String), html: n.html, summary: n.failureSummary})),

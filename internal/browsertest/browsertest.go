@@ -14,9 +14,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/approvals-go/approvals/internal/prereq"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
+
+	"github.com/approvals-go/approvals/internal/prereq"
 )
 
 // Screenshots asks the tests that take screenshots to write them into
