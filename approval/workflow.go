@@ -420,6 +420,29 @@ func (w *waiting) publish() error {
 	return nil
 }
 
+// String says what d decides and by whom, as a person reads it: "Approved
+// by bob: “fine”", with the sample's defaults applied as processInput
+// applies them; a withdrawal reads "Withdrawn by ana".
+func (d Decision) String() string {
+	in := d.processInput("")
+	verdict := "Rejected"
+	switch {
+	case d.Action == ActionWithdraw:
+		verdict = "Withdrawn"
+	case in.IsApproved:
+		verdict = "Approved"
+	}
+	who := in.Approver
+	if who == "" {
+		who = UnknownApprover
+	}
+	s := verdict + " by " + who
+	if in.Comments != "" {
+		s += ": “" + in.Comments + "”"
+	}
+	return s
+}
+
 // processInput applies the sample's defaults: a decision that does not say
 // it approves is a rejection, and an unnamed approver is "Unknown".
 func (d Decision) processInput(requestID string) ProcessInput {

@@ -128,19 +128,7 @@ func (App) Note(e *backend.HistoryEvent) string {
 	if json.Unmarshal([]byte(er.GetInput().GetValue()), &d) != nil {
 		return ""
 	}
-	verdict := "Rejected"
-	if d.IsApproved != nil && *d.IsApproved {
-		verdict = "Approved"
-	}
-	who := approval.UnknownApprover
-	if d.Approver != nil && *d.Approver != "" {
-		who = *d.Approver
-	}
-	note := verdict + " by " + who
-	if d.Comments != "" {
-		note += ": “" + d.Comments + "”"
-	}
-	return note
+	return d.String()
 }
 
 // decide approves or rejects a pending approval from the dashboard.
@@ -182,8 +170,9 @@ func send(ctx context.Context, h dashboard.Hub, in *mgmt.Instance, data any, f u
 		return "“" + who + "” may not decide this request: " + err.Error() + ".", nil
 	}
 	yes := verdict == "approve"
-	payload, err := json.Marshal(approval.Decision{IsApproved: &yes, Approver: &who,
-		Comments: strings.TrimSpace(f.Get("comments")), ResponseTime: approval.FormatTime(now)})
+	d := approval.DecisionRequest{Approved: &yes, Comments: strings.TrimSpace(f.Get("comments"))}.Decision(who, "")
+	d.ResponseTime = approval.FormatTime(now)
+	payload, err := json.Marshal(d)
 	if err != nil {
 		return "", err
 	}

@@ -46,7 +46,6 @@ func TestSummaries(t *testing.T) {
 		{"rejected", instance(api.RUNTIME_STATUS_COMPLETED, "", `{"status":"Rejected","approver":"bob"}`), "Rejected by bob", dashboard.ToneBad},
 		{"timed out", instance(api.RUNTIME_STATUS_COMPLETED, "", `{"status":"Timeout"}`), "Timed out", dashboard.ToneEnded},
 		{"withdrawn", instance(api.RUNTIME_STATUS_COMPLETED, "", `{"status":"Withdrawn","approver":"ana"}`), "Withdrawn by ana", dashboard.TonePlain},
-		{"terminated", instance(api.RUNTIME_STATUS_TERMINATED, "", `"gone"`), "No outcome", dashboard.ToneEnded},
 		{"terminated, with its reason", instance(api.RUNTIME_STATUS_TERMINATED, "", `"gone"`), "No outcome · gone", dashboard.ToneEnded},
 		{"terminated without a reason", instance(api.RUNTIME_STATUS_TERMINATED, "", ""), "No outcome", dashboard.ToneEnded},
 		{"failed", instance(api.RUNTIME_STATUS_FAILED, "", ""), "No outcome · the workflow failed without details", dashboard.ToneEnded},
@@ -59,7 +58,8 @@ func TestSummaries(t *testing.T) {
 		loads := 0
 		load := func(context.Context) (*mgmt.Instance, error) { loads++; return c.in, nil }
 		got, err := App{}.Summary(t.Context(), &listed, load)
-		if err != nil || got == nil || !strings.HasPrefix(got.Text, c.text) || got.Tone != c.tone {
+		// A countdown may have ticked since due was set; all else is exact.
+		if err != nil || got == nil || got.Text != c.text && !(c.name == "waiting" && strings.HasPrefix(got.Text, "Awaiting decision · due in 1h 5")) || got.Tone != c.tone {
 			t.Errorf("%s: %+v %v, want %q (%q)", c.name, got, err, c.text, c.tone)
 		}
 		if want := map[bool]int{true: 1, false: 0}[mgmt.Final(c.in.RuntimeStatus)]; loads != want {
@@ -86,7 +86,8 @@ func TestNotesOnDecisions(t *testing.T) {
 		`{"is_approved":true,"approver":"bob","comments":"fine"}`: "Approved by bob: “fine”",
 		`{"is_approved":false,"approver":"bob"}`:                  "Rejected by bob",
 		`{}`:                                                      "Rejected by Unknown",
-		`not json`:                                                "",
+		`{"action":"withdraw","approver":"ana","comments":"bought elsewhere"}`: "Withdrawn by ana: “bought elsewhere”",
+		`not json`: "",
 	} {
 		if got := (App{}).Note(raised(approval.DecisionEventName, payload)); got != want {
 			t.Errorf("%s: note %q, want %q", payload, got, want)
