@@ -17,8 +17,8 @@ import (
 	"github.com/go-json-experiment/json"
 )
 
-// Trail is an approval's entries and the seal over them: what the audit API
-// returns and the export writes, one trail a line.
+// Trail is an approval's entries and the seal over them. A file of trails
+// holds one a line (JSON lines).
 type Trail struct {
 	Entries []Entry `json:"entries"`
 	Seal    Seal    `json:"seal"`
@@ -165,7 +165,7 @@ func ParsePublicKey(s string) (ed25519.PublicKey, error) {
 // PublicKeyText is a public key as people pass it around: base64.
 func PublicKeyText(k ed25519.PublicKey) string { return base64.StdEncoding.EncodeToString(k) }
 
-// Decode reads a trail as the audit API and the export write it, strictly:
+// Decode reads a trail as encoding/json writes it, strictly:
 // member names exactly as written, none unknown or repeated, so that what
 // is checked is what the bytes say.
 func Decode(b []byte) (Trail, error) {
@@ -176,8 +176,7 @@ func Decode(b []byte) (Trail, error) {
 	return t, nil
 }
 
-// VerifyLines checks an export: one trail a line, as GET /api/audit writes
-// it. It returns how many trails checked, or the first that did not, by
+// VerifyLines checks a file of trails, one a line. It returns how many trails checked, or the first that did not, by
 // its line.
 func VerifyLines(r io.Reader, keys ...ed25519.PublicKey) (int, error) {
 	sc := bufio.NewScanner(r)

@@ -6,8 +6,7 @@
 //	go run ./cmd/audit verify -key PUBLIC [-key PUBLIC ...] [FILE]
 //	go run ./cmd/audit public-key
 //
-// verify reads JSON lines (GET /api/audit, or the export in Blob storage)
-// from FILE or standard input and checks every trail: each entry chained
+// verify reads sealed trails, one a line, from FILE or standard input and checks every trail: each entry chained
 // to the one before and unchanged, and the seal signed by one of the keys.
 // It exits 1 at the first trail that does not check, naming its line.
 //
