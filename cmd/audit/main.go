@@ -6,8 +6,9 @@
 //	go run ./cmd/audit verify -key PUBLIC [-key PUBLIC ...] [FILE]
 //	go run ./cmd/audit public-key
 //
-// verify reads sealed trails, one a line, from FILE or standard input and checks every trail: each entry chained
-// to the one before and unchanged, and the seal signed by one of the keys.
+// verify reads sealed trails, one a line, from FILE or standard input and
+// checks every trail: each entry chained to the one before and unchanged,
+// and the seal signed by one of the keys.
 // It exits 1 at the first trail that does not check, naming its line.
 //
 // public-key prints the public keys of APPROVALS_AUDIT_KEY and
@@ -108,13 +109,16 @@ func verify(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	n, err := audit.VerifyLines(in, keys...)
 	if err != nil {
-		fmt.Fprintf(stderr, "audit: %s: %d trails checked, then %v\n", name, n, err)
+		fmt.Fprintf(stderr, "audit: %s: %s checked, then %v\n", name, trails(n), err)
 		return 1
 	}
-	noun := "trails"
-	if n == 1 {
-		noun = "trail"
-	}
-	fmt.Fprintf(stdout, "%s: %d %s checked\n", name, n, noun)
+	fmt.Fprintf(stdout, "%s: %s checked\n", name, trails(n))
 	return 0
+}
+
+func trails(n int) string {
+	if n == 1 {
+		return "1 trail"
+	}
+	return fmt.Sprintf("%d trails", n)
 }

@@ -28,11 +28,15 @@ func TestVerify(t *testing.T) {
 	}
 	dir := t.TempDir()
 	good := filepath.Join(dir, "good.jsonl")
-	os.WriteFile(good, lines.Bytes(), 0o600)
+	if err := os.WriteFile(good, lines.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	bad := filepath.Join(dir, "bad.jsonl")
 	rows := bytes.SplitAfter(lines.Bytes(), []byte("\n"))
 	rows[1] = bytes.Replace(rows[1], []byte(`"actor":"bob"`), []byte(`"actor":"bod"`), 1)
-	os.WriteFile(bad, bytes.Join(rows, nil), 0o600)
+	if err := os.WriteFile(bad, bytes.Join(rows, nil), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	pub := audit.PublicKeyText(s.PublicKeys()[0])
 
 	for _, tc := range []struct {
@@ -43,7 +47,7 @@ func TestVerify(t *testing.T) {
 		errText string
 	}{
 		{"all check", []string{"verify", "-key", pub, good}, 0, good + ": 3 trails checked", ""},
-		{"one byte changed", []string{"verify", "-key", pub, bad}, 1, "", "1 trails checked, then line 2 (approval \"b\"): the audit chain is broken: entry 2 was changed"},
+		{"one byte changed", []string{"verify", "-key", pub, bad}, 1, "", "1 trail checked, then line 2 (approval \"b\"): the audit chain is broken: entry 2 was changed"},
 		{"no key", []string{"verify", good}, 2, "", "give at least one -key"},
 		{"a key that is not one", []string{"verify", "-key", "abc", good}, 2, "", "an audit public key is 32 bytes"},
 		{"help", []string{"--help"}, 0, "audit verify -key PUBLIC", ""},
