@@ -15,7 +15,6 @@ import (
 	"github.com/approvals-go/approvals/httpapi"
 )
 
-// ids lists the approvals of a list answer, in order, and its next link.
 // allPages follows a list's next links from link to the end, at most
 // most pages, calling between after each, and gives the ids listed and
 // the pages read.
@@ -34,6 +33,7 @@ func (e *apiEnv) allPages(t *testing.T, link string, most int, between func()) (
 	return got, pages
 }
 
+// ids lists the approvals of a list answer, in order, and its next link.
 func ids(t *testing.T, r response) ([]string, string) {
 	t.Helper()
 	if r.code != http.StatusOK {
