@@ -1,9 +1,8 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
-	"os"
-	"os/exec"
 	"testing"
 	"time"
 
@@ -27,11 +26,7 @@ func node(t *testing.T, timeout time.Duration, script string, args ...string) st
 // killed when the test ends, and its output is logged if the test failed.
 func nodeProc(t *testing.T, script string, env []string, args ...string) *proc {
 	t.Helper()
-	nodetest.Install(t, jssdkDir)
-	cmd := exec.Command("node", append([]string{script}, args...)...)
-	cmd.Dir = jssdkDir
-	cmd.Env = append(os.Environ(), env...)
-	return startCmd(t, "node "+script, cmd)
+	return startCmd(t, "node "+script, nodetest.Command(t, context.Background(), jssdkDir, env, script, args...))
 }
 
 // TestJSSDKManagement runs the JS SDK client's management calls (schedule,

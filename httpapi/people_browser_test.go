@@ -19,11 +19,7 @@ import (
 // newSignedAPI is the API with a link key: the notices carry signed links.
 func newSignedAPI(t *testing.T) *apiEnv {
 	t.Helper()
-	signer, err := approval.NewLinkSigner(strings.Repeat("k", 32), "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return newAPIWith(t, httpapi.Options{Links: signer})
+	return newAPIWith(t, httpapi.Options{Links: testSigner(t)})
 }
 
 // call sends one protocol command to the tab.

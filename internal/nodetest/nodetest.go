@@ -71,17 +71,24 @@ func install(dir, modules string) error {
 	return nil
 }
 
+// Command is node running a script from dir with args, after Install,
+// with env added to its environment; the caller starts it.
+func Command(t testing.TB, ctx context.Context, dir string, env []string, script string, args ...string) *exec.Cmd {
+	t.Helper()
+	Install(t, dir)
+	cmd := exec.CommandContext(ctx, "node", append([]string{script}, args...)...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), env...)
+	return cmd
+}
+
 // Run runs a script from dir with args, after Install, and fails the test
 // if it exits non-zero or outlives timeout. It returns what it printed.
 func Run(t testing.TB, dir string, env []string, timeout time.Duration, script string, args ...string) string {
 	t.Helper()
-	Install(t, dir)
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "node", append([]string{script}, args...)...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), env...)
-	out, err := cmd.CombinedOutput()
+	out, err := Command(t, ctx, dir, env, script, args...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("node %s: %v\n%s", script, err, out)
 	}
