@@ -86,13 +86,7 @@ const MaxApprovers = 50
 // person once (names compare by CanonicalName), as first written. None
 // means anyone but the requester may.
 func (r Request) Deciders() []string {
-	var out []string
-	for _, name := range append([]string{r.Approver}, r.Approvers...) {
-		if _, err := CanonicalName(name); err == nil && !containsPerson(out, name) {
-			out = append(out, strings.TrimSpace(name))
-		}
-	}
-	return out
+	return addPeople(nil, map[string]bool{}, append([]string{r.Approver}, r.Approvers...))
 }
 
 // Counting reports whether the request asks for several decisions to be

@@ -120,6 +120,21 @@ func checkName(field, name string) error {
 	return nil
 }
 
+// addPeople appends to out each usable name of names, trimmed, whose
+// person is not in seen yet, and adds them to seen (canonical names):
+// each person once, as first written, each name canonicalised once.
+func addPeople(out []string, seen map[string]bool, names []string) []string {
+	for _, name := range names {
+		canon, err := CanonicalName(name)
+		if err != nil || seen[canon] {
+			continue
+		}
+		seen[canon] = true
+		out = append(out, strings.TrimSpace(name))
+	}
+	return out
+}
+
 // containsPerson reports whether names holds someone who is who.
 func containsPerson(names []string, who string) bool {
 	canon, err := CanonicalName(who)

@@ -2,7 +2,6 @@ package approval
 
 import (
 	"fmt"
-	"strings"
 	"time"
 )
 
@@ -197,14 +196,9 @@ func (r Request) EscalationDelay() time.Duration {
 
 // escalationOnly are the escalate_to people not already deciders.
 func (r Request) escalationOnly() []string {
-	var out []string
-	deciders := r.Deciders()
-	for _, name := range r.EscalateTo {
-		if _, err := CanonicalName(name); err == nil && !containsPerson(deciders, name) && !containsPerson(out, name) {
-			out = append(out, strings.TrimSpace(name))
-		}
-	}
-	return out
+	seen := map[string]bool{}
+	addPeople(nil, seen, r.Deciders())
+	return addPeople(nil, seen, r.EscalateTo)
 }
 
 // MaxReminders bounds the reminders one approval sends, and with them its
