@@ -161,16 +161,10 @@ func (s *server) deliver(w http.ResponseWriter, r *http.Request, st approval.Sta
 		return failed(s.schedulerFailed(w, r, "send "+d.Action+" decision", err))
 	}
 	s.log.Info("decision delivered", "id", st.ID, "action", d.Action, "approved", d.IsApproved != nil && *d.IsApproved, "approver", *d.Approver)
-	if voting(st) && d.Action == "" {
+	if st.Request.Counting() && d.Action == "" {
 		return s.awaitVote(r, st, d)
 	}
 	return s.awaitOutcome(r, st, d, true)
-}
-
-// voting reports whether an approval's decisions are votes that a policy
-// counts, rather than the first one deciding.
-func voting(st approval.State) bool {
-	return st.Request.Counting()
 }
 
 // awaitVote waits a bounded time for the orchestration to record d as a
