@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode"
 	"unicode/utf8"
 
@@ -105,11 +106,19 @@ func (k kind) String() string {
 // members are the fields of request v (a pointer to a struct) by json
 // name, with their kinds. An embedded struct's fields are v's own, unless
 // v has a field of the same name, as Go and the json package promote them.
+// The result is worked out once a type and shared: callers only read it.
 func members(v any) map[string]kind {
+	t := reflect.TypeOf(v).Elem()
+	if m, ok := memberCache.Load(t); ok {
+		return m.(map[string]kind)
+	}
 	out := map[string]kind{}
-	addMembers(out, reflect.TypeOf(v).Elem())
+	addMembers(out, t)
+	memberCache.Store(t, out)
 	return out
 }
+
+var memberCache sync.Map // reflect.Type -> map[string]kind
 
 func addMembers(out map[string]kind, t reflect.Type) {
 	var embedded []reflect.Type
