@@ -176,6 +176,21 @@ func (s *Store) queueEvent(ctx context.Context, tx *txn, id api.InstanceID, stat
 	return func(now time.Time) { s.addEventLocked(id, ref, now) }, nil
 }
 
+// queueOrchestrationEvent queues e for an orchestration inside a write, as
+// a client's event would be; an event for a missing or finished
+// orchestration is dropped.
+func (s *Store) queueOrchestrationEvent(ctx context.Context, tx *txn, id api.InstanceID, e *backend.HistoryEvent) (func(time.Time), error) {
+	payload, err := backend.MarshalHistoryEvent(e)
+	if err != nil {
+		return nil, err
+	}
+	st, found, err := instanceStatus(ctx, tx, id)
+	if err != nil || !found {
+		return nil, err
+	}
+	return s.queueEvent(ctx, tx, id, st, acceptedNow(), e, payload)
+}
+
 // heldStart returns, inside a write, the ExecutionStarted an instance is
 // waiting for when its start time is after now, or nil. That start is the
 // first waiting event of an instance without history (see

@@ -22,9 +22,14 @@ import (
 // The store is split by concern: this file opens and closes it; index.go is
 // the in-memory index of what is ready to run; orchestrations.go and
 // execution.go hand out and save orchestration work items; activities.go
-// does the same for activities; entities.go and entity_reads.go keep
-// durable entities; rewind.go rewinds failed orchestrations and carries
-// the actions durabletask-go v0.6.0 does not know; reads.go and query.go answer queries from
+// does the same for activities; entities.go queues messages to durable
+// entities, entity_index.go is the in-memory index of their queues and
+// locks, entity_work.go hands out and saves their batches, entity_locks.go
+// takes and releases their locks, entity_stream.go sends their work items
+// on workers' streams and entity_reads.go answers queries about them;
+// rewind.go rewinds failed orchestrations and carries the actions
+// durabletask-go v0.6.0 does not know, and disguise.go passes the events
+// it does not know through it; reads.go and query.go answer queries from
 // the reader pool; purge.go deletes instances; wait.go wakes those waiting
 // for an instance to change; backlog.go refuses clients' starts while too
 // much work waits. Functions named ...Locked need s.mu held.
@@ -76,7 +81,7 @@ type Store struct {
 
 	// entities index the entities with waiting messages or a lock,
 	// entityReady those with something to do now, entityTokens the
-	// batches handed out by completion token (see entities.go).
+	// batches handed out by completion token (see entity_index.go).
 	entities     map[string]*entityQueue
 	entityReady  []string
 	entityTokens map[string]string

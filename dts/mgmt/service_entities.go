@@ -127,16 +127,3 @@ func checkEntityID(id string) error {
 	}
 	return nil
 }
-
-// SplitEntityID splits "@name@key" into its name and key.
-func SplitEntityID(id string) (name, key string, ok bool) {
-	if len(id) < 2 || id[0] != '@' {
-		return "", "", false
-	}
-	for i := 2; i < len(id); i++ {
-		if id[i] == '@' {
-			return id[1:i], id[i+1:], true
-		}
-	}
-	return "", "", false
-}
