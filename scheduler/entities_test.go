@@ -163,8 +163,8 @@ func queueFromOrchestration(t *testing.T, s *Store, m mgmt.EntityMessage) {
 func newerKinds(wi *backend.OrchestrationWorkItem) []string {
 	var kinds []string
 	for _, e := range restored(wi.NewEvents) {
-		if k := mgmt.NewerEventKind(e); k != "" {
-			kinds = append(kinds, k)
+		if n, ok := mgmt.DecodeNewer(e); ok {
+			kinds = append(kinds, n.Kind)
 		}
 	}
 	return kinds

@@ -101,6 +101,10 @@ func (s *Store) nextEntityWorkItem(ctx context.Context, accepts func(name string
 	}
 }
 
+// newToken is a completion token for an entity batch. It goes to the
+// worker and is the only check on CompleteEntityTask and
+// AbandonEntityTask (the guard's tokens cover only orchestrations and
+// activities), so it is random, unlike the store's internal lock IDs.
 func newToken() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:])

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/google/uuid"
@@ -287,8 +286,7 @@ func (s *Store) GetOrchestrationWorkItem(ctx context.Context) (*backend.Orchestr
 		var lockedBy string
 		var retries int32
 		if ok {
-			s.locks++
-			lockedBy = s.lockID + "-" + strconv.FormatUint(s.locks, 36)
+			lockedBy = s.nextLockIDLocked()
 			in.locked, in.lockedBy = true, lockedBy
 			seqs = deliverable(in.inbox, now)
 			in.delivered = seqs

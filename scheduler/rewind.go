@@ -109,8 +109,8 @@ func (s *Store) saveRewind(ctx context.Context, tx *txn, id api.InstanceID, hist
 		case e.GetSubOrchestrationInstanceCompleted() != nil:
 			delete(created, e.GetSubOrchestrationInstanceCompleted().GetTaskScheduledId())
 		default:
-			if r, ok := mgmt.ExecutionRewoundReason(e); ok {
-				reason = r
+			if n, ok := mgmt.DecodeNewer(e); ok && n.Kind == "executionRewound" {
+				reason = n.RewoundReason
 			}
 		}
 	}

@@ -44,8 +44,8 @@ func TestEntityMessagesRoundTrip(t *testing.T) {
 	if _, err := EntityMessageOf(EntityLockGranted("cs")); err != ErrNotEntityMessage {
 		t.Fatalf("a lock grant read as a message to an entity: %v", err)
 	}
-	if r, ok := ExecutionRewoundReason(ExecutionRewound("why", "")); !ok || r != "why" {
-		t.Fatalf("rewound reason %q %v", r, ok)
+	if n, ok := DecodeNewer(ExecutionRewound("why", "")); !ok || n.Kind != "executionRewound" || n.RewoundReason != "why" {
+		t.Fatalf("rewound reason %q %v", n.RewoundReason, ok)
 	}
 }
 

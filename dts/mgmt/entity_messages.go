@@ -76,8 +76,12 @@ func EntityMessageOf(e *backend.HistoryEvent) (*EntityMessage, error) {
 	if err != nil {
 		return nil, err
 	}
-	od := f.m.Descriptor().Oneofs().ByName("eventType")
-	set := f.m.WhichOneof(od)
+	return entityMessageIn(f)
+}
+
+// entityMessageIn reads the message to an entity of a decoded newer event.
+func entityMessageIn(f fields) (*EntityMessage, error) {
+	set := f.m.WhichOneof(f.m.Descriptor().Oneofs().ByName("eventType"))
 	if set == nil {
 		return nil, ErrNotEntityMessage
 	}

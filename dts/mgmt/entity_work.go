@@ -119,9 +119,8 @@ func entityBatchResultOf(r fields) (EntityBatchResult, error) {
 // items it takes at once, and the entity names its filters allow (none
 // means any).
 func WorkerEntities(req proto.Message) (statesLimits bool, maxEntities int32, names []string) {
-	f := newMessage(msgGetWorkItemsRequest)
-	b, err := proto.Marshal(req)
-	if err != nil || proto.Unmarshal(b, f.m.Interface()) != nil {
+	f, err := dynamicOf(msgGetWorkItemsRequest, req)
+	if err != nil {
 		return false, 0, nil
 	}
 	statesLimits = f.int32("maxConcurrentOrchestrationWorkItems") != 0 || f.int32("maxConcurrentActivityWorkItems") != 0 ||

@@ -14,12 +14,7 @@ import (
 // newerEvent reads e through the HistoryEvent descriptor of the newer event
 // types.
 func newerEvent(e *backend.HistoryEvent) (fields, error) {
-	f := newMessage(msgEntityHistoryEvent)
-	b, err := proto.Marshal(e)
-	if err != nil {
-		return f, err
-	}
-	return f, proto.Unmarshal(b, f.m.Interface())
+	return dynamicOf(msgEntityHistoryEvent, e)
 }
 
 // v060Event re-encodes a HistoryEvent of the newer types as v0.6.0's type.
@@ -47,7 +42,7 @@ func newerEventOf(id int32, name string, fill func(fields)) *backend.HistoryEven
 // orchestration; parentExecution is set when the orchestration is a
 // sub-orchestration rewound with its parent.
 func ExecutionRewound(reason, parentExecution string) *backend.HistoryEvent {
-	return newerEventOf(-1, "executionRewound", func(b fields) {
+	return newerEventOf(-1, kindExecutionRewound, func(b fields) {
 		if reason != "" {
 			b.setWrapped("reason", reason)
 		}
@@ -57,52 +52,50 @@ func ExecutionRewound(reason, parentExecution string) *backend.HistoryEvent {
 	})
 }
 
-// NewerEventKind names the newer event type e carries ("executionRewound",
-// "entityOperationCalled", ...), or "" when it has none.
-func NewerEventKind(e *backend.HistoryEvent) string {
-	if e.GetEventType() != nil || len(e.ProtoReflect().GetUnknown()) == 0 {
-		return ""
-	}
-	f, err := newerEvent(e)
-	if err != nil {
-		return ""
-	}
-	if set := f.m.WhichOneof(f.m.Descriptor().Oneofs().ByName("eventType")); set != nil {
-		return string(set.Name())
-	}
-	return ""
+// Newer is a history event of a type v0.6.0 does not know, decoded once.
+type Newer struct {
+	// Kind names its type ("executionRewound", "entityOperationCalled",
+	// ...).
+	Kind string
+	// RewoundReason is the reason of an ExecutionRewound event.
+	RewoundReason string
+	// Entity is the message to an entity the event carries, if it is one.
+	Entity *EntityMessage
+	f      fields
 }
 
-// NewerEventJSON is the protocol's JSON form of an event of a type
-// v0.6.0 does not know (protojson leaves out its unknown fields); false
+// DecodeNewer decodes e when it is of a type v0.6.0 does not know; false
 // for any other event.
-func NewerEventJSON(e *backend.HistoryEvent) ([]byte, bool) {
-	if NewerEventKind(e) == "" {
-		return nil, false
+func DecodeNewer(e *backend.HistoryEvent) (Newer, bool) {
+	if e.GetEventType() != nil || len(e.ProtoReflect().GetUnknown()) == 0 {
+		return Newer{}, false
 	}
 	f, err := newerEvent(e)
 	if err != nil {
-		return nil, false
+		return Newer{}, false
 	}
-	b, err := protojson.Marshal(f.m.Interface())
-	return b, err == nil
+	set := f.m.WhichOneof(f.m.Descriptor().Oneofs().ByName("eventType"))
+	if set == nil {
+		return Newer{}, false
+	}
+	n := Newer{Kind: string(set.Name()), f: f}
+	if n.Kind == kindExecutionRewound {
+		n.RewoundReason, _ = f.get(kindExecutionRewound).wrapped("reason")
+	}
+	n.Entity, _ = entityMessageIn(f)
+	return n, true
 }
+
+// JSON is the protocol's JSON form of the event (protojson leaves out the
+// unknown fields of v0.6.0's type).
+func (n Newer) JSON() ([]byte, error) { return protojson.Marshal(n.f.m.Interface()) }
+
+const kindExecutionRewound = "executionRewound"
 
 // IsExecutionRewound reports whether e is an ExecutionRewound event.
-func IsExecutionRewound(e *backend.HistoryEvent) bool { return NewerEventKind(e) == "executionRewound" }
-
-// ExecutionRewoundReason returns the reason of an ExecutionRewound event,
-// and whether e is one.
-func ExecutionRewoundReason(e *backend.HistoryEvent) (string, bool) {
-	if !IsExecutionRewound(e) {
-		return "", false
-	}
-	f, err := newerEvent(e)
-	if err != nil {
-		return "", false
-	}
-	reason, _ := f.get("executionRewound").wrapped("reason")
-	return reason, true
+func IsExecutionRewound(e *backend.HistoryEvent) bool {
+	n, ok := DecodeNewer(e)
+	return ok && n.Kind == kindExecutionRewound
 }
 
 // NewerAction is an orchestrator action that v0.6.0 does not know.
@@ -121,12 +114,8 @@ func NewerActionOf(action proto.Message) (*NewerAction, error) {
 	if len(action.ProtoReflect().GetUnknown()) == 0 {
 		return nil, nil
 	}
-	f := newMessage(msgEntityOrchestratorAction)
-	b, err := proto.Marshal(action)
+	f, err := dynamicOf(msgEntityOrchestratorAction, action)
 	if err != nil {
-		return nil, err
-	}
-	if err := proto.Unmarshal(b, f.m.Interface()); err != nil {
 		return nil, fmt.Errorf("decode orchestrator action: %w", err)
 	}
 	a := &NewerAction{ID: f.int32("id")}
