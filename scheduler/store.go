@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/microsoft/durabletask-go/api"
-	"github.com/microsoft/durabletask-go/backend"
 
 	// The pure-Go SQLite driver keeps every binary buildable with
 	// CGO_ENABLED=0; durabletask-go already depends on it.
@@ -86,11 +85,12 @@ type Store struct {
 	entityReady  []string
 	entityTokens map[string]string
 	entityWake   chan struct{}
-	// rewinding holds the full history of an instance being rewound
-	// between its state's load and its dispatch, newer the actions of an
-	// execution that v0.6.0's runtime does not know (see rewind.go).
-	rewinding map[api.InstanceID][]*backend.HistoryEvent
-	newer     map[api.InstanceID]*newerActions
+	// newer holds, for an instance whose work item is out, what
+	// v0.6.0's runtime cannot carry: the full history of a rewind between
+	// its state's load and its dispatch, then the actions of the execution
+	// it does not know (see rewind.go). Completing or abandoning the work
+	// item clears it (takeNewer).
+	newer map[api.InstanceID]*newerActions
 
 	// maxBacklog bounds the backlog beyond which clients' starts are
 	// refused (see admit); zero, as OpenStore leaves it, means no bound,
@@ -157,7 +157,6 @@ func OpenStore(path, sync string, log *slog.Logger) (*Store, error) {
 		entities:     make(map[string]*entityQueue),
 		entityTokens: make(map[string]string),
 		entityWake:   make(chan struct{}),
-		rewinding:    make(map[api.InstanceID][]*backend.HistoryEvent),
 		newer:        make(map[api.InstanceID]*newerActions),
 	}
 	if err := s.load(); err != nil {
