@@ -66,9 +66,9 @@ var entityEventFields = map[EntityMessageKind][2]protoreflect.Name{
 	EntityUnlock: {"entityUnlockSent", "entityUnlockSent"},
 }
 
-// ErrNotEntityMessage is returned for a history event that is no message
+// errNotEntityMessage is returned for a history event that is no message
 // to an entity.
-var ErrNotEntityMessage = errors.New("not a message to an entity")
+var errNotEntityMessage = errors.New("not a message to an entity")
 
 // EntityMessageOf reads the message to an entity that e carries.
 func EntityMessageOf(e *backend.HistoryEvent) (*EntityMessage, error) {
@@ -83,14 +83,14 @@ func EntityMessageOf(e *backend.HistoryEvent) (*EntityMessage, error) {
 func entityMessageIn(f fields) (*EntityMessage, error) {
 	set := f.m.WhichOneof(f.m.Descriptor().Oneofs().ByName("eventType"))
 	if set == nil {
-		return nil, ErrNotEntityMessage
+		return nil, errNotEntityMessage
 	}
 	for kind, names := range entityEventFields {
 		if set.Name() == names[0] {
 			return entityMessageFrom(kind, f.get(string(names[0]))), nil
 		}
 	}
-	return nil, ErrNotEntityMessage
+	return nil, errNotEntityMessage
 }
 
 func entityMessageFrom(kind EntityMessageKind, b fields) *EntityMessage {

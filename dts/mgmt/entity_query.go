@@ -45,13 +45,11 @@ type EntityPage struct {
 // finished or no longer exist.
 type CleanEntities struct {
 	RemoveEmpty, ReleaseOrphanedLocks bool
-	ContinuationToken                 string
 }
 
 // CleanedEntities is what CleanEntityStorage did.
 type CleanedEntities struct {
 	EmptyRemoved, LocksReleased int
-	ContinuationToken           string
 }
 
 func entityMetadata(e *Entity, withState bool) fields {

@@ -12,11 +12,10 @@ import (
 // EntityWorkItem is a WorkItem carrying an EntityRequest (the form the
 // service sends, entityRequestV2): the entity's state (nil when it has
 // none) and the messages to run, with completionToken to echo.
-func EntityWorkItem(id, executionID string, state *string, ops []*backend.HistoryEvent, completionToken string) proto.Message {
+func EntityWorkItem(id string, state *string, ops []*backend.HistoryEvent, completionToken string) proto.Message {
 	wi := newMessage(msgEntityWorkItem)
 	req := wi.sub("entityRequestV2")
 	req.setStr("instanceId", id)
-	req.setStr("executionId", executionID)
 	if state != nil {
 		req.setWrapped("entityState", *state)
 	}
@@ -115,13 +114,13 @@ func entityBatchResultOf(r fields) (EntityBatchResult, error) {
 }
 
 // WorkerEntities reads what a GetWorkItemsRequest says about entities:
-// whether the worker states its concurrency at all, the most entity work
-// items it takes at once, and the entity names its filters allow (none
-// means any).
-func WorkerEntities(req proto.Message) (statesLimits bool, maxEntities int32, names []string) {
+// whether the worker states its concurrency at all, whether it states a
+// non-zero limit for entity work items, and the entity names its filters
+// allow (none means any).
+func WorkerEntities(req proto.Message) (statesLimits, entityLimit bool, names []string) {
 	f, err := dynamicOf(msgGetWorkItemsRequest, req)
 	if err != nil {
-		return false, 0, nil
+		return false, false, nil
 	}
 	statesLimits = f.int32("maxConcurrentOrchestrationWorkItems") != 0 || f.int32("maxConcurrentActivityWorkItems") != 0 ||
 		f.int32("maxConcurrentEntityWorkItems") != 0
@@ -131,5 +130,5 @@ func WorkerEntities(req proto.Message) (statesLimits bool, maxEntities int32, na
 			names = append(names, strings.ToLower(fields{list.Get(i).Message()}.str("name")))
 		}
 	}
-	return statesLimits, f.int32("maxConcurrentEntityWorkItems"), names
+	return statesLimits, f.int32("maxConcurrentEntityWorkItems") != 0, names
 }
