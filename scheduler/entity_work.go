@@ -34,7 +34,7 @@ type entityWorkItem struct {
 	ops   []*backend.HistoryEvent
 }
 
-// NextEntityWorkItem blocks until an entity whose name accepts allows (nil
+// nextEntityWorkItem blocks until an entity whose name accepts allows (nil
 // for any) has operations to run, and returns them as a work item for a
 // worker. Lock requests and unlocks met on the way are handled here.
 func (s *Store) nextEntityWorkItem(ctx context.Context, accepts func(name string) bool) (*entityWorkItem, error) {

@@ -10,8 +10,8 @@ import (
 	"github.com/approvals-go/approvals/dts/mgmt"
 )
 
-// The entities pages: a task hub's durable entities, newest ID first
-// (as QueryEntities pages them, by ID), and one entity's state.
+// The entities pages: a task hub's durable entities in ascending ID order
+// (as QueryEntities pages them), and one entity's state.
 
 // entitiesPageSize is how many entities a page of the list shows.
 const entitiesPageSize = 50
