@@ -3,7 +3,6 @@ package scheduler
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/microsoft/durabletask-go/backend"
@@ -26,8 +25,7 @@ func (s *Store) GetActivityWorkItem(ctx context.Context) (*backend.ActivityWorkI
 		id, owned := s.taskOwner[seq]
 		var lockedBy string
 		if ok && owned {
-			s.locks++
-			lockedBy = s.lockID + "-" + strconv.FormatUint(s.locks, 36)
+			lockedBy = s.nextLockIDLocked()
 			s.taskLocks[seq] = lockedBy
 		}
 		wake := s.taskWake

@@ -21,40 +21,38 @@ const disguisePrefix = "approvals-newer-event:"
 // disguised returns events with each event of a type v0.6.0 does not know
 // replaced by its disguise; events is not modified.
 func disguised(events []*backend.HistoryEvent) []*backend.HistoryEvent {
-	var out []*backend.HistoryEvent
-	for i, e := range events {
-		if e.GetEventType() != nil {
-			if out != nil {
-				out = append(out, e)
-			}
-			continue
-		}
-		if out == nil {
-			out = append(make([]*backend.HistoryEvent, 0, len(events)), events[:i]...)
-		}
-		payload, err := backend.MarshalHistoryEvent(e)
-		if err != nil {
-			out = append(out, e)
-			continue
-		}
-		d := &backend.HistoryEvent{EventId: e.EventId, Timestamp: e.Timestamp}
-		r := d.ProtoReflect()
-		g := r.Mutable(field(r, "genericEvent")).Message()
-		g.Set(field(g, "data"), protoreflect.ValueOfMessage(wrapperspb.String(disguisePrefix+base64.StdEncoding.EncodeToString(payload)).ProtoReflect()))
-		out = append(out, d)
+	return mapEvents(events, disguise)
+}
+
+// disguise returns the GenericEvent that carries e when v0.6.0 does not
+// know e's type, or e.
+func disguise(e *backend.HistoryEvent) *backend.HistoryEvent {
+	if e.GetEventType() != nil {
+		return e
 	}
-	if out == nil {
-		return events
+	payload, err := backend.MarshalHistoryEvent(e)
+	if err != nil {
+		return e
 	}
-	return out
+	d := &backend.HistoryEvent{EventId: e.EventId, Timestamp: e.Timestamp}
+	r := d.ProtoReflect()
+	g := r.Mutable(field(r, "genericEvent")).Message()
+	g.Set(field(g, "data"), protoreflect.ValueOfMessage(wrapperspb.String(disguisePrefix+base64.StdEncoding.EncodeToString(payload)).ProtoReflect()))
+	return d
 }
 
 // restored undoes disguised; events is not modified.
 func restored(events []*backend.HistoryEvent) []*backend.HistoryEvent {
+	return mapEvents(events, restore)
+}
+
+// mapEvents returns events with each event replaced by f's result; events
+// itself when f changes none, a copy otherwise.
+func mapEvents(events []*backend.HistoryEvent, f func(*backend.HistoryEvent) *backend.HistoryEvent) []*backend.HistoryEvent {
 	var out []*backend.HistoryEvent
 	for i, e := range events {
-		orig := restore(e)
-		if orig == e {
+		mapped := f(e)
+		if mapped == e {
 			if out != nil {
 				out = append(out, e)
 			}
@@ -63,7 +61,7 @@ func restored(events []*backend.HistoryEvent) []*backend.HistoryEvent {
 		if out == nil {
 			out = append(make([]*backend.HistoryEvent, 0, len(events)), events[:i]...)
 		}
-		out = append(out, orig)
+		out = append(out, mapped)
 	}
 	if out == nil {
 		return events

@@ -163,8 +163,8 @@ func queueFromOrchestration(t *testing.T, s *Store, m mgmt.EntityMessage) {
 func newerKinds(wi *backend.OrchestrationWorkItem) []string {
 	var kinds []string
 	for _, e := range restored(wi.NewEvents) {
-		if k := mgmt.NewerEventKind(e); k != "" {
-			kinds = append(kinds, k)
+		if n, ok := mgmt.DecodeNewer(e); ok {
+			kinds = append(kinds, n.Kind)
 		}
 	}
 	return kinds
@@ -333,7 +333,10 @@ func TestRewind(t *testing.T) {
 			t.Fatalf("the runtime is given a completed state (it would drop the work item): %v", err)
 		}
 		s.mu.Lock()
-		full := s.rewinding["f"]
+		var full []*backend.HistoryEvent
+		if n := s.newer["f"]; n != nil {
+			full = n.rewindFrom
+		}
 		s.mu.Unlock()
 		if len(full) != 5 || full[4].GetExecutionCompleted() == nil {
 			t.Fatalf("the worker would not get the whole history: %v", full)

@@ -50,11 +50,7 @@ func (r *Reader) Entity(ctx context.Context, id string, withState bool) (*mgmt.E
 // QueryEntities lists entities in ID order, a page at a time; the
 // continuation token is the last ID of the page.
 func (r *Reader) QueryEntities(ctx context.Context, q mgmt.EntityQuery) (mgmt.EntityPage, error) {
-	size := q.PageSize
-	if size <= 0 {
-		size = mgmt.DefaultPageSize
-	}
-	size = min(size, 1000)
+	size := pageSize(q.PageSize)
 	var where []string
 	var args []any
 	if q.IDPrefix != "" {

@@ -84,8 +84,8 @@ func (s *Store) sendEntities(ctx context.Context, ws *workItemsStream) {
 	if ws.request == nil {
 		return
 	}
-	statesLimits, most, names := mgmt.WorkerEntities(ws.request)
-	if statesLimits && most == 0 && len(names) == 0 {
+	statesLimits, entityLimit, names := mgmt.WorkerEntities(ws.request)
+	if statesLimits && !entityLimit && len(names) == 0 {
 		return
 	}
 	var accepts func(string) bool
@@ -107,7 +107,7 @@ func (s *Store) sendEntities(ctx context.Context, ws *workItemsStream) {
 		}
 		s.forgetFinished(ws.handedOut)
 		ws.handedOut[wi.token] = wi.id
-		if err := ws.SendMsg(mgmt.EntityWorkItem(wi.id, "", wi.state, wi.ops, wi.token)); err != nil {
+		if err := ws.SendMsg(mgmt.EntityWorkItem(wi.id, wi.state, wi.ops, wi.token)); err != nil {
 			s.log.Debug("entity work item not sent", "entity", wi.id, "err", err)
 			return
 		}

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/microsoft/durabletask-go/api"
@@ -316,4 +317,12 @@ func sleep(ctx context.Context, wake <-chan struct{}, wait time.Duration) error 
 	case <-due:
 	}
 	return nil
+}
+
+// nextLockIDLocked names a dispatch of an orchestration or activity work
+// item, unique within the store's life. Workers echo the guard's random
+// completion tokens, not this, so a counter will do.
+func (s *Store) nextLockIDLocked() string {
+	s.locks++
+	return s.lockID + "-" + strconv.FormatUint(s.locks, 36)
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/google/uuid"
@@ -176,6 +175,21 @@ func (s *Store) queueEvent(ctx context.Context, tx *txn, id api.InstanceID, stat
 	return func(now time.Time) { s.addEventLocked(id, ref, now) }, nil
 }
 
+// queueOrchestrationEvent queues e for an orchestration inside a write, as
+// a client's event would be; an event for a missing or finished
+// orchestration is dropped.
+func (s *Store) queueOrchestrationEvent(ctx context.Context, tx *txn, id api.InstanceID, e *backend.HistoryEvent) (func(time.Time), error) {
+	payload, err := backend.MarshalHistoryEvent(e)
+	if err != nil {
+		return nil, err
+	}
+	st, found, err := instanceStatus(ctx, tx, id)
+	if err != nil || !found {
+		return nil, err
+	}
+	return s.queueEvent(ctx, tx, id, st, acceptedNow(), e, payload)
+}
+
 // heldStart returns, inside a write, the ExecutionStarted an instance is
 // waiting for when its start time is after now, or nil. That start is the
 // first waiting event of an instance without history (see
@@ -272,8 +286,7 @@ func (s *Store) GetOrchestrationWorkItem(ctx context.Context) (*backend.Orchestr
 		var lockedBy string
 		var retries int32
 		if ok {
-			s.locks++
-			lockedBy = s.lockID + "-" + strconv.FormatUint(s.locks, 36)
+			lockedBy = s.nextLockIDLocked()
 			in.locked, in.lockedBy = true, lockedBy
 			seqs = deliverable(in.inbox, now)
 			in.delivered = seqs

@@ -87,7 +87,7 @@ func (s *Store) rewindState(wi *backend.OrchestrationWorkItem, history []*backen
 		return nil
 	}
 	s.mu.Lock()
-	s.rewinding[wi.InstanceID] = history
+	s.newer[wi.InstanceID] = &newerActions{rewindFrom: history}
 	s.mu.Unlock()
 	kept := slices.DeleteFunc(slices.Clone(disguised(history)), func(e *backend.HistoryEvent) bool { return e.GetExecutionCompleted() != nil })
 	return backend.NewOrchestrationRuntimeState(wi.InstanceID, kept)
@@ -109,8 +109,8 @@ func (s *Store) saveRewind(ctx context.Context, tx *txn, id api.InstanceID, hist
 		case e.GetSubOrchestrationInstanceCompleted() != nil:
 			delete(created, e.GetSubOrchestrationInstanceCompleted().GetTaskScheduledId())
 		default:
-			if r, ok := mgmt.ExecutionRewoundReason(e); ok {
-				reason = r
+			if n, ok := mgmt.DecodeNewer(e); ok && n.Kind == "executionRewound" {
+				reason = n.RewoundReason
 			}
 		}
 	}
@@ -173,7 +173,8 @@ func (s *Store) saveRewind(ctx context.Context, tx *txn, id api.InstanceID, hist
 
 // newerActions are the actions of one orchestrator execution that
 // durabletask-go v0.6.0's runtime does not know, kept by newerExecutor
-// until the execution is saved.
+// until the execution is saved, and before that the history of a rewind
+// (rewindFrom); completing or abandoning the work item forgets them.
 type newerActions struct {
 	// entity are the messages to entities, with the history events that
 	// record them.
@@ -183,6 +184,9 @@ type newerActions struct {
 	// rewindAsked is set when the worker was asked to rewind (given the
 	// history with its ExecutionCompleted, which its runtime state lacks).
 	rewindAsked bool
+	// rewindFrom is that full history, from the load of the runtime state
+	// (rewindState) until newerExecutor hands it to the worker.
+	rewindFrom []*backend.HistoryEvent
 }
 
 // takeNewer returns and forgets what newerExecutor kept for id.
@@ -207,13 +211,9 @@ type newerExecutor struct {
 func (x newerExecutor) ExecuteOrchestrator(ctx context.Context, id api.InstanceID, old, new []*backend.HistoryEvent) (*backend.ExecutionResults, error) {
 	old, new = restored(old), restored(new)
 	var kept newerActions
-	x.store.mu.Lock()
-	if full, ok := x.store.rewinding[id]; ok && slices.ContainsFunc(new, mgmt.IsExecutionRewound) {
-		old, kept.rewindAsked = full, true
+	if loaded := x.store.takeNewer(id); loaded != nil && loaded.rewindFrom != nil && slices.ContainsFunc(new, mgmt.IsExecutionRewound) {
+		old, kept.rewindAsked = loaded.rewindFrom, true
 	}
-	delete(x.store.rewinding, id)
-	delete(x.store.newer, id)
-	x.store.mu.Unlock()
 
 	res, err := x.Executor.ExecuteOrchestrator(ctx, id, old, new)
 	if err != nil || res == nil || res.Response == nil {

@@ -10,16 +10,36 @@ import (
 	"github.com/approvals-go/approvals/dts/mgmt"
 )
 
+// openUpgraded opens a copy of the fixture database and checks that it was
+// upgraded to the current schema version.
+func openUpgraded(t *testing.T, fixture string) *Store {
+	t.Helper()
+	s := openStore(t, copyFixture(t, fixture))
+	var version int
+	if err := s.reader.db.QueryRow(`PRAGMA user_version`).Scan(&version); err != nil || version != SchemaVersion {
+		t.Fatalf("schema version %d after open (%v), want %d", version, err, SchemaVersion)
+	}
+	return s
+}
+
+// entitiesWork checks that an upgraded database keeps an entity: a signal
+// runs and its state is saved.
+func entitiesWork(t *testing.T, s *Store) {
+	t.Helper()
+	ctx := context.Background()
+	signal(t, s, mgmt.EntityMessage{Target: "@c@k", Operation: "add"})
+	completeEntity(t, s, nextEntity(t, s, time.Second), ptr("1"), mgmt.OperationResult{})
+	if e, err := s.reader.Entity(ctx, "@c@k", true); err != nil || e.State != "1" {
+		t.Fatalf("an entity in the upgraded database: %+v %v", e, err)
+	}
+}
+
 // A database of schema version 2 (the last before the management reads),
 // written by that version's store: "done" completed with a history,
 // "waiting" has its start and a raised event queued. Upgraded in place, it
 // answers the new reads and still offers the waiting events.
 func TestSchemaUpgradeFromVersion2(t *testing.T) {
-	s := openStore(t, copyFixture(t, "schema-v2"))
-	var version int
-	if err := s.reader.db.QueryRow(`PRAGMA user_version`).Scan(&version); err != nil || version != SchemaVersion {
-		t.Fatalf("schema version %d after open (%v), want %d", version, err, SchemaVersion)
-	}
+	s := openUpgraded(t, "schema-v2")
 	ctx := context.Background()
 	page, err := s.reader.QueryInstances(ctx, mgmt.Query{FetchPayloads: true})
 	if err != nil {
@@ -49,11 +69,7 @@ func TestSchemaUpgradeFromVersion2(t *testing.T) {
 		t.Fatalf("delivered %v, want [started raised]", got)
 	}
 	// Version 4's entity tables exist in the upgraded database.
-	signal(t, s, mgmt.EntityMessage{Target: "@c@k", Operation: "add"})
-	completeEntity(t, s, nextEntity(t, s, time.Second), ptr("1"), mgmt.OperationResult{})
-	if e, err := s.reader.Entity(ctx, "@c@k", true); err != nil || e.State != "1" {
-		t.Fatalf("an entity in the upgraded database: %+v %v", e, err)
-	}
+	entitiesWork(t, s)
 }
 
 // A database of schema version 3 (the last before entities), written by
@@ -61,17 +77,9 @@ func TestSchemaUpgradeFromVersion2(t *testing.T) {
 // start and a raised event queued. Upgraded in place, it keeps entities,
 // rewinds the failed instance and still offers the waiting events.
 func TestSchemaUpgradeFromVersion3(t *testing.T) {
-	s := openStore(t, copyFixture(t, "schema-v3"))
+	s := openUpgraded(t, "schema-v3")
 	ctx := context.Background()
-	var version int
-	if err := s.reader.db.QueryRow(`PRAGMA user_version`).Scan(&version); err != nil || version != SchemaVersion {
-		t.Fatalf("schema version %d after open (%v), want %d", version, err, SchemaVersion)
-	}
-	signal(t, s, mgmt.EntityMessage{Target: "@c@k", Operation: "add"})
-	completeEntity(t, s, nextEntity(t, s, time.Second), ptr("1"), mgmt.OperationResult{})
-	if e, err := s.reader.Entity(ctx, "@c@k", true); err != nil || e.State != "1" {
-		t.Fatalf("an entity in the upgraded database: %+v %v", e, err)
-	}
+	entitiesWork(t, s)
 	if err := s.Rewind(ctx, "failed", "after the upgrade"); err != nil {
 		t.Fatal(err)
 	}

@@ -58,7 +58,9 @@ type Options struct {
 	// what they run at once themselves.
 	ActivityParallelism int
 	Logger              *slog.Logger
-	// ServerOptions are added to the gRPC server's, e.g. TLS credentials.
+	// ServerOptions are added to the gRPC server's. When
+	// internal/schedserve serves TLS, it decrypts connections before gRPC
+	// sees them, so these must then hold no gRPC credentials.
 	ServerOptions []grpc.ServerOption
 	// Retention, when positive, purges instances that completed, failed
 	// or were terminated longer ago than that, a small batch at a time.

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/microsoft/durabletask-go/api"
-	"github.com/microsoft/durabletask-go/backend"
 
 	// The pure-Go SQLite driver keeps every binary buildable with
 	// CGO_ENABLED=0; durabletask-go already depends on it.
@@ -22,9 +21,14 @@ import (
 // The store is split by concern: this file opens and closes it; index.go is
 // the in-memory index of what is ready to run; orchestrations.go and
 // execution.go hand out and save orchestration work items; activities.go
-// does the same for activities; entities.go and entity_reads.go keep
-// durable entities; rewind.go rewinds failed orchestrations and carries
-// the actions durabletask-go v0.6.0 does not know; reads.go and query.go answer queries from
+// does the same for activities; entities.go queues messages to durable
+// entities, entity_index.go is the in-memory index of their queues and
+// locks, entity_work.go hands out and saves their batches, entity_locks.go
+// takes and releases their locks, entity_stream.go sends their work items
+// on workers' streams and entity_reads.go answers queries about them;
+// rewind.go rewinds failed orchestrations and carries the actions
+// durabletask-go v0.6.0 does not know, and disguise.go passes the events
+// it does not know through it; reads.go and query.go answer queries from
 // the reader pool; purge.go deletes instances; wait.go wakes those waiting
 // for an instance to change; backlog.go refuses clients' starts while too
 // much work waits. Functions named ...Locked need s.mu held.
@@ -76,16 +80,17 @@ type Store struct {
 
 	// entities index the entities with waiting messages or a lock,
 	// entityReady those with something to do now, entityTokens the
-	// batches handed out by completion token (see entities.go).
+	// batches handed out by completion token (see entity_index.go).
 	entities     map[string]*entityQueue
 	entityReady  []string
 	entityTokens map[string]string
 	entityWake   chan struct{}
-	// rewinding holds the full history of an instance being rewound
-	// between its state's load and its dispatch, newer the actions of an
-	// execution that v0.6.0's runtime does not know (see rewind.go).
-	rewinding map[api.InstanceID][]*backend.HistoryEvent
-	newer     map[api.InstanceID]*newerActions
+	// newer holds, for an instance whose work item is out, what
+	// v0.6.0's runtime cannot carry: the full history of a rewind between
+	// its state's load and its dispatch, then the actions of the execution
+	// it does not know (see rewind.go). Completing or abandoning the work
+	// item clears it (takeNewer).
+	newer map[api.InstanceID]*newerActions
 
 	// maxBacklog bounds the backlog beyond which clients' starts are
 	// refused (see admit); zero, as OpenStore leaves it, means no bound,
@@ -152,7 +157,6 @@ func OpenStore(path, sync string, log *slog.Logger) (*Store, error) {
 		entities:     make(map[string]*entityQueue),
 		entityTokens: make(map[string]string),
 		entityWake:   make(chan struct{}),
-		rewinding:    make(map[api.InstanceID][]*backend.HistoryEvent),
 		newer:        make(map[api.InstanceID]*newerActions),
 	}
 	if err := s.load(); err != nil {

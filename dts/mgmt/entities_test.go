@@ -41,11 +41,11 @@ func TestEntityMessagesRoundTrip(t *testing.T) {
 			t.Fatalf("round trip:\n got %+v\nwant %+v", *got, m)
 		}
 	}
-	if _, err := EntityMessageOf(EntityLockGranted("cs")); err != ErrNotEntityMessage {
+	if _, err := EntityMessageOf(EntityLockGranted("cs")); err != errNotEntityMessage {
 		t.Fatalf("a lock grant read as a message to an entity: %v", err)
 	}
-	if r, ok := ExecutionRewoundReason(ExecutionRewound("why", "")); !ok || r != "why" {
-		t.Fatalf("rewound reason %q %v", r, ok)
+	if n, ok := DecodeNewer(ExecutionRewound("why", "")); !ok || n.Kind != "executionRewound" || n.RewoundReason != "why" {
+		t.Fatalf("rewound reason %q %v", n.RewoundReason, ok)
 	}
 }
 
@@ -121,12 +121,12 @@ func TestEntityBatchResult(t *testing.T) {
 
 func TestWorkerEntities(t *testing.T) {
 	req := newMessage(msgGetWorkItemsRequest)
-	if states, most, names := WorkerEntities(req.message()); states || most != 0 || names != nil {
-		t.Fatalf("empty request: %v %d %v", states, most, names)
+	if states, limit, names := WorkerEntities(req.message()); states || limit || names != nil {
+		t.Fatalf("empty request: %v %v %v", states, limit, names)
 	}
 	req.setInt32("maxConcurrentOrchestrationWorkItems", 10)
-	if states, most, _ := WorkerEntities(req.message()); !states || most != 0 {
-		t.Fatalf("limits without entities: %v %d", states, most)
+	if states, limit, _ := WorkerEntities(req.message()); !states || limit {
+		t.Fatalf("limits without entities: %v %v", states, limit)
 	}
 	req.setInt32("maxConcurrentEntityWorkItems", 3)
 	f := req.sub("workItemFilters")
@@ -134,8 +134,8 @@ func TestWorkerEntities(t *testing.T) {
 	e := newMessage(list.NewElement().Message().Descriptor())
 	e.setStr("name", "Counter")
 	list.Append(protoreflect.ValueOfMessage(e.m))
-	if _, most, names := WorkerEntities(req.message()); most != 3 || len(names) != 1 || names[0] != "counter" {
-		t.Fatalf("entity limit and filter: %d %v", most, names)
+	if _, limit, names := WorkerEntities(req.message()); !limit || len(names) != 1 || names[0] != "counter" {
+		t.Fatalf("entity limit and filter: %v %v", limit, names)
 	}
 }
 

@@ -342,7 +342,20 @@ func (f fields) setStrings(name string, v []string) {
 // concrete copies a message field into a generated type of v0.6.0 (the
 // field decodes as a dynamic message of the same descriptor).
 func concrete(m protoreflect.Message, into proto.Message) error {
-	b, err := proto.Marshal(m.Interface())
+	return wireCopy(m.Interface(), into)
+}
+
+// dynamicOf re-encodes msg, of one of v0.6.0's generated types, as a
+// dynamic message of d, which reads the fields v0.6.0 does not know.
+func dynamicOf(d protoreflect.MessageDescriptor, msg proto.Message) (fields, error) {
+	f := newMessage(d)
+	return f, wireCopy(msg, f.m.Interface())
+}
+
+// wireCopy copies from into a message of another type of the same wire
+// form.
+func wireCopy(from, into proto.Message) error {
+	b, err := proto.Marshal(from)
 	if err != nil {
 		return err
 	}

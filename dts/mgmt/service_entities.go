@@ -85,7 +85,6 @@ func entityMethods(serviceFor func(context.Context) Service) []grpc.MethodDesc {
 		}),
 		unary("CleanEntityStorage", msgCleanEntityStorageRequest, func(ctx context.Context, req fields) (proto.Message, error) {
 			r := CleanEntities{RemoveEmpty: req.boolean("removeEmptyEntities"), ReleaseOrphanedLocks: req.boolean("releaseOrphanedLocks")}
-			r.ContinuationToken, _ = req.wrapped("continuationToken")
 			done, err := serviceFor(ctx).CleanEntityStorage(ctx, r)
 			if err != nil {
 				return nil, err
@@ -93,9 +92,8 @@ func entityMethods(serviceFor func(context.Context) Service) []grpc.MethodDesc {
 			resp := newMessage(msgCleanEntityStorageResponse)
 			resp.setInt32("emptyEntitiesRemoved", int32(done.EmptyRemoved))
 			resp.setInt32("orphanedLocksReleased", int32(done.LocksReleased))
-			if done.ContinuationToken != "" {
-				resp.setWrapped("continuationToken", done.ContinuationToken)
-			}
+			// Everything is done in one call, so the response never
+			// carries a continuationToken and the request's is ignored.
 			return resp.message(), nil
 		}),
 		unary("CompleteEntityTask", msgEntityBatchResult, func(ctx context.Context, req fields) (proto.Message, error) {
@@ -126,17 +124,4 @@ func checkEntityID(id string) error {
 		return status.Errorf(codes.InvalidArgument, "entity instance ID %q is not of the form @name@key", id)
 	}
 	return nil
-}
-
-// SplitEntityID splits "@name@key" into its name and key.
-func SplitEntityID(id string) (name, key string, ok bool) {
-	if len(id) < 2 || id[0] != '@' {
-		return "", "", false
-	}
-	for i := 2; i < len(id); i++ {
-		if id[i] == '@' {
-			return id[1:i], id[i+1:], true
-		}
-	}
-	return "", "", false
 }

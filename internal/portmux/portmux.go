@@ -50,11 +50,11 @@ import (
 // preface is what every HTTP/2 connection begins with (RFC 9113, 3.4).
 const preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
-// PrefaceTimeout bounds how long a new connection may take to send its
+// prefaceTimeout bounds how long a new connection may take to send its
 // first bytes. Once it has shown itself HTTP/2, it may stay idle before its
 // first request as long as it likes, as gRPC channels do; gRPC's server
 // holds idle connections the same way.
-const PrefaceTimeout = 10 * time.Second
+const prefaceTimeout = 10 * time.Second
 
 // Mux routes the connections of one listener.
 type Mux struct {
@@ -147,7 +147,7 @@ func (m *Mux) Close() error {
 // route reads the start of c and hands it to the listener it is for.
 func (m *Mux) route(c net.Conn) {
 	defer m.track(c, false)
-	c.SetReadDeadline(time.Now().Add(PrefaceTimeout))
+	c.SetReadDeadline(time.Now().Add(prefaceTimeout))
 	start, isH2, err := readPreface(c)
 	if err != nil {
 		c.Close()

@@ -78,9 +78,11 @@ func (s *Server) apiHistory(w http.ResponseWriter, r *http.Request, h Hub) {
 			return
 		}
 		for _, e := range window {
-			if raw, ok := mgmt.NewerEventJSON(e); ok {
-				events = append(events, raw)
-				continue
+			if n, ok := mgmt.DecodeNewer(e); ok {
+				if raw, err := n.JSON(); err == nil {
+					events = append(events, raw)
+					continue
+				}
 			}
 			raw, err := protojson.Marshal(e)
 			if err != nil {

@@ -10,20 +10,20 @@ import (
 	"github.com/approvals-go/approvals/dts/mgmt"
 )
 
-// The entities pages: a task hub's durable entities, newest ID first
-// (as QueryEntities pages them, by ID), and one entity's state.
+// The entities pages: a task hub's durable entities in ascending ID order
+// (as QueryEntities pages them), and one entity's state.
 
 // entitiesPageSize is how many entities a page of the list shows.
 const entitiesPageSize = 50
 
 // entityRow is one entity in the list, or the entity of its page.
 type entityRow struct {
-	ID, Name, Key string
-	URL           string
+	Name, Key string
+	URL       string
 	*mgmt.Entity
-	// State is the state as indented JSON (or as stored if it is not
+	// StatePretty is the state as indented JSON (or as stored if it is not
 	// JSON); StateBrief its first characters for the list.
-	State, StateBrief string
+	StatePretty, StateBrief string
 	// LockedByURL links the orchestration holding its lock.
 	LockedByURL string
 }
@@ -42,10 +42,10 @@ func entitiesURL(hub string) string { return hubURL(hub) + "entities" }
 func entityURL(hub, id string) string { return hubURL(hub) + "entities/" + url.PathEscape(id) }
 
 func (s *Server) entityRow(hub string, e *mgmt.Entity) entityRow {
-	r := entityRow{ID: e.ID, URL: entityURL(hub, e.ID), Entity: e}
+	r := entityRow{URL: entityURL(hub, e.ID), Entity: e}
 	r.Name, r.Key, _ = mgmt.SplitEntityID(e.ID)
 	if e.HasState {
-		r.State = prettyJSON(e.State)
+		r.StatePretty = prettyJSON(e.State)
 		r.StateBrief = truncate(strings.Join(strings.Fields(e.State), " "), 80)
 	}
 	if e.LockedBy != "" {

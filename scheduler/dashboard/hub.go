@@ -2,9 +2,10 @@
 // stand-in for the one the Durable Task Scheduler emulator serves on port
 // 8082: task hubs with their counts by status, instances newest first with
 // filters in the URL, one instance with its payloads and its history as a
-// timeline, the durable entities and one entity's state, and the operator's actions (start, raise an event, terminate,
-// suspend, resume, restart, purge, and bulk terminate and purge), each
-// behind a confirmation. The same port answers the
+// timeline, the durable entities and one entity's state, and the
+// operator's actions (start, raise an event, terminate, suspend, resume,
+// restart, rewind, purge, and bulk terminate and purge), each behind a
+// confirmation. The same port answers the
 // emulator's JSON API under /api/v1/taskhubs/, which the Azure CLI's
 // durabletask extension, the VS Code extension and .NET Aspire call.
 //

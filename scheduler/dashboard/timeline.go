@@ -264,16 +264,16 @@ var newerTitles = map[string][2]string{
 
 // describeNewer describes the entity events and ExecutionRewound.
 func describeNewer(s *step, e *backend.HistoryEvent) bool {
-	kind := mgmt.NewerEventKind(e)
-	title, ok := newerTitles[kind]
+	n, _ := mgmt.DecodeNewer(e)
+	title, ok := newerTitles[n.Kind]
 	if !ok {
 		return false
 	}
 	s.Kind, s.Title = title[0], title[1]
-	if reason, ok := mgmt.ExecutionRewoundReason(e); ok && reason != "" {
-		s.Facts = append(s.Facts, fact{"reason", reason})
+	if n.RewoundReason != "" {
+		s.Facts = append(s.Facts, fact{"reason", n.RewoundReason})
 	}
-	if m, err := mgmt.EntityMessageOf(e); err == nil {
+	if m := n.Entity; m != nil {
 		s.Subject = m.Operation
 		if m.Target != "" {
 			s.Facts = append(s.Facts, fact{"entity", m.Target})
