@@ -77,6 +77,40 @@ type Request struct {
 	EscalateTo    []string `json:"escalate_to,omitempty"`
 	// CallbackURL is told the final status when the approval ends.
 	CallbackURL string `json:"callback_url,omitempty"`
+	// Groups are approver groups with how many of each must approve
+	// (2 from finance and 1 from security), beside or instead of the
+	// people named.
+	Groups []GroupRule `json:"groups,omitempty"`
+	// Stages, when given, are the request's steps in order, each with its
+	// own approvers, policy and deadline, in place of the fields above
+	// that say who decides and by when: a stage starts when the one before
+	// approves, and a rejection ends the request.
+	Stages []Stage `json:"stages,omitempty"`
+	// AllowChanges lets an approver send the request back for changes
+	// (ActionRequestChanges) and its requester resubmit it; Stages allow
+	// it always.
+	AllowChanges bool `json:"allow_changes,omitempty"`
+}
+
+// GroupRule asks for Required approvals from members of Group.
+type GroupRule struct {
+	Group    string `json:"group"`
+	Required int    `json:"required,omitempty"`
+}
+
+// Stage is one step of a request with stages: who decides it, how their
+// decisions make its outcome, and by when, as the same fields of Request
+// say for a request without stages.
+type Stage struct {
+	Name          string      `json:"name,omitempty"`
+	Approvers     []string    `json:"approvers,omitempty"`
+	Groups        []GroupRule `json:"groups,omitempty"`
+	Policy        Policy      `json:"policy,omitempty"`
+	Required      int         `json:"required,omitempty"`
+	TimeoutHours  *float64    `json:"timeout_hours,omitempty"`
+	RemindEvery   string      `json:"remind_every,omitempty"`
+	EscalateAfter string      `json:"escalate_after,omitempty"`
+	EscalateTo    []string    `json:"escalate_to,omitempty"`
 }
 
 // MaxApprovers bounds the people one request may name.
@@ -139,6 +173,9 @@ func (r Request) Validate() error {
 		return &FieldError{Field: "approvers", Reason: fmt.Sprintf("may name at most %d people", MaxApprovers)}
 	}
 	if err := r.validateNames(); err != nil {
+		return err
+	}
+	if err := r.validateOrganisation(); err != nil {
 		return err
 	}
 	if d := r.Deciders(); len(d) == 1 && SamePerson(d[0], r.Requester) {
@@ -267,10 +304,59 @@ type Decision struct {
 	// travels as the same event because an orchestrator can wait for only
 	// one event name at a time.
 	Action string `json:"action,omitempty"`
+
+	// ActingFor is the person the approver decides for, by delegation.
+	ActingFor string `json:"acting_for,omitempty"`
+	// Group is the approver group the approver decides as a member of,
+	// when they chose one; Groups are the groups the handler found the
+	// approver's principal (or the development groups file) to hold.
+	Group  string   `json:"group,omitempty"`
+	Groups []string `json:"groups,omitempty"`
+	// Stage and Round are the stage (from 1) and round of changes (from
+	// 1) the approver saw when deciding: a decision meant for a stage or
+	// round that has passed is refused rather than counted in the next.
+	Stage int `json:"stage,omitempty"`
+	Round int `json:"round,omitempty"`
+	// Item is the request's item as the requester edited it, on
+	// ActionResubmit.
+	Item string `json:"item,omitempty"`
+	// Channel is how the decision reached the API and Auth how its
+	// sender was known: the audit trail records both.
+	Channel Channel `json:"channel,omitempty"`
+	Auth    Auth    `json:"auth,omitempty"`
 }
 
-// ActionWithdraw marks a Decision that withdraws the request.
-const ActionWithdraw = "withdraw"
+// The actions a Decision may carry besides a decision (no action).
+// ActionWithdraw takes the request back. ActionRequestChanges sends it
+// back to its requester with the approver's comments, and
+// ActionResubmit is the requester sending it again, edited.
+const (
+	ActionWithdraw       = "withdraw"
+	ActionRequestChanges = "request_changes"
+	ActionResubmit       = "resubmit"
+)
+
+// Channel is how a decision reached the API.
+type Channel string
+
+// The channels.
+const (
+	ChannelAPI       Channel = "api"
+	ChannelPage      Channel = "page"
+	ChannelBulk      Channel = "bulk"
+	ChannelDashboard Channel = "dashboard"
+)
+
+// Auth is how the sender of a decision was known.
+type Auth string
+
+// The ways a sender is known.
+const (
+	AuthFunctionKey Auth = "function_key"
+	AuthSignIn      Auth = "sign_in"
+	AuthSignedLink  Auth = "signed_link"
+	AuthDevelopment Auth = "development"
+)
 
 // Outcome is the orchestration output: the processed decision, or a timeout.
 type Outcome struct {
@@ -403,4 +489,18 @@ func (r Request) compared() comparedRequest {
 		c.EscalateTo = nil
 	}
 	return c
+}
+
+// validateOrganisation refuses what this version does not honour yet:
+// the fields exist so that every layer agrees on their names.
+func (r Request) validateOrganisation() error {
+	switch {
+	case len(r.Stages) > 0:
+		return &FieldError{Field: "stages", Reason: "are not supported yet"}
+	case len(r.Groups) > 0:
+		return &FieldError{Field: "groups", Reason: "are not supported yet"}
+	case r.AllowChanges:
+		return &FieldError{Field: "allow_changes", Reason: "is not supported yet"}
+	}
+	return nil
 }

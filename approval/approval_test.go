@@ -105,7 +105,9 @@ func TestSame(t *testing.T) {
 		case reflect.Int:
 			f.SetInt(f.Int() + 1)
 		case reflect.Slice:
-			f.Set(reflect.ValueOf([]string{"bob"}))
+			f.Set(reflect.MakeSlice(f.Type(), 1, 1))
+		case reflect.Bool:
+			f.SetBool(!f.Bool())
 		case reflect.Pointer:
 			hours := 2.0
 			f.Set(reflect.ValueOf(&hours))

@@ -27,6 +27,14 @@ type Vote struct {
 	Approved bool   `json:"approved"`
 	Comments string `json:"comments"`
 	At       string `json:"at"`
+	// ActingFor, Group, Stage, Round, Channel and Auth are the decision's,
+	// as Decision says.
+	ActingFor string  `json:"acting_for,omitempty"`
+	Group     string  `json:"group,omitempty"`
+	Stage     int     `json:"stage,omitempty"`
+	Round     int     `json:"round,omitempty"`
+	Channel   Channel `json:"channel,omitempty"`
+	Auth      Auth    `json:"auth,omitempty"`
 }
 
 // Tally is where the votes of an approval stand under its policy.

@@ -50,6 +50,20 @@ type Attempt struct {
 	// At is when the attempt was accepted. Zero means in time: the
 	// orchestrator received it before its deadline's timer fired.
 	At time.Time
+	// Action is the decision's action (empty for a decision); ActingFor,
+	// Group, Groups, Stage and Round are the decision's, as Decision says.
+	Action    string
+	ActingFor string
+	Group     string
+	Groups    []string
+	Stage     int
+	Round     int
+}
+
+// Attempt is d as the rules see it, accepted at at (zero: in time).
+func (d Decision) Attempt(at time.Time) Attempt {
+	return Attempt{Who: d.processInput("").Approver, Withdraw: d.Action == ActionWithdraw, At: at, Action: d.Action,
+		ActingFor: d.ActingFor, Group: d.Group, Groups: d.Groups, Stage: d.Stage, Round: d.Round}
 }
 
 // Standing is an approval as the decision rules see it: what the

@@ -269,7 +269,7 @@ func (w *waiting) take(raw json.RawMessage, awaitErr error) (Outcome, bool, erro
 		return Outcome{}, false, nil
 	}
 	in := d.processInput(w.req.RequestID)
-	attempt := Attempt{Who: in.Approver, Withdraw: d.Action == ActionWithdraw}
+	attempt := d.Attempt(time.Time{})
 	if w.late {
 		// Delivered after the deadline's timer: in time only if the
 		// handler accepted it before the deadline, which it records.

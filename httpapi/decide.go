@@ -110,7 +110,7 @@ func (s *server) judge(w http.ResponseWriter, r *http.Request, id string, d appr
 	}
 	now := time.Now()
 	d.ResponseTime = approval.FormatTime(now)
-	err := st.Check(approval.Attempt{Who: *d.Approver, Withdraw: d.Action == approval.ActionWithdraw, At: now})
+	err := st.Check(d.Attempt(now))
 	if err == nil {
 		return s.deliver(w, r, st, d)
 	}
