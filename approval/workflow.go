@@ -355,8 +355,7 @@ func (w *waiting) apply(d Decision, in ProcessInput) (Outcome, bool, error) {
 		out, err := w.process(in)
 		return out, true, err
 	}
-	w.tally.Add(Vote{Approver: in.Approver, Identity: in.identity(), ObjectID: in.ApproverOID, Approved: in.IsApproved,
-		Comments: in.Comments, At: FormatTime(w.ctx.CurrentTimeUtc)})
+	w.tally.Add(d.vote(FormatTime(w.ctx.CurrentTimeUtc)))
 	w.status.Decisions = w.tally.Votes
 	decided, approved := w.tally.Result()
 	if !decided {
@@ -441,6 +440,14 @@ func (d Decision) String() string {
 		s += ": “" + in.Comments + "”"
 	}
 	return s
+}
+
+// vote is d recorded at at, with the sample's defaults applied.
+func (d Decision) vote(at string) Vote {
+	in := d.processInput("")
+	return Vote{Approver: in.Approver, Identity: in.identity(), ObjectID: in.ApproverOID, Approved: in.IsApproved,
+		Comments: in.Comments, At: at, ActingFor: d.ActingFor, Group: d.Group, Stage: d.Stage, Round: d.Round,
+		Channel: d.Channel, Auth: d.Auth}
 }
 
 // processInput applies the sample's defaults: a decision that does not say
