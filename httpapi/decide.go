@@ -255,6 +255,8 @@ func (s *server) answerDecision(w http.ResponseWriter, r *http.Request, res deci
 			http.Redirect(w, r, withQuery(page, "notice", noticeRecorded), http.StatusSeeOther)
 		case res.code == http.StatusOK:
 			http.Redirect(w, r, page, http.StatusSeeOther)
+		case res.code == http.StatusAccepted && res.decision.Action == approval.ActionWithdraw:
+			http.Redirect(w, r, withQuery(page, "notice", noticeWithdrawing), http.StatusSeeOther)
 		case res.code == http.StatusAccepted:
 			http.Redirect(w, r, withQuery(page, "notice", noticeDelivered), http.StatusSeeOther)
 		case res.st != nil:

@@ -145,6 +145,9 @@ const (
 	// noticeRecorded: a decision was recorded on an approval that waits
 	// for more.
 	noticeRecorded = "recorded"
+	// noticeWithdrawing: a withdrawal was delivered, its outcome not
+	// recorded yet.
+	noticeWithdrawing = "withdrawing"
 )
 
 // pageForm is how an approval page lets its viewer decide.
@@ -167,6 +170,12 @@ type pageForm struct {
 	// refusal.
 	name, comments string
 	notice         string
+	// withdrawal lets the page offer its viewer, if the rules take a
+	// withdrawal from them, to withdraw (the review page's);
+	// confirmWithdraw shows that offer's confirm step, and reason is what
+	// was posted with it.
+	withdrawal, confirmWithdraw bool
+	reason                      string
 }
 
 // approvalModel is the approval page's content.
@@ -198,6 +207,11 @@ type approvalModel struct {
 	// Waiting are the approvers still to decide, shown with Voted or
 	// Recorded.
 	Waiting []string
+	// Withdraw offers the requester to withdraw. Withdrawing says the
+	// page is its confirm step, the refusal of what that posted, or the
+	// notice that a withdrawal was delivered.
+	Withdraw    *withdrawModel
+	Withdrawing bool
 }
 
 type formModel struct {
@@ -222,7 +236,7 @@ func (s *server) approvalPage(w http.ResponseWriter, r *http.Request, code int, 
 		if !form.askName {
 			m.Form = nil
 		}
-	case form.notice == noticeDelivered && form.refused == nil:
+	case (form.notice == noticeDelivered || form.notice == noticeWithdrawing) && form.refused == nil:
 		// The outcome shows once it is recorded; until then there is
 		// nothing to do but wait, so the page reloads itself.
 		m.Delivered = true
@@ -248,6 +262,9 @@ func (s *server) approvalPage(w http.ResponseWriter, r *http.Request, code int, 
 		m.SignIn = signInURL(r)
 	default:
 		m.Info = form.why
+	}
+	if st.Pending() {
+		offerWithdrawal(&m, st, form, now)
 	}
 	data.Page = m
 	s.render(w, r, code, "approval", data)

@@ -24,6 +24,10 @@ import (
 type reviewRequest struct {
 	approval.DecisionRequest
 	Token string `json:"token"`
+	// Action is empty for a decision; approval.ActionWithdraw is the
+	// requester's withdrawal, with its WithdrawRequest fields.
+	Action string `json:"action"`
+	approval.WithdrawRequest
 }
 
 // review shows an approval's page, or its JSON to a client that is not a
@@ -45,6 +49,7 @@ func (s *server) review(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	form.notice = query.Get("notice")
+	form.confirmWithdraw = query.Get(withdrawParam) == withdrawConfirm
 	s.approvalPage(w, r, http.StatusOK, st, form)
 }
 
@@ -55,21 +60,17 @@ func (s *server) reviewDecide(w http.ResponseWriter, r *http.Request) {
 	id := mux.Vars(r)["id"]
 	var body reviewRequest
 	p := readBody(w, r, &body)
+	if p == nil && (body.Action != "" || body.WithdrawRequest != (approval.WithdrawRequest{})) {
+		s.reviewAction(w, r, id, body)
+		return
+	}
 	if p == nil {
 		p = validDecision(body.DecisionRequest)
 	}
 	var form pageForm
+	var who person
 	if p == nil {
-		form, p = s.reviewForm(r, id, body.Token, true)
-	}
-	named := body.Approver
-	who := form.as
-	switch {
-	case p != nil:
-	case who.name != "":
-		p = agrees("approver", named, who)
-	default:
-		who, p = typed("approver", named)
+		form, who, p = s.poster(r, id, body.Token, "approver", body.Approver)
 	}
 	if p != nil {
 		writeProblem(w, r, *p)
@@ -79,14 +80,30 @@ func (s *server) reviewDecide(w http.ResponseWriter, r *http.Request) {
 	base, _ := s.base(r)
 	// Back to the page without the token: a signed link is not kept in
 	// the browser's history longer than it must be.
-	s.answerDecision(w, r, s.judge(w, r, id, body.Decision(who.name, who.oid)), approval.ReviewURL(base, id), form)
+	s.answerDecision(w, r, s.judge(w, r, id, body.DecisionRequest.Decision(who.name, who.oid)), approval.ReviewURL(base, id), form)
+}
+
+// poster is who posts the review page's form, and the form as it stands:
+// the person its signed link or sign-in vouches for, with whom the body's
+// field (named) must agree, or, for development only, the name typed
+// into field.
+func (s *server) poster(r *http.Request, id, token, field, named string) (pageForm, person, *problem) {
+	form, p := s.reviewForm(r, id, token, true)
+	if p != nil {
+		return form, person{}, p
+	}
+	if form.as.name != "" {
+		return form, form.as, agrees(field, named, form.as)
+	}
+	who, p := typed(field, named)
+	return form, who, p
 }
 
 // reviewForm works out who may decide from this review page, and how.
 // posting says the form is being posted: then not knowing who decides is
 // a refusal, where a GET only shows the page without buttons.
 func (s *server) reviewForm(r *http.Request, id, token string, posting bool) (pageForm, *problem) {
-	form := pageForm{action: approval.ReviewURL("", id)}
+	form := pageForm{action: approval.ReviewURL("", id), withdrawal: true}
 	switch {
 	case token != "":
 		claims, p := s.checkLink(token, id)
