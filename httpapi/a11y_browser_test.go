@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/chromedp/chromedp"
+	"github.com/microsoft/durabletask-go/api"
 
 	"github.com/approvals-go/approvals/approval"
 	"github.com/approvals-go/approvals/internal/browsertest"
@@ -13,9 +14,9 @@ import (
 
 // Every page a person meets passes axe-core with no violation, on a
 // desktop and on a phone: pending with its form, the signed link's confirm
-// step, a vote recorded under policy all, decided, terminated, the inbox,
-// and the error pages (not found, and the inbox refused with signed
-// links).
+// step, a vote recorded under policy all, decided, the withdraw confirm
+// step, withdrawn, terminated, the inbox, and the error pages (not found,
+// and the inbox refused with signed links).
 func TestAxeEveryPage(t *testing.T) {
 	plain := newAPI(t)
 	plain.startFor(t, "axe-pending", "Laptop for the new designer", "bob")
@@ -29,6 +30,17 @@ func TestAxeEveryPage(t *testing.T) {
 		t.Fatalf("bob's vote = %d %s", r.code, r.raw)
 	}
 
+	plain.startFor(t, "axe-withdrawn", "Second monitor", "bob")
+	if r := plain.postForm(t, "/api/review/axe-withdrawn", url.Values{"action": {"withdraw"}, "requester": {"ana"}, "reason": {"Bought one."}}); r.code != http.StatusOK {
+		t.Fatalf("ana's withdrawal = %d %s", r.code, r.raw)
+	}
+
+	plain.startFor(t, "axe-terminated", "Chair", "bob")
+	if err := plain.client.TerminateOrchestration(t.Context(), "axe-terminated", api.WithOutput("Duplicate")); err != nil {
+		t.Fatal(err)
+	}
+	plain.until(t, "axe-terminated", finished)
+
 	signed := newSignedAPI(t)
 	signed.startFor(t, "axe-signed", "Conference trip", "carol")
 
@@ -36,6 +48,9 @@ func TestAxeEveryPage(t *testing.T) {
 		{"pending", plain.url + approval.ReviewPath + "/axe-pending"},
 		{"decided", plain.url + approval.ReviewPath + "/axe-decided"},
 		{"vote recorded", plain.url + approval.ReviewPath + "/axe-voted?notice=recorded"},
+		{"withdraw confirm", plain.url + approval.ReviewPath + "/axe-pending?withdraw=confirm"},
+		{"withdrawn", plain.url + approval.ReviewPath + "/axe-withdrawn"},
+		{"terminated", plain.url + approval.ReviewPath + "/axe-terminated"},
 		{"inbox", plain.url + approval.ReviewPath + "?approver=bob"},
 		{"inbox, nothing waiting", plain.url + approval.ReviewPath + "?approver=nobody&status=Pending"},
 		{"not found", plain.url + approval.ReviewPath + "/no-such-approval"},

@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/chromedp/cdproto/cdp"
-	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
 	"github.com/approvals-go/approvals/approval"
@@ -135,27 +134,12 @@ func TestBrowserVoteAcknowledged(t *testing.T) {
 	t.Run("signed in", func(t *testing.T) {
 		e := newAPIWith(t, httpapi.Options{Identity: config.IdentityAppService})
 		start(t, e, "ack-signin")
-		as := func(ctx context.Context, who string) {
-			h := signedIn(who)
-			headers := network.Headers{}
-			for k := range h {
-				headers[k] = h.Get(k)
-			}
-			for _, err := range []error{
-				call(ctx, network.Enable, network.EnableParams{}),
-				call(ctx, network.SetExtraHTTPHeaders, network.SetExtraHTTPHeadersParams{Headers: headers}),
-			} {
-				if err != nil {
-					t.Fatal(err)
-				}
-			}
-		}
 		inbox := func(ctx context.Context) []string {
 			browsertest.Do(t, ctx, chromedp.Navigate(e.url+approval.ReviewPath))
 			return browsertest.Run(t, ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll('.row .item')].map(a => a.textContent)`))
 		}
 		bob := tab(t, 1280, 900)
-		as(bob, "bob")
+		signInTab(t, bob, "bob")
 		if items := inbox(bob); len(items) != 1 || items[0] != "Team offsite" {
 			t.Fatalf("before his vote bob's inbox lists %q", items)
 		}
@@ -166,7 +150,7 @@ func TestBrowserVoteAcknowledged(t *testing.T) {
 			t.Errorf("after his vote bob's inbox still lists %q", items)
 		}
 		carol := tab(t, 1280, 900)
-		as(carol, "carol")
+		signInTab(t, carol, "carol")
 		if items := inbox(carol); len(items) != 1 {
 			t.Errorf("carol's inbox lists %q", items)
 		}

@@ -327,6 +327,7 @@ func TestCrossSiteFormPostRefused(t *testing.T) {
 		for _, c := range []struct{ path, body string }{
 			{"/api/approvals/xs-1/decision", "approved=true&approver=bob"},
 			{"/api/review/xs-1", "approved=true&approver=bob"},
+			{"/api/review/xs-1", "action=withdraw&requester=ana"},
 			{httpapi.ApprovalsPath, "requester=eve&item=car"},
 		} {
 			r := e.with(h).do(t, http.MethodPost, c.path, ctForm, c.body)

@@ -6,7 +6,6 @@ import (
 	"math"
 	"net/url"
 	"sort"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -70,82 +69,6 @@ func lookEnv(t *testing.T) (*env, map[string]string) {
 	}
 }
 
-// textColours lists every piece of text a person can see within the
-// elements sel selects (the whole page when sel is ""), with its colour
-// and the colour behind it: the first opaque background of it or its
-// ancestors, with the translucent ones above composed over it. Form fields
-// count by their value.
-func textColours(sel string) string {
-	return `((sel) => {
-  const parse = c => {
-    const m = c.match(/rgba?\(([^)]+)\)/);
-    if (!m) return null;
-    const p = m[1].split(/[\s,\/]+/).filter(Boolean).map(Number);
-    return {r: p[0], g: p[1], b: p[2], a: p.length > 3 ? p[3] : 1};
-  };
-  const over = (top, below) => ({r: top.r * top.a + below.r * (1 - top.a), g: top.g * top.a + below.g * (1 - top.a),
-    b: top.b * top.a + below.b * (1 - top.a), a: 1});
-  const behind = el => {
-    const layers = [];
-    for (let e = el; e; e = e.parentElement) {
-      const c = parse(getComputedStyle(e).backgroundColor);
-      if (c && c.a > 0) { layers.push(c); if (c.a >= 1) break; }
-    }
-    let bg = {r: 255, g: 255, b: 255, a: 1};
-    for (let i = layers.length - 1; i >= 0; i--) bg = over(layers[i], bg);
-    return bg;
-  };
-  const rgb = c => "rgb(" + [c.r, c.g, c.b].map(Math.round).join(", ") + ")";
-  const classes = el => [...el.classList].map(c => "." + c).join("");
-  const name = el => el.tagName.toLowerCase() + classes(el) +
-    (el.parentElement ? " in " + el.parentElement.tagName.toLowerCase() + classes(el.parentElement) : "");
-  const out = [];
-  for (const el of document.body.querySelectorAll("*")) {
-    if (el.closest("script, style, option, .sr-only, [hidden]") || (sel && !el.closest(sel))) continue;
-    let text = [...el.childNodes].filter(n => n.nodeType === 3).map(n => n.textContent).join(" ").trim();
-    if (el.matches("input:not([type=checkbox]):not([type=radio]):not([type=hidden]), select")) text = el.value;
-    if (!text || el.getClientRects().length === 0) continue;
-    const st = getComputedStyle(el);
-    if (st.visibility !== "visible") continue;
-    const bg = behind(el);
-    out.push({el: name(el), text: text.slice(0, 40), fg: rgb(over(parse(st.color), bg)), bg: rgb(bg), size: st.fontSize});
-  }
-  return out;
-})(` + strconv.Quote(sel) + `)`
-}
-
-type textColour struct {
-	El, Text, Fg, Bg, Size string
-}
-
-// contrast is the WCAG 2 contrast ratio of two "rgb(r, g, b)" colours.
-func contrast(t *testing.T, a, b string) float64 {
-	t.Helper()
-	lum := func(c string) float64 {
-		var r, g, bl float64
-		if _, err := fmt.Sscanf(c, "rgb(%g, %g, %g)", &r, &g, &bl); err != nil {
-			t.Fatalf("colour %q: %v", c, err)
-		}
-		ch := func(v float64) float64 {
-			v /= 255
-			if v <= 0.04045 {
-				return v / 12.92
-			}
-			return math.Pow((v+0.055)/1.055, 2.4)
-		}
-		return 0.2126*ch(r) + 0.7152*ch(g) + 0.0722*ch(bl)
-	}
-	la, lb := lum(a), lum(b)
-	if la < lb {
-		la, lb = lb, la
-	}
-	return (la + 0.05) / (lb + 0.05)
-}
-
-// minContrast is WCAG's AA level for text of ordinary size; the dashboard
-// holds all its text to it, headings included.
-const minContrast = 4.5
-
 // Every text on every page of the dashboard can be read: at least 4.5:1
 // against what is behind it. The danger confirmations (terminate, purge,
 // bulk terminate, bulk purge) were red on red, their heading 1.7:1 and
@@ -166,30 +89,30 @@ func TestBrowserTextContrast(t *testing.T) {
 	var bad []string
 	for _, page := range sortedKeys(pages) {
 		browsertest.Do(t, ctx, chromedp.Navigate(e.url+pages[page]))
-		texts := browsertest.Run(t, ctx, chromedp.Evaluate[[]textColour](textColours("")))
+		texts := browsertest.Run(t, ctx, browsertest.TextColours(""))
 		if len(texts) < 10 {
 			t.Fatalf("%s: only %d texts found", page, len(texts))
 		}
 		for _, sel := range named[page] {
-			some := browsertest.Run(t, ctx, chromedp.Evaluate[[]textColour](textColours(sel)))
+			some := browsertest.Run(t, ctx, browsertest.TextColours(sel))
 			if len(some) == 0 {
 				t.Fatalf("%s: no text in %s to check", page, sel)
 			}
 			lowest := math.Inf(1)
 			for _, x := range some {
-				lowest = min(lowest, contrast(t, x.Fg, x.Bg))
+				lowest = min(lowest, browsertest.Contrast(t, x.Fg, x.Bg))
 			}
 			t.Logf("%s: %s: %.2f:1 at least", page, sel, lowest)
 		}
 		for _, x := range texts {
-			if r := contrast(t, x.Fg, x.Bg); r < minContrast {
+			if r := browsertest.Contrast(t, x.Fg, x.Bg); r < browsertest.MinContrast {
 				bad = append(bad, fmt.Sprintf("%s: %s %q: %.2f:1 (%s on %s, %s)", page, x.El, x.Text, r, x.Fg, x.Bg, x.Size))
 			}
 		}
 	}
 	if len(bad) > 0 {
 		sort.Strings(bad)
-		t.Fatalf("%d texts under %.1f:1:\n%s", len(bad), minContrast, strings.Join(bad, "\n"))
+		t.Fatalf("%d texts under %.1f:1:\n%s", len(bad), browsertest.MinContrast, strings.Join(bad, "\n"))
 	}
 }
 
