@@ -212,6 +212,7 @@ func TestScreenshots(t *testing.T) {
 		{"approval-page.png", approval.ReviewPath + "/EXP-2041", 1280, 800},
 		{"approval-page-phone.png", approval.ReviewPath + "/EXP-2041", 390, 844},
 		{"inbox-page.png", approval.ReviewPath + "?approver=bob.meyer@contoso.com", 1280, 600},
+		{"withdraw-confirm-phone.png", approval.ReviewPath + "/EXP-2041?withdraw=confirm", 390, 844},
 	} {
 		ctx := tab(t, shot.width, shot.height)
 		browsertest.Do(t, ctx, chromedp.Navigate(e.url+shot.path))
