@@ -160,14 +160,14 @@ const lighthouseDir = "testdata/lighthouse"
 
 // Lighthouse scores 100 for accessibility and for best practices on the
 // pages people use most, as a phone would load them from go run ./cmd/dev:
-// an approval's review page, an approver's inbox, and the dashboard's list
-// and an instance's page.
+// an approval's review page and its withdraw confirm step, an approver's
+// inbox, and the dashboard's list and an instance's page.
 func TestLighthouse(t *testing.T) {
 	chromium, err := browsertest.Path()
 	browsertest.Need(t, err)
 	nodetest.Install(t, lighthouseDir)
 	api, dash := devPages(t, "EXP-LH")
-	pages := []string{api + "/api/review/EXP-LH", api + "/api/review?approver=bob.meyer@contoso.com", dash + "/hubs/default/",
+	pages := []string{api + "/api/review/EXP-LH", api + "/api/review/EXP-LH?withdraw=confirm", api + "/api/review?approver=bob.meyer@contoso.com", dash + "/hubs/default/",
 		dash + "/hubs/default/instances/EXP-LH"}
 	out := nodetest.Run(t, lighthouseDir, []string{"CHROME_PATH=" + chromium}, 4*time.Minute, "score.mjs", pages...)
 	var results []struct {
