@@ -116,7 +116,10 @@ func TestReviewWithdrawTypedName(t *testing.T) {
 }
 
 // With a link key and no sign-in, a withdrawal needs a link as a decision
-// does, and a link names an approver, who is not the requester.
+// does, and is taken from the person the link names: not an approver who
+// is not the requester; the requester, when the request names them among
+// its approvers and so sends them a link, whose page then offers the
+// withdrawal and no decision.
 func TestReviewWithdrawSignedLink(t *testing.T) {
 	signer := testSigner(t)
 	e := newAPIWith(t, httpapi.Options{Links: signer})
@@ -127,5 +130,22 @@ func TestReviewWithdrawSignedLink(t *testing.T) {
 	e.refused(t, e.postForm(t, page, url.Values{"action": {"withdraw"}, "token": {token}}), http.StatusForbidden, "not_the_requester")
 	if r := e.with(browserGet).get(t, page+"?withdraw=confirm&token="+url.QueryEscape(token)); strings.Contains(r.raw, withdrawButton) || strings.Contains(r.raw, "?withdraw=confirm") {
 		t.Fatalf("bob's link offers a withdrawal: %s", r.raw)
+	}
+
+	e.startFor(t, "rw-own", "Desk", "bob", "ana")
+	link, err := url.Parse(e.notices.link(t, "rw-own", "ana"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	own := e.with(browserGet).get(t, link.RequestURI())
+	if !strings.Contains(own.raw, "?token=") || !strings.Contains(own.raw, "withdraw=confirm") || strings.Contains(own.raw, `name="approved"`) {
+		t.Fatalf("ana's own link: %s", own.raw)
+	}
+	step := e.with(browserGet).get(t, link.RequestURI()+"&withdraw=confirm")
+	if !strings.Contains(step.raw, withdrawButton) || !strings.Contains(step.raw, `name="token"`) {
+		t.Fatalf("ana's confirm step: %s", step.raw)
+	}
+	if d := e.postForm(t, "/api/review/rw-own", url.Values{"action": {"withdraw"}, "token": {link.Query().Get("token")}}); d.code != http.StatusOK || d.body["status"] != "Withdrawn" {
+		t.Fatalf("ana's withdrawal with her link = %d %s", d.code, d.raw)
 	}
 }
