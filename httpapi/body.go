@@ -87,6 +87,9 @@ const (
 	// kindStrings is a list of names: a JSON array of strings, or a form
 	// field given once per name.
 	kindStrings
+	// kindObjects is a list of objects, such as a bulk call's items: JSON
+	// only, since a form has no way to group fields into objects.
+	kindObjects
 )
 
 // String is what a JSON value of kind k must be, as a phrase.
@@ -98,6 +101,8 @@ func (k kind) String() string {
 		return "true or false (a JSON boolean)"
 	case kindStrings:
 		return "a JSON array of strings"
+	case kindObjects:
+		return "a JSON array of objects"
 	default:
 		return "a JSON string"
 	}
@@ -151,6 +156,9 @@ func kindOf(t reflect.Type) kind {
 	case reflect.Bool:
 		return kindBool
 	case reflect.Slice:
+		if t.Elem().Kind() == reflect.Struct {
+			return kindObjects
+		}
 		return kindStrings
 	case reflect.String:
 		return kindString
@@ -187,6 +195,9 @@ func decodeForm(body []byte, v any) *problem {
 		k, known := spec[name]
 		if !known {
 			return unknownName(name, spec)
+		}
+		if k == kindObjects {
+			return badRequest(name, name+" is "+k.String()+", which a form cannot hold; send the body as JSON")
 		}
 		// A list may be given once per item, as HTML sends a multiple
 		// select; any other field once.
