@@ -227,3 +227,50 @@ func mustJSON(t *testing.T, v any) string {
 	}
 	return string(b)
 }
+
+// The inbox's form decides the requests ticked and shows what became of
+// each, in the review page's words; it is refused from another site, and
+// with signed links and no sign-in, where there is no inbox. Nothing is
+// decided by a refused post.
+func TestInboxBulkForm(t *testing.T) {
+	e := newAPI(t)
+	e.startFor(t, "inbox-bulk-1", "Laptop", "bob")
+	e.startFor(t, "inbox-bulk-2", "Monitor", "carol")
+	form := url.Values{"id": {"inbox-bulk-1", "inbox-bulk-2"}, "approved": {"true"}, "approver": {"bob"}, "comments": {"fine"}}
+	page := func(h http.Header) response {
+		t.Helper()
+		return e.with(h).do(t, http.MethodPost, approval.ReviewPath, "application/x-www-form-urlencoded", form.Encode())
+	}
+	html := http.Header{"Accept": {"text/html"}}
+	crossSite := http.Header{"Accept": {"text/html"}, "Sec-Fetch-Site": {"cross-site"}}
+	if r := page(crossSite); r.code != http.StatusForbidden {
+		t.Fatalf("from another site = %d", r.code)
+	}
+	signed := newSignedAPI(t)
+	if r := signed.with(html).do(t, http.MethodPost, approval.ReviewPath, "application/x-www-form-urlencoded", form.Encode()); r.code != http.StatusForbidden {
+		t.Fatalf("with signed links and no sign-in = %d", r.code)
+	}
+	if n := e.orch.decisions.Load() + signed.orch.decisions.Load(); n != 0 {
+		t.Fatalf("refused posts delivered %d decisions", n)
+	}
+	r := page(html)
+	if r.code != http.StatusOK {
+		t.Fatalf("the inbox's form = %d %s", r.code, r.raw)
+	}
+	for _, want := range []string{"1 of 2 decided", "Approved.", "bob is not among the approvers of this request, so cannot decide it."} {
+		if !strings.Contains(r.raw, want) {
+			t.Errorf("the page after the form does not say %q", want)
+		}
+	}
+	if got := e.until(t, "inbox-bulk-1", finished); got.body["status"] != "Approved" {
+		t.Errorf("inbox-bulk-1 ended %s", got.raw)
+	}
+	for _, bad := range []url.Values{
+		{"approved": {"true"}, "approver": {"bob"}},
+		{"id": {"inbox-bulk-2"}, "approver": {"bob"}},
+	} {
+		if r := e.postForm(t, approval.ReviewPath, bad); r.code != http.StatusBadRequest {
+			t.Errorf("form %v = %d %s, want 400", bad, r.code, r.raw)
+		}
+	}
+}
