@@ -1,9 +1,11 @@
 package e2e
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -100,6 +102,46 @@ func TestBulkDecisionsAcrossProcesses(t *testing.T) {
 	for i := range first {
 		if again[i]["status"] != first[i]["status"] || again[i]["idempotency_key"] != first[i]["idempotency_key"] {
 			t.Errorf("item %d: the retried call answered %v, the first %v", i+1, again[i], first[i])
+		}
+	}
+}
+
+// With no worker running, a bulk call's items are delivered and answered
+// 202 (outcome not known yet), and the items share one wait for outcomes
+// (APPROVALS_DECISION_WAIT, 1 s here) instead of waiting a second each in
+// turn: forty items, five turns of eight, answer well within the five
+// seconds that waits one after another would take. Sent again once a
+// worker runs, the same call answers 200 for every item.
+func TestBulkWithoutWorker(t *testing.T) {
+	s := newStack(t)
+	var items []any
+	for i := range 40 {
+		id := fmt.Sprintf("bulk-idle-%d", i)
+		s.startApproval(id, map[string]any{"approver": "bob"})
+		s.waitSubmitted(id)
+		items = append(items, map[string]any{"id": id, "approved": true, "idempotency_key": "k-" + id})
+	}
+	s.worker.stop(t, syscall.SIGKILL)
+	call := map[string]any{"approver": "bob", "items": items}
+	began := time.Now()
+	first := s.bulkCall(call)
+	took := time.Since(began)
+	t.Logf("40 items with no worker answered in %s", took.Round(time.Millisecond))
+	for i, got := range first {
+		if got["status"] != float64(http.StatusAccepted) {
+			t.Fatalf("item %d with no worker = %v, want 202", i+1, got)
+		}
+	}
+	if took > 4*time.Second {
+		t.Errorf("40 items with no worker took %s: their waits for outcomes were not shared", took)
+	}
+	s.startWorker()
+	for _, it := range items {
+		s.outcome(it.(map[string]any)["id"].(string), 30*time.Second)
+	}
+	for i, got := range s.bulkCall(call) {
+		if got["status"] != float64(http.StatusOK) {
+			t.Errorf("item %d sent again with a worker = %v, want 200", i+1, got)
 		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/approvals-go/approvals/approval"
 )
@@ -69,8 +70,13 @@ func (itemWriter) Write([]byte) (int, error) {
 func (itemWriter) WriteHeader(int) {}
 
 // decideAll decides every item as who, at most bulkInFlight at once, and
-// returns what became of each, in the items' order.
+// returns what became of each, in the items' order. The items share one
+// wait for outcomes, DecisionWait from the call's start, rather than one
+// each: with no worker running, a hundred items would otherwise hold the
+// call for over a minute. An item delivered after that is answered 202 at
+// once, which is as true as after a wait: delivered, outcome not known.
 func (s *server) decideAll(r *http.Request, who person, items []bulkItem) []bulkResult {
+	deadline := time.Now().Add(s.opts.DecisionWait)
 	out := make([]bulkResult, len(items))
 	slots := make(chan struct{}, bulkInFlight)
 	var wg sync.WaitGroup
@@ -82,22 +88,25 @@ func (s *server) decideAll(r *http.Request, who person, items []bulkItem) []bulk
 				<-slots
 				wg.Done()
 			}()
-			out[i] = s.decideItem(r, who, it)
+			out[i] = s.decideItem(r, who, it, deadline)
 		}()
 	}
 	wg.Wait()
 	return out
 }
 
-// decideItem is one item through the decision route's path.
-func (s *server) decideItem(r *http.Request, who person, it bulkItem) bulkResult {
+// decideItem is one item through the decision route's path, waiting for
+// its outcome until deadline at most.
+func (s *server) decideItem(r *http.Request, who person, it bulkItem, deadline time.Time) bulkResult {
 	if p := validDecision(it.body); p != nil {
 		return bulkResult{item: it, res: failed(p)}
 	}
 	d := it.body.Decision(who.name, who.oid)
 	d.Channel = approval.ChannelBulk
 	w := itemWriter{}
-	res := s.judge(w, r, it.id, d)
+	within := *s
+	within.opts.DecisionWait = max(time.Until(deadline), time.Millisecond)
+	res := within.judge(w, r, it.id, d)
 	return bulkResult{item: it, res: res, retryAfter: w.Header().Get("Retry-After")}
 }
 
