@@ -87,8 +87,7 @@ const (
 	// kindStrings is a list of names: a JSON array of strings, or a form
 	// field given once per name.
 	kindStrings
-	// kindObjects is a list of objects, such as a bulk call's items: JSON
-	// only, since a form has no way to group fields into objects.
+	// kindObjects is a list of objects, such as a bulk call's items.
 	kindObjects
 )
 
@@ -195,9 +194,6 @@ func decodeForm(body []byte, v any) *problem {
 		k, known := spec[name]
 		if !known {
 			return unknownName(name, spec)
-		}
-		if k == kindObjects {
-			return badRequest(name, name+" is "+k.String()+", which a form cannot hold; send the body as JSON")
 		}
 		// A list may be given once per item, as HTML sends a multiple
 		// select; any other field once.

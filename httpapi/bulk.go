@@ -221,8 +221,10 @@ type inboxBulkForm struct {
 // sentence.
 type bulkRow struct {
 	ID, Item, Link string
-	Done           bool
-	Text           string
+	// Done says the decision took effect or was delivered; Mark says
+	// which in a word.
+	Done       bool
+	Mark, Text string
 }
 
 // inboxDecide takes the inbox's form: each request ticked is decided as
@@ -293,13 +295,14 @@ func bulkRowOf(who person, res bulkResult) bulkRow {
 	if st != nil {
 		row.Item = st.Request.Item
 	}
+	row.Mark = "Not recorded"
 	switch p := res.res.problem; {
 	case res.res.code == http.StatusOK && st.Pending():
-		row.Done, row.Text = true, "Your decision is recorded; the request waits for the others' decisions."
+		row.Done, row.Mark, row.Text = true, "Recorded", "Your decision is recorded; the request waits for the others' decisions."
 	case res.res.code == http.StatusOK:
-		row.Done, row.Text = true, string(st.Status)+"."
+		row.Done, row.Mark, row.Text = true, "Done", string(st.Status)+"."
 	case res.res.code == http.StatusAccepted:
-		row.Done, row.Text = true, "Your decision was delivered; its outcome is not recorded yet."
+		row.Done, row.Mark, row.Text = true, "Delivered", "Your decision was delivered; its outcome is not recorded yet."
 	case refusalStatus[approval.Reason(p.Reason)] != 0:
 		row.Text = refusalText(who.name, approval.Reason(p.Reason))
 	default:

@@ -274,3 +274,25 @@ func TestInboxBulkForm(t *testing.T) {
 		}
 	}
 }
+
+// Signed in, the inbox's form decides as the signed-in person, whatever
+// name the form carries; without a principal it decides nothing.
+func TestInboxBulkFormSignedIn(t *testing.T) {
+	e := newAPIWith(t, httpapi.Options{Identity: config.IdentityAppService})
+	e.startFor(t, "inbox-signed", "Laptop", "bob")
+	form := url.Values{"id": {"inbox-signed"}, "approved": {"false"}}
+	if r := e.postForm(t, approval.ReviewPath, form); r.code != http.StatusUnauthorized {
+		t.Fatalf("without a principal = %d %s", r.code, r.raw)
+	}
+	form.Set("approver", "carol")
+	e.refused(t, e.with(signedIn("bob")).postForm(t, approval.ReviewPath, form), http.StatusForbidden, "approver_mismatch")
+	form.Del("approver")
+	html := signedIn("bob")
+	html.Set("Accept", "text/html")
+	if r := e.with(html).postForm(t, approval.ReviewPath, form); r.code != http.StatusOK || !strings.Contains(r.raw, "1 of 1 decided") {
+		t.Fatalf("bob signed in = %d %.400s", r.code, r.raw)
+	}
+	if r := e.until(t, "inbox-signed", finished); r.body["status"] != "Rejected" || r.body["result"].(map[string]any)["approver"] != "bob" {
+		t.Fatalf("outcome %s", r.raw)
+	}
+}
