@@ -87,6 +87,8 @@ const (
 	// kindStrings is a list of names: a JSON array of strings, or a form
 	// field given once per name.
 	kindStrings
+	// kindObjects is a list of objects, such as a bulk call's items.
+	kindObjects
 )
 
 // String is what a JSON value of kind k must be, as a phrase.
@@ -98,6 +100,8 @@ func (k kind) String() string {
 		return "true or false (a JSON boolean)"
 	case kindStrings:
 		return "a JSON array of strings"
+	case kindObjects:
+		return "a JSON array of objects"
 	default:
 		return "a JSON string"
 	}
@@ -151,6 +155,9 @@ func kindOf(t reflect.Type) kind {
 	case reflect.Bool:
 		return kindBool
 	case reflect.Slice:
+		if t.Elem().Kind() == reflect.Struct {
+			return kindObjects
+		}
 		return kindStrings
 	case reflect.String:
 		return kindString

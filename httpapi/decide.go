@@ -273,25 +273,30 @@ func (s *server) answerDecision(w http.ResponseWriter, r *http.Request, res deci
 		// recorded, which is all it can do.
 		writeJSON(w, http.StatusOK, s.view(r, *res.st))
 	case http.StatusAccepted:
-		st, d := res.st, res.decision
-		links := s.links(r, st.ID)
-		s.pending(w, links.status)
-		detail := "the decision was delivered before the deadline, but its outcome is not known yet: it is the outcome unless another decision was delivered first; poll status_uri"
-		if res.late {
-			detail = "the deadline has passed, so this decision was not delivered, but the approval has not recorded its outcome yet: a copy of it delivered before the deadline may still be the outcome; poll status_uri"
-		}
-		approved := d.IsApproved != nil && *d.IsApproved
-		writeJSON(w, http.StatusAccepted, struct {
-			ID        string          `json:"id"`
-			Status    approval.Status `json:"status"`
-			Approved  bool            `json:"approved"`
-			Approver  string          `json:"approver"`
-			Comments  string          `json:"comments"`
-			ExpiresAt string          `json:"expires_at,omitempty"`
-			Detail    string          `json:"detail"`
-			StatusURI string          `json:"status_uri"`
-		}{st.ID, approval.StatusPending, approved, *d.Approver, d.Comments, formatTime(st.ExpiresAt), detail, links.status})
+		s.pending(w, s.links(r, res.st.ID).status)
+		writeJSON(w, http.StatusAccepted, s.acceptedView(r, res))
 	default:
 		writeProblem(w, r, *res.problem)
 	}
+}
+
+// acceptedView is the body of a 202: the decision, and why its outcome is
+// not known.
+func (s *server) acceptedView(r *http.Request, res decided) any {
+	st, d := res.st, res.decision
+	detail := "the decision was delivered before the deadline, but its outcome is not known yet: it is the outcome unless another decision was delivered first; poll status_uri"
+	if res.late {
+		detail = "the deadline has passed, so this decision was not delivered, but the approval has not recorded its outcome yet: a copy of it delivered before the deadline may still be the outcome; poll status_uri"
+	}
+	approved := d.IsApproved != nil && *d.IsApproved
+	return struct {
+		ID        string          `json:"id"`
+		Status    approval.Status `json:"status"`
+		Approved  bool            `json:"approved"`
+		Approver  string          `json:"approver"`
+		Comments  string          `json:"comments"`
+		ExpiresAt string          `json:"expires_at,omitempty"`
+		Detail    string          `json:"detail"`
+		StatusURI string          `json:"status_uri"`
+	}{st.ID, approval.StatusPending, approved, *d.Approver, d.Comments, formatTime(st.ExpiresAt), detail, s.links(r, st.ID).status}
 }

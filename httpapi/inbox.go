@@ -252,7 +252,10 @@ func (s *server) inbox(w http.ResponseWriter, r *http.Request) {
 	if _, ok := values["status"]; !ok {
 		values.Set("status", string(approval.StatusPending))
 	}
-	model := inboxModel{Route: ReviewPath}
+	// select=all ticks every row of the bulk form: "select all" as a
+	// link, which needs no script.
+	model := inboxModel{Route: ReviewPath, SelectAll: values.Get("select") == "all"}
+	values.Del("select")
 	var me string
 	var meProblem *problem
 	switch {
@@ -270,8 +273,7 @@ func (s *server) inbox(w http.ResponseWriter, r *http.Request) {
 		}
 		values.Set("approver", me)
 	case s.opts.Links != nil:
-		writeProblem(w, r, problem{Status: http.StatusForbidden, Reason: "sign_in_required",
-			Detail: "there is no inbox here, because this site cannot tell who you are without sign-in; open each request from the link you were sent"})
+		writeProblem(w, r, noInbox)
 		return
 	default:
 		model.AskName = true
@@ -285,6 +287,10 @@ func (s *server) inbox(w http.ResponseWriter, r *http.Request) {
 	}
 	s.answerList(w, r, q, model)
 }
+
+// noInbox refuses the inbox with signed links and no sign-in.
+var noInbox = problem{Status: http.StatusForbidden, Reason: "sign_in_required",
+	Detail: "there is no inbox here, because this site cannot tell who you are without sign-in; open each request from the link you were sent"}
 
 // me is who "approver=me" means: the signed-in principal.
 func (s *server) me(r *http.Request) (string, *problem) {
@@ -344,6 +350,13 @@ func (s *server) answerList(w http.ResponseWriter, r *http.Request, q inboxQuery
 	for _, st := range found {
 		model.Rows = append(model.Rows, inboxRow{St: st, Link: approval.ReviewURL("", st.ID)})
 	}
+	if model.Route == ReviewPath && model.Status == approval.StatusPending && q.approver != "" {
+		model.Bulk = true
+		v := url.Values{"status": {string(approval.StatusPending)}, "approver": {q.approver}}
+		model.ClearURL = ReviewPath + "?" + v.Encode()
+		v.Set("select", "all")
+		model.SelectURL = ReviewPath + "?" + v.Encode()
+	}
 	s.render(w, r, http.StatusOK, "inbox", frame{SignedIn: s.pageIdentity(r), Inbox: inboxOf(r), Now: time.Now(), Page: model})
 }
 
@@ -359,6 +372,16 @@ type inboxModel struct {
 	Statuses []approval.Status
 	Rows     []inboxRow
 	Next     string
+	// Bulk lets the viewer tick rows and decide them in one action: the
+	// approvals waiting for them, on the review inbox. The form decides
+	// as Approver.
+	Bulk bool
+	// SelectAll ticks every row; SelectURL and ClearURL show the page
+	// with every row ticked or none.
+	SelectAll           bool
+	SelectURL, ClearURL string
+	// Results are what became of the decisions just taken in bulk.
+	Results []bulkRow
 }
 
 type inboxRow struct {

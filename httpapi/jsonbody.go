@@ -7,6 +7,7 @@ import (
 	"io"
 	"reflect"
 	"strconv"
+	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
 
@@ -44,7 +45,7 @@ func decodeJSON(body []byte, v any) *problem {
 	}
 	dec := jsontext.NewDecoder(bytes.NewReader(body))
 	if err := json.UnmarshalDecode(dec, v, jsonOptions); err != nil {
-		return jsonProblem(body, members(v), err)
+		return jsonProblem(body, v, err)
 	}
 	end := int(dec.InputOffset())
 	if rest := bytes.TrimLeft(body[end:], jsonSpace); len(rest) > 0 {
@@ -101,8 +102,9 @@ func checkText(dec *jsontext.Decoder, v any) error {
 }
 
 // jsonProblem says in the API's words what the decoder refused: the field
-// at fault and what it must be. spec is the fields of the request.
-func jsonProblem(body []byte, spec map[string]kind, err error) *problem {
+// at fault and what it must be. v is the request decoded into.
+func jsonProblem(body []byte, v any, err error) *problem {
+	spec := members(v)
 	var syn *jsontext.SyntacticError
 	if errors.As(err, &syn) {
 		return syntaxProblem(body, spec, syn)
@@ -112,6 +114,9 @@ func jsonProblem(body []byte, spec map[string]kind, err error) *problem {
 		return badRequest("", "the body could not be read: "+err.Error())
 	}
 	name, item := pointerField(sem.JSONPointer)
+	if spec[name] == kindObjects && item > 0 {
+		return listItemProblem(v, name, item, sem)
+	}
 	var text *textFaultError
 	switch {
 	case errors.As(sem.Err, &text) && text.item > 0:
@@ -160,6 +165,9 @@ func syntaxProblem(body []byte, spec map[string]kind, syn *jsontext.SyntacticErr
 	off := int(syn.ByteOffset)
 	if errors.Is(syn.Err, jsontext.ErrDuplicateName) {
 		name := syn.JSONPointer.LastToken()
+		if list, item := pointerField(syn.JSONPointer); spec[list] == kindObjects && item > 0 {
+			return badRequest(list, fmt.Sprintf("%s item %d: %s is given more than once", list, item, name))
+		}
 		return badRequest(name, name+" is given more than once")
 	}
 	pos := at(body, off)
@@ -244,6 +252,7 @@ type position struct {
 	member      string
 	inList      bool
 	items       int  // the items of the list begun so far
+	inObject    int  // how deep in objects within the list
 	afterName   bool // a field name was read, and no ':' yet
 	afterColon  bool
 	afterValue  bool // a value ended, and no ',' yet
@@ -279,11 +288,22 @@ func at(body []byte, off int) position {
 		case '"':
 			p.inString, p.stringStart = true, i
 			p.isName = !p.inList && (lastSig == '{' || lastSig == ',')
-			if p.inList {
+			if p.inList && p.inObject == 0 {
 				p.items++
 			}
 			p.afterColon, p.afterValue = false, false
 		case '{':
+			if p.inList {
+				if p.inObject == 0 {
+					p.items++
+				}
+				p.inObject++
+			}
+		case '}':
+			if p.inObject > 0 {
+				p.inObject--
+				p.afterColon, p.afterValue = false, p.inObject == 0
+			}
 		case '[':
 			p.inList, p.items, p.afterColon = true, 0, false
 		case ']':
@@ -311,6 +331,8 @@ func isScalarByte(c byte) bool {
 // phrase.
 func (p position) expected() string {
 	switch {
+	case p.inObject > 0:
+		return fmt.Sprintf("a field name, a value, ',' or '}' in %s item %d", p.member, p.items)
 	case p.inList && p.afterValue:
 		return "',' or ']' in " + p.member
 	case p.inList:
@@ -363,4 +385,43 @@ func describe(body []byte, off int) string {
 	}
 	r, _ := utf8.DecodeRune(body[off:])
 	return fmt.Sprintf("%q", r)
+}
+
+// listItemProblem says what the decoder refused in item (from 1) of the
+// list of objects name, a field of request v: the item itself, or one of
+// its fields.
+func listItemProblem(v any, name string, item int, sem *json.SemanticError) *problem {
+	where := fmt.Sprintf("%s item %d", name, item)
+	var path []string
+	for tok := range sem.JSONPointer.Tokens() {
+		path = append(path, tok)
+	}
+	if len(path) < 3 {
+		return badRequest(name, fmt.Sprintf("%s must be a JSON object, not %s", where, kindPhrase[sem.JSONKind]))
+	}
+	field, spec := path[2], itemMembers(v, name)
+	var text *textFaultError
+	switch {
+	case errors.As(sem.Err, &text):
+		return badRequest(name, fmt.Sprintf("%s: %s %s", where, field, text.fault))
+	case errors.Is(sem.Err, json.ErrUnknownName):
+		p := unknownName(field, spec)
+		p.Field, p.Detail = name, where+": "+p.Detail
+		return p
+	}
+	return badRequest(name, fmt.Sprintf("%s: %s must be %s, not %s", where, field, spec[field], kindPhrase[sem.JSONKind]))
+}
+
+// itemMembers are the fields of the objects in the list field name of
+// request v, by json name.
+func itemMembers(v any, name string) map[string]kind {
+	out := map[string]kind{}
+	t := reflect.TypeOf(v).Elem()
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if tag, _, _ := strings.Cut(f.Tag.Get("json"), ","); tag == name && f.Type.Kind() == reflect.Slice {
+			addMembers(out, f.Type.Elem())
+		}
+	}
+	return out
 }

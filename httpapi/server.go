@@ -126,10 +126,11 @@ func New(orch Orchestrations, opts Options) http.Handler {
 	r := mux.NewRouter().SkipClean(true).UseEncodedPath()
 	r.Handle("/", methods{http.MethodGet: s.ready})
 	r.Handle(ApprovalsPath, methods{http.MethodPost: s.start, http.MethodGet: s.list})
+	r.Handle(bulkRoute, methods{http.MethodGet: s.get, http.MethodPost: s.decideBulk})
 	r.Handle(ApprovalPath, methods{http.MethodGet: s.get})
 	r.Handle(DecisionPath, methods{http.MethodPost: s.decide})
 	r.Handle(WithdrawPath, methods{http.MethodPost: s.withdraw})
-	r.Handle(ReviewPath, methods{http.MethodGet: s.people(s.inbox)})
+	r.Handle(ReviewPath, methods{http.MethodGet: s.people(s.inbox), http.MethodPost: s.people(s.inboxDecide)})
 	r.Handle(ReviewPagePath, methods{http.MethodGet: s.people(s.review), http.MethodPost: s.people(s.reviewDecide)})
 	r.Handle(AssetPath, methods{http.MethodGet: serveAsset})
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
