@@ -52,7 +52,7 @@ func Axe(t testing.TB, ctx context.Context, page string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	Do(t, ctx, chromedp.Evaluate[chromedp.Void](`window.axe || (function () {`+src+`}).call(window)`))
+	Do(t, ctx, chromedp.Evaluate[chromedp.Void](`void (window.axe || (function () {`+src+`}).call(window))`))
 	found := Run(t, ctx, chromedp.Evaluate[[]axeViolation](`axe.run(document, {resultTypes: ["violations"], rules: {"target-size": {enabled: true}}}).then(r => r.violations.map(v => ({
 		id: v.id, impact: v.impact, help: v.help, helpURL: v.helpUrl,
 		nodes: v.nodes.map(n => ({target: n.target.map(String), html: n.html, summary: n.failureSummary})),
