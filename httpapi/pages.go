@@ -231,7 +231,7 @@ func (s *server) approvalPage(w http.ResponseWriter, r *http.Request, code int, 
 		m.Info = "The deadline has passed. The approval is closing without a decision."
 		data.Refresh = 3
 	case form.as.name != "":
-		err := st.Check(approval.Attempt{Who: form.as.name, At: now})
+		err := st.Check(approval.Attempt{Who: form.as.name, At: now, Groups: s.groupsOf(form.as)})
 		if r, refused := approval.RefusalOf(err); refused && r.Reason == approval.ReasonAlreadyVoted {
 			v, _ := (approval.Tally{Votes: st.Progress.Decisions}).VoteOf(form.as.name)
 			m.Voted, m.Waiting = &v, st.StillToDecide()

@@ -79,7 +79,7 @@ func (s *server) reviewDecide(w http.ResponseWriter, r *http.Request) {
 	base, _ := s.base(r)
 	// Back to the page without the token: a signed link is not kept in
 	// the browser's history longer than it must be.
-	s.answerDecision(w, r, s.judge(w, r, id, body.Decision(who.name, who.oid)), approval.ReviewURL(base, id), form)
+	s.answerDecision(w, r, s.judge(w, r, id, s.withGroups(body.Decision(who.name, who.oid), who)), approval.ReviewURL(base, id), form)
 }
 
 // reviewForm works out who may decide from this review page, and how.
@@ -113,7 +113,7 @@ func (s *server) reviewForm(r *http.Request, id, token string, posting bool) (pa
 			}
 			form.as = who
 		} else {
-			form.as.name = s.pageIdentity(r)
+			form.as = s.pagePerson(r)
 		}
 	case s.opts.Links != nil:
 		// Approvers are sent signed links; with no sign-in in front, a
@@ -150,7 +150,7 @@ func (s *server) checkLink(token, id string) (approval.LinkClaims, *problem) {
 // or, in body identity mode, as the name typed in, as a script would.
 func (s *server) machineForm(r *http.Request, action string) pageForm {
 	if s.appService() {
-		return pageForm{action: action, as: person{name: s.pageIdentity(r)}}
+		return pageForm{action: action, as: s.pagePerson(r)}
 	}
 	return pageForm{action: action, askName: true}
 }
