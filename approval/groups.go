@@ -296,3 +296,18 @@ func memberOf(rules []GroupRule, groups []string) bool {
 	}
 	return false
 }
+
+// GroupProgress is each of the approval's groups' progress, from the
+// decisions recorded so far or, once it has ended, those its outcome
+// records; none for a request without groups.
+func (s State) GroupProgress() []GroupProgress {
+	rules := s.Request.GroupRules()
+	if len(rules) == 0 {
+		return nil
+	}
+	votes := s.Progress.Decisions
+	if s.Result != nil && len(s.Result.Decisions) > 0 {
+		votes = s.Result.Decisions
+	}
+	return Tally{Groups: rules, Votes: votes}.GroupProgress()
+}

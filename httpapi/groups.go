@@ -81,3 +81,20 @@ func (s *server) pagePerson(r *http.Request) person {
 	who, _ := signedIn(r)
 	return who
 }
+
+// groupView is one group's progress in the API's JSON: its count, and who
+// approved and rejected for it.
+type groupView struct {
+	Group    string   `json:"group"`
+	Required int      `json:"required"`
+	Approved []string `json:"approved"`
+	Rejected []string `json:"rejected,omitempty"`
+}
+
+func groupsView(st approval.State) []groupView {
+	var out []groupView
+	for _, g := range st.GroupProgress() {
+		out = append(out, groupView{Group: g.Group, Required: g.Required, Approved: append([]string{}, g.Approved...), Rejected: g.Rejected})
+	}
+	return out
+}
