@@ -311,3 +311,22 @@ func (s State) GroupProgress() []GroupProgress {
 	}
 	return Tally{Groups: rules, Votes: votes}.GroupProgress()
 }
+
+// groupRule is Rule for a request with groups.
+func (s State) groupRule(rules []GroupRule) string {
+	counts := make([]string, len(rules))
+	for i, g := range rules {
+		counts[i] = fmt.Sprintf("%d from %s", max(g.Required, 1), g.Group)
+	}
+	rule := "Approvals needed: " + strings.Join(counts, " and ")
+	switch {
+	case len(s.Request.Deciders()) == 0:
+	case s.Request.Policy == PolicyAll:
+		rule += ", and every named approver"
+	case s.Request.Policy == PolicyQuorum:
+		rule += fmt.Sprintf(", and %d of the named approvers", s.Request.Required)
+	default:
+		rule += ", and one of the named approvers"
+	}
+	return rule + ". A member decides once, for one group; one rejection by a member rejects the request."
+}

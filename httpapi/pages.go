@@ -279,6 +279,8 @@ func refusalText(who string, reason approval.Reason) string {
 		return "This request asks for several decisions, and its workflow does not say it counts them, so no decision can be taken here."
 	case approval.ReasonUnsubmitted:
 		return "The request is not sent to its approvers yet. Reload this page in a moment."
+	case approval.ReasonGroupComplete:
+		return "Your groups have all the approvals this request needs from them, so there is nothing left for you to decide."
 	}
 	return fmt.Sprintf("%s is not among the approvers of this request, so cannot decide it.", who)
 }
