@@ -330,3 +330,30 @@ func (s State) groupRule(rules []GroupRule) string {
 	}
 	return rule + ". A member decides once, for one group; one rejection by a member rejects the request."
 }
+
+// GroupsHeld are the request's groups, as it spells them, that groups
+// holds: what a decision carries of its sender's groups, so that a
+// decision records no more of a person's memberships than the request
+// asks about, and one on a request without groups carries none.
+func (r Request) GroupsHeld(groups []string) []string {
+	var out []string
+	for _, rule := range r.GroupRules() {
+		if holdsGroup(groups, rule.Group) {
+			out = append(out, rule.Group)
+		}
+	}
+	return out
+}
+
+// Choices are the groups a's vote may count for, in the request's order:
+// the request's groups that a holds and that still need approvals. The
+// first is the one it counts for when a chooses none.
+func (s Standing) Choices(a Attempt) []string {
+	var out []string
+	for _, g := range (Tally{Groups: s.Groups, Votes: s.Votes}).GroupProgress() {
+		if !g.Met() && holdsGroup(a.Groups, g.Group) {
+			out = append(out, g.Group)
+		}
+	}
+	return out
+}

@@ -227,3 +227,13 @@ func TestWorkflowGroupRejection(t *testing.T) {
 		t.Fatalf("outcome = %+v", out)
 	}
 }
+
+func TestGroupsHeld(t *testing.T) {
+	r := approval.Request{Groups: twoFinanceOneSecurity, Approvers: []string{"group:Legal"}}
+	if got := strings.Join(r.GroupsHeld([]string{"LEGAL", "hr", "finance"}), ","); got != "finance,Legal" {
+		t.Errorf("GroupsHeld = %s", got)
+	}
+	if got := (approval.Request{}).GroupsHeld([]string{"finance"}); got != nil {
+		t.Errorf("a request without groups holds %q", got)
+	}
+}

@@ -113,6 +113,7 @@ func (s *server) judge(w http.ResponseWriter, r *http.Request, id string, d appr
 	}
 	now := time.Now()
 	d.ResponseTime = approval.FormatTime(now)
+	d.Groups = st.Request.GroupsHeld(d.Groups)
 	err := st.Check(d.Attempt(now))
 	if err == nil {
 		return s.deliver(w, r, st, d)

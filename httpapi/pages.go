@@ -204,6 +204,9 @@ type formModel struct {
 	Action, Token, As string
 	AskName           bool
 	Name, Comments    string
+	// Groups are the groups the viewer may decide for, when more than
+	// one: the form lets them choose.
+	Groups []string
 }
 
 // approvalPage shows an approval, with a form while the viewer may decide.
@@ -231,7 +234,8 @@ func (s *server) approvalPage(w http.ResponseWriter, r *http.Request, code int, 
 		m.Info = "The deadline has passed. The approval is closing without a decision."
 		data.Refresh = 3
 	case form.as.name != "":
-		err := st.Check(approval.Attempt{Who: form.as.name, At: now, Groups: s.groupsOf(form.as)})
+		attempt := approval.Attempt{Who: form.as.name, At: now, Groups: s.groupsOf(form.as)}
+		err := st.Check(attempt)
 		if r, refused := approval.RefusalOf(err); refused && r.Reason == approval.ReasonAlreadyVoted {
 			v, _ := (approval.Tally{Votes: st.Progress.Decisions}).VoteOf(form.as.name)
 			m.Voted, m.Waiting = &v, st.StillToDecide()
@@ -240,7 +244,8 @@ func (s *server) approvalPage(w http.ResponseWriter, r *http.Request, code int, 
 			m.Info = refusalText(form.as.name, r.Reason)
 			break
 		}
-		m.Form = &formModel{Action: form.action, Token: form.token, As: form.as.name, Comments: form.comments}
+		m.Form = &formModel{Action: form.action, Token: form.token, As: form.as.name, Comments: form.comments,
+			Groups: st.Standing().Choices(attempt)}
 	case form.askName:
 		m.Form = &formModel{Action: form.action, AskName: true, Name: form.name, Comments: form.comments}
 	case s.appService():
