@@ -38,21 +38,21 @@ type approvalView struct {
 	DecisionURI   string            `json:"decision_uri,omitempty"`
 	// The progress of a request with a policy, reminders or escalation.
 	// The callback URL is never shown: it often carries its own secret.
-	Policy    approval.Policy `json:"policy,omitempty"`
-	Required  int             `json:"required,omitempty"`
-	Deciders  []string        `json:"deciders,omitempty"`
-	Decisions []approval.Vote `json:"decisions,omitempty"`
+	Policy         approval.Policy `json:"policy,omitempty"`
+	Required       int             `json:"required,omitempty"`
+	Deciders       []string        `json:"deciders,omitempty"`
+	Decisions      []approval.Vote `json:"decisions,omitempty"`
+	RemindEvery    string          `json:"remind_every,omitempty"`
+	RemindersSent  int             `json:"reminders_sent,omitempty"`
+	NextReminderAt string          `json:"next_reminder_at,omitempty"`
+	EscalateAfter  string          `json:"escalate_after,omitempty"`
+	EscalateTo     []string        `json:"escalate_to,omitempty"`
+	EscalatesAt    string          `json:"escalates_at,omitempty"`
+	EscalatedAt    string          `json:"escalated_at,omitempty"`
+	Callback       bool            `json:"callback,omitempty"`
+	WithdrawURI    string          `json:"withdraw_uri,omitempty"`
 	// Groups are the request's approver groups with their progress.
-	Groups         []groupView `json:"groups,omitempty"`
-	RemindEvery    string      `json:"remind_every,omitempty"`
-	RemindersSent  int         `json:"reminders_sent,omitempty"`
-	NextReminderAt string      `json:"next_reminder_at,omitempty"`
-	EscalateAfter  string      `json:"escalate_after,omitempty"`
-	EscalateTo     []string    `json:"escalate_to,omitempty"`
-	EscalatesAt    string      `json:"escalates_at,omitempty"`
-	EscalatedAt    string      `json:"escalated_at,omitempty"`
-	Callback       bool        `json:"callback,omitempty"`
-	WithdrawURI    string      `json:"withdraw_uri,omitempty"`
+	Groups []groupView `json:"groups,omitempty"`
 	// Features are what the approval's workflow supports beyond the
 	// sample's contract; ExpiresAtDerived says expires_at is worked out,
 	// not published by the workflow.
