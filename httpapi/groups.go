@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"fmt"
 	"net/http"
 	"slices"
 
@@ -95,6 +96,19 @@ func groupsView(st approval.State) []groupView {
 	var out []groupView
 	for _, g := range st.GroupProgress() {
 		out = append(out, groupView{Group: g.Group, Required: g.Required, Approved: append([]string{}, g.Approved...), Rejected: g.Rejected})
+	}
+	return out
+}
+
+// stillToDecide is who a request that counts several decisions waits
+// for: the named approvers who have not decided, and the approvals each
+// group still needs ("1 more from finance").
+func stillToDecide(st approval.State) []string {
+	out := st.StillToDecide()
+	for _, g := range st.GroupProgress() {
+		if !g.Met() {
+			out = append(out, fmt.Sprintf("%d more from %s", g.Required-len(g.Approved), g.Group))
+		}
 	}
 	return out
 }

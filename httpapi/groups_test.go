@@ -62,6 +62,10 @@ func TestGroupsFromClaimsAndFile(t *testing.T) {
 	if string(groups) != `[{"approved":[],"group":"finance","required":1},{"approved":["carol@contoso.com"],"group":"security","required":1}]` {
 		t.Fatalf("groups after carol: %s", groups)
 	}
+	if page := e.with(carolPage).do(t, http.MethodGet, "/api/review/grp-1", "", ""); !strings.Contains(page.raw, "Still to decide: 1 more from finance.") ||
+		!strings.Contains(page.raw, "<strong>security</strong>: 1 of 1 — carol@contoso.com") {
+		t.Fatalf("carol's page after her decision: %s", page.raw)
+	}
 	if r := e.with(memberOf("erin@contoso.com", "security")).postForm(t, "/api/review/grp-1", url.Values{"approved": {"true"}}); r.code != http.StatusConflict || r.body["reason"] != "group_complete" {
 		t.Fatalf("erin, once security has its approval = %d %s", r.code, r.raw)
 	}

@@ -220,7 +220,7 @@ func (s *server) approvalPage(w http.ResponseWriter, r *http.Request, code int, 
 	switch {
 	case !st.Pending():
 	case form.notice == noticeRecorded && form.refused == nil && form.as.name == "":
-		m.Recorded, m.Waiting = true, st.StillToDecide()
+		m.Recorded, m.Waiting = true, stillToDecide(st)
 		m.Form = &formModel{Action: form.action, AskName: form.askName}
 		if !form.askName {
 			m.Form = nil
@@ -238,7 +238,7 @@ func (s *server) approvalPage(w http.ResponseWriter, r *http.Request, code int, 
 		err := st.Check(attempt)
 		if r, refused := approval.RefusalOf(err); refused && r.Reason == approval.ReasonAlreadyVoted {
 			v, _ := (approval.Tally{Votes: st.Progress.Decisions}).VoteOf(form.as.name)
-			m.Voted, m.Waiting = &v, st.StillToDecide()
+			m.Voted, m.Waiting = &v, stillToDecide(st)
 			break
 		} else if refused {
 			m.Info = refusalText(form.as.name, r.Reason)
