@@ -150,14 +150,14 @@ func (r Request) validateGroups() error {
 		}
 		canon, err := CanonicalGroup(g.Group)
 		if err != nil {
-			return &FieldError{Field: field, Reason: "group " + err.Error()}
+			return &FieldError{Field: field, Message: fmt.Sprintf("%s: a group's name %s", field, err)}
 		}
 		if seen[canon] {
-			return &FieldError{Field: field, Reason: fmt.Sprintf("name the group %s twice; give it once, with its count", canon)}
+			return &FieldError{Field: field, Message: fmt.Sprintf("%s: the group %s is named twice; name it once, with its count", field, canon)}
 		}
 		seen[canon] = true
 		if i < len(r.Groups) && (r.Groups[i].Required < 0 || r.Groups[i].Required > MaxGroupRequired) {
-			return &FieldError{Field: field, Reason: fmt.Sprintf("required of group %s must be from 1 to %d", canon, MaxGroupRequired)}
+			return &FieldError{Field: field, Message: fmt.Sprintf("%s: the group %s's required must be from 1 to %d", field, canon, MaxGroupRequired)}
 		}
 	}
 	if len(r.EscalateTo) > 0 && len(r.Deciders()) == 0 {

@@ -76,3 +76,32 @@ func TestGroupsFromClaimsAndFile(t *testing.T) {
 		t.Fatalf("%d decisions raised, want carol's and dave's alone", n)
 	}
 }
+
+// A start's groups are refused by name when they cannot be used, and
+// nothing starts.
+func TestStartRefusesUnusableGroups(t *testing.T) {
+	e := newAPI(t)
+	for name, groups := range map[string]any{
+		"a fractional count": []map[string]any{{"group": "finance", "required": 1.5}},
+		"no name":            []map[string]any{{"required": 1}},
+		"an unusable name":   []map[string]any{{"group": "fin/ance"}},
+		"named twice":        []map[string]any{{"group": "finance"}, {"group": "Finance", "required": 2}},
+		"not a list":         "finance",
+		// The body's parser names an unknown field itself.
+		"an unknown field": []map[string]any{{"group": "finance", "count": 2}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			r := e.postJSON(t, httpapi.ApprovalsPath, map[string]any{"requester": "ana", "item": "Server", "groups": groups})
+			field := "groups"
+			if name == "an unknown field" {
+				field = "count"
+			}
+			if r.code != http.StatusBadRequest || r.body["field"] != field {
+				t.Fatalf("start = %d %s", r.code, r.raw)
+			}
+		})
+	}
+	if n := e.orch.starts.Load(); n != 0 {
+		t.Fatalf("%d approvals started", n)
+	}
+}
