@@ -266,6 +266,8 @@ func featureWords(fs []approval.Feature) []string {
 		switch f {
 		case approval.FeatureWithdraw:
 			out = append(out, "withdrawal by its requester")
+		case approval.FeatureGroups:
+			out = append(out, "approvals counted per group")
 		default:
 			out = append(out, string(f))
 		}
