@@ -116,16 +116,20 @@ type Stage struct {
 // MaxApprovers bounds the people one request may name.
 const MaxApprovers = 50
 
-// Deciders are the people who may decide: Approver and Approvers, each
-// person once (names compare by CanonicalName), as first written. None
-// means anyone but the requester may.
+// Deciders are the people who may decide: Approver and Approvers, groups
+// ("group:finance") left out, each person once (names compare by
+// CanonicalName), as first written. None, and no groups, means anyone but
+// the requester may.
 func (r Request) Deciders() []string {
-	return addPeople(nil, map[string]bool{}, append([]string{r.Approver}, r.Approvers...))
+	return addPeople(nil, map[string]bool{}, append([]string{r.Approver}, people(r.Approvers)...))
 }
 
 // Counting reports whether the request asks for several decisions to be
-// counted (policy all or quorum) rather than the first one deciding.
-func (r Request) Counting() bool { return r.Policy == PolicyAll || r.Policy == PolicyQuorum }
+// counted (policy all or quorum, or groups) rather than the first one
+// deciding.
+func (r Request) Counting() bool {
+	return r.Policy == PolicyAll || r.Policy == PolicyQuorum || len(r.GroupRules()) > 0
+}
 
 // Timeout is how long the orchestrator waits for a decision.
 func (r Request) Timeout() time.Duration {
@@ -176,6 +180,9 @@ func (r Request) Validate() error {
 		return err
 	}
 	if err := r.validateOrganisation(); err != nil {
+		return err
+	}
+	if err := r.validateGroups(); err != nil {
 		return err
 	}
 	if d := r.Deciders(); len(d) == 1 && SamePerson(d[0], r.Requester) {
@@ -497,8 +504,6 @@ func (r Request) validateOrganisation() error {
 	switch {
 	case len(r.Stages) > 0:
 		return &FieldError{Field: "stages", Reason: "are not supported yet"}
-	case len(r.Groups) > 0:
-		return &FieldError{Field: "groups", Reason: "are not supported yet"}
 	case r.AllowChanges:
 		return &FieldError{Field: "allow_changes", Reason: "is not supported yet"}
 	}

@@ -49,6 +49,9 @@ type Tally struct {
 	// Reserve counts the people an escalation still to come will add.
 	Reserve int
 	Votes   []Vote
+	// Groups are the request's groups with their counts; a vote counts
+	// for the group its Group names (see groups.go for the rule).
+	Groups []GroupRule
 }
 
 // VoteOf returns who's recorded vote, if any.
@@ -85,6 +88,9 @@ func (t *Tally) Add(v Vote) bool {
 // the request is rejected once so many have rejected that the quorum can no
 // longer be reached, counting the people an escalation will add.
 func (t Tally) Result() (decided, approved bool) {
+	if len(t.Groups) > 0 {
+		return t.groupResult()
+	}
 	yes, no := 0, 0
 	for _, v := range t.Votes {
 		if v.Approved {
@@ -115,6 +121,9 @@ func (t Tally) Result() (decided, approved bool) {
 // make its outcome, as Tally.Result decides it; "" for the sample's rule
 // (the first decision decides), which needs no saying.
 func (s State) Rule() string {
+	if rules := s.Request.GroupRules(); len(rules) > 0 {
+		return s.groupRule(rules)
+	}
 	switch s.Progress.Policy {
 	case PolicyAll:
 		return "Every approver must approve; one rejection rejects the request."

@@ -83,6 +83,9 @@ type DecisionRequest struct {
 	Approved *bool  `json:"approved"`
 	Approver string `json:"approver"`
 	Comments string `json:"comments"`
+	// Group is the approver group the person decides for, when they are
+	// a member of several the request names; optional.
+	Group string `json:"group,omitempty"`
 }
 
 // Validate reports what makes a decision unusable: it must say approved
@@ -91,6 +94,11 @@ func (d DecisionRequest) Validate() error {
 	if d.Approved == nil {
 		return &FieldError{Field: "approved", Reason: "is required: true or false"}
 	}
+	if d.Group != "" {
+		if _, err := CanonicalGroup(d.Group); err != nil {
+			return &FieldError{Field: "group", Reason: err.Error()}
+		}
+	}
 	return nil
 }
 
@@ -98,7 +106,7 @@ func (d DecisionRequest) Validate() error {
 // principal's object id oid, when signed in). d must be valid.
 func (d DecisionRequest) Decision(who, oid string) Decision {
 	approved := *d.Approved
-	return Decision{IsApproved: &approved, Approver: &who, ApproverOID: oid, Comments: d.Comments}
+	return Decision{IsApproved: &approved, Approver: &who, ApproverOID: oid, Comments: d.Comments, Group: d.Group}
 }
 
 // WithdrawRequest is a requester taking their request back, and why.

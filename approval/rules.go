@@ -70,9 +70,11 @@ func (d Decision) Attempt(at time.Time) Attempt {
 // orchestrator knows while it waits, and what the read model shows of it.
 type Standing struct {
 	Requester string
-	// Deciders are who may decide now, escalation included; none means
-	// anyone but the requester.
+	// Deciders are who may decide now, escalation included; none, and
+	// no Groups, means anyone but the requester.
 	Deciders []string
+	// Groups are the groups whose members may decide, with their counts.
+	Groups []GroupRule
 	// Votes are the decisions recorded so far under a policy that counts
 	// several; a person's first vote stands.
 	Votes []Vote
@@ -123,25 +125,33 @@ func (s Standing) Check(a Attempt) error {
 		}
 		return &Refusal{Reason: ReasonUnsupported, Detail: "this approval asks for several decisions and its workflow does not say it counts them (a worker keeping the sample's contract would take the first for the outcome), so nothing was sent"}
 	}
-	if err := s.Entitled(a.Who); err != nil {
+	if err := s.Entitled(a.Who, a.Groups...); err != nil {
 		return err
 	}
 	if _, voted := (Tally{Votes: s.Votes}).VoteOf(a.Who); voted {
 		return &Refusal{Reason: ReasonAlreadyVoted, Detail: "a person decides once, and this one has decided already"}
 	}
-	return nil
+	_, err := s.CountsFor(a)
+	return err
 }
 
 // Entitled reports whether who is among the people who may decide,
 // whatever the time and the votes: never the requester (segregation of
-// duties, even when named as an approver), and, when approvers are named,
-// only one of them.
-func (s Standing) Entitled(who string) error {
+// duties, even when named as an approver or a member of a group), and,
+// when approvers or groups are named, only one of the approvers or a
+// member of one of the groups (groups are those who holds).
+func (s Standing) Entitled(who string, groups ...string) error {
 	if _, err := CanonicalName(who); err != nil {
 		return &Refusal{Reason: ReasonInvalidName, Detail: "the name " + err.Error()}
 	}
 	if SamePerson(who, s.Requester) {
 		return &Refusal{Reason: ReasonSelfDecision, Detail: "the requester may not decide their own request"}
+	}
+	if len(s.Groups) > 0 {
+		if !containsPerson(s.Deciders, who) && !memberOf(s.Groups, groups) {
+			return &Refusal{Reason: ReasonNotApprover, Detail: "only the approvers named in the request and members of its groups may decide it"}
+		}
+		return nil
 	}
 	if len(s.Deciders) > 0 && !containsPerson(s.Deciders, who) {
 		return &Refusal{Reason: ReasonNotApprover, Detail: "only the approvers named in the request may decide it"}
@@ -151,13 +161,17 @@ func (s Standing) Entitled(who string) error {
 
 // Standing is the approval as the decision rules see it.
 func (s State) Standing() Standing {
-	return Standing{Requester: s.Request.Requester, Deciders: s.Deciders(), Votes: s.Progress.Decisions,
+	groups := s.Request.GroupRules()
+	return Standing{Requester: s.Request.Requester, Deciders: s.Deciders(), Groups: groups, Votes: s.Progress.Decisions,
 		Ended: !s.Pending(), Deadline: s.ExpiresAt, Withdrawable: s.Supports(FeatureWithdraw), Submitted: s.Submitted(),
-		Counting: s.Request.Counting(), Counted: s.Request.Counting() && s.Progress.Policy == s.Request.Policy}
+		Counting: s.Request.Counting(),
+		Counted:  s.Request.Counting() && s.Progress.Policy == s.Request.Policy && (len(groups) == 0 || s.Supports(FeatureGroups))}
 }
 
 // Check is Standing.Check on the approval as it stands.
 func (s State) Check(a Attempt) error { return s.Standing().Check(a) }
 
 // Entitled is Standing.Entitled on the approval as it stands.
-func (s State) Entitled(who string) error { return s.Standing().Entitled(who) }
+func (s State) Entitled(who string, groups ...string) error {
+	return s.Standing().Entitled(who, groups...)
+}

@@ -111,7 +111,8 @@ func newWaiting(ctx *task.OrchestrationContext, req Request, sub Submission) *wa
 	w := &waiting{ctx: ctx, req: req, status: sub, start: start, deadline: start.Add(req.Timeout())}
 	w.status.ExpiresAt = FormatTime(w.deadline)
 	w.status.Features = []Feature{FeatureWithdraw}
-	w.tally = Tally{Policy: req.Policy, Required: req.Required, Deciders: req.Deciders(), Reserve: len(req.escalationOnly())}
+	w.tally = Tally{Policy: req.Policy, Required: req.Required, Deciders: req.Deciders(), Reserve: len(req.escalationOnly()),
+		Groups: req.GroupRules()}
 	if req.Policy == PolicyAll {
 		w.tally.Required = len(w.tally.Deciders)
 	}
@@ -121,7 +122,10 @@ func newWaiting(ctx *task.OrchestrationContext, req Request, sub Submission) *wa
 	if d := req.EscalationDelay(); d > 0 && start.Add(d).Before(w.deadline) {
 		w.escalation = start.Add(d)
 	}
-	if req.Policy != "" && req.Policy != PolicyAny || !w.nextReminder.IsZero() || !w.escalation.IsZero() {
+	if len(w.tally.Groups) > 0 {
+		w.status.Features = append(w.status.Features, FeatureGroups)
+	}
+	if req.Policy != "" && req.Policy != PolicyAny || len(w.tally.Groups) > 0 || !w.nextReminder.IsZero() || !w.escalation.IsZero() {
 		w.status.Policy, w.status.Required = req.Policy, w.tally.Required
 		w.status.Approvers = w.tally.Deciders
 		w.status.EscalatesAt = formatOptional(w.escalation)
@@ -312,7 +316,8 @@ func decodeDecision(raw json.RawMessage, awaitErr error) (Decision, error) {
 
 // standing is the approval as the decision rules see it.
 func (w *waiting) standing() Standing {
-	return Standing{Requester: w.req.Requester, Deciders: w.tally.Deciders, Votes: w.tally.Votes, Deadline: w.deadline, Withdrawable: true, Submitted: true}
+	return Standing{Requester: w.req.Requester, Deciders: w.tally.Deciders, Groups: w.tally.Groups, Votes: w.tally.Votes, Deadline: w.deadline,
+		Withdrawable: true, Submitted: true}
 }
 
 // maxRefusals bounds the refused events a status shows: a sender who
@@ -350,12 +355,16 @@ func (w *waiting) apply(d Decision, in ProcessInput) (Outcome, bool, error) {
 		out, err := w.process(in)
 		return out, true, err
 	}
-	if w.tally.Policy == "" || w.tally.Policy == PolicyAny {
+	if !w.tally.Counts() {
 		// The sample's rule: the first decision is the outcome.
 		out, err := w.process(in)
 		return out, true, err
 	}
-	w.tally.Add(d.vote(FormatTime(w.ctx.CurrentTimeUtc)))
+	// The group the vote counts for is the rules', never the sender's
+	// spelling; take has checked that there is one.
+	v := d.vote(FormatTime(w.ctx.CurrentTimeUtc))
+	v.Group, _ = w.standing().CountsFor(d.Attempt(time.Time{}))
+	w.tally.Add(v)
 	w.status.Decisions = w.tally.Votes
 	decided, approved := w.tally.Result()
 	if !decided {

@@ -17,6 +17,7 @@ import (
 	_ "embed"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/url"
 	"strings"
 	"time"
@@ -101,9 +102,9 @@ func summary(st approval.State, now time.Time) *dashboard.Summary {
 		}
 		return &dashboard.Summary{Text: text, Tone: tones[st.Status]}
 	case !st.ExpiresAt.IsZero():
-		return &dashboard.Summary{Text: "Awaiting decision · due " + dashboard.Ago(now, st.ExpiresAt), Tone: dashboard.ToneWaiting}
+		return &dashboard.Summary{Text: "Awaiting decision" + groupWords(st) + " · due " + dashboard.Ago(now, st.ExpiresAt), Tone: dashboard.ToneWaiting}
 	case !st.SubmittedAt.IsZero():
-		return &dashboard.Summary{Text: "Awaiting decision", Tone: dashboard.ToneWaiting}
+		return &dashboard.Summary{Text: "Awaiting decision" + groupWords(st), Tone: dashboard.ToneWaiting}
 	}
 	return &dashboard.Summary{Text: "Being submitted", Tone: dashboard.ToneWaiting}
 }
@@ -177,4 +178,17 @@ func send(ctx context.Context, h dashboard.Hub, in *mgmt.Instance, data any, f u
 		return "", err
 	}
 	return "", h.Raise(ctx, in.InstanceID, approval.DecisionEventName, string(payload))
+}
+
+// groupWords is the groups' progress in a few words, " · finance 1 of 2,
+// security 0 of 1", or "" for a request without groups.
+func groupWords(st approval.State) string {
+	var parts []string
+	for _, g := range st.GroupProgress() {
+		parts = append(parts, fmt.Sprintf("%s %d of %d", g.Group, len(g.Approved), g.Required))
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return " · " + strings.Join(parts, ", ")
 }

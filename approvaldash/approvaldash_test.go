@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"html/template"
 	"net/url"
 	"strings"
 	"testing"
@@ -151,5 +152,26 @@ func TestDecideAsksTheRules(t *testing.T) {
 func TestTheDashboardTakesIt(t *testing.T) {
 	if _, err := dashboard.New(dashboard.Options{Hubs: []dashboard.Hub{&raiser{}}, App: App{}}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A request with groups says each group's progress in its summary and
+// on its panel.
+func TestGroupProgress(t *testing.T) {
+	in := instance(api.RUNTIME_STATUS_RUNNING, `{"request_id":"a-1","status":"Pending","submitted_at":"2026-01-01T00:00:00Z","features":["withdraw","groups"],`+
+		`"decisions":[{"approver":"carol","approved":true,"comments":"","at":"2026-01-01T00:01:00Z","group":"finance"}]}`, "")
+	in.SerializedInput = `{"request_id":"a-1","requester":"ana","item":"Laptop","groups":[{"group":"finance","required":2},{"group":"security","required":1}]}`
+	got, err := App{}.Summary(t.Context(), in, nil)
+	if err != nil || got == nil || !strings.HasPrefix(got.Text, "Awaiting decision · finance 1 of 2, security 0 of 1 · due") {
+		t.Fatalf("summary = %+v %v", got, err)
+	}
+	part := App{}.Panel(in)
+	tmpl := template.Must(template.New("").Funcs(template.FuncMap{"time": fmt.Sprint, "ago": fmt.Sprint}).Parse(templates))
+	var b strings.Builder
+	if err := tmpl.ExecuteTemplate(&b, part.Template, part.Data); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "<dt>Groups</dt><dd>finance: 1 of 2 — carol; security: 0 of 1</dd>") {
+		t.Fatalf("panel:\n%s", b.String())
 	}
 }

@@ -49,8 +49,12 @@ type Handler struct {
 	// CallbackAllow lists the CIDR ranges a start's callback_url may
 	// point into although they are not public, as the worker reads it.
 	CallbackAllow string `env:"APPROVALS_CALLBACK_ALLOW"`
-	Links         LinkKeys
-	Scheduler     Scheduler
+	// GroupsFile is a JSON file mapping approver groups to their members'
+	// names, for when no identity provider says who is in which group (the
+	// body identity mode, signed links, the machine route); empty for none.
+	GroupsFile string `env:"APPROVALS_GROUPS_FILE"`
+	Links      LinkKeys
+	Scheduler  Scheduler
 }
 
 // The values of APPROVALS_IDENTITY.

@@ -52,6 +52,11 @@ func Serve(ctx context.Context, lis net.Listener, cfg config.Handler, log *slog.
 		lis.Close()
 		return err
 	}
+	groups, err := wire.Groups(cfg.GroupsFile)
+	if err != nil {
+		lis.Close()
+		return err
+	}
 	sched, err := dts.Settings(cfg.Scheduler).Resolve()
 	if err != nil {
 		lis.Close()
@@ -67,7 +72,7 @@ func Serve(ctx context.Context, lis net.Listener, cfg config.Handler, log *slog.
 	api := httpapi.New(httpapi.NewScheduler(conn, dts.Logger(log)),
 		httpapi.Options{PublicBaseURL: cfg.PublicBaseURL, TrustForwarded: cfg.TrustForwarded, Hosts: []string{cfg.SiteHostname},
 			DecisionWait: cfg.DecisionWait, Identity: cfg.Identity, Links: links, Logger: log,
-			CheckCallback: callbacks.CheckURL})
+			CheckCallback: callbacks.CheckURL, Groups: groups})
 	handler := api
 	if len(extra) > 0 {
 		mux := http.NewServeMux()

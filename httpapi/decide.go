@@ -64,7 +64,7 @@ func (s *server) take(w http.ResponseWriter, r *http.Request, p *problem, field,
 	links := s.links(r, id)
 	form := s.machineForm(r, links.decision)
 	form.name, form.comments = sent.name, sent.comments
-	s.answerDecision(w, r, s.judge(w, r, id, decision(who.name, who.oid)), links.status, form)
+	s.answerDecision(w, r, s.judge(w, r, id, s.withGroups(decision(who.name, who.oid), who)), links.status, form)
 }
 
 func validDecision(body approval.DecisionRequest) *problem {
@@ -97,6 +97,9 @@ var refusalStatus = map[approval.Reason]int{
 	approval.ReasonNotRequester: http.StatusForbidden,
 	approval.ReasonSelfDecision: http.StatusForbidden,
 	approval.ReasonNotApprover:  http.StatusForbidden,
+	// Nothing is left for this member to decide: the state of the
+	// approval, not who they are, refuses them.
+	approval.ReasonGroupComplete: http.StatusConflict,
 }
 
 // judge reads approval id, asks the rules whether d may be taken now, and
@@ -110,6 +113,7 @@ func (s *server) judge(w http.ResponseWriter, r *http.Request, id string, d appr
 	}
 	now := time.Now()
 	d.ResponseTime = approval.FormatTime(now)
+	d.Groups = st.Request.GroupsHeld(d.Groups)
 	err := st.Check(d.Attempt(now))
 	if err == nil {
 		return s.deliver(w, r, st, d)

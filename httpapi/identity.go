@@ -98,6 +98,8 @@ var (
 // Entra ID, the principal's object id.
 type person struct {
 	name, oid string
+	// claimed are the group ids the principal's groups claim carries.
+	claimed []string
 }
 
 // claims is the decoded principal's claims, with the lookups the identity
@@ -208,7 +210,7 @@ func signedIn(r *http.Request) (person, error) {
 	if _, err := approval.CanonicalName(name); err != nil {
 		return person{}, fmt.Errorf("the signed-in principal's name %w", err)
 	}
-	return person{name: name, oid: c.oneOf(oidClaims)}, nil
+	return person{name: name, oid: c.oneOf(oidClaims), claimed: c.all(groupClaims)}, nil
 }
 
 // principal is signedIn as the API answers it: 401 when there is no

@@ -50,8 +50,10 @@ type inboxQuery struct {
 	// anyone but its requester; of those pending, the ones they have not
 	// decided yet.
 	approver string
-	size     int
-	cursor   listCursor
+	// groups are the approver groups approver holds.
+	groups []string
+	size   int
+	cursor listCursor
 }
 
 func (q inboxQuery) match(st approval.State) bool {
@@ -63,9 +65,9 @@ func (q inboxQuery) match(st approval.State) bool {
 		return true
 	case st.Pending():
 		// What waits for them: not what they decided already.
-		return st.Check(approval.Attempt{Who: q.approver}) == nil
+		return st.Check(approval.Attempt{Who: q.approver, Groups: q.groups}) == nil
 	}
-	return st.Entitled(q.approver) == nil
+	return st.Entitled(q.approver, q.groups...) == nil
 }
 
 // filterKey identifies the filters, so that a continuation token is only
@@ -302,6 +304,7 @@ func (s *server) me(r *http.Request) (string, *problem) {
 }
 
 func (s *server) answerList(w http.ResponseWriter, r *http.Request, q inboxQuery, model inboxModel) {
+	q.groups = s.viewerGroups(r, q.approver)
 	ctx, cancel := context.WithTimeout(r.Context(), s.opts.CallTimeout)
 	defer cancel()
 	found, next, err := s.find(ctx, q)

@@ -413,12 +413,10 @@ func listItemProblem(v any, name string, item int, sem *json.SemanticError) *pro
 }
 
 // itemMembers are the fields of the objects in the list field name of
-// request v, by json name.
+// request v, by json name, an embedded struct's lists included.
 func itemMembers(v any, name string) map[string]kind {
 	out := map[string]kind{}
-	t := reflect.TypeOf(v).Elem()
-	for i := range t.NumField() {
-		f := t.Field(i)
+	for _, f := range reflect.VisibleFields(reflect.TypeOf(v).Elem()) {
 		if tag, _, _ := strings.Cut(f.Tag.Get("json"), ","); tag == name && f.Type.Kind() == reflect.Slice {
 			addMembers(out, f.Type.Elem())
 		}

@@ -218,6 +218,9 @@ type formModel struct {
 	Action, Token, As string
 	AskName           bool
 	Name, Comments    string
+	// Groups are the groups the viewer may decide for, when more than
+	// one: the form lets them choose.
+	Groups []string
 }
 
 // approvalPage shows an approval, with a form while the viewer may decide.
@@ -231,7 +234,7 @@ func (s *server) approvalPage(w http.ResponseWriter, r *http.Request, code int, 
 	switch {
 	case !st.Pending():
 	case form.notice == noticeRecorded && form.refused == nil && form.as.name == "":
-		m.Recorded, m.Waiting = true, st.StillToDecide()
+		m.Recorded, m.Waiting = true, stillToDecide(st)
 		m.Form = &formModel{Action: form.action, AskName: form.askName}
 		if !form.askName {
 			m.Form = nil
@@ -245,16 +248,18 @@ func (s *server) approvalPage(w http.ResponseWriter, r *http.Request, code int, 
 		m.Info = "The deadline has passed. The approval is closing without a decision."
 		data.Refresh = 3
 	case form.as.name != "":
-		err := st.Check(approval.Attempt{Who: form.as.name, At: now})
+		attempt := approval.Attempt{Who: form.as.name, At: now, Groups: s.groupsOf(form.as)}
+		err := st.Check(attempt)
 		if r, refused := approval.RefusalOf(err); refused && r.Reason == approval.ReasonAlreadyVoted {
 			v, _ := (approval.Tally{Votes: st.Progress.Decisions}).VoteOf(form.as.name)
-			m.Voted, m.Waiting = &v, st.StillToDecide()
+			m.Voted, m.Waiting = &v, stillToDecide(st)
 			break
 		} else if refused {
 			m.Info = refusalText(form.as.name, r.Reason)
 			break
 		}
-		m.Form = &formModel{Action: form.action, Token: form.token, As: form.as.name, Comments: form.comments}
+		m.Form = &formModel{Action: form.action, Token: form.token, As: form.as.name, Comments: form.comments,
+			Groups: st.Standing().Choices(attempt)}
 	case form.askName:
 		m.Form = &formModel{Action: form.action, AskName: true, Name: form.name, Comments: form.comments}
 	case s.appService():
@@ -278,6 +283,8 @@ func featureWords(fs []approval.Feature) []string {
 		switch f {
 		case approval.FeatureWithdraw:
 			out = append(out, "withdrawal by its requester")
+		case approval.FeatureGroups:
+			out = append(out, "approvals counted per group")
 		default:
 			out = append(out, string(f))
 		}
@@ -296,6 +303,8 @@ func refusalText(who string, reason approval.Reason) string {
 		return "This request asks for several decisions, and its workflow does not say it counts them, so no decision can be taken here."
 	case approval.ReasonUnsubmitted:
 		return "The request is not sent to its approvers yet. Reload this page in a moment."
+	case approval.ReasonGroupComplete:
+		return "Your groups have all the approvals this request needs from them, so there is nothing left for you to decide."
 	}
 	return fmt.Sprintf("%s is not among the approvers of this request, so cannot decide it.", who)
 }

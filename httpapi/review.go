@@ -80,7 +80,7 @@ func (s *server) reviewDecide(w http.ResponseWriter, r *http.Request) {
 	base, _ := s.base(r)
 	// Back to the page without the token: a signed link is not kept in
 	// the browser's history longer than it must be.
-	s.answerDecision(w, r, s.judge(w, r, id, body.DecisionRequest.Decision(who.name, who.oid)), approval.ReviewURL(base, id), form)
+	s.answerDecision(w, r, s.judge(w, r, id, s.withGroups(body.DecisionRequest.Decision(who.name, who.oid), who)), approval.ReviewURL(base, id), form)
 }
 
 // poster is who posts the review page's form, and the form as it stands:
@@ -130,7 +130,7 @@ func (s *server) reviewForm(r *http.Request, id, token string, posting bool) (pa
 			}
 			form.as = who
 		} else {
-			form.as.name = s.pageIdentity(r)
+			form.as = s.pagePerson(r)
 		}
 	case s.opts.Links != nil:
 		// Approvers are sent signed links; with no sign-in in front, a
@@ -167,7 +167,7 @@ func (s *server) checkLink(token, id string) (approval.LinkClaims, *problem) {
 // or, in body identity mode, as the name typed in, as a script would.
 func (s *server) machineForm(r *http.Request, action string) pageForm {
 	if s.appService() {
-		return pageForm{action: action, as: person{name: s.pageIdentity(r)}}
+		return pageForm{action: action, as: s.pagePerson(r)}
 	}
 	return pageForm{action: action, askName: true}
 }

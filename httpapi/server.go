@@ -81,7 +81,10 @@ type Options struct {
 	// refuse to call (see internal/safehttp). Nil allows https to public
 	// addresses only.
 	CheckCallback func(url string) error
-	Logger        *slog.Logger
+	// Groups says who is in which approver group besides what a signed-in
+	// principal's groups claim says (see groupsOf). Nil for no file.
+	Groups *approval.Directory
+	Logger *slog.Logger
 }
 
 type server struct {

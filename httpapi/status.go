@@ -51,6 +51,8 @@ type approvalView struct {
 	EscalatedAt    string          `json:"escalated_at,omitempty"`
 	Callback       bool            `json:"callback,omitempty"`
 	WithdrawURI    string          `json:"withdraw_uri,omitempty"`
+	// Groups are the request's approver groups with their progress.
+	Groups []groupView `json:"groups,omitempty"`
 	// Features are what the approval's workflow supports beyond the
 	// sample's contract; ExpiresAtDerived says expires_at is worked out,
 	// not published by the workflow.
@@ -155,6 +157,7 @@ func (s *server) view(r *http.Request, st approval.State) approvalView {
 	if len(p.Approvers) > 0 {
 		v.Deciders = p.Approvers
 	}
+	v.Groups = groupsView(st)
 	return v
 }
 

@@ -41,6 +41,8 @@ type settings struct {
 	Retention   time.Duration
 	MaxBacklog  int
 	AllowRemote bool
+	// Groups is the groups file, in place of APPROVALS_GROUPS_FILE.
+	Groups string
 }
 
 func main() {
@@ -52,6 +54,7 @@ func main() {
 	flag.StringVar(&s.Dashboard, "dashboard", "127.0.0.1:8082", "address of the scheduler's dashboard and the emulator's JSON API, which have no authentication; empty turns them off; beyond loopback it needs -"+exposure.AllowFlag)
 	flag.DurationVar(&s.Retention, "retention", 0, "purge orchestrations this long after they complete, fail or are terminated (0 keeps them)")
 	flag.IntVar(&s.MaxBacklog, "max-backlog", scheduler.DefaultMaxBacklog, "refuse new approvals (503, nothing started) while this many orchestration work items and activities wait for the worker; decisions are never refused; 0 turns the bound off")
+	flag.StringVar(&s.Groups, "groups", "", "JSON file of approver groups and their members' names (cmd/dev/groups.sample.json is one), in place of APPROVALS_GROUPS_FILE")
 	flag.BoolVar(&s.AllowRemote, exposure.AllowFlag, false, "let -http, -grpc and -dashboard listen beyond loopback, although none has authentication: anyone who reaches them can start and decide any approval and terminate or purge any orchestration")
 	cli.Parse("Usage: dev [flags]\n\nRuns the whole application in one process, the embedded scheduler, the worker\nand the HTTP API, until it is stopped (SIGINT or SIGTERM). Notifications, link\nkeys and people's identity come from the environment as for cmd/worker and\ncmd/handler (see their -h); where the parts find each other is set by the flags.")
 	flag.Visit(func(f *flag.Flag) { s.DashboardSet = s.DashboardSet || f.Name == "dashboard" })
@@ -136,6 +139,9 @@ func run(s settings) error {
 	apiBase := "http://" + httpLis.Addr().String()
 	schedulerSettings := config.Scheduler{Endpoint: "http://" + grpcLis.Addr().String(), TaskHub: dts.DefaultTaskHub}
 	workerCfg.APIBaseURL, workerCfg.Scheduler, handlerCfg.Scheduler = apiBase, schedulerSettings, schedulerSettings
+	if s.Groups != "" {
+		handlerCfg.GroupsFile = s.Groups
+	}
 	// Every notice the worker sends, signed links included, kept for a
 	// person to open at /dev/outbox as an approver would.
 	box := &outbox.Outbox{}

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/mail"
+	"os"
 	"strings"
 
 	"github.com/approvals-go/approvals/approval"
@@ -191,4 +192,22 @@ func email(s config.SMTP) (*notify.Email, error) {
 		Username: s.Username, Password: s.Password,
 		From: from, Fallback: to,
 	}, nil
+}
+
+// Groups reads the groups file (APPROVALS_GROUPS_FILE): who is in which
+// approver group where no identity provider says it. Nil when none is set.
+func Groups(path string) (*approval.Directory, error) {
+	if path == "" {
+		return nil, nil
+	}
+	name := config.EnvName(config.Handler{}, "GroupsFile")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: read the groups file: %w", name, err)
+	}
+	d, err := approval.ParseDirectory(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: the groups file %w", name, err)
+	}
+	return d, nil
 }

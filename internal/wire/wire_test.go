@@ -380,3 +380,25 @@ func TestCallbackClient(t *testing.T) {
 		t.Errorf("error %v, want one naming APPROVALS_CALLBACK_ALLOW and the entry", err)
 	}
 }
+
+// The groups file is read once, and every fault names the variable, not
+// the file's content.
+func TestGroups(t *testing.T) {
+	if d, err := Groups(""); d != nil || err != nil {
+		t.Fatalf("no file = %v, %v", d, err)
+	}
+	dir := t.TempDir()
+	good, bad := dir+"/good.json", dir+"/bad.json"
+	os.WriteFile(good, []byte(`{"finance": ["bob"]}`), 0o600)
+	os.WriteFile(bad, []byte(`{"finance": ["secret\u200bname"]}`), 0o600)
+	d, err := Groups(good)
+	if err != nil || len(d.GroupsOf("Bob")) != 1 {
+		t.Fatalf("good file = %v, %v", d, err)
+	}
+	for _, path := range []string{bad, dir + "/missing.json"} {
+		_, err := Groups(path)
+		if err == nil || !strings.HasPrefix(err.Error(), "APPROVALS_GROUPS_FILE: ") || strings.Contains(err.Error(), "secret") {
+			t.Errorf("%s: %v", path, err)
+		}
+	}
+}
