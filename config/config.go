@@ -50,6 +50,7 @@ type Handler struct {
 	// point into although they are not public, as the worker reads it.
 	CallbackAllow string `env:"APPROVALS_CALLBACK_ALLOW"`
 	Links         LinkKeys
+	Audit         AuditKeys
 	Scheduler     Scheduler
 }
 
@@ -94,6 +95,34 @@ func (k LinkKeys) Validate() error {
 		return fmt.Errorf("%s: the link key must be at least %d bytes long (for example `openssl rand -base64 32`)", keys["Key"], MinLinkKeyBytes)
 	case k.Previous != "" && len(k.Previous) < MinLinkKeyBytes:
 		return fmt.Errorf("%s: the previous link key must be at least %d bytes long", keys["Key"], MinLinkKeyBytes)
+	}
+	return nil
+}
+
+// AuditKeys seal approvals' audit trails: the handler's audit routes and
+// the worker's export. Empty means no audit is served or exported. Each is
+// an Ed25519 seed, base64; in Azure a Key Vault reference, as the link key
+// is.
+type AuditKeys struct {
+	AuditKey string `env:"APPROVALS_AUDIT_KEY"`
+	// AuditKeyPrevious is the key before the last rotation: trails are
+	// sealed with AuditKey, and the public key of this one is still
+	// published, for the trails it sealed.
+	AuditKeyPrevious string `env:"APPROVALS_AUDIT_KEY_PREVIOUS"`
+}
+
+// Validate refuses a Key Vault reference that App Service could not
+// resolve, and a previous key without a current one; the keys' form is
+// the audit package's to check.
+func (k AuditKeys) Validate() error {
+	keys := envKeys(reflect.TypeOf(k))
+	for _, f := range []struct{ field, value string }{{"AuditKey", k.AuditKey}, {"AuditKeyPrevious", k.AuditKeyPrevious}} {
+		if strings.HasPrefix(strings.TrimSpace(f.value), "@Microsoft.KeyVault(") {
+			return fmt.Errorf("%s: is an unresolved Key Vault reference; check the app's identity has Key Vault Secrets User on the vault", keys[f.field])
+		}
+	}
+	if k.AuditKey == "" && k.AuditKeyPrevious != "" {
+		return fmt.Errorf("%s: a previous audit key is set without a current one", keys["AuditKeyPrevious"])
 	}
 	return nil
 }

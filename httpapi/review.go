@@ -79,7 +79,9 @@ func (s *server) reviewDecide(w http.ResponseWriter, r *http.Request) {
 	base, _ := s.base(r)
 	// Back to the page without the token: a signed link is not kept in
 	// the browser's history longer than it must be.
-	s.answerDecision(w, r, s.judge(w, r, id, body.Decision(who.name, who.oid)), approval.ReviewURL(base, id), form)
+	d := body.Decision(who.name, who.oid)
+	d.Channel, d.Auth = approval.ChannelPage, s.pageAuth(form)
+	s.answerDecision(w, r, s.judge(w, r, id, d), approval.ReviewURL(base, id), form)
 }
 
 // reviewForm works out who may decide from this review page, and how.

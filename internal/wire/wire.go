@@ -19,6 +19,7 @@ import (
 	"strings"
 
 	"github.com/approvals-go/approvals/approval"
+	"github.com/approvals-go/approvals/audit"
 	"github.com/approvals-go/approvals/config"
 	"github.com/approvals-go/approvals/internal/safehttp"
 	"github.com/approvals-go/approvals/notify"
@@ -34,6 +35,23 @@ func LinkSigner(k config.LinkKeys) (*approval.LinkSigner, error) {
 	s, err := approval.NewLinkSigner(k.Key, k.Previous)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", config.EnvName(k, "Key"), err)
+	}
+	return s, nil
+}
+
+// AuditSigner returns the signer that seals audit trails, or nil without
+// a key.
+func AuditSigner(k config.AuditKeys) (*audit.Signer, error) {
+	if err := k.Validate(); err != nil {
+		return nil, err
+	}
+	// The previous key alone first, so that an error names its variable.
+	if _, err := audit.NewSigner(k.AuditKeyPrevious, ""); err != nil {
+		return nil, fmt.Errorf("%s: %w", config.EnvName(k, "AuditKeyPrevious"), err)
+	}
+	s, err := audit.NewSigner(k.AuditKey, k.AuditKeyPrevious)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", config.EnvName(k, "AuditKey"), err)
 	}
 	return s, nil
 }
