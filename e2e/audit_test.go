@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
@@ -14,6 +15,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/approvals-go/approvals/audit/blobexport"
+	"github.com/approvals-go/approvals/internal/azuritetest"
 )
 
 // getRaw fetches path from the handler and returns its status, headers and
@@ -160,5 +164,62 @@ func TestAuditTrailExportedAndVerified(t *testing.T) {
 	code, stdout, stderr = runAudit(t, nil, "verify", "-key", strings.TrimSpace(pub), file)
 	if code != 1 || !strings.Contains(stderr, "line 2") || !strings.Contains(stderr, "entry 2 was changed after it was chained") {
 		t.Fatalf("audit verify of a tampered export: exit %d, want 1 naming line 2's entry 2\n%s%s", code, stdout, stderr)
+	}
+}
+
+// With a container configured, the worker writes each ended approval's
+// sealed trail to a blob named by its id (here in Azurite, with its
+// development account's key): the very line the export serves. A pending
+// approval has none.
+func TestAuditExportedToBlobStorage(t *testing.T) {
+	az := azuritetest.Start(t)
+	c, err := blobexport.NewContainer(az.ContainerURL("audit"), az.ConnectionString(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Create(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+	seed := make([]byte, 32)
+	if _, err := rand.Read(seed); err != nil {
+		t.Fatal(err)
+	}
+	keyEnv := "APPROVALS_AUDIT_KEY=" + base64.StdEncoding.EncodeToString(seed)
+	s := newStackWith(t, func(s *stack) {
+		s.handlerEnv = append(s.handlerEnv, keyEnv)
+		s.workerEnv = append(s.workerEnv, keyEnv, "APPROVALS_AUDIT_CONTAINER_URL="+az.ContainerURL("audit"),
+			"APPROVALS_AUDIT_STORAGE_CONNECTION_STRING="+az.ConnectionString(), "APPROVALS_AUDIT_EXPORT_EVERY=100ms")
+	})
+	from := time.Now().Add(-time.Minute)
+	s.startApproval("blob-decided", map[string]any{"approver": "bob"})
+	s.startApproval("blob-open", nil)
+	s.waitSubmitted("blob-decided")
+	s.waitSubmitted("blob-open")
+	s.decide("blob-decided", false, "bob")
+	if out := s.outcome("blob-decided", 20*time.Second); out["status"] != "Rejected" {
+		t.Fatalf("blob-decided ended %v", out)
+	}
+	export := s.exportAudit(from, time.Now(), "100")
+
+	var blob []byte
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		resp, err := c.NewBlobClient(blobexport.BlobName("blob-decided")).DownloadStream(context.Background(), nil)
+		if err == nil {
+			blob, err = io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("blob-decided.json was not written within 20s: %v", err)
+		}
+	}
+	if !bytes.Equal(blob, export) {
+		t.Fatalf("the blob holds\n%s\nthe export served\n%s", blob, export)
+	}
+	if _, err := c.NewBlobClient(blobexport.BlobName("blob-open")).GetProperties(context.Background(), nil); err == nil {
+		t.Fatal("a pending approval was exported")
 	}
 }

@@ -64,7 +64,7 @@ func BlobName(id string) string { return id + ".json" }
 
 // Run exports until ctx ends, a pass every Every. A failed pass is logged
 // and retried from where it stopped.
-func (e *Exporter) Run(ctx context.Context) error {
+func (e *Exporter) Run(ctx context.Context) {
 	if e.Log == nil {
 		e.Log = slog.Default()
 	}
@@ -72,7 +72,7 @@ func (e *Exporter) Run(ctx context.Context) error {
 	for {
 		next, n, err := e.Pass(ctx, from, time.Now())
 		if ctx.Err() != nil {
-			return nil
+			return
 		}
 		if err != nil {
 			e.Log.Warn("audit export pass failed; retrying", "err", err)
@@ -82,7 +82,7 @@ func (e *Exporter) Run(ctx context.Context) error {
 		from = next
 		select {
 		case <-ctx.Done():
-			return nil
+			return
 		case <-time.After(e.Every):
 		}
 	}
