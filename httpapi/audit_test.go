@@ -168,10 +168,11 @@ func TestAuditRoutesAnswerTruly(t *testing.T) {
 	}
 }
 
-// Each decision says how it came and who vouched for its sender: here the
+// Each decision says how it came and who vouched for its sender: the
 // machine route, with a name in the body and no Functions host (so
-// development), or behind the host's function keys; the outcome of a
-// decision without a policy carries both.
+// development) or behind the host's function keys, and the review page
+// with a signed link; the outcome of a decision without a policy carries
+// both.
 func TestDecisionsRecordChannelAndAuth(t *testing.T) {
 	for _, c := range []struct {
 		opts httpapi.Options
@@ -186,10 +187,24 @@ func TestDecisionsRecordChannelAndAuth(t *testing.T) {
 		if r := e.postJSON(t, "/api/approvals/ch-1/decision", map[string]any{"approved": true, "approver": "bob"}); r.code != http.StatusOK {
 			t.Fatalf("decision = %d %s", r.code, r.raw)
 		}
-		r := e.until(t, "ch-1", finished)
-		result, _ := r.body["result"].(map[string]any)
-		if result["channel"] != "api" || result["auth"] != c.auth {
-			t.Errorf("with %+v the outcome records channel %v, auth %v; want api, %s", c.opts, result["channel"], result["auth"], c.auth)
-		}
+		wantRecorded(t, e.until(t, "ch-1", finished), "api", c.auth)
+	}
+	// The review page's form, with the signed link's token.
+	signer := testSigner(t)
+	e := newAPIWith(t, httpapi.Options{Links: signer})
+	e.startFor(t, "ch-2", "Laptop", "bob")
+	e.until(t, "ch-2", submitted)
+	token := signer.Token("ch-2", "bob", time.Now().Add(time.Hour))
+	if r := e.postForm(t, "/api/review/ch-2", url.Values{"approved": {"false"}, "token": {token}}); r.code != http.StatusOK {
+		t.Fatalf("the review page's decision = %d %s", r.code, r.raw)
+	}
+	wantRecorded(t, e.until(t, "ch-2", finished), "page", "signed_link")
+}
+
+func wantRecorded(t *testing.T, r response, channel, auth string) {
+	t.Helper()
+	result, _ := r.body["result"].(map[string]any)
+	if result["channel"] != channel || result["auth"] != auth {
+		t.Errorf("the outcome records channel %v, auth %v; want %s, %s", result["channel"], result["auth"], channel, auth)
 	}
 }
