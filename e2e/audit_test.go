@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -221,5 +223,44 @@ func TestAuditExportedToBlobStorage(t *testing.T) {
 	}
 	if _, err := c.NewBlobClient(blobexport.BlobName("blob-open")).GetProperties(context.Background(), nil); err == nil {
 		t.Fatal("a pending approval was exported")
+	}
+}
+
+var devAuditKeyLine = regexp.MustCompile(`check with: go run ./cmd/audit verify -key (\S+) FILE`)
+
+// cmd/dev seals trails with a key of its own when none is given, kept in
+// its data directory so that a restart keeps it, and prints the public key
+// that checks them: an approval decided there exports and verifies.
+func TestDevAuditTrail(t *testing.T) {
+	data := t.TempDir()
+	runDev := func() (*proc, int, string) {
+		port := freePort(t)
+		dev := start(t, "dev", []string{"APPROVALS_AUDIT_KEY="}, "-http", fmt.Sprintf("127.0.0.1:%d", port), "-grpc", fmt.Sprintf("127.0.0.1:%d", freePort(t)), "-dashboard", "", "-data", data)
+		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			if m := devAuditKeyLine.FindStringSubmatch(dev.out.String()); m != nil {
+				return dev, port, m[1]
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("dev never printed its audit key:\n%s", dev.out.String())
+			}
+		}
+	}
+	dev, port, public := runDev()
+	s := &stack{t: t, httpPort: port, routes: functionRoutes(t)}
+	from := time.Now().Add(-time.Minute)
+	s.startApproval("dev-audit", map[string]any{"approver": "bob"})
+	s.waitSubmitted("dev-audit")
+	s.decide("dev-audit", true, "bob")
+	s.outcome("dev-audit", 20*time.Second)
+	file := filepath.Join(t.TempDir(), "audit.jsonl")
+	if err := os.WriteFile(file, s.exportAudit(from, time.Now(), "100"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, stdout, stderr := runAudit(t, nil, "verify", "-key", public, file); code != 0 || !strings.Contains(stdout, "1 trail checked") {
+		t.Fatalf("audit verify of dev's export: exit %d\n%s%s", code, stdout, stderr)
+	}
+	dev.stop(t, syscall.SIGINT)
+	if _, _, again := runDev(); again != public {
+		t.Fatalf("after a restart dev seals with another key: %s, was %s", again, public)
 	}
 }
