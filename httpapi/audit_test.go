@@ -17,6 +17,7 @@ import (
 
 	"github.com/approvals-go/approvals/approval"
 	"github.com/approvals-go/approvals/audit"
+	"github.com/approvals-go/approvals/config"
 	"github.com/approvals-go/approvals/dts/mgmt"
 	"github.com/approvals-go/approvals/httpapi"
 	"github.com/approvals-go/approvals/internal/testenv"
@@ -170,9 +171,9 @@ func TestAuditRoutesAnswerTruly(t *testing.T) {
 
 // Each decision says how it came and who vouched for its sender: the
 // machine route, with a name in the body and no Functions host (so
-// development) or behind the host's function keys, and the review page
-// with a signed link; the outcome of a decision without a policy carries
-// both.
+// development), behind the host's function keys, or signed in; and the
+// review page with a signed link. The outcome of a decision without a
+// policy carries both.
 func TestDecisionsRecordChannelAndAuth(t *testing.T) {
 	for _, c := range []struct {
 		opts httpapi.Options
@@ -199,6 +200,15 @@ func TestDecisionsRecordChannelAndAuth(t *testing.T) {
 		t.Fatalf("the review page's decision = %d %s", r.code, r.raw)
 	}
 	wantRecorded(t, e.until(t, "ch-2", finished), "page", "signed_link")
+
+	// Signed in, on the machine route: sign-in vouches, whatever else.
+	e = newAPIWith(t, httpapi.Options{Identity: config.IdentityAppService, FunctionKeys: true})
+	e.startFor(t, "ch-3", "Laptop", "bob@contoso.com")
+	e.until(t, "ch-3", submitted)
+	if r := e.with(signedIn("bob@contoso.com")).postJSON(t, "/api/approvals/ch-3/decision", map[string]any{"approved": true}); r.code != http.StatusOK {
+		t.Fatalf("a signed-in decision = %d %s", r.code, r.raw)
+	}
+	wantRecorded(t, e.until(t, "ch-3", finished), "api", "sign_in")
 }
 
 func wantRecorded(t *testing.T, r response, channel, auth string) {
