@@ -54,8 +54,10 @@ func Run(ctx context.Context, cfg config.Worker, log *slog.Logger, extra ...noti
 	if err := approval.Register(r, acts); err != nil {
 		return err
 	}
+	// The audit export writes as the identity the scheduler connection
+	// uses, unless a connection string gives it an account key.
 	cred := sched.Credential
-	if cred == nil {
+	if cred == nil && cfg.AuditExport.ContainerURL != "" {
 		if cred, err = dts.NewCredential(sched); err != nil {
 			return err
 		}
