@@ -165,9 +165,7 @@ func (s *server) auditExport(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, *p)
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), s.opts.CallTimeout)
-	defer cancel()
-	page, err := lister.Ended(ctx, mgmt.IDQuery{Statuses: []api.OrchestrationStatus{api.RUNTIME_STATUS_COMPLETED,
+	page, err := s.listEnded(r.Context(), lister, mgmt.IDQuery{Statuses: []api.OrchestrationStatus{api.RUNTIME_STATUS_COMPLETED,
 		api.RUNTIME_STATUS_FAILED, api.RUNTIME_STATUS_TERMINATED}, CompletedFrom: q.from, CompletedTo: q.to,
 		PageSize: q.limit, LastInstanceKey: q.continuation})
 	if status.Code(err) == codes.InvalidArgument {
@@ -180,7 +178,7 @@ func (s *server) auditExport(w http.ResponseWriter, r *http.Request) {
 	}
 	var body bytes.Buffer
 	for _, id := range page.IDs {
-		md, err := s.orch.Get(ctx, string(id))
+		md, err := s.readOne(r.Context(), string(id))
 		if errors.Is(err, ErrNotFound) {
 			continue // purged since it was listed
 		}
@@ -212,4 +210,18 @@ func (s *server) auditExport(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/jsonl; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	_, _ = w.Write(body.Bytes())
+}
+
+// listEnded and readOne are one call each to the scheduler, each with its own
+// bound, so that a page of many approvals is not cut short by one.
+func (s *server) listEnded(ctx context.Context, lister Ended, q mgmt.IDQuery) (mgmt.IDPage, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.opts.CallTimeout)
+	defer cancel()
+	return lister.Ended(ctx, q)
+}
+
+func (s *server) readOne(ctx context.Context, id string) (*api.OrchestrationMetadata, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.opts.CallTimeout)
+	defer cancel()
+	return s.orch.Get(ctx, id)
 }
