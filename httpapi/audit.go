@@ -202,9 +202,14 @@ func (s *server) auditExport(w http.ResponseWriter, r *http.Request) {
 		body.Write(append(line, '\n'))
 	}
 	if page.LastInstanceKey != "" {
-		base, _ := s.base(r)
+		// A function key given as ?code= goes with the next link, as with
+		// an approval's links (see links), and on the same terms.
+		base, keepKey := s.base(r)
 		next := url.Values{"from": {approval.FormatTime(q.from)}, "to": {approval.FormatTime(q.to)},
 			"limit": {strconv.Itoa(q.limit)}, "continuation": {page.LastInstanceKey}}
+		if code := r.URL.Query().Get("code"); code != "" && keepKey {
+			next.Set("code", code)
+		}
 		w.Header().Set("Link", fmt.Sprintf("<%s%s?%s>; rel=\"next\"", base, AuditExportPath, next.Encode()))
 	}
 	w.Header().Set("Content-Type", "application/jsonl; charset=utf-8")

@@ -140,7 +140,7 @@ func TestAuditRoutesAnswerTruly(t *testing.T) {
 	// Three finished instances, one a page: the callback's page is empty,
 	// and the last has no next link.
 	var lines []string
-	next := "/api/audit?from=2026-12-01T00:00:00Z&to=2026-12-02T00:00:00Z"
+	next := "/api/audit?from=2026-12-01T00:00:00Z&to=2026-12-02T00:00:00Z&code=function-key"
 	for pages := 0; next != ""; pages++ {
 		if pages == 5 {
 			t.Fatal("the export never ends")
@@ -155,7 +155,7 @@ func TestAuditRoutesAnswerTruly(t *testing.T) {
 		next = ""
 		if link := r.header.Get("Link"); link != "" {
 			u, err := url.Parse(strings.TrimSuffix(strings.TrimPrefix(link, "<"), `>; rel="next"`))
-			if err != nil || u.Query().Get("to") != "2026-12-02T00:00:00Z" || u.Query().Get("limit") != "100" {
+			if err != nil || u.Query().Get("to") != "2026-12-02T00:00:00Z" || u.Query().Get("limit") != "100" || u.Query().Get("code") != "function-key" {
 				t.Fatalf("next link %q", link)
 			}
 			next = u.RequestURI()
