@@ -74,6 +74,17 @@ func runAudit(t *testing.T, env []string, args ...string) (int, string, string) 
 	return exitCode(cmd.Run()), stdout.String(), stderr.String()
 }
 
+// publicKey is what `audit public-key` prints first for the key keyEnv
+// sets.
+func publicKey(t *testing.T, keyEnv string) string {
+	t.Helper()
+	code, pub, stderr := runAudit(t, []string{keyEnv}, "public-key")
+	if code != 0 || strings.TrimSpace(pub) == "" {
+		t.Fatalf("audit public-key: exit %d %s", code, stderr)
+	}
+	return strings.Fields(pub)[0]
+}
+
 // An approval decided through the real processes has an audit trail: its
 // route serves it sealed once it has ended (409 before), the export holds
 // it, and `audit verify` with the deployment's public key accepts the
@@ -130,6 +141,14 @@ func TestAuditTrailExportedAndVerified(t *testing.T) {
 		t.Errorf("audit-one's decision entry: %v", d)
 	}
 
+	// The route's answer is itself a file that verify reads, from
+	// standard input.
+	cmd := exec.Command(filepath.Join(binaries(t), "audit"), "verify", "-key", publicKey(t, keyEnv))
+	cmd.Stdin = bytes.NewReader(body)
+	if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "standard input: 1 trail checked") {
+		t.Fatalf("audit verify of the route's answer: %v\n%s", err, out)
+	}
+
 	// limit=1 pages through one approval at a time.
 	export := s.exportAudit(from, time.Now(), "1")
 	lines := strings.Split(strings.TrimSpace(string(export)), "\n")
@@ -142,15 +161,12 @@ func TestAuditTrailExportedAndVerified(t *testing.T) {
 
 	// As docs/audit.md says: the public key from the deployment's key,
 	// then the export checked with it.
-	code, pub, stderr := runAudit(t, []string{keyEnv}, "public-key")
-	if code != 0 || strings.TrimSpace(pub) == "" {
-		t.Fatalf("audit public-key: exit %d %s", code, stderr)
-	}
+	pub := publicKey(t, keyEnv)
 	file := filepath.Join(t.TempDir(), "audit.jsonl")
 	if err := os.WriteFile(file, export, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	code, stdout, stderr := runAudit(t, nil, "verify", "-key", strings.TrimSpace(pub), file)
+	code, stdout, stderr := runAudit(t, nil, "verify", "-key", pub, file)
 	if code != 0 || !strings.Contains(stdout, "2 trails checked") {
 		t.Fatalf("audit verify of the export: exit %d\n%s%s", code, stdout, stderr)
 	}
@@ -163,7 +179,7 @@ func TestAuditTrailExportedAndVerified(t *testing.T) {
 	if err := os.WriteFile(file, tampered, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	code, stdout, stderr = runAudit(t, nil, "verify", "-key", strings.TrimSpace(pub), file)
+	code, stdout, stderr = runAudit(t, nil, "verify", "-key", pub, file)
 	if code != 1 || !strings.Contains(stderr, "line 2") || !strings.Contains(stderr, "entry 2 was changed after it was chained") {
 		t.Fatalf("audit verify of a tampered export: exit %d, want 1 naming line 2's entry 2\n%s%s", code, stdout, stderr)
 	}

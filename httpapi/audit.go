@@ -90,8 +90,8 @@ var auditOff = problem{Status: http.StatusNotImplemented, Reason: "audit_not_con
 	Detail: "audit trails are not served here: no audit key is configured (APPROVALS_AUDIT_KEY)"}
 
 // auditTrail answers GET /api/approvals/{id}/audit: the approval's sealed
-// trail, as `audit verify` reads it, once it has ended; 409 while it is
-// pending, since a seal covers the whole story or none.
+// trail, one line as `audit verify` reads it, once it has ended; 409 while
+// it is pending, since a seal covers the whole story or none.
 func (s *server) auditTrail(w http.ResponseWriter, r *http.Request) {
 	if s.opts.Audit == nil {
 		writeProblem(w, r, auditOff)
@@ -108,7 +108,16 @@ func (s *server) auditTrail(w http.ResponseWriter, r *http.Request) {
 			Detail: fmt.Sprintf("approval %q is still pending: its audit trail is sealed when it ends; its status is at %s", st.ID, links.status)})
 		return
 	}
-	writeJSON(w, http.StatusOK, trail)
+	// One line, not indented as the other answers are, so that the answer
+	// is itself a file `audit verify` reads.
+	line, err := json.Marshal(trail)
+	if err != nil {
+		writeProblem(w, r, problem{Status: http.StatusInternalServerError, Detail: "encode the audit trail: " + err.Error()})
+		return
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	_, _ = w.Write(append(line, '\n'))
 }
 
 // auditQuery is what one page of the export asks for.
