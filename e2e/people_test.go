@@ -36,6 +36,8 @@ func TestEveryRouteHasItsFunction(t *testing.T) {
 		{http.MethodGet, httpapi.ApprovalsPath, "function"},
 		{http.MethodGet, httpapi.ApprovalPath, "function"},
 		{http.MethodPost, httpapi.DecisionPath, "function"},
+		{http.MethodGet, httpapi.AuditPath, "function"},
+		{http.MethodGet, httpapi.AuditExportPath, "function"},
 		{http.MethodGet, httpapi.ReviewPath, "anonymous"},
 		{http.MethodGet, httpapi.ReviewPagePath, "anonymous"},
 		{http.MethodPost, httpapi.ReviewPagePath, "anonymous"},
