@@ -54,8 +54,9 @@ type Exporter struct {
 	// looks back, since the exporter keeps no state of its own.
 	Every, Lookback time.Duration
 	Log             *slog.Logger
-	// exported remembers what this process wrote or found written, since
-	// the start of the overlap, so that a pass does not ask again.
+	// exported remembers what this process wrote, found written or found
+	// to be no approval, since the start of the overlap, so that a pass
+	// does not ask again.
 	exported map[string]time.Time
 }
 
@@ -144,7 +145,8 @@ func (e *Exporter) export(ctx context.Context, id string) (wrote bool, finished 
 	finished = in.CompletedAt
 	st, ok := approval.StateOf(&in.OrchestrationMetadata)
 	if !ok {
-		return false, finished, nil // a callback's orchestration
+		e.exported[id] = finished // a callback's orchestration: nothing to write
+		return false, finished, nil
 	}
 	trail, err := e.Signer.Trail(st)
 	if err != nil {
