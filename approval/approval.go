@@ -378,6 +378,11 @@ type Outcome struct {
 	// object id, when known.
 	ApproverIdentity string `json:"approver_identity,omitempty"`
 	ApproverOID      string `json:"approver_oid,omitempty"`
+	// Channel and Auth are the deciding decision's (see Decision), so that
+	// the audit of an approval decided by one decision, which records no
+	// vote, still says how it came and who vouched for its sender.
+	Channel Channel `json:"channel,omitempty"`
+	Auth    Auth    `json:"auth,omitempty"`
 	// commentsUnknown says the worker that recorded the outcome left
 	// comments out, as the sample's process_approval does.
 	commentsUnknown bool
@@ -417,8 +422,10 @@ func (o Outcome) MarshalJSON() ([]byte, error) {
 		Comments         *string `json:"comments,omitempty"`
 		ApproverIdentity string  `json:"approver_identity,omitempty"`
 		ApproverOID      string  `json:"approver_oid,omitempty"`
+		Channel          Channel `json:"channel,omitempty"`
+		Auth             Auth    `json:"auth,omitempty"`
 		Decisions        []Vote  `json:"decisions,omitempty"`
-	}{o.RequestID, o.Status, o.ProcessedAt, o.Approver, comments, o.ApproverIdentity, o.ApproverOID, o.Decisions})
+	}{o.RequestID, o.Status, o.ProcessedAt, o.Approver, comments, o.ApproverIdentity, o.ApproverOID, o.Channel, o.Auth, o.Decisions})
 }
 
 // ProcessInput is the input of the process activity, with defaults applied.
@@ -431,6 +438,9 @@ type ProcessInput struct {
 	Withdrawn   bool   `json:"withdrawn,omitempty"`
 	Decisions   []Vote `json:"decisions,omitempty"`
 	ApproverOID string `json:"approver_oid,omitempty"`
+	// Channel and Auth are the decision's, for the outcome to record.
+	Channel Channel `json:"channel,omitempty"`
+	Auth    Auth    `json:"auth,omitempty"`
 }
 
 // identity is the canonical form of the approver's name, when it differs

@@ -469,6 +469,6 @@ func (d Decision) processInput(requestID string) ProcessInput {
 	if d.Approver != nil {
 		in.Approver = *d.Approver
 	}
-	in.ApproverOID = d.ApproverOID
+	in.ApproverOID, in.Channel, in.Auth = d.ApproverOID, d.Channel, d.Auth
 	return in
 }

@@ -134,7 +134,8 @@ func TestDecideAsksTheRules(t *testing.T) {
 	problem, err := decide.Do(t.Context(), h, waiting, data, url.Values{"approver": {"bob"}, "decision": {"reject"}, "comments": {" no "}})
 	var d approval.Decision
 	if problem != "" || err != nil || h.event != approval.DecisionEventName || json.Unmarshal([]byte(h.payload), &d) != nil ||
-		*d.IsApproved || *d.Approver != "bob" || d.Comments != "no" || d.ResponseTime == "" {
+		*d.IsApproved || *d.Approver != "bob" || d.Comments != "no" || d.ResponseTime == "" ||
+		d.Channel != approval.ChannelDashboard || d.Auth != approval.AuthDevelopment {
 		t.Fatalf("decided: %q %v, raised %s %s", problem, err, h.event, h.payload)
 	}
 	for _, in := range []*mgmt.Instance{

@@ -33,10 +33,17 @@ type Entry struct {
 	ActingFor string `json:"acting_for,omitempty"`
 	// Group is the approver group the actor decided as a member of.
 	Group string `json:"group,omitempty"`
-	// Channel is how it reached us (api, page, link, dashboard) and Auth how
-	// the actor was known (function_key, sign_in, signed_link, development).
+	// Stage and Round are the stage and round of changes decided, when
+	// the request has them.
+	Stage int `json:"stage,omitempty"`
+	Round int `json:"round,omitempty"`
+	// Channel is how it reached us (api, page, bulk, dashboard) and Auth
+	// how the actor was known (function_key, sign_in, signed_link,
+	// development): approval.Channel and approval.Auth.
 	Channel string `json:"channel,omitempty"`
 	Auth    string `json:"auth,omitempty"`
+	// Item is what was asked for, on the requested entry.
+	Item string `json:"item,omitempty"`
 	// Action is the decision taken (approve, reject, withdraw), Status the
 	// approval's status after it, Comments what the actor wrote.
 	Action   string `json:"action,omitempty"`

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"reflect"
 	"strings"
 	"time"
@@ -54,6 +55,7 @@ type Handler struct {
 	// body identity mode, signed links, the machine route); empty for none.
 	GroupsFile string `env:"APPROVALS_GROUPS_FILE"`
 	Links      LinkKeys
+	Audit      AuditKeys
 	Scheduler  Scheduler
 }
 
@@ -102,6 +104,34 @@ func (k LinkKeys) Validate() error {
 	return nil
 }
 
+// AuditKeys seal approvals' audit trails: the handler's audit routes and
+// the worker's export. Empty means no audit is served or exported. Each is
+// an Ed25519 seed, base64; in Azure a Key Vault reference, as the link key
+// is.
+type AuditKeys struct {
+	AuditKey string `env:"APPROVALS_AUDIT_KEY"`
+	// AuditKeyPrevious is the key before the last rotation: trails are
+	// sealed with AuditKey, and the public key of this one is still
+	// published, for the trails it sealed.
+	AuditKeyPrevious string `env:"APPROVALS_AUDIT_KEY_PREVIOUS"`
+}
+
+// Validate refuses a Key Vault reference that App Service could not
+// resolve, and a previous key without a current one; the keys' form is
+// the audit package's to check.
+func (k AuditKeys) Validate() error {
+	keys := envKeys(reflect.TypeOf(k))
+	for _, f := range []struct{ field, value string }{{"AuditKey", k.AuditKey}, {"AuditKeyPrevious", k.AuditKeyPrevious}} {
+		if strings.HasPrefix(strings.TrimSpace(f.value), "@Microsoft.KeyVault(") {
+			return fmt.Errorf("%s: is an unresolved Key Vault reference; check the app's identity has Key Vault Secrets User on the vault", keys[f.field])
+		}
+	}
+	if k.AuditKey == "" && k.AuditKeyPrevious != "" {
+		return fmt.Errorf("%s: a previous audit key is set without a current one", keys["AuditKeyPrevious"])
+	}
+	return nil
+}
+
 // Worker configures the long-lived worker that runs the orchestrator and
 // activities.
 type Worker struct {
@@ -113,7 +143,51 @@ type Worker struct {
 	AccessWait time.Duration `env:"APPROVALS_SCHEDULER_ACCESS_WAIT" envDefault:"10m"`
 	Links      LinkKeys
 	Notify     Notify
-	Scheduler  Scheduler
+	// Audit seals the trails AuditExport writes.
+	Audit       AuditKeys
+	AuditExport AuditExport
+	Scheduler   Scheduler
+}
+
+// AuditExport writes the sealed audit trail of every approval that ends
+// to a Blob Storage container, one blob per approval, never overwritten
+// (the worker; see audit/blobexport). Off while ContainerURL is empty.
+type AuditExport struct {
+	// ContainerURL is the container's URL, such as
+	// https://stabc123.blob.core.windows.net/audit.
+	ContainerURL string `env:"APPROVALS_AUDIT_CONTAINER_URL"`
+	// StorageConnectionString, when set, gives the account key to write
+	// with (Azurite, or an account that allows shared keys); otherwise
+	// the worker writes as its own identity, the scheduler connection's.
+	StorageConnectionString string `env:"APPROVALS_AUDIT_STORAGE_CONNECTION_STRING"`
+	// ExportEvery is the pause between passes; ExportLookback how far
+	// back the first pass after a start looks for ended approvals.
+	ExportEvery    time.Duration `env:"APPROVALS_AUDIT_EXPORT_EVERY" envDefault:"1m"`
+	ExportLookback time.Duration `env:"APPROVALS_AUDIT_EXPORT_LOOKBACK" envDefault:"168h"`
+}
+
+// Validate checks the export can run: a container URL of http(s) with a
+// container in its path, the audit key that seals what it writes, and
+// positive durations.
+func (x AuditExport) Validate(keys AuditKeys) error {
+	if x.ContainerURL == "" {
+		return nil
+	}
+	names := envKeys(reflect.TypeOf(x))
+	u, err := url.Parse(x.ContainerURL)
+	switch {
+	case err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || strings.Trim(u.Path, "/") == "":
+		return fmt.Errorf("%s: must be a container's URL, such as https://stabc123.blob.core.windows.net/audit", names["ContainerURL"])
+	case u.RawQuery != "":
+		return fmt.Errorf("%s: must not hold a query (a SAS token); the worker writes as its identity, or with %s", names["ContainerURL"], names["StorageConnectionString"])
+	case keys.AuditKey == "":
+		return fmt.Errorf("%s: is set, but %s is not: the trails exported are sealed with it", names["ContainerURL"], envKeys(reflect.TypeOf(keys))["AuditKey"])
+	case x.ExportEvery <= 0:
+		return fmt.Errorf("%s: must be positive", names["ExportEvery"])
+	case x.ExportLookback <= 0:
+		return fmt.Errorf("%s: must be positive", names["ExportLookback"])
+	}
+	return keys.Validate()
 }
 
 // EnvAccessWait is how long after start the handler and the worker keep

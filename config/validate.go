@@ -21,6 +21,9 @@ func (h Handler) Validate() error {
 	if err := h.Links.Validate(); err != nil {
 		return err
 	}
+	if err := h.Audit.Validate(); err != nil {
+		return err
+	}
 	if h.PublicBaseURL == "" {
 		return nil
 	}

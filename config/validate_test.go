@@ -3,6 +3,7 @@ package config
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestValidatePublicBaseURL(t *testing.T) {
@@ -58,6 +59,36 @@ func TestValidateIdentityAndLinkKeys(t *testing.T) {
 		err := bad.Validate()
 		if err == nil || strings.Contains(err.Error(), "s3cr3t") || strings.Contains(err.Error(), "0123456789") {
 			t.Errorf("%+v: err = %v, want a refusal naming no secret", bad.Identity, err)
+		}
+	}
+}
+
+// The audit export runs only as it can: a container's URL without a SAS
+// token, the key that seals what it writes, positive durations. Off, it
+// asks for nothing.
+func TestValidateAuditExport(t *testing.T) {
+	key := AuditKeys{AuditKey: "s3cr3t-key"}
+	on := AuditExport{ContainerURL: "https://st.blob.core.windows.net/audit", ExportEvery: time.Minute, ExportLookback: time.Hour}
+	if err := (AuditExport{}).Validate(AuditKeys{}); err != nil {
+		t.Errorf("off: %v", err)
+	}
+	if err := on.Validate(key); err != nil {
+		t.Errorf("on: %v", err)
+	}
+	for _, c := range []struct {
+		export AuditExport
+		keys   AuditKeys
+		says   string
+	}{
+		{on, AuditKeys{}, "APPROVALS_AUDIT_CONTAINER_URL: is set, but APPROVALS_AUDIT_KEY is not"},
+		{AuditExport{ContainerURL: "https://st.blob.core.windows.net", ExportEvery: time.Minute, ExportLookback: time.Hour}, key, "APPROVALS_AUDIT_CONTAINER_URL: must be a container's URL"},
+		{AuditExport{ContainerURL: "https://st.blob.core.windows.net/audit?sig=s3cr3t", ExportEvery: time.Minute, ExportLookback: time.Hour}, key, "must not hold a query"},
+		{AuditExport{ContainerURL: on.ContainerURL, ExportLookback: time.Hour}, key, "APPROVALS_AUDIT_EXPORT_EVERY: must be positive"},
+		{on, AuditKeys{AuditKey: "@Microsoft.KeyVault(SecretUri=https://kv.vault.azure.net/secrets/s3cr3t/1)"}, "APPROVALS_AUDIT_KEY: is an unresolved Key Vault reference"},
+	} {
+		err := c.export.Validate(c.keys)
+		if err == nil || !strings.Contains(err.Error(), c.says) || strings.Contains(err.Error(), "s3cr3t") {
+			t.Errorf("%+v: err = %v, want one saying %q and naming no secret", c.export, err, c.says)
 		}
 	}
 }

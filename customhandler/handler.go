@@ -47,6 +47,11 @@ func Serve(ctx context.Context, lis net.Listener, cfg config.Handler, log *slog.
 		lis.Close()
 		return err
 	}
+	sealer, err := wire.AuditSigner(cfg.Audit)
+	if err != nil {
+		lis.Close()
+		return err
+	}
 	callbacks, err := wire.CallbackClient(cfg.CallbackAllow)
 	if err != nil {
 		lis.Close()
@@ -72,7 +77,10 @@ func Serve(ctx context.Context, lis net.Listener, cfg config.Handler, log *slog.
 	api := httpapi.New(httpapi.NewScheduler(conn, dts.Logger(log)),
 		httpapi.Options{PublicBaseURL: cfg.PublicBaseURL, TrustForwarded: cfg.TrustForwarded, Hosts: []string{cfg.SiteHostname},
 			DecisionWait: cfg.DecisionWait, Identity: cfg.Identity, Links: links, Logger: log,
-			CheckCallback: callbacks.CheckURL, Groups: groups})
+			CheckCallback: callbacks.CheckURL, Groups: groups, Audit: sealer,
+			// App Service sets WEBSITE_HOSTNAME: the Functions host, which
+			// checks the machine routes' function keys, is in front.
+			FunctionKeys: cfg.SiteHostname != ""})
 	handler := api
 	if len(extra) > 0 {
 		mux := http.NewServeMux()

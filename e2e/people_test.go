@@ -37,6 +37,8 @@ func TestEveryRouteHasItsFunction(t *testing.T) {
 		{http.MethodGet, httpapi.ApprovalPath, "function"},
 		{http.MethodPost, httpapi.DecisionPath, "function"},
 		{http.MethodPost, httpapi.BulkDecisionPath, "function"},
+		{http.MethodGet, httpapi.AuditPath, "function"},
+		{http.MethodGet, httpapi.AuditExportPath, "function"},
 		{http.MethodGet, httpapi.ReviewPath, "anonymous"},
 		{http.MethodPost, httpapi.ReviewPath, "anonymous"},
 		{http.MethodGet, httpapi.ReviewPagePath, "anonymous"},

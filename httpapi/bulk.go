@@ -101,7 +101,8 @@ func (s *server) decideItem(r *http.Request, who person, it bulkItem, deadline t
 	if p := validDecision(it.body); p != nil {
 		return bulkResult{item: it, res: failed(p)}
 	}
-	d := it.body.Decision(who.name, who.oid)
+	d := s.withGroups(it.body.Decision(who.name, who.oid), who)
+	_, d.Auth = s.machineChannel(r)
 	d.Channel = approval.ChannelBulk
 	w := itemWriter{}
 	within := *s

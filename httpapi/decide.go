@@ -64,7 +64,9 @@ func (s *server) take(w http.ResponseWriter, r *http.Request, p *problem, field,
 	links := s.links(r, id)
 	form := s.machineForm(r, links.decision)
 	form.name, form.comments = sent.name, sent.comments
-	s.answerDecision(w, r, s.judge(w, r, id, s.withGroups(decision(who.name, who.oid), who)), links.status, form)
+	d := decision(who.name, who.oid)
+	d.Channel, d.Auth = s.machineChannel(r)
+	s.answerDecision(w, r, s.judge(w, r, id, s.withGroups(d, who)), links.status, form)
 }
 
 func validDecision(body approval.DecisionRequest) *problem {

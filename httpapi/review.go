@@ -80,7 +80,9 @@ func (s *server) reviewDecide(w http.ResponseWriter, r *http.Request) {
 	base, _ := s.base(r)
 	// Back to the page without the token: a signed link is not kept in
 	// the browser's history longer than it must be.
-	s.answerDecision(w, r, s.judge(w, r, id, s.withGroups(body.DecisionRequest.Decision(who.name, who.oid), who)), approval.ReviewURL(base, id), form)
+	d := body.DecisionRequest.Decision(who.name, who.oid)
+	d.Channel, d.Auth = approval.ChannelPage, s.pageAuth(form)
+	s.answerDecision(w, r, s.judge(w, r, id, s.withGroups(d, who)), approval.ReviewURL(base, id), form)
 }
 
 // poster is who posts the review page's form, and the form as it stands:

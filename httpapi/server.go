@@ -22,6 +22,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/approvals-go/approvals/approval"
+	"github.com/approvals-go/approvals/audit"
 	"github.com/approvals-go/approvals/config"
 	"github.com/approvals-go/approvals/internal/compress"
 	"github.com/approvals-go/approvals/internal/exposure"
@@ -77,6 +78,13 @@ type Options struct {
 	// are plain page links, and the review page then lets whoever opens it
 	// decide under the name they type, unless Identity says otherwise.
 	Links *approval.LinkSigner
+	// Audit seals the audit trails the audit routes serve. Nil turns them
+	// off (501).
+	Audit *audit.Signer
+	// FunctionKeys says the machine routes sit behind the Functions host's
+	// function keys, so that a decision there is recorded as vouched for
+	// by one (approval.AuthFunctionKey) rather than by nothing.
+	FunctionKeys bool
 	// CheckCallback refuses a start's callback_url that the worker would
 	// refuse to call (see internal/safehttp). Nil allows https to public
 	// addresses only.
@@ -133,6 +141,8 @@ func New(orch Orchestrations, opts Options) http.Handler {
 	r.Handle(ApprovalPath, methods{http.MethodGet: s.get})
 	r.Handle(DecisionPath, methods{http.MethodPost: s.decide})
 	r.Handle(WithdrawPath, methods{http.MethodPost: s.withdraw})
+	r.Handle(AuditPath, methods{http.MethodGet: s.auditTrail})
+	r.Handle(AuditExportPath, methods{http.MethodGet: s.auditExport})
 	r.Handle(ReviewPath, methods{http.MethodGet: s.people(s.inbox), http.MethodPost: s.people(s.inboxDecide)})
 	r.Handle(ReviewPagePath, methods{http.MethodGet: s.people(s.review), http.MethodPost: s.people(s.reviewDecide)})
 	r.Handle(AssetPath, methods{http.MethodGet: serveAsset})

@@ -85,5 +85,7 @@ func (s *server) reviewAction(w http.ResponseWriter, r *http.Request, id string,
 	// A refusal shows the confirm step again, as it was posted.
 	form.confirmWithdraw, form.name, form.reason = true, body.Requester, body.Reason
 	base, _ := s.base(r)
-	s.answerDecision(w, r, s.judge(w, r, id, body.WithdrawRequest.Decision(who.name, who.oid)), approval.ReviewURL(base, id), form)
+	d := body.WithdrawRequest.Decision(who.name, who.oid)
+	d.Channel, d.Auth = approval.ChannelPage, s.pageAuth(form)
+	s.answerDecision(w, r, s.judge(w, r, id, d), approval.ReviewURL(base, id), form)
 }

@@ -166,9 +166,12 @@ func TestExcludedPathMatching(t *testing.T) {
 }
 
 // The two kinds of caller, told apart by the route's first segment:
-// machines hold a function key; people have a browser, which opens the
-// review pages and loads their static files.
+// machines hold a function key (the approvals, and the export of their
+// audit trails); people have a browser, which opens the review pages and
+// loads their static files.
 const machineRoot = "approvals"
+
+var machineRoots = []string{machineRoot, "audit"}
 
 var peopleRoots = []string{"review", "assets"}
 
@@ -192,7 +195,7 @@ func TestFunctionAuthLevels(t *testing.T) {
 	for _, f := range fns {
 		root, _, _ := strings.Cut(f.route, "/")
 		switch {
-		case root == machineRoot:
+		case slices.Contains(machineRoots, root):
 			if f.authLevel != "function" {
 				t.Errorf("%s (route %s) is a machine route: authLevel %q, want function", f.folder, f.route, f.authLevel)
 			}
@@ -206,8 +209,8 @@ func TestFunctionAuthLevels(t *testing.T) {
 				}
 			}
 		default:
-			t.Errorf("%s: route %s is neither under %s/ (machines, function key) nor under one of %v (people); "+
-				"place it, and this test and TestExcludedPathsTakeNoPerson's lists follow", f.folder, f.route, machineRoot, peopleRoots)
+			t.Errorf("%s: route %s is neither under one of %v (machines, function key) nor under one of %v (people); "+
+				"place it, and this test and TestExcludedPathsTakeNoPerson's lists follow", f.folder, f.route, machineRoots, peopleRoots)
 		}
 	}
 	if !reviewMethods["GET"] || !reviewMethods["POST"] {
@@ -338,14 +341,14 @@ func TestSignIn(t *testing.T) {
 // decider (SubmitDecision, SubmitBulkDecisions, ReviewDecision), a withdrawer
 // (WithdrawApproval), the person whose page or inbox it is (ReviewApproval,
 // ReviewInbox), or "me" in a list (ListApprovals' approver=me). The others
-// read no principal: a function key alone may start and read, and the
+// read no principal: a function key alone may start, read and export audit trails, and the
 // pages' assets are the same for everyone. Every folder must be in one
 // list, so a new route is placed before it ships.
 var (
 	principalFunctions   = []string{"SubmitDecision", "SubmitBulkDecisions", "WithdrawApproval", "ReviewDecision", "ReviewApproval", "ReviewInbox", "ListApprovals"}
-	noPrincipalFunctions = []string{"StartApproval", "GetApproval", "PageAssets"}
+	noPrincipalFunctions = []string{"StartApproval", "GetApproval", "PageAssets", "GetAuditTrail", "ExportAudit"}
 	// What a function key alone must still do with sign-in on.
-	keyOnlyFunctions = []string{"StartApproval", "GetApproval", "ListApprovals"}
+	keyOnlyFunctions = []string{"StartApproval", "GetApproval", "ListApprovals", "GetAuditTrail", "ExportAudit"}
 )
 
 // TestExcludedPathsTakeNoPerson: App Service Authentication's

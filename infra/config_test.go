@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+
 	"github.com/approvals-go/approvals/approval"
 	"github.com/approvals-go/approvals/config"
 	"github.com/approvals-go/approvals/dts"
@@ -40,6 +42,9 @@ var sampleValues = map[string]string{
 	"linkKeySecretUri":                    "https://kv-abc123.vault.azure.net/secrets/approvals-link-key/0123456789abcdef0123456789abcdef",
 	"linkKeyPreviousSecretUri":            "https://kv-abc123.vault.azure.net/secrets/approvals-link-key-previous/00000000000000000000000000000001",
 	"authEnabled":                         "false",
+	"auditKeySecretUri":                   "",
+	"auditKeyPreviousSecretUri":           "",
+	"auditContainerUrl":                   "https://stabc123.blob.core.windows.net/audit",
 }
 
 const (
@@ -54,6 +59,8 @@ const (
 	sampleWebhookURLURI   = "https://kv-abc123.vault.azure.net/secrets/approvals-webhook-url/22222222222222222222222222222222"
 	sampleWebhookKeyURI   = "https://kv-abc123.vault.azure.net/secrets/approvals-webhook-secret/33333333333333333333333333333333"
 	sampleCallbackKeyURI  = "https://kv-abc123.vault.azure.net/secrets/approvals-callback-secret/44444444444444444444444444444444"
+	sampleAuditKey        = "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUE="
+	sampleAuditKeyURI     = "https://kv-abc123.vault.azure.net/secrets/approvals-audit-key/55555555555555555555555555555555"
 )
 
 // sampleSecrets stands in for Key Vault: the value behind each secret URI
@@ -67,6 +74,7 @@ var sampleSecrets = map[string]string{
 	sampleWebhookURLURI:   sampleWebhookURL,
 	sampleWebhookKeyURI:   sampleWebhookSecret,
 	sampleCallbackKeyURI:  sampleCallbackSecret,
+	sampleAuditKeyURI:     sampleAuditKey,
 }
 
 // settingsScenario is one way the templates can be deployed.
@@ -76,6 +84,8 @@ type settingsScenario struct {
 	// What the handler must then run with.
 	identity    string
 	previousKey bool
+	// audit: the handler serves sealed trails and the worker exports them.
+	audit bool
 	// What the worker's notifications must then be; the handler's
 	// APPROVALS_CALLBACK_ALLOW must be the worker's.
 	notify config.Notify
@@ -88,6 +98,8 @@ var defaultNotify = config.Notify{Channels: config.ChannelLog, SMTP: config.SMTP
 var settingsScenarios = []settingsScenario{
 	{name: "without sign-in", identity: config.IdentityBody, notify: defaultNotify},
 	{name: "with sign-in", overrides: map[string]string{"authEnabled": "true"}, identity: config.IdentityAppService, notify: defaultNotify},
+	{name: "with the audit on", overrides: map[string]string{"auditKeySecretUri": sampleAuditKeyURI},
+		identity: config.IdentityBody, audit: true, notify: defaultNotify},
 	{name: "during a key rotation", overrides: map[string]string{
 		"linkKeyPreviousSecretUri": "https://kv-abc123.vault.azure.net/secrets/approvals-link-key-previous/00000000000000000000000000000002",
 	}, identity: config.IdentityBody, previousKey: true, notify: defaultNotify},
@@ -344,6 +356,9 @@ func checkSettingsLoad(t *testing.T, sc settingsScenario) {
 			t.Errorf("the handler's APPROVALS_CALLBACK_ALLOW does not parse: %v", err)
 		}
 		checkResolved(t, "Function App", dts.Settings(cfg.Scheduler), "ManagedIdentity", sampleValues["identityClientId"])
+		if sealer, err := wire.AuditSigner(cfg.Audit); err != nil || (sealer != nil) != sc.audit {
+			t.Errorf("the handler's audit signer: %v, %v; want one only with the audit on (%v)", sealer, err, sc.audit)
+		}
 	})
 
 	// Worker.
@@ -396,6 +411,19 @@ func checkSettingsLoad(t *testing.T, sc settingsScenario) {
 		}
 		checkResolved(t, "worker", dts.Settings(cfg.Scheduler), "ManagedIdentity", sampleValues["identityClientId"])
 		checkNotify(t, cfg.Notify, sc.notify)
+		// With the audit on, the worker exports to the audit container as
+		// its identity (no connection string), sealing with the handler's
+		// key; otherwise it exports nothing.
+		container, sealer, err := wire.AuditExport(cfg.AuditExport, cfg.Audit, &azidentity.ManagedIdentityCredential{})
+		switch {
+		case err != nil:
+			t.Errorf("the worker refuses its audit settings: %v", err)
+		case (container != nil) != sc.audit || (sealer != nil) != sc.audit:
+			t.Errorf("the worker's audit export is on = %v, want %v", container != nil, sc.audit)
+		case sc.audit && (cfg.AuditExport.ContainerURL != sampleValues["auditContainerUrl"] || cfg.AuditExport.StorageConnectionString != "" || cfg.Audit.AuditKey != sampleAuditKey):
+			t.Errorf("the worker exports to %q with a connection string %v and the key from Key Vault %v", cfg.AuditExport.ContainerURL,
+				cfg.AuditExport.StorageConnectionString != "", cfg.Audit.AuditKey == sampleAuditKey)
+		}
 		// The limits the worker asks the scheduler for are the ones its
 		// scale rules assume per replica (TestWorkerScaleRules).
 		resolved, err := dts.Settings(cfg.Scheduler).Resolve()

@@ -21,6 +21,7 @@ const (
 	roleAcrPull                     = "7f951dda-4ed3-4680-a7ca-43fe172d538d"
 	roleStorageBlobDataOwner        = "b7e6dc6d-f1e8-4753-8033-0f276bb0955b"
 	roleStorageTableDataContributor = "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3"
+	roleStorageBlobDataContributor  = "ba92f5b4-2d11-453d-a403-e96b0029c9fe"
 	roleMonitoringMetricsPublisher  = "3913510d-42f4-4e42-8a64-420c390055eb"
 )
 
@@ -341,12 +342,17 @@ func TestOutputs(t *testing.T) {
 		t.Error("scheduler.bicep must output endpoint = scheduler.properties.endpoint")
 	}
 
-	// Every `azd env get-value NAME` in the deployment guide must exist.
+	// Every `azd env get-value NAME` in the deployment guide must exist:
+	// an output, a value azd keeps itself, or one the guide has you set.
 	getValue := regexp.MustCompile(`azd env get-value ([A-Za-z_][A-Za-z0-9_]*)`)
+	setByGuide := map[string]bool{}
+	for _, m := range regexp.MustCompile(`azd env set ([A-Za-z_][A-Za-z0-9_]*)`).FindAllStringSubmatch(deployGuide(t), -1) {
+		setByGuide[m[1]] = true
+	}
 	seen := 0
 	for _, m := range getValue.FindAllStringSubmatch(deployGuide(t), -1) {
 		seen++
-		if f.find("output", m[1]) == nil && !slices.Contains(azdBuiltins, m[1]) {
+		if f.find("output", m[1]) == nil && !slices.Contains(azdBuiltins, m[1]) && !setByGuide[m[1]] {
 			t.Errorf("the deployment guide reads %s, which main.bicep does not output", m[1])
 		}
 	}
@@ -642,6 +648,8 @@ func TestOtherRoleAssignments(t *testing.T) {
 		// The Functions host writes its diagnostic events to a table; with
 		// shared keys off only the identity can.
 		{"infra/modules/storage.bicep", roleStorageTableDataContributor, "storage", "functionPrincipalId", "storage", "apiIdentity.outputs.principalId"},
+		// The worker writes audit blobs to their container, and nowhere else.
+		{"infra/modules/storage.bicep", roleStorageBlobDataContributor, "auditContainer", "workerPrincipalId", "storage", "workerIdentity.outputs.principalId"},
 		{functionBicep, roleMonitoringMetricsPublisher, "applicationInsights", "identityPrincipalId", "api", "apiIdentity.outputs.principalId"},
 	}
 	for _, c := range cases {
@@ -873,7 +881,7 @@ func TestAppSettingsMatchConfiguration(t *testing.T) {
 	// secrets that are set, are Key Vault references read with the worker's
 	// own identity: no secret value is ever in the template or the app's
 	// configuration.
-	secretNames := map[string]bool{"APPROVALS_LINK_KEY": true}
+	secretNames := map[string]bool{"APPROVALS_LINK_KEY": true, "APPROVALS_AUDIT_KEY": true}
 	for _, s := range notifySettings {
 		if s.secret {
 			secretNames[s.env] = true
@@ -901,7 +909,7 @@ func TestAppSettingsMatchConfiguration(t *testing.T) {
 			secret, ok := secrets[ref]
 			switch {
 			case !secretNames[name]:
-				t.Errorf("%s: env %s uses a secret; only the link key and the notification secrets are secret", workerBicep, name)
+				t.Errorf("%s: env %s uses a secret; only the link key, the audit key and the notification secrets are secret", workerBicep, name)
 			case !ok:
 				t.Errorf("%s: env %s refers to secret %s, which configuration.secrets lacks", workerBicep, name, ref)
 			case get(secret.text, "value") != "" || get(secret.text, "keyVaultUrl") == "" || get(secret.text, "identity") != "identityId":

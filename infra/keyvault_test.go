@@ -63,8 +63,8 @@ func TestKeyVault(t *testing.T) {
 	}
 
 	// The secrets: the two link keys, always there (the previous one holds
-	// the current key outside a rotation), and the notification secrets,
-	// each when it is set (TestNotifySecretsInKeyVault).
+	// the current key outside a rotation), and the audit keys and the
+	// notification secrets, each when it is set (TestNotifySecretsInKeyVault).
 	secrets := map[string]*decl{}
 	for _, s := range resourcesOf(kv, "Microsoft.KeyVault/vaults/secrets@") {
 		secrets[unquote(get(s.body(), "name"))] = s
@@ -72,7 +72,7 @@ func TestKeyVault(t *testing.T) {
 			t.Errorf("%s: secret %s is not in the vault", keyVaultBicep, s.name)
 		}
 	}
-	want := []string{"approvals-link-key", "approvals-link-key-previous"}
+	want := []string{"approvals-link-key", "approvals-link-key-previous", "approvals-audit-key", "approvals-audit-key-previous"}
 	for _, s := range notifySettings {
 		if s.secret {
 			want = append(want, secretName(s.env))
@@ -205,11 +205,18 @@ func TestLinkKeyIsSecret(t *testing.T) {
 			}
 			// Where it may appear: its declaration, a module argument
 			// passing it on, a secret's value (in keyvault.bicep), and, in
-			// keyvault.bicep's notifySecretSet, whether it is set, which is
-			// all that tells of it.
+			// keyvault.bicep's notifySecretSet and auditKeySet, whether it
+			// is set, which is all that tells of it.
 			passOn := regexp.MustCompile(`^\s*[A-Za-z]+:\s*` + p.name + `\s*$`)
 			isSet := regexp.MustCompile(`^[A-Z_]+:\s*!empty\(` + p.name + `\)$`)
-			setVar := kv.find("var", "notifySecretSet")
+			inSetVar := func(line int) bool {
+				for _, name := range []string{"notifySecretSet", "auditKeySet"} {
+					if v := kv.find("var", name); v != nil && v.line < line && line <= v.line+strings.Count(v.value, "\n") {
+						return true
+					}
+				}
+				return false
+			}
 			for i, line := range strings.Split(f.mask, "\n") {
 				if !ref.MatchString(line) {
 					continue
@@ -218,8 +225,7 @@ func TestLinkKeyIsSecret(t *testing.T) {
 				ok := strings.HasPrefix(trimmed, "param "+p.name+" ") ||
 					(rel != keyVaultBicep && passOn.MatchString(line)) ||
 					(rel == keyVaultBicep && secretValue(trimmed, secureParams(f))) ||
-					(rel == keyVaultBicep && isSet.MatchString(trimmed) && setVar != nil &&
-						setVar.line < i+1 && i+1 <= setVar.line+strings.Count(setVar.value, "\n"))
+					(rel == keyVaultBicep && isSet.MatchString(trimmed) && inSetVar(i+1))
 				if !ok {
 					t.Errorf("%s:%d: secure param %s is used outside a secret's value: %s", rel, i+1, p.name, trimmed)
 				}

@@ -112,6 +112,23 @@ param linkKey string
 @secure()
 param linkKeyPrevious string = ''
 
+// The audit (config.AuditKeys): the key that seals each ended approval's
+// audit trail, an Ed25519 seed in base64 (`openssl rand -base64 32`), put
+// in the azd environment with `azd env set APPROVALS_AUDIT_KEY`, and the
+// one before the last rotation. Empty leaves the audit routes and the
+// export off. Written to Key Vault; the apps read them as references.
+@description('Key that seals the audit trails (APPROVALS_AUDIT_KEY): 32 random bytes, base64. Empty turns the audit off.')
+@secure()
+param auditKey string = ''
+
+@description('Audit key before the last rotation (APPROVALS_AUDIT_KEY_PREVIOUS), whose public key the handler still publishes. Empty outside a rotation.')
+@secure()
+param auditKeyPrevious string = ''
+
+@description('Days each exported audit trail is kept immutable in the audit container (time-based retention); 0 sets no policy.')
+@minValue(0)
+param auditRetentionDays int = 0
+
 // Notifications (config.Notify, read by the worker). Each is optional and
 // empty by default, and an empty one never reaches the worker's environment:
 // the worker keeps its own default, so a deployment that sets none runs as
@@ -299,6 +316,9 @@ module storage './modules/storage.bicep' = {
     tags: tags
     deploymentContainerName: 'app-package'
     functionPrincipalId: apiIdentity.outputs.principalId
+    auditContainerName: 'audit'
+    workerPrincipalId: workerIdentity.outputs.principalId
+    auditRetentionDays: auditRetentionDays
   }
 }
 
@@ -313,6 +333,8 @@ module keyVault './modules/keyvault.bicep' = {
     tags: tags
     linkKey: linkKey
     linkKeyPrevious: linkKeyPrevious
+    auditKey: auditKey
+    auditKeyPrevious: auditKeyPrevious
     smtpPassword: smtpPassword
     teamsWebhookUrl: teamsWebhookUrl
     slackWebhookUrl: slackWebhookUrl
@@ -345,6 +367,8 @@ module api './modules/function-app.bicep' = {
     logLevel: logLevel
     linkKeySecretUri: keyVault.outputs.linkKeySecretUri
     linkKeyPreviousSecretUri: keyVault.outputs.linkKeyPreviousSecretUri
+    auditKeySecretUri: keyVault.outputs.auditKeySecretUri
+    auditKeyPreviousSecretUri: keyVault.outputs.auditKeyPreviousSecretUri
     authClientId: authClientId
     authTenantId: empty(authTenantId) ? tenant().tenantId : authTenantId
     callbackAllow: callbackAllow
@@ -401,6 +425,8 @@ module worker './modules/worker-app.bicep' = {
     logLevel: logLevel
     maxReplicas: workerMaxReplicas
     linkKeySecretUri: keyVault.outputs.linkKeySecretUri
+    auditKeySecretUri: keyVault.outputs.auditKeySecretUri
+    auditContainerUrl: storage.outputs.auditContainerUrl
     notifyChannels: notifyChannels
     smtpHost: smtpHost
     smtpPort: smtpPort
@@ -434,6 +460,7 @@ output DURABLE_TASK_SCHEDULER_NAME string = scheduler.outputs.schedulerName
 output TASKHUB_NAME string = scheduler.outputs.taskHubName
 output DURABLE_TASK_SCHEDULER_DASHBOARD_URL string = scheduler.outputs.dashboardUrl
 output AZURE_KEY_VAULT_NAME string = keyVault.outputs.name
+output AUDIT_CONTAINER_URL string = storage.outputs.auditContainerUrl
 // The redirect URI to register on the app registration for sign-in (Web
 // platform). Behind a custom domain, register that host's callback too.
 output AUTH_REDIRECT_URI string = '${api.outputs.url}/.auth/login/aad/callback'

@@ -11,8 +11,10 @@ import (
 	"github.com/microsoft/durabletask-go/task"
 
 	"github.com/approvals-go/approvals/approval"
+	"github.com/approvals-go/approvals/audit/blobexport"
 	"github.com/approvals-go/approvals/config"
 	"github.com/approvals-go/approvals/dts"
+	"github.com/approvals-go/approvals/dts/mgmt"
 	"github.com/approvals-go/approvals/internal/wire"
 	"github.com/approvals-go/approvals/notify"
 )
@@ -52,6 +54,18 @@ func Run(ctx context.Context, cfg config.Worker, log *slog.Logger, extra ...noti
 	if err := approval.Register(r, acts); err != nil {
 		return err
 	}
+	// The audit export writes as the identity the scheduler connection
+	// uses, unless a connection string gives it an account key.
+	cred := sched.Credential
+	if cred == nil && cfg.AuditExport.ContainerURL != "" {
+		if cred, err = dts.NewCredential(sched); err != nil {
+			return err
+		}
+	}
+	auditContainer, auditSigner, err := wire.AuditExport(cfg.AuditExport, cfg.Audit, cred)
+	if err != nil {
+		return err
+	}
 	conn, err := dts.Dial(ctx, sched, dts.RoleWorker)
 	if err != nil {
 		return err
@@ -76,8 +90,19 @@ func Run(ctx context.Context, cfg config.Worker, log *slog.Logger, extra ...noti
 		return fmt.Errorf("scheduler %s refused the worker for task hub %q: %w", sched.Address, sched.TaskHub, err)
 	}
 	log.Info("worker started", "scheduler", sched.Address, "taskhub", sched.TaskHub, "notify", notifier.Names(),
-		"orchestrator", approval.OrchestratorName, "activities", []string{approval.SubmitActivityName, approval.ProcessActivityName})
+		"orchestrator", approval.OrchestratorName, "activities", []string{approval.SubmitActivityName, approval.ProcessActivityName},
+		"audit_export", auditContainer != nil)
+	exported := make(chan struct{})
+	go func() {
+		defer close(exported)
+		if auditContainer != nil {
+			exporter := &blobexport.Exporter{Source: mgmt.New(conn), Container: auditContainer, Signer: auditSigner,
+				Every: cfg.AuditExport.ExportEvery, Lookback: cfg.AuditExport.ExportLookback, Log: log}
+			exporter.Run(ctx)
+		}
+	}()
 	<-ctx.Done()
+	<-exported
 	log.Info("worker stopping")
 	<-listener.Done()
 	log.Info("worker stopped")

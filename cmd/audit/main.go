@@ -14,6 +14,10 @@
 // public-key prints the public keys of APPROVALS_AUDIT_KEY and
 // APPROVALS_AUDIT_KEY_PREVIOUS, base64, current first: what to give
 // auditors.
+//
+// docs/audit.md says where trails come from (GET /api/audit, GET
+// /api/approvals/{id}/audit, the blobs the worker exports) and what they
+// hold.
 package main
 
 import (

@@ -80,6 +80,18 @@ func run(s settings) error {
 	if err != nil {
 		return err
 	}
+	// Trails are sealed whether or not a key is given, so that the audit
+	// routes work here as they do deployed.
+	if handlerCfg.Audit.AuditKey == "" {
+		if handlerCfg.Audit.AuditKey, err = devAuditKey(s.Data); err != nil {
+			return err
+		}
+		workerCfg.Audit = handlerCfg.Audit
+	}
+	auditPublic, err := auditPublicKey(handlerCfg.Audit.AuditKey)
+	if err != nil {
+		return err
+	}
 
 	grpcLis, err := net.Listen("tcp", s.GRPC)
 	if err != nil {
@@ -153,7 +165,7 @@ func run(s settings) error {
 		errc <- customhandler.Serve(ctx, httpLis, handlerCfg, log.With("component", "handler"), customhandler.Route{Path: outbox.Path, Handler: box})
 	}()
 
-	banner(apiBase, grpcLis.Addr().String(), dashURL, s.Data)
+	banner(apiBase, grpcLis.Addr().String(), dashURL, s.Data, auditPublic)
 	var failed error
 	select {
 	case <-ctx.Done():
@@ -171,7 +183,7 @@ func run(s settings) error {
 	return failed
 }
 
-func banner(apiBase, grpcAddr, dashURL, data string) {
+func banner(apiBase, grpcAddr, dashURL, data, auditPublic string) {
 	state := "in memory (lost when this process stops)"
 	if data != "" {
 		if abs, err := filepath.Abs(filepath.Join(data, scheduler.DatabaseFile)); err == nil {
@@ -186,6 +198,8 @@ Approvals dev server is running. Press Ctrl-C to stop.
   scheduler   %[2]s (task hub "default"; point ENDPOINT=http://%[2]s at it)
   dashboard   %[4]s
   state       %[3]s
+  audit       %[1]s/api/audit?from=<RFC 3339 time>, sealed with the key whose public key is
+              %[5]s (check with: go run ./cmd/audit verify -key %[5]s FILE)
 
 Try it:
 
@@ -196,5 +210,5 @@ Try it:
 
 or run the console client:  go run ./cmd/client -url %[1]s
 
-`, apiBase, grpcAddr, state, dashURL)
+`, apiBase, grpcAddr, state, dashURL, auditPublic)
 }

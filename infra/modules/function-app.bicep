@@ -52,6 +52,12 @@ param linkKeySecretUri string
 @description('Versioned URI of the Key Vault secret holding the key before the last rotation (the current key when no rotation is under way).')
 param linkKeyPreviousSecretUri string
 
+@description('Versioned URI of the Key Vault secret holding the audit key (APPROVALS_AUDIT_KEY); empty when the audit is off.')
+param auditKeySecretUri string = ''
+
+@description('Versioned URI of the Key Vault secret holding the audit key before the last rotation; empty outside a rotation.')
+param auditKeyPreviousSecretUri string = ''
+
 @description('Application (client) id of the Microsoft Entra app registration people sign in with. Empty leaves App Service Authentication off.')
 param authClientId string = ''
 
@@ -240,7 +246,7 @@ resource auth 'Microsoft.Web/sites/config@2024-04-01' = if (authEnabled) {
 // APPLICATIONINSIGHTS_*) or a name the handler reads (config.Handler and
 // dts.Settings); infra/infra_test.go checks this against the Go struct tags.
 // None carries a secret: storage, telemetry and the scheduler are all reached
-// with the user-assigned identity, and the link keys are Key Vault
+// with the user-assigned identity, and the link and audit keys are Key Vault
 // references, resolved by the platform with that identity.
 var appSettings = {
   AzureWebJobsStorage__accountName: storageAccountName
@@ -263,6 +269,9 @@ var appSettings = {
   // send to, so one it would refuse is refused at the start, not when the
   // approval ends. Empty, as without it: public addresses only.
   APPROVALS_CALLBACK_ALLOW: callbackAllow
+  // The audit routes seal trails with this key; empty turns them off.
+  APPROVALS_AUDIT_KEY: empty(auditKeySecretUri) ? '' : '@Microsoft.KeyVault(SecretUri=${auditKeySecretUri})'
+  APPROVALS_AUDIT_KEY_PREVIOUS: empty(auditKeyPreviousSecretUri) ? '' : '@Microsoft.KeyVault(SecretUri=${auditKeyPreviousSecretUri})'
 }
 
 resource siteAppSettings 'Microsoft.Web/sites/config@2024-04-01' = {

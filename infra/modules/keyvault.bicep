@@ -3,7 +3,9 @@
 // (APPROVALS_LINK_KEY_PREVIOUS). The worker signs links with the current key;
 // the handler checks them against both. It also holds the worker's
 // notification secrets (config.Notify) that are set: the SMTP password, the
-// Teams, Slack and webhook URLs and the two signing secrets.
+// Teams, Slack and webhook URLs and the two signing secrets; and, when set,
+// the key that seals audit trails (APPROVALS_AUDIT_KEY) and the one before
+// it (APPROVALS_AUDIT_KEY_PREVIOUS), which both apps read.
 //
 // The secrets' source of truth is the azd environment: the preprovision hook
 // (cmd/linkkey) generates the current key once and keeps it there, the
@@ -29,6 +31,14 @@ param linkKey string
 @description('Key before the last rotation, still accepted for links already sent (APPROVALS_LINK_KEY_PREVIOUS); empty when no rotation is under way.')
 @secure()
 param linkKeyPrevious string = ''
+
+@description('Ed25519 seed, base64, that seals the audit trails (APPROVALS_AUDIT_KEY); empty when the audit is off.')
+@secure()
+param auditKey string = ''
+
+@description('Audit key before the last rotation (APPROVALS_AUDIT_KEY_PREVIOUS), whose public key is still published; empty outside a rotation.')
+@secure()
+param auditKeyPrevious string = ''
 
 // The notification secrets, each empty when it is not set.
 @description('Password of the SMTP user (APPROVALS_SMTP_PASSWORD).')
@@ -182,6 +192,31 @@ resource callbackSecretSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = i
   }
 }
 
+// The audit keys, only when set, as the notification secrets. That they
+// are set is all these tell of them.
+var auditKeySet = {
+  APPROVALS_AUDIT_KEY: !empty(auditKey)
+  APPROVALS_AUDIT_KEY_PREVIOUS: !empty(auditKeyPrevious)
+}
+
+resource auditKeySecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (auditKeySet.APPROVALS_AUDIT_KEY) {
+  parent: vault
+  name: 'approvals-audit-key'
+  properties: {
+    value: auditKey
+    contentType: 'text/plain'
+  }
+}
+
+resource auditKeyPreviousSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (auditKeySet.APPROVALS_AUDIT_KEY_PREVIOUS) {
+  parent: vault
+  name: 'approvals-audit-key-previous'
+  properties: {
+    value: auditKeyPrevious
+    contentType: 'text/plain'
+  }
+}
+
 // Both apps read secrets, and nothing more: Key Vault Secrets User lets an
 // identity read secret values, not list, write or delete them, nor touch
 // keys and certificates. The vault holds only the apps' own secrets.
@@ -228,3 +263,6 @@ output notifySecretUris object = {
   APPROVALS_WEBHOOK_SECRET: notifySecretSet.APPROVALS_WEBHOOK_SECRET ? webhookSecretSecret.properties.secretUriWithVersion : ''
   APPROVALS_CALLBACK_SECRET: notifySecretSet.APPROVALS_CALLBACK_SECRET ? callbackSecretSecret.properties.secretUriWithVersion : ''
 }
+// The audit keys' versioned URIs, empty for a key that is not set.
+output auditKeySecretUri string = auditKeySet.APPROVALS_AUDIT_KEY ? auditKeySecret.properties.secretUriWithVersion : ''
+output auditKeyPreviousSecretUri string = auditKeySet.APPROVALS_AUDIT_KEY_PREVIOUS ? auditKeyPreviousSecret.properties.secretUriWithVersion : ''

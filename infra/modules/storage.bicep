@@ -1,6 +1,7 @@
-// The Function App's storage account: host storage (AzureWebJobsStorage) and
-// the blob container Flex Consumption deploys packages from. Shared keys are
-// off; everything goes through the Function App's managed identity.
+// The Function App's storage account: host storage (AzureWebJobsStorage),
+// the blob container Flex Consumption deploys packages from, and the
+// container the worker exports audit trails to. Shared keys are off;
+// everything goes through the apps' managed identities.
 
 @description('Name of the storage account (3-24 lowercase letters and digits).')
 param name string
@@ -16,6 +17,17 @@ param deploymentContainerName string
 
 @description('Object id of the Function App identity, given Storage Blob Data Owner and Storage Table Data Contributor.')
 param functionPrincipalId string
+
+@description('Name of the blob container the worker writes audit trails to (APPROVALS_AUDIT_CONTAINER_URL).')
+param auditContainerName string
+
+@description('Object id of the worker identity, given Storage Blob Data Contributor on the audit container.')
+param workerPrincipalId string
+
+@description('Days each audit blob is kept immutable (a time-based retention policy on the container); 0 sets no policy.')
+@minValue(0)
+@maxValue(146000)
+param auditRetentionDays int = 0
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   name: name
@@ -50,6 +62,44 @@ resource deploymentContainer 'Microsoft.Storage/storageAccounts/blobServices/con
   name: deploymentContainerName
   properties: {
     publicAccess: 'None'
+  }
+}
+
+// One blob per ended approval, created and never overwritten by the
+// worker's export (audit/blobexport). With a retention policy no one, the
+// account's owners included, can change or delete a blob before it has
+// been kept that many days; the policy is left unlocked, so that it can be
+// shortened or removed while trying it out: lock it (az storage container
+// immutability-policy lock) once the period is right, after which it can
+// only be extended.
+resource auditContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
+  parent: blobService
+  name: auditContainerName
+  properties: {
+    publicAccess: 'None'
+  }
+}
+
+resource auditRetention 'Microsoft.Storage/storageAccounts/blobServices/containers/immutabilityPolicies@2023-05-01' = if (auditRetentionDays > 0) {
+  parent: auditContainer
+  name: 'default'
+  properties: {
+    immutabilityPeriodSinceCreationInDays: auditRetentionDays
+    allowProtectedAppendWrites: false
+  }
+}
+
+// The worker writes audit blobs, on this container only: Storage Blob Data
+// Contributor (read, write, delete; a retention policy refuses the delete).
+var storageBlobDataContributor = 'ba92f5b4-2d11-453d-a403-e96b0029c9fe'
+
+resource auditWriter 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(auditContainer.id, workerPrincipalId, storageBlobDataContributor)
+  scope: auditContainer
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageBlobDataContributor)
+    principalId: workerPrincipalId
+    principalType: 'ServicePrincipal'
   }
 }
 
@@ -90,3 +140,4 @@ resource tableDataContributor 'Microsoft.Authorization/roleAssignments@2022-04-0
 
 output name string = storage.name
 output deploymentContainerUrl string = '${storage.properties.primaryEndpoints.blob}${deploymentContainer.name}'
+output auditContainerUrl string = '${storage.properties.primaryEndpoints.blob}${auditContainer.name}'

@@ -48,6 +48,12 @@ param logLevel string = 'info'
 @description('Versioned URI of the Key Vault secret holding the key the worker signs approval links with.')
 param linkKeySecretUri string
 
+@description('Versioned URI of the Key Vault secret holding the audit key (APPROVALS_AUDIT_KEY); empty turns the audit export off.')
+param auditKeySecretUri string = ''
+
+@description('URL of the blob container the worker exports ended approvals\' audit trails to (APPROVALS_AUDIT_CONTAINER_URL).')
+param auditContainerUrl string
+
 // The notification settings (config.Notify), each empty when it is not set.
 // An empty one is left out of the container's environment, so the worker
 // reads its own default, and a deployment that sets none runs it exactly as
@@ -160,6 +166,9 @@ resource worker 'Microsoft.App/containerApps@2025-01-01' = {
         ...(empty(webhookUrlSecretUri) ? [] : [{ name: 'approvals-webhook-url', keyVaultUrl: webhookUrlSecretUri, identity: identityId }])
         ...(empty(webhookSecretSecretUri) ? [] : [{ name: 'approvals-webhook-secret', keyVaultUrl: webhookSecretSecretUri, identity: identityId }])
         ...(empty(callbackSecretSecretUri) ? [] : [{ name: 'approvals-callback-secret', keyVaultUrl: callbackSecretSecretUri, identity: identityId }])
+        // The audit key seals what the export writes; the previous one
+        // only the handler publishes.
+        ...(empty(auditKeySecretUri) ? [] : [{ name: 'approvals-audit-key', keyVaultUrl: auditKeySecretUri, identity: identityId }])
       ]
     }
     template: {
@@ -218,6 +227,10 @@ resource worker 'Microsoft.App/containerApps@2025-01-01' = {
             ...(empty(webhookUrlSecretUri) ? [] : [{ name: 'APPROVALS_WEBHOOK_URL', secretRef: 'approvals-webhook-url' }])
             ...(empty(webhookSecretSecretUri) ? [] : [{ name: 'APPROVALS_WEBHOOK_SECRET', secretRef: 'approvals-webhook-secret' }])
             ...(empty(callbackSecretSecretUri) ? [] : [{ name: 'APPROVALS_CALLBACK_SECRET', secretRef: 'approvals-callback-secret' }])
+            // With an audit key, each ended approval's sealed trail is
+            // written to the audit container, as the worker's identity
+            // (Storage Blob Data Contributor on it; storage.bicep).
+            ...(empty(auditKeySecretUri) ? [] : [{ name: 'APPROVALS_AUDIT_KEY', secretRef: 'approvals-audit-key' }, { name: 'APPROVALS_AUDIT_CONTAINER_URL', value: auditContainerUrl }])
           ]
         }
       ]

@@ -1,6 +1,6 @@
 // Package wire builds what the handler and the worker run with from their
-// settings: the link signer, the client approval callbacks go through and
-// the notification channels.
+// settings: the link signer, the audit signer and container, the client
+// approval callbacks go through and the notification channels.
 //
 // It sits between two kinds of package that should not know each other:
 // config, which holds the settings and imports nothing of the application,
@@ -19,7 +19,12 @@ import (
 	"os"
 	"strings"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
+
 	"github.com/approvals-go/approvals/approval"
+	"github.com/approvals-go/approvals/audit"
+	"github.com/approvals-go/approvals/audit/blobexport"
 	"github.com/approvals-go/approvals/config"
 	"github.com/approvals-go/approvals/internal/safehttp"
 	"github.com/approvals-go/approvals/notify"
@@ -37,6 +42,42 @@ func LinkSigner(k config.LinkKeys) (*approval.LinkSigner, error) {
 		return nil, fmt.Errorf("%s: %w", config.EnvName(k, "Key"), err)
 	}
 	return s, nil
+}
+
+// AuditSigner returns the signer that seals audit trails, or nil without
+// a key.
+func AuditSigner(k config.AuditKeys) (*audit.Signer, error) {
+	if err := k.Validate(); err != nil {
+		return nil, err
+	}
+	// The previous key alone first, so that an error names its variable.
+	if _, err := audit.NewSigner(k.AuditKeyPrevious, ""); err != nil {
+		return nil, fmt.Errorf("%s: %w", config.EnvName(k, "AuditKeyPrevious"), err)
+	}
+	s, err := audit.NewSigner(k.AuditKey, k.AuditKeyPrevious)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", config.EnvName(k, "AuditKey"), err)
+	}
+	return s, nil
+}
+
+// AuditExport returns the container the worker's audit export writes to
+// and the signer that seals what it writes, or a nil container when the
+// export is off. cred is the worker's identity, used unless a storage
+// connection string gives an account key.
+func AuditExport(x config.AuditExport, k config.AuditKeys, cred azcore.TokenCredential) (*container.Client, *audit.Signer, error) {
+	if err := x.Validate(k); err != nil || x.ContainerURL == "" {
+		return nil, nil, err
+	}
+	signer, err := AuditSigner(k)
+	if err != nil {
+		return nil, nil, err
+	}
+	c, err := blobexport.NewContainer(x.ContainerURL, x.StorageConnectionString, cred)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", config.EnvName(x, "StorageConnectionString"), err)
+	}
+	return c, signer, nil
 }
 
 // CallbackClient is the client for approval callbacks, which reaches the

@@ -3,6 +3,7 @@ package wire
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"io"
 	"log/slog"
 	"net/http"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/approvals-go/approvals/approval"
+	"github.com/approvals-go/approvals/audit"
 	"github.com/approvals-go/approvals/config"
 	"github.com/approvals-go/approvals/internal/smtptest"
 	"github.com/approvals-go/approvals/webhook"
@@ -353,6 +355,31 @@ func TestLinkSigner(t *testing.T) {
 		{config.LinkKeys{Key: key, Previous: "@Microsoft.KeyVault(SecretUri=https://kv.vault.azure.net/secrets/PLANTED/1)"}, "APPROVALS_LINK_KEY_PREVIOUS: is an unresolved Key Vault reference"},
 	} {
 		_, err := LinkSigner(c.keys)
+		if err == nil || !strings.Contains(err.Error(), c.says) || strings.Contains(err.Error(), "PLANTED") {
+			t.Errorf("error %v, want one saying %q and quoting no key", err, c.says)
+		}
+	}
+}
+
+func TestAuditSigner(t *testing.T) {
+	key := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, audit.KeySize))
+	if s, err := AuditSigner(config.AuditKeys{}); s != nil || err != nil {
+		t.Errorf("no key: signer %v, error %v; want neither", s, err)
+	}
+	s, err := AuditSigner(config.AuditKeys{AuditKey: key, AuditKeyPrevious: base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{8}, audit.KeySize))})
+	if err != nil || s == nil || len(s.PublicKeys()) != 2 {
+		t.Fatalf("signer %v, error %v", s, err)
+	}
+	for _, c := range []struct {
+		keys config.AuditKeys
+		says string
+	}{
+		{config.AuditKeys{AuditKey: "PLANTED-short"}, "APPROVALS_AUDIT_KEY: the audit key: it is not base64"},
+		{config.AuditKeys{AuditKey: key, AuditKeyPrevious: "UExBTlRFRA=="}, "APPROVALS_AUDIT_KEY_PREVIOUS: the audit key: it is 7 bytes long"},
+		{config.AuditKeys{AuditKeyPrevious: key}, "APPROVALS_AUDIT_KEY_PREVIOUS: a previous audit key is set without a current one"},
+		{config.AuditKeys{AuditKey: "@Microsoft.KeyVault(SecretUri=https://kv.vault.azure.net/secrets/PLANTED/1)"}, "APPROVALS_AUDIT_KEY: is an unresolved Key Vault reference"},
+	} {
+		_, err := AuditSigner(c.keys)
 		if err == nil || !strings.Contains(err.Error(), c.says) || strings.Contains(err.Error(), "PLANTED") {
 			t.Errorf("error %v, want one saying %q and quoting no key", err, c.says)
 		}

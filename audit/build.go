@@ -1,0 +1,100 @@
+package audit
+
+import (
+	"errors"
+	"time"
+
+	"github.com/approvals-go/approvals/approval"
+)
+
+// ErrPending is asked of an approval still waiting: its trail is sealed
+// when it ends, and not before, so that a seal always covers a whole story.
+var ErrPending = errors.New("the approval is still pending: its audit trail is sealed when it ends")
+
+// Actions an entry records, as a person reads them.
+const (
+	ActionApprove  = "approve"
+	ActionReject   = "reject"
+	ActionWithdraw = approval.ActionWithdraw
+)
+
+// Of is the audit of an approval, built only from what the scheduler
+// recorded for it (its input, the votes it published, its outcome or how
+// it ended), unchained: the request, each decision in the order the
+// orchestrator recorded it, and, once it has ended, how. It reads no
+// clock, so the same approval gives the same entries every time.
+func Of(st approval.State) []Entry {
+	req := st.Request
+	entries := []Entry{{Approval: st.ID, At: approval.FormatTime(st.CreatedAt), Event: EventRequested,
+		Actor: req.Requester, Identity: identity(req.Requester), Status: string(approval.StatusPending), Item: req.Item}}
+	votes := st.Progress.Decisions
+	if st.Result != nil && len(st.Result.Decisions) > 0 {
+		votes = st.Result.Decisions
+	}
+	for _, v := range votes {
+		entries = append(entries, Entry{Approval: st.ID, At: v.At, Event: EventDecided, Actor: v.Approver,
+			Identity: v.Identity, ObjectID: v.ObjectID, ActingFor: v.ActingFor, Group: v.Group, Stage: v.Stage, Round: v.Round,
+			Channel: string(v.Channel), Auth: string(v.Auth), Action: verdict(v.Approved), Comments: v.Comments})
+	}
+	if out := st.Result; out != nil {
+		// One decision decides an approval without a policy, and
+		// records no vote: the outcome is its only record. A withdrawal
+		// is never a vote.
+		if out.Status == approval.StatusWithdrawn || len(out.Decisions) == 0 && out.Approver != "" {
+			action := verdict(out.Status == approval.StatusApproved)
+			if out.Status == approval.StatusWithdrawn {
+				action = ActionWithdraw
+			}
+			entries = append(entries, Entry{Approval: st.ID, At: out.ProcessedAt, Event: EventDecided, Actor: out.Approver,
+				Identity: out.ApproverIdentity, ObjectID: out.ApproverOID, Channel: string(out.Channel), Auth: string(out.Auth),
+				Action: action, Comments: out.Comments})
+		}
+	}
+	if st.Pending() {
+		return entries
+	}
+	return append(entries, Entry{Approval: st.ID, At: approval.FormatTime(endedAt(st)), Event: EventEnded,
+		Status: string(st.Status), Comments: st.Error})
+}
+
+// endedAt is when the approval ended: the outcome's own time, or, for an
+// approval ended without one (terminated, failed), the scheduler's last
+// update, which a finished instance never changes.
+func endedAt(st approval.State) time.Time {
+	if out := st.Result; out != nil {
+		at := out.ProcessedAt
+		if out.Status == approval.StatusTimeout {
+			at = out.TimedOutAt
+		}
+		if t, err := time.Parse(time.RFC3339Nano, at); err == nil {
+			return t
+		}
+	}
+	return st.LastUpdatedAt
+}
+
+func verdict(approved bool) string {
+	if approved {
+		return ActionApprove
+	}
+	return ActionReject
+}
+
+// identity is name's canonical form when it differs from name as given.
+func identity(name string) string {
+	if c, err := approval.CanonicalName(name); err == nil && c != name {
+		return c
+	}
+	return ""
+}
+
+// Trail is the sealed audit of an ended approval. The seal is dated when
+// the approval ended, not when it is asked for, and Ed25519 signs
+// deterministically, so the same approval sealed with the same key is the
+// same bytes every time: a trail exported twice is one trail.
+func (s *Signer) Trail(st approval.State) (Trail, error) {
+	if st.Pending() {
+		return Trail{}, ErrPending
+	}
+	return s.Seal(st.ID, Of(st), endedAt(st)), nil
+}
