@@ -371,6 +371,8 @@ type Outcome struct {
 	// object id, when known.
 	ApproverIdentity string `json:"approver_identity,omitempty"`
 	ApproverOID      string `json:"approver_oid,omitempty"`
+	// ActingFor is the person Approver decided for, by delegation.
+	ActingFor string `json:"acting_for,omitempty"`
 	// commentsUnknown says the worker that recorded the outcome left
 	// comments out, as the sample's process_approval does.
 	commentsUnknown bool
@@ -410,8 +412,9 @@ func (o Outcome) MarshalJSON() ([]byte, error) {
 		Comments         *string `json:"comments,omitempty"`
 		ApproverIdentity string  `json:"approver_identity,omitempty"`
 		ApproverOID      string  `json:"approver_oid,omitempty"`
+		ActingFor        string  `json:"acting_for,omitempty"`
 		Decisions        []Vote  `json:"decisions,omitempty"`
-	}{o.RequestID, o.Status, o.ProcessedAt, o.Approver, comments, o.ApproverIdentity, o.ApproverOID, o.Decisions})
+	}{o.RequestID, o.Status, o.ProcessedAt, o.Approver, comments, o.ApproverIdentity, o.ApproverOID, o.ActingFor, o.Decisions})
 }
 
 // ProcessInput is the input of the process activity, with defaults applied.
@@ -424,6 +427,7 @@ type ProcessInput struct {
 	Withdrawn   bool   `json:"withdrawn,omitempty"`
 	Decisions   []Vote `json:"decisions,omitempty"`
 	ApproverOID string `json:"approver_oid,omitempty"`
+	ActingFor   string `json:"acting_for,omitempty"`
 }
 
 // identity is the canonical form of the approver's name, when it differs

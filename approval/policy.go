@@ -51,10 +51,11 @@ type Tally struct {
 	Votes   []Vote
 }
 
-// VoteOf returns who's recorded vote, if any.
+// VoteOf returns who's recorded vote, if any: cast by them, or for them
+// by a delegate.
 func (t Tally) VoteOf(who string) (Vote, bool) {
 	for _, v := range t.Votes {
-		if SamePerson(v.Approver, who) {
+		if SamePerson(v.Approver, who) || v.ActingFor != "" && SamePerson(v.ActingFor, who) {
 			return v, true
 		}
 	}
@@ -73,6 +74,9 @@ func (t Tally) Holds(d Decision) bool {
 // person stands), and reports whether it was recorded.
 func (t *Tally) Add(v Vote) bool {
 	if _, voted := t.VoteOf(v.Approver); voted {
+		return false
+	}
+	if _, voted := t.VoteOf(v.ActingFor); v.ActingFor != "" && voted {
 		return false
 	}
 	t.Votes = append(t.Votes, v)

@@ -31,7 +31,7 @@ func Register(r *task.TaskRegistry, acts *Activities) error {
 	if err := r.AddActivityN(CallbackActivityName, acts.DeliverCallback); err != nil {
 		return fmt.Errorf("register %s: %w", CallbackActivityName, err)
 	}
-	return nil
+	return RegisterDelegations(r)
 }
 
 // Orchestrate is the human_interaction_orchestrator: submit the request, wait
@@ -436,6 +436,9 @@ func (d Decision) String() string {
 		who = UnknownApprover
 	}
 	s := verdict + " by " + who
+	if d.ActingFor != "" {
+		s += " for " + d.ActingFor
+	}
 	if in.Comments != "" {
 		s += ": “" + in.Comments + "”"
 	}
@@ -460,6 +463,6 @@ func (d Decision) processInput(requestID string) ProcessInput {
 	if d.Approver != nil {
 		in.Approver = *d.Approver
 	}
-	in.ApproverOID = d.ApproverOID
+	in.ApproverOID, in.ActingFor = d.ApproverOID, d.ActingFor
 	return in
 }
