@@ -15,6 +15,7 @@ import (
 	"github.com/approvals-go/approvals/config"
 	"github.com/approvals-go/approvals/dts"
 	"github.com/approvals-go/approvals/httpapi"
+	"github.com/approvals-go/approvals/internal/delegations"
 	"github.com/approvals-go/approvals/internal/wire"
 )
 
@@ -67,7 +68,7 @@ func Serve(ctx context.Context, lis net.Listener, cfg config.Handler, log *slog.
 	api := httpapi.New(httpapi.NewScheduler(conn, dts.Logger(log)),
 		httpapi.Options{PublicBaseURL: cfg.PublicBaseURL, TrustForwarded: cfg.TrustForwarded, Hosts: []string{cfg.SiteHostname},
 			DecisionWait: cfg.DecisionWait, Identity: cfg.Identity, Links: links, Logger: log,
-			CheckCallback: callbacks.CheckURL})
+			CheckCallback: callbacks.CheckURL, Delegations: delegations.New(conn, dts.Logger(log))})
 	handler := api
 	if len(extra) > 0 {
 		mux := http.NewServeMux()

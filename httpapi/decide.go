@@ -97,6 +97,7 @@ var refusalStatus = map[approval.Reason]int{
 	approval.ReasonNotRequester: http.StatusForbidden,
 	approval.ReasonSelfDecision: http.StatusForbidden,
 	approval.ReasonNotApprover:  http.StatusForbidden,
+	approval.ReasonNotDelegated: http.StatusForbidden,
 }
 
 // judge reads approval id, asks the rules whether d may be taken now, and
@@ -110,6 +111,10 @@ func (s *server) judge(w http.ResponseWriter, r *http.Request, id string, d appr
 	}
 	now := time.Now()
 	d.ResponseTime = approval.FormatTime(now)
+	d, p = s.actingFor(w, r, st, d, now)
+	if p != nil {
+		return failed(p)
+	}
 	err := st.Check(d.Attempt(now))
 	if err == nil {
 		return s.deliver(w, r, st, d)

@@ -81,7 +81,10 @@ type Options struct {
 	// refuse to call (see internal/safehttp). Nil allows https to public
 	// addresses only.
 	CheckCallback func(url string) error
-	Logger        *slog.Logger
+	// Delegations keeps people's delegations; nil serves none, and
+	// decisions are then never made for another.
+	Delegations DelegationStore
+	Logger      *slog.Logger
 }
 
 type server struct {
@@ -129,6 +132,8 @@ func New(orch Orchestrations, opts Options) http.Handler {
 	r.Handle(ApprovalPath, methods{http.MethodGet: s.get})
 	r.Handle(DecisionPath, methods{http.MethodPost: s.decide})
 	r.Handle(WithdrawPath, methods{http.MethodPost: s.withdraw})
+	r.Handle(DelegationsPath, methods{http.MethodPost: s.delegate, http.MethodGet: s.delegations})
+	r.Handle(DelegationPath, methods{http.MethodDelete: s.revoke})
 	r.Handle(ReviewPath, methods{http.MethodGet: s.people(s.inbox)})
 	r.Handle(ReviewPagePath, methods{http.MethodGet: s.people(s.review), http.MethodPost: s.people(s.reviewDecide)})
 	r.Handle(AssetPath, methods{http.MethodGet: serveAsset})

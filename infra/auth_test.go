@@ -167,8 +167,11 @@ func TestExcludedPathMatching(t *testing.T) {
 
 // The two kinds of caller, told apart by the route's first segment:
 // machines hold a function key; people have a browser, which opens the
-// review pages and loads their static files.
+// review pages and loads their static files. Delegations are given,
+// listed and revoked through the API, with a key, like decisions.
 const machineRoot = "approvals"
+
+var machineRoots = []string{machineRoot, "delegations"}
 
 var peopleRoots = []string{"review", "assets"}
 
@@ -192,7 +195,7 @@ func TestFunctionAuthLevels(t *testing.T) {
 	for _, f := range fns {
 		root, _, _ := strings.Cut(f.route, "/")
 		switch {
-		case root == machineRoot:
+		case slices.Contains(machineRoots, root):
 			if f.authLevel != "function" {
 				t.Errorf("%s (route %s) is a machine route: authLevel %q, want function", f.folder, f.route, f.authLevel)
 			}
@@ -206,8 +209,8 @@ func TestFunctionAuthLevels(t *testing.T) {
 				}
 			}
 		default:
-			t.Errorf("%s: route %s is neither under %s/ (machines, function key) nor under one of %v (people); "+
-				"place it, and this test and TestExcludedPathsTakeNoPerson's lists follow", f.folder, f.route, machineRoot, peopleRoots)
+			t.Errorf("%s: route %s is neither under one of %v (machines, function key) nor under one of %v (people); "+
+				"place it, and this test and TestExcludedPathsTakeNoPerson's lists follow", f.folder, f.route, machineRoots, peopleRoots)
 		}
 	}
 	if !reviewMethods["GET"] || !reviewMethods["POST"] {
@@ -342,7 +345,8 @@ func TestSignIn(t *testing.T) {
 // pages' assets are the same for everyone. Every folder must be in one
 // list, so a new route is placed before it ships.
 var (
-	principalFunctions   = []string{"SubmitDecision", "WithdrawApproval", "ReviewDecision", "ReviewApproval", "ReviewInbox", "ListApprovals"}
+	principalFunctions   = []string{"SubmitDecision", "WithdrawApproval", "ReviewDecision", "ReviewApproval", "ReviewInbox", "ListApprovals",
+		"CreateDelegation", "ListDelegations", "RevokeDelegation"}
 	noPrincipalFunctions = []string{"StartApproval", "GetApproval", "PageAssets"}
 	// What a function key alone must still do with sign-in on.
 	keyOnlyFunctions = []string{"StartApproval", "GetApproval", "ListApprovals"}
