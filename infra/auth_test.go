@@ -345,7 +345,7 @@ func TestSignIn(t *testing.T) {
 // pages' assets are the same for everyone. Every folder must be in one
 // list, so a new route is placed before it ships.
 var (
-	principalFunctions   = []string{"SubmitDecision", "WithdrawApproval", "ReviewDecision", "ReviewApproval", "ReviewInbox", "ListApprovals",
+	principalFunctions = []string{"SubmitDecision", "WithdrawApproval", "ReviewDecision", "ReviewApproval", "ReviewInbox", "ListApprovals",
 		"CreateDelegation", "ListDelegations", "RevokeDelegation"}
 	noPrincipalFunctions = []string{"StartApproval", "GetApproval", "PageAssets"}
 	// What a function key alone must still do with sign-in on.
