@@ -102,7 +102,7 @@ func (l *Ledger) apply(ev DelegationEvent, now time.Time) error {
 		if d == nil || d.ID == "" || !SamePerson(d.To, l.Delegator) {
 			return fmt.Errorf("a receive names no delegation to this person")
 		}
-		if l.received(d.ID) {
+		if l.HasReceived(d.ID) {
 			return nil
 		}
 		l.Received = append(l.Received, *d)
@@ -133,7 +133,9 @@ func (l *Ledger) apply(ev DelegationEvent, now time.Time) error {
 	return fmt.Errorf("the action %q is none of %q, %q, %q and %q", shorten(ev.Action), DelegationSet, DelegationRevoke, DelegationReceive, DelegationForget)
 }
 
-func (l Ledger) received(id string) bool {
+// HasReceived reports whether the ledger holds a copy of the delegation
+// id, given to this person.
+func (l Ledger) HasReceived(id string) bool {
 	for _, d := range l.Received {
 		if d.ID == id {
 			return true

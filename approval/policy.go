@@ -63,11 +63,11 @@ func (t Tally) VoteOf(who string) (Vote, bool) {
 }
 
 // Holds reports whether d is recorded: its approver voted this way, with
-// these comments.
+// these comments; themselves, not a delegate for them.
 func (t Tally) Holds(d Decision) bool {
 	in := d.processInput("")
 	v, ok := t.VoteOf(in.Approver)
-	return ok && v.Approved == in.IsApproved && v.Comments == in.Comments
+	return ok && SamePerson(v.Approver, in.Approver) && v.Approved == in.IsApproved && v.Comments == in.Comments
 }
 
 // Add records v unless its approver has voted already (the first vote of a

@@ -119,10 +119,13 @@ func (s *server) delegate(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusAccepted, d)
 		return
 	}
-	// The delegate's copy follows the record: if it is lost, the
-	// delegation still holds, and only the delegate's list misses it.
+	// The delegate's copy follows the record, awaited so that the
+	// delegate's list shows it once this is answered; if it is lost,
+	// the delegation still holds, and only that list misses it.
 	if err := store.Send(ctx, d.To, approval.DelegationEvent{Action: approval.DelegationReceive, Delegation: &d}); err != nil {
 		s.log.Warn("the delegate's copy of a delegation was not sent", "id", d.ID, "err", err)
+	} else if _, copied := s.awaitLedger(r, store, d.To, func(l approval.Ledger) bool { return l.HasReceived(d.ID) }); !copied {
+		s.log.Warn("the delegate's copy of a delegation was not seen in time", "id", d.ID)
 	}
 	s.log.Info("delegation given", "id", d.ID, "delegator", d.Delegator, "to", d.To)
 	writeJSON(w, http.StatusCreated, d)
@@ -207,10 +210,8 @@ func (s *server) revoke(w http.ResponseWriter, r *http.Request) {
 	if !held {
 		detail := fmt.Sprintf("%s has no delegation %q that has not ended", who.name, shown(id))
 		status := http.StatusNotFound
-		for _, rd := range l.Received {
-			if rd.ID == id {
-				status, detail = http.StatusForbidden, "only the delegator may revoke a delegation"
-			}
+		if l.HasReceived(id) {
+			status, detail = http.StatusForbidden, "only the delegator may revoke a delegation"
 		}
 		writeProblem(w, r, problem{Status: status, Detail: detail})
 		return
@@ -226,6 +227,8 @@ func (s *server) revoke(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := store.Send(ctx, d.To, approval.DelegationEvent{Action: approval.DelegationForget, ID: id}); err != nil {
 		s.log.Warn("the delegate's copy of a revoked delegation was not removed", "id", id, "err", err)
+	} else if _, gone := s.awaitLedger(r, store, d.To, func(l approval.Ledger) bool { return !l.HasReceived(id) }); !gone {
+		s.log.Warn("the delegate's copy of a revoked delegation was not seen removed in time", "id", id)
 	}
 	s.log.Info("delegation revoked", "id", id, "delegator", d.Delegator, "to", d.To)
 	writeJSON(w, http.StatusOK, d)
