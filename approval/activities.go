@@ -32,6 +32,10 @@ type Notice struct {
 	// Approver: whoever holds it may decide as them, so it is a secret.
 	URL    string
 	Signed bool
+	// ActingFor is the approver a delegate is asked to decide for;
+	// Delegates, on a NoticeDelegated, who was asked for Approver.
+	ActingFor string
+	Delegates string
 }
 
 // Recorder keeps the final outcome of an approval, for example in a ledger or
@@ -86,6 +90,9 @@ type Activities struct {
 	Links *LinkSigner
 	// Callbacks delivers outcomes to callback URLs.
 	Callbacks CallbackSender
+	// Delegations, when set, sends approvers' delegates their notices
+	// too (see delegateNotices).
+	Delegations DelegationReader
 	Logger    *slog.Logger
 	// Now is the clock; nil means time.Now. Activities, unlike the
 	// orchestrator, may read the wall clock.

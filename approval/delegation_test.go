@@ -1,7 +1,11 @@
 package approval_test
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
+	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -231,5 +235,50 @@ func TestDelegationsInstanceIDIsOnePerPerson(t *testing.T) {
 	}
 	if err := approval.ValidateID(a); err == nil {
 		t.Errorf("an approval may take the ID %q of someone's delegations", a)
+	}
+}
+
+// fixedDelegations is a DelegationReader over delegations in memory.
+type fixedDelegations approval.DelegationList
+
+func (f fixedDelegations) Source(context.Context) approval.DelegationSource {
+	return approval.DelegationList(f)
+}
+
+// A reminder goes to the approver, to each delegate (with a link signed
+// for them, to decide for the approver), and the approver is told who
+// was asked; a delegate who is an approver, or the requester, is not.
+func TestRemindersGoToDelegates(t *testing.T) {
+	now := day0.Add(time.Hour)
+	links := signer(t, keyA, "")
+	sent := &notices{}
+	acts := &approval.Activities{BaseURL: "https://approvals.example", Notifier: sent, Links: links, Now: func() time.Time { return now },
+		Delegations: fixedDelegations{
+			delegation("ab", "alice", "bob", 0, 10),
+			delegation("bc", "bob", "carol", 0, 10),
+			delegation("ad", "alice", "dan", 0, 10),  // an approver himself
+			delegation("dr", "dan", "rita", 0, 10),   // the requester
+			delegation("ae", "alice", "erin", 5, 10), // not yet
+		}}
+	req := approval.Request{RequestID: "exp-9", Requester: "rita", Item: "laptop", Approvers: []string{"alice", "dan"}}
+	in := approval.NotifyInput{Request: req, Kind: approval.NoticeReminder, Approvers: []string{"alice", "dan"},
+		ExpiresAt: approval.FormatTime(now.Add(time.Hour)), Occasion: 2}
+	if _, err := acts.NotifyApprovers(activityInput{in}); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, n := range sent.got {
+		got = append(got, fmt.Sprintf("%s:%s:%s:%s", n.Approver, n.Kind, n.ActingFor, n.Delegates))
+		if n.ActingFor != "" {
+			u, _ := url.Parse(n.URL)
+			if c, err := links.Check(u.Query().Get("token"), "exp-9", now); err != nil || c.Approver != n.Approver || n.Occasion != 2 {
+				t.Errorf("the notice to %s carries a link for %+v (%v), occasion %d", n.Approver, c, err, n.Occasion)
+			}
+		}
+	}
+	want := []string{"alice:delegated::bob, carol", "alice:reminder::", "bob:reminder:alice:", "carol:reminder:alice:", "dan:reminder::"}
+	slices.Sort(got)
+	if !slices.Equal(got, want) {
+		t.Errorf("notices:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
