@@ -93,7 +93,7 @@ type Activities struct {
 	// Delegations, when set, sends approvers' delegates their notices
 	// too (see delegateNotices).
 	Delegations DelegationReader
-	Logger    *slog.Logger
+	Logger      *slog.Logger
 	// Now is the clock; nil means time.Now. Activities, unlike the
 	// orchestrator, may read the wall clock.
 	Now func() time.Time
