@@ -60,9 +60,15 @@ func (n LogNotifier) NotifyApprover(ctx context.Context, note Notice) error {
 	if kind == "" {
 		kind = NoticeRequest
 	}
-	n.Logger.InfoContext(ctx, "approval requested",
-		"request_id", req.RequestID, "kind", kind, "occasion", note.Occasion, "requester", req.Requester, "item", req.Item,
-		"approver", note.Approver, "approval_url", link)
+	attrs := []any{"request_id", req.RequestID, "kind", kind, "occasion", note.Occasion, "requester", req.Requester, "item", req.Item,
+		"approver", note.Approver, "approval_url", link}
+	if note.ActingFor != "" {
+		attrs = append(attrs, "acting_for", note.ActingFor)
+	}
+	if note.Delegates != "" {
+		attrs = append(attrs, "delegates", note.Delegates)
+	}
+	n.Logger.InfoContext(ctx, "approval requested", attrs...)
 	return nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 )
@@ -80,6 +81,15 @@ func TestDelegationAcrossProcesses(t *testing.T) {
 		}
 		if got := s.outcome("deleg-in", 10*time.Second)["result"].(map[string]any); got["acting_for"] != "alice" || got["status"] != "Approved" {
 			t.Errorf("outcome = %v; want Approved by bob for alice", got)
+		}
+		// The worker asked bob too, for alice, and told alice so.
+		for _, want := range []string{`"request_id":"deleg-in","kind":"request","occasion":0,"requester":"ana","item":"laptop","approver":"bob"`,
+			`"acting_for":"alice"`, `"kind":"delegated","occasion":0,"requester":"ana","item":"laptop","approver":"alice"`, `"delegates":"bob"`} {
+			for deadline := time.Now().Add(10 * time.Second); !strings.Contains(s.worker.out.String(), want); time.Sleep(20 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatalf("the worker's log lacks %s:\n%s", want, s.worker.out.String())
+				}
+			}
 		}
 
 		s.startApproval("deleg-early", map[string]any{"approvers": []string{"fay"}})
