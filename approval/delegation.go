@@ -348,3 +348,48 @@ func DelegationsInstanceID(person string) (string, error) {
 	sum := sha256.Sum256([]byte(canon))
 	return DelegationsIDPrefix + hex.EncodeToString(sum[:20]), nil
 }
+
+// Delegators are the people whose approvals reach to at instant at, each
+// by the shortest chain of at most MaxDelegationHops delegations that
+// hold then (read from the copies delegates keep), nearest first: whom to
+// may decide for. Each chain runs from the delegator to to.
+func Delegators(src DelegationSource, to string, at time.Time) ([][]Delegation, error) {
+	var out [][]Delegation
+	paths := [][]Delegation{nil}
+	reached := []string{to}
+	for hop := 0; hop < MaxDelegationHops && len(paths) > 0; hop++ {
+		var next [][]Delegation
+		for _, path := range paths {
+			here := to
+			if len(path) > 0 {
+				here = path[0].Delegator
+			}
+			received, err := src.Received(here)
+			if err != nil {
+				return nil, err
+			}
+			for _, d := range received {
+				if !d.ActiveAt(at) || containsPerson(reached, d.Delegator) {
+					continue
+				}
+				reached = append(reached, d.Delegator)
+				p := append([]Delegation{d}, path...)
+				out = append(out, p)
+				next = append(next, p)
+			}
+		}
+		paths = next
+	}
+	return out, nil
+}
+
+// Through reports whether a chain passes through person on its way: as a
+// delegate who delegated onward, not at either end.
+func Through(chain []Delegation, person string) bool {
+	for _, d := range chain[:len(chain)-1] {
+		if SamePerson(d.To, person) {
+			return true
+		}
+	}
+	return false
+}

@@ -245,22 +245,66 @@ func (s *server) actingFor(w http.ResponseWriter, r *http.Request, st approval.S
 	if s.opts.Delegations == nil || d.Action != "" || d.ActingFor != "" || d.Approver == nil {
 		return d, nil
 	}
-	refusal, refused := approval.RefusalOf(st.Entitled(*d.Approver))
-	if !refused || refusal.Reason != approval.ReasonNotApprover {
-		return d, nil
-	}
-	if v, voted := (approval.Tally{Votes: st.Progress.Decisions}).VoteOf(*d.Approver); voted && v.ActingFor != "" {
+	if v, voted := (approval.Tally{Votes: st.Progress.Decisions}).VoteOf(*d.Approver); voted && v.ActingFor != "" && approval.SamePerson(v.Approver, *d.Approver) {
 		d.ActingFor = v.ActingFor
 		return d, nil
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), s.opts.CallTimeout)
-	defer cancel()
-	acts, err := st.Standing().ActingFor(s.opts.Delegations.Source(ctx), *d.Approver, now)
+	acting, err := s.delegation(r, st, *d.Approver, now)
 	if err != nil {
 		return d, s.schedulerFailed(w, r, "read delegations", err)
 	}
-	if len(acts) > 0 {
-		d.ActingFor = acts[0].For
+	if acting != nil {
+		d.ActingFor = acting.For
 	}
 	return d, nil
+}
+
+// delegation is whom who may decide st for at now, by delegation: nil
+// when who decides as themselves (or is refused for another reason than
+// not being an approver), or when nobody delegated to them.
+func (s *server) delegation(r *http.Request, st approval.State, who string, now time.Time) (*approval.Acting, error) {
+	if s.opts.Delegations == nil {
+		return nil, nil
+	}
+	refusal, refused := approval.RefusalOf(st.Entitled(who))
+	if !refused || refusal.Reason != approval.ReasonNotApprover {
+		return nil, nil
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), s.opts.CallTimeout)
+	defer cancel()
+	acts, err := st.Standing().ActingFor(s.opts.Delegations.Source(ctx), who, now)
+	if err != nil || len(acts) == 0 {
+		return nil, err
+	}
+	return &acts[0], nil
+}
+
+// delegatedTo reads whom q's approver may decide for now, by delegation,
+// so that their inbox lists those approvals too.
+func (s *server) delegatedTo(ctx context.Context, q *inboxQuery) error {
+	if s.opts.Delegations == nil || q.approver == "" {
+		return nil
+	}
+	chains, err := approval.Delegators(s.opts.Delegations.Source(ctx), q.approver, time.Now())
+	q.delegators = chains
+	return err
+}
+
+// actingFor is whom q's approver may decide st for, by one of their
+// delegations: "" for none. A chain through the requester does not
+// count, as Standing.ActingFor says.
+func (q inboxQuery) actingFor(st approval.State) string {
+	if !st.Pending() {
+		return ""
+	}
+	for _, chain := range q.delegators {
+		delegator := chain[0].Delegator
+		if approval.Through(chain, st.Request.Requester) {
+			continue
+		}
+		if st.Check(approval.Attempt{Who: q.approver, ActingFor: delegator}) == nil {
+			return delegator
+		}
+	}
+	return ""
 }

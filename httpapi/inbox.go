@@ -50,8 +50,11 @@ type inboxQuery struct {
 	// anyone but its requester; of those pending, the ones they have not
 	// decided yet.
 	approver string
-	size     int
-	cursor   listCursor
+	// delegators are the chains by which approver may decide for
+	// others now (see delegatedTo).
+	delegators [][]approval.Delegation
+	size       int
+	cursor     listCursor
 }
 
 func (q inboxQuery) match(st approval.State) bool {
@@ -63,7 +66,7 @@ func (q inboxQuery) match(st approval.State) bool {
 		return true
 	case st.Pending():
 		// What waits for them: not what they decided already.
-		return st.Check(approval.Attempt{Who: q.approver}) == nil
+		return st.Check(approval.Attempt{Who: q.approver}) == nil || q.actingFor(st) != ""
 	}
 	return st.Entitled(q.approver) == nil
 }
@@ -298,6 +301,10 @@ func (s *server) me(r *http.Request) (string, *problem) {
 func (s *server) answerList(w http.ResponseWriter, r *http.Request, q inboxQuery, model inboxModel) {
 	ctx, cancel := context.WithTimeout(r.Context(), s.opts.CallTimeout)
 	defer cancel()
+	if err := s.delegatedTo(ctx, &q); err != nil {
+		writeProblem(w, r, *s.schedulerFailed(w, r, "read delegations", err))
+		return
+	}
 	found, next, err := s.find(ctx, q)
 	if status.Code(err) == codes.InvalidArgument {
 		writeProblem(w, r, *badRequest("continuation", "continuation is no longer valid; start the list again"))
@@ -342,7 +349,7 @@ func (s *server) answerList(w http.ResponseWriter, r *http.Request, q inboxQuery
 		model.Status = q.statuses[0]
 	}
 	for _, st := range found {
-		model.Rows = append(model.Rows, inboxRow{St: st, Link: approval.ReviewURL("", st.ID)})
+		model.Rows = append(model.Rows, inboxRow{St: st, Link: approval.ReviewURL("", st.ID), ActingFor: q.actingFor(st)})
 	}
 	s.render(w, r, http.StatusOK, "inbox", frame{SignedIn: s.pageIdentity(r), Inbox: inboxOf(r), Now: time.Now(), Page: model})
 }
@@ -365,4 +372,6 @@ type inboxRow struct {
 	St approval.State
 	// Link is the approval's review page.
 	Link string
+	// ActingFor is whom the viewer decides it for, by delegation.
+	ActingFor string
 }

@@ -204,6 +204,10 @@ type formModel struct {
 	Action, Token, As string
 	AskName           bool
 	Name, Comments    string
+	// ActingFor is whom As decides for, by a delegation holding until
+	// ActingUntil.
+	ActingFor   string
+	ActingUntil time.Time
 }
 
 // approvalPage shows an approval, with a form while the viewer may decide.
@@ -231,7 +235,17 @@ func (s *server) approvalPage(w http.ResponseWriter, r *http.Request, code int, 
 		m.Info = "The deadline has passed. The approval is closing without a decision."
 		data.Refresh = 3
 	case form.as.name != "":
-		err := st.Check(approval.Attempt{Who: form.as.name, At: now})
+		attempt := approval.Attempt{Who: form.as.name, At: now}
+		acting, err := s.delegation(r, st, form.as.name, now)
+		if err != nil {
+			s.log.Warn("delegations not read for a page", "id", st.ID, "err", err)
+			m.Info = "Whether someone delegated this request to you could not be read just now. Reload the page in a moment."
+			break
+		}
+		if acting != nil {
+			attempt.ActingFor = acting.For
+		}
+		err = st.Check(attempt)
 		if r, refused := approval.RefusalOf(err); refused && r.Reason == approval.ReasonAlreadyVoted {
 			v, _ := (approval.Tally{Votes: st.Progress.Decisions}).VoteOf(form.as.name)
 			m.Voted, m.Waiting = &v, st.StillToDecide()
@@ -241,6 +255,9 @@ func (s *server) approvalPage(w http.ResponseWriter, r *http.Request, code int, 
 			break
 		}
 		m.Form = &formModel{Action: form.action, Token: form.token, As: form.as.name, Comments: form.comments}
+		if acting != nil {
+			m.Form.ActingFor, m.Form.ActingUntil = acting.For, acting.Until()
+		}
 	case form.askName:
 		m.Form = &formModel{Action: form.action, AskName: true, Name: form.name, Comments: form.comments}
 	case s.appService():
