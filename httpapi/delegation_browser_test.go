@@ -22,7 +22,9 @@ import (
 // up, which is after the worker's activities are built.
 type readerOf struct{ store **delegations.Store }
 
-func (r readerOf) Source(ctx context.Context) approval.DelegationSource { return (*r.store).Source(ctx) }
+func (r readerOf) Source(ctx context.Context) approval.DelegationSource {
+	return (*r.store).Source(ctx)
+}
 
 // newDelegatingAPI is the API and a worker that both keep delegations on
 // the embedded scheduler, as the handler and the worker do.
