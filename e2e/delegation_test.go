@@ -181,3 +181,26 @@ func TestDelegationAcrossProcesses(t *testing.T) {
 		}
 	})
 }
+
+// Delegations live on the scheduler as orchestrations, so they work on
+// durabletask-go's own SQLite backend too, which serves no instance
+// queries.
+func TestDelegationOnVanillaBackend(t *testing.T) {
+	s := newStackWith(t, func(s *stack) { s.vanilla = true })
+	now := time.Now()
+	id := s.mustDelegate("alice", "bob", now.Add(-time.Minute), now.Add(time.Hour))
+	s.mustDelegate("bob", "carol", now.Add(-time.Minute), now.Add(time.Hour))
+	if code, out := s.delegate("carol", "alice", now, now.Add(time.Hour)); code != http.StatusConflict {
+		t.Errorf("carol delegating back to alice = %d %v; want 409", code, out)
+	}
+	s.startApproval("vanilla-deleg", map[string]any{"approvers": []string{"alice"}})
+	s.waitSubmitted("vanilla-deleg")
+	code, out := s.decideCovering("vanilla-deleg", "carol")
+	result, _ := out["result"].(map[string]any)
+	if code != http.StatusOK || result["acting_for"] != "alice" {
+		t.Fatalf("carol deciding through bob for alice = %d %v; want 200 acting for alice", code, out)
+	}
+	if code, out := s.asPerson("RevokeDelegation", id, "alice"); code != http.StatusOK {
+		t.Errorf("alice revoking = %d %v; want 200", code, out)
+	}
+}
