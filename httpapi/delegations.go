@@ -76,16 +76,27 @@ func (s *server) delegate(w http.ResponseWriter, r *http.Request) {
 	if p == nil {
 		who, p = s.verified(r, body.Delegator, "delegator")
 	}
-	var d approval.Delegation
-	if p == nil {
-		var err error
-		if d, err = body.Delegation(uuid.NewString(), who.name, time.Now()); err != nil {
-			p = fieldProblem(err)
-		}
-	}
 	if p != nil {
 		writeProblem(w, r, *p)
 		return
+	}
+	d, code, p := s.give(w, r, store, who, body)
+	if p != nil {
+		writeProblem(w, r, *p)
+		return
+	}
+	base, _ := s.base(r)
+	w.Header().Set("Location", base+DelegationsPath+"/"+url.PathEscape(d.ID))
+	writeJSON(w, code, d)
+}
+
+// give checks body as a delegation from who and sends it to who's
+// ledger: 201 once the ledger holds it, 202 while that is not known, or
+// the problem that refused it.
+func (s *server) give(w http.ResponseWriter, r *http.Request, store DelegationStore, who person, body approval.DelegationRequest) (approval.Delegation, int, *problem) {
+	d, err := body.Delegation(uuid.NewString(), who.name, time.Now())
+	if err != nil {
+		return d, 0, fieldProblem(err)
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.opts.CallTimeout)
 	defer cancel()
@@ -93,31 +104,23 @@ func (s *server) delegate(w http.ResponseWriter, r *http.Request) {
 		if _, isField := approval.AsFieldError(err); isField {
 			p := fieldProblem(err)
 			p.Status = http.StatusConflict
-			writeProblem(w, r, *p)
-			return
+			return d, 0, p
 		}
-		writeProblem(w, r, *s.schedulerFailed(w, r, "read delegations", err))
-		return
+		return d, 0, s.schedulerFailed(w, r, "read delegations", err)
 	}
 	if err := store.Send(ctx, d.Delegator, approval.DelegationEvent{Action: approval.DelegationSet, Delegation: &d}); err != nil {
-		writeProblem(w, r, *s.schedulerFailed(w, r, "send delegation", err))
-		return
+		return d, 0, s.schedulerFailed(w, r, "send delegation", err)
 	}
-	base, _ := s.base(r)
-	location := base + DelegationsPath + "/" + url.PathEscape(d.ID)
 	l, settled := s.awaitLedger(r, store, d.Delegator, func(l approval.Ledger) bool {
 		_, held := l.Find(d.ID)
 		_, refused := l.RefusalOf(d.ID)
 		return held || refused
 	})
 	if detail, refused := l.RefusalOf(d.ID); refused {
-		writeProblem(w, r, problem{Status: http.StatusConflict, Field: "to", Detail: "the delegation was refused: " + detail})
-		return
+		return d, 0, &problem{Status: http.StatusConflict, Field: "to", Detail: "the delegation was refused: " + detail}
 	}
-	w.Header().Set("Location", location)
 	if !settled {
-		writeJSON(w, http.StatusAccepted, d)
-		return
+		return d, http.StatusAccepted, nil
 	}
 	// The delegate's copy follows the record, awaited so that the
 	// delegate's list shows it once this is answered; if it is lost,
@@ -128,7 +131,7 @@ func (s *server) delegate(w http.ResponseWriter, r *http.Request) {
 		s.log.Warn("the delegate's copy of a delegation was not seen in time", "id", d.ID)
 	}
 	s.log.Info("delegation given", "id", d.ID, "delegator", d.Delegator, "to", d.To)
-	writeJSON(w, http.StatusCreated, d)
+	return d, http.StatusCreated, nil
 }
 
 // awaitLedger reads person's ledger until done says it holds what was
@@ -198,32 +201,35 @@ func (s *server) revoke(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, *p)
 		return
 	}
-	id := mux.Vars(r)["id"]
+	d, code, p := s.takeBack(w, r, store, who, mux.Vars(r)["id"])
+	if p != nil {
+		writeProblem(w, r, *p)
+		return
+	}
+	writeJSON(w, code, d)
+}
+
+// takeBack revokes who's delegation id: 200 once the ledger no longer
+// holds it, 202 while that is not known, or the problem that refused it.
+func (s *server) takeBack(w http.ResponseWriter, r *http.Request, store DelegationStore, who person, id string) (approval.Delegation, int, *problem) {
 	ctx, cancel := context.WithTimeout(r.Context(), s.opts.CallTimeout)
 	defer cancel()
 	l, err := store.Ledger(ctx, who.name)
 	if err != nil {
-		writeProblem(w, r, *s.schedulerFailed(w, r, "read delegations", err))
-		return
+		return approval.Delegation{}, 0, s.schedulerFailed(w, r, "read delegations", err)
 	}
 	d, held := l.Find(id)
 	if !held {
-		detail := fmt.Sprintf("%s has no delegation %q that has not ended", who.name, shown(id))
-		status := http.StatusNotFound
 		if l.HasReceived(id) {
-			status, detail = http.StatusForbidden, "only the delegator may revoke a delegation"
+			return d, 0, &problem{Status: http.StatusForbidden, Detail: "only the delegator may revoke a delegation"}
 		}
-		writeProblem(w, r, problem{Status: status, Detail: detail})
-		return
+		return d, 0, &problem{Status: http.StatusNotFound, Detail: fmt.Sprintf("%s has no delegation %q that has not ended", who.name, shown(id))}
 	}
 	if err := store.Send(ctx, d.Delegator, approval.DelegationEvent{Action: approval.DelegationRevoke, ID: id}); err != nil {
-		writeProblem(w, r, *s.schedulerFailed(w, r, "revoke delegation", err))
-		return
+		return d, 0, s.schedulerFailed(w, r, "revoke delegation", err)
 	}
-	_, settled := s.awaitLedger(r, store, d.Delegator, func(l approval.Ledger) bool { _, held := l.Find(id); return !held })
-	if !settled {
-		writeJSON(w, http.StatusAccepted, d)
-		return
+	if _, settled := s.awaitLedger(r, store, d.Delegator, func(l approval.Ledger) bool { _, held := l.Find(id); return !held }); !settled {
+		return d, http.StatusAccepted, nil
 	}
 	if err := store.Send(ctx, d.To, approval.DelegationEvent{Action: approval.DelegationForget, ID: id}); err != nil {
 		s.log.Warn("the delegate's copy of a revoked delegation was not removed", "id", id, "err", err)
@@ -231,7 +237,7 @@ func (s *server) revoke(w http.ResponseWriter, r *http.Request) {
 		s.log.Warn("the delegate's copy of a revoked delegation was not seen removed in time", "id", id)
 	}
 	s.log.Info("delegation revoked", "id", id, "delegator", d.Delegator, "to", d.To)
-	writeJSON(w, http.StatusOK, d)
+	return d, http.StatusOK, nil
 }
 
 // actingFor makes d a decision for the decider who delegated to its
