@@ -89,3 +89,41 @@ func TestBrowserInboxListsWhatWaitsForDelegators(t *testing.T) {
 		t.Errorf("bob's inbox lists:\n%s\nwant alice's request, for alice, and not carol's", list)
 	}
 }
+
+// On the away page a person delegates for some days and revokes it, with
+// forms that work without script; the delegate's page lists it received.
+func TestBrowserAwayPage(t *testing.T) {
+	e := newDelegatingAPI(t, httpapi.Options{})
+	ctx := tab(t, 390, 844)
+	browsertest.Do(t, ctx, chromedp.Navigate(e.url+httpapi.ReviewPath))
+	browsertest.Click(t, ctx, ".away-link a")
+	browsertest.Do(t, ctx, chromedp.SendKeys("#person", "alice"), chromedp.Submit("#person"), chromedp.WaitVisible("#to"))
+	today := time.Now().UTC()
+	browsertest.Do(t, ctx,
+		chromedp.SendKeys("#to", "bob"),
+		chromedp.SetValue("#from", today.Format(time.DateOnly)),
+		chromedp.SetValue("#until", today.AddDate(0, 0, 6).Format(time.DateOnly)),
+		chromedp.SendKeys("#note", "walking"))
+	browsertest.Click(t, ctx, ".btn-approve")
+	browsertest.Do(t, ctx, chromedp.WaitVisible(".delegations-given"))
+	if got := browsertest.Text(t, ctx, ".delegations-given"); !strings.Contains(got, "bob") || !strings.Contains(got, "walking") {
+		t.Errorf("alice's page lists %q; want her delegation to bob", got)
+	}
+	r := e.do(t, http.MethodGet, httpapi.DelegationsPath+"?person=bob", "", "")
+	if !strings.Contains(r.raw, "walking") || !strings.Contains(r.raw, today.AddDate(0, 0, 7).Format(time.DateOnly)+"T00:00:00Z") {
+		t.Errorf("bob's delegations = %s; want alice's, through the last day", r.raw)
+	}
+	browsertest.Click(t, ctx, ".delegations-given button")
+	browsertest.Do(t, ctx, chromedp.WaitVisible("#given-title"))
+	if got := browsertest.Text(t, ctx, "#given-title + *"); !strings.Contains(got, "Nobody") {
+		t.Errorf("after revoking, alice's page lists %q", got)
+	}
+
+	browsertest.Do(t, ctx, chromedp.SendKeys("#to", "alice"), chromedp.SetValue("#from", today.Format(time.DateOnly)),
+		chromedp.SetValue("#until", today.Format(time.DateOnly)))
+	browsertest.Click(t, ctx, ".btn-approve")
+	browsertest.Do(t, ctx, chromedp.WaitVisible(".alert-error"))
+	if got := browsertest.Text(t, ctx, ".alert-error"); !strings.Contains(got, "someone other than the delegator") {
+		t.Errorf("a delegation to oneself shows %q", got)
+	}
+}

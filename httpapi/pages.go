@@ -24,7 +24,7 @@ var templates embed.FS
 
 // pages are parsed once, when the program starts; a template that does
 // not parse stops it at once rather than on a person's first visit.
-var pages = parsePages("approval", "inbox", "error")
+var pages = parsePages("approval", "inbox", "error", "away")
 
 func parsePages(names ...string) map[string]*template.Template {
 	layout := template.Must(template.New("layout.html").Funcs(template.FuncMap{

@@ -134,6 +134,7 @@ func New(orch Orchestrations, opts Options) http.Handler {
 	r.Handle(WithdrawPath, methods{http.MethodPost: s.withdraw})
 	r.Handle(DelegationsPath, methods{http.MethodPost: s.delegate, http.MethodGet: s.delegations})
 	r.Handle(DelegationPath, methods{http.MethodDelete: s.revoke})
+	r.Handle(AwayPath, methods{http.MethodGet: s.people(s.away), http.MethodPost: s.people(s.awayPost)})
 	r.Handle(ReviewPath, methods{http.MethodGet: s.people(s.inbox)})
 	r.Handle(ReviewPagePath, methods{http.MethodGet: s.people(s.review), http.MethodPost: s.people(s.reviewDecide)})
 	r.Handle(AssetPath, methods{http.MethodGet: serveAsset})

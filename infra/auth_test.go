@@ -167,13 +167,14 @@ func TestExcludedPathMatching(t *testing.T) {
 
 // The two kinds of caller, told apart by the route's first segment:
 // machines hold a function key; people have a browser, which opens the
-// review pages and loads their static files. Delegations are given,
-// listed and revoked through the API, with a key, like decisions.
+// review pages, the away page and their static files. Delegations are
+// given, listed and revoked through the API with a key, like decisions,
+// or by a person on the away page.
 const machineRoot = "approvals"
 
 var machineRoots = []string{machineRoot, "delegations"}
 
-var peopleRoots = []string{"review", "assets"}
+var peopleRoots = []string{"review", "assets", "away"}
 
 // TestFunctionAuthLevels: every route is either a machine route, which
 // takes a function key, or a people route, anonymous to the Functions host
@@ -346,7 +347,7 @@ func TestSignIn(t *testing.T) {
 // list, so a new route is placed before it ships.
 var (
 	principalFunctions = []string{"SubmitDecision", "WithdrawApproval", "ReviewDecision", "ReviewApproval", "ReviewInbox", "ListApprovals",
-		"CreateDelegation", "ListDelegations", "RevokeDelegation"}
+		"CreateDelegation", "ListDelegations", "RevokeDelegation", "AwayPage"}
 	noPrincipalFunctions = []string{"StartApproval", "GetApproval", "PageAssets"}
 	// What a function key alone must still do with sign-in on.
 	keyOnlyFunctions = []string{"StartApproval", "GetApproval", "ListApprovals"}
