@@ -127,3 +127,30 @@ func TestBrowserAwayPage(t *testing.T) {
 		t.Errorf("a delegation to oneself shows %q", got)
 	}
 }
+
+// The away page, with delegations given and received, and a delegate's
+// review page pass axe-core with no violation, on a desktop and a phone.
+func TestAxeDelegationPages(t *testing.T) {
+	e := newDelegatingAPI(t, httpapi.Options{})
+	e.delegate(t, "alice", "bob", time.Now().Add(time.Hour))
+	e.delegate(t, "carol", "alice", time.Now().Add(time.Hour))
+	e.startFor(t, "axe-delegated", "Team offsite", "alice")
+	signed := newDelegatingAPI(t, httpapi.Options{Links: testSigner(t)})
+	signed.delegate(t, "alice", "bob", time.Now().Add(time.Hour))
+	signed.startFor(t, "axe-delegate-page", "Team offsite", "alice")
+	pages := []struct{ name, url string }{
+		{"a delegate's review page", signed.notices.link(t, "axe-delegate-page", "bob")},
+		{"away, asking a name", e.url + httpapi.AwayPath},
+		{"away", e.url + httpapi.AwayPath + "?person=alice"},
+		{"inbox of a delegate", e.url + httpapi.ReviewPath + "?approver=bob"},
+	}
+	for _, size := range browsertest.Sizes {
+		t.Run(size.Name, func(t *testing.T) {
+			ctx := tab(t, size.Width, size.Height)
+			for _, p := range pages {
+				browsertest.Do(t, ctx, chromedp.Navigate(p.url))
+				browsertest.Axe(t, ctx, p.name+" ("+size.Name+")")
+			}
+		})
+	}
+}
