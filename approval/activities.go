@@ -32,6 +32,10 @@ type Notice struct {
 	// Approver: whoever holds it may decide as them, so it is a secret.
 	URL    string
 	Signed bool
+	// ActingFor is the approver a delegate is asked to decide for;
+	// Delegates, on a NoticeDelegated, who was asked for Approver.
+	ActingFor string
+	Delegates string
 }
 
 // Recorder keeps the final outcome of an approval, for example in a ledger or
@@ -56,9 +60,15 @@ func (n LogNotifier) NotifyApprover(ctx context.Context, note Notice) error {
 	if kind == "" {
 		kind = NoticeRequest
 	}
-	n.Logger.InfoContext(ctx, "approval requested",
-		"request_id", req.RequestID, "kind", kind, "occasion", note.Occasion, "requester", req.Requester, "item", req.Item,
-		"approver", note.Approver, "approval_url", link)
+	attrs := []any{"request_id", req.RequestID, "kind", kind, "occasion", note.Occasion, "requester", req.Requester, "item", req.Item,
+		"approver", note.Approver, "approval_url", link}
+	if note.ActingFor != "" {
+		attrs = append(attrs, "acting_for", note.ActingFor)
+	}
+	if note.Delegates != "" {
+		attrs = append(attrs, "delegates", note.Delegates)
+	}
+	n.Logger.InfoContext(ctx, "approval requested", attrs...)
 	return nil
 }
 
@@ -86,7 +96,10 @@ type Activities struct {
 	Links *LinkSigner
 	// Callbacks delivers outcomes to callback URLs.
 	Callbacks CallbackSender
-	Logger    *slog.Logger
+	// Delegations, when set, sends approvers' delegates their notices
+	// too (see delegateNotices).
+	Delegations DelegationReader
+	Logger      *slog.Logger
 	// Now is the clock; nil means time.Now. Activities, unlike the
 	// orchestrator, may read the wall clock.
 	Now func() time.Time
@@ -137,7 +150,7 @@ func (a *Activities) ProcessApproval(ctx task.ActivityContext) (any, error) {
 	}
 	out := Outcome{RequestID: in.RequestID, Status: StatusRejected, ProcessedAt: FormatTime(a.now()), Approver: in.Approver,
 		Comments: in.Comments, Decisions: in.Decisions, ApproverIdentity: in.identity(), ApproverOID: in.ApproverOID,
-		Channel: in.Channel, Auth: in.Auth}
+		Channel: in.Channel, Auth: in.Auth, ActingFor: in.ActingFor}
 	switch {
 	case in.Withdrawn:
 		out.Status = StatusWithdrawn

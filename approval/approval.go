@@ -383,6 +383,8 @@ type Outcome struct {
 	// vote, still says how it came and who vouched for its sender.
 	Channel Channel `json:"channel,omitempty"`
 	Auth    Auth    `json:"auth,omitempty"`
+	// ActingFor is the person Approver decided for, by delegation.
+	ActingFor string `json:"acting_for,omitempty"`
 	// commentsUnknown says the worker that recorded the outcome left
 	// comments out, as the sample's process_approval does.
 	commentsUnknown bool
@@ -424,8 +426,9 @@ func (o Outcome) MarshalJSON() ([]byte, error) {
 		ApproverOID      string  `json:"approver_oid,omitempty"`
 		Channel          Channel `json:"channel,omitempty"`
 		Auth             Auth    `json:"auth,omitempty"`
+		ActingFor        string  `json:"acting_for,omitempty"`
 		Decisions        []Vote  `json:"decisions,omitempty"`
-	}{o.RequestID, o.Status, o.ProcessedAt, o.Approver, comments, o.ApproverIdentity, o.ApproverOID, o.Channel, o.Auth, o.Decisions})
+	}{o.RequestID, o.Status, o.ProcessedAt, o.Approver, comments, o.ApproverIdentity, o.ApproverOID, o.Channel, o.Auth, o.ActingFor, o.Decisions})
 }
 
 // ProcessInput is the input of the process activity, with defaults applied.
@@ -439,8 +442,9 @@ type ProcessInput struct {
 	Decisions   []Vote `json:"decisions,omitempty"`
 	ApproverOID string `json:"approver_oid,omitempty"`
 	// Channel and Auth are the decision's, for the outcome to record.
-	Channel Channel `json:"channel,omitempty"`
-	Auth    Auth    `json:"auth,omitempty"`
+	Channel   Channel `json:"channel,omitempty"`
+	Auth      Auth    `json:"auth,omitempty"`
+	ActingFor string  `json:"acting_for,omitempty"`
 }
 
 // identity is the canonical form of the approver's name, when it differs

@@ -63,6 +63,7 @@ func (a *Activities) NotifyApprovers(ctx task.ActivityContext) (any, error) {
 		return nil, fmt.Errorf("read %s input: expires_at: %w", NotifyActivityName, err)
 	}
 	notices := a.notices(in.Request, in.Kind, in.Approvers, expires)
+	notices = append(notices, a.delegateNotices(ctx.Context(), in.Request, in.Kind, in.Approvers, expires, a.now())...)
 	for i := range notices {
 		notices[i].Occasion = in.Occasion
 	}

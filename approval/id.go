@@ -28,6 +28,9 @@ func ValidateID(id string) error {
 		return &FieldError{Field: "request_id",
 			Reason: fmt.Sprintf("must be 1 to %d letters, digits, '.', '_', ':' or '-', starting with a letter or digit", MaxIDLength)}
 	}
+	if strings.HasPrefix(id, DelegationsIDPrefix) {
+		return &FieldError{Field: "request_id", Reason: fmt.Sprintf("must not begin with %q, which names the delegations of a person", DelegationsIDPrefix)}
+	}
 	if parent, ok := strings.CutSuffix(id, callbackSuffix); ok {
 		return &FieldError{Field: "request_id",
 			Reason: fmt.Sprintf("must not end in %q: %q is the ID of the callback orchestration of approval %q", callbackSuffix, id, parent)}

@@ -54,10 +54,11 @@ type Tally struct {
 	Groups []GroupRule
 }
 
-// VoteOf returns who's recorded vote, if any.
+// VoteOf returns who's recorded vote, if any: cast by them, or for them
+// by a delegate.
 func (t Tally) VoteOf(who string) (Vote, bool) {
 	for _, v := range t.Votes {
-		if SamePerson(v.Approver, who) {
+		if SamePerson(v.Approver, who) || v.ActingFor != "" && SamePerson(v.ActingFor, who) {
 			return v, true
 		}
 	}
@@ -65,17 +66,20 @@ func (t Tally) VoteOf(who string) (Vote, bool) {
 }
 
 // Holds reports whether d is recorded: its approver voted this way, with
-// these comments.
+// these comments; themselves, not a delegate for them.
 func (t Tally) Holds(d Decision) bool {
 	in := d.processInput("")
 	v, ok := t.VoteOf(in.Approver)
-	return ok && v.Approved == in.IsApproved && v.Comments == in.Comments
+	return ok && SamePerson(v.Approver, in.Approver) && v.Approved == in.IsApproved && v.Comments == in.Comments
 }
 
 // Add records v unless its approver has voted already (the first vote of a
 // person stands), and reports whether it was recorded.
 func (t *Tally) Add(v Vote) bool {
 	if _, voted := t.VoteOf(v.Approver); voted {
+		return false
+	}
+	if _, voted := t.VoteOf(v.ActingFor); v.ActingFor != "" && voted {
 		return false
 	}
 	t.Votes = append(t.Votes, v)

@@ -125,6 +125,9 @@ func (s Standing) Check(a Attempt) error {
 		}
 		return &Refusal{Reason: ReasonUnsupported, Detail: "this approval asks for several decisions and its workflow does not say it counts them (a worker keeping the sample's contract would take the first for the outcome), so nothing was sent"}
 	}
+	if a.ActingFor != "" {
+		return s.checkActing(a)
+	}
 	if err := s.Entitled(a.Who, a.Groups...); err != nil {
 		return err
 	}

@@ -31,7 +31,7 @@ func Register(r *task.TaskRegistry, acts *Activities) error {
 	if err := r.AddActivityN(CallbackActivityName, acts.DeliverCallback); err != nil {
 		return fmt.Errorf("register %s: %w", CallbackActivityName, err)
 	}
-	return nil
+	return RegisterDelegations(r)
 }
 
 // Orchestrate is the human_interaction_orchestrator: submit the request, wait
@@ -445,6 +445,9 @@ func (d Decision) String() string {
 		who = UnknownApprover
 	}
 	s := verdict + " by " + who
+	if d.ActingFor != "" {
+		s += " for " + d.ActingFor
+	}
 	if in.Comments != "" {
 		s += ": “" + in.Comments + "”"
 	}
@@ -469,6 +472,6 @@ func (d Decision) processInput(requestID string) ProcessInput {
 	if d.Approver != nil {
 		in.Approver = *d.Approver
 	}
-	in.ApproverOID, in.Channel, in.Auth = d.ApproverOID, d.Channel, d.Auth
+	in.ApproverOID, in.Channel, in.Auth, in.ActingFor = d.ApproverOID, d.Channel, d.Auth, d.ActingFor
 	return in
 }

@@ -93,6 +93,9 @@ func summary(st approval.State, now time.Time) *dashboard.Summary {
 		if st.Result.Approver != "" {
 			text += " by " + st.Result.Approver
 		}
+		if st.Result.ActingFor != "" {
+			text += " for " + st.Result.ActingFor
+		}
 		return &dashboard.Summary{Text: text, Tone: tones[st.Result.Status]}
 	case st.Status == approval.StatusTerminated, st.Status == approval.StatusFailed:
 		// The instance's status says which; the reason is what to add.

@@ -45,6 +45,7 @@ func TestSummaries(t *testing.T) {
 			"Awaiting decision · due in 1h 59m", dashboard.ToneWaiting},
 		{"approved", instance(api.RUNTIME_STATUS_COMPLETED, "", `{"status":"Approved","approver":"bob"}`), "Approved by bob", dashboard.ToneGood},
 		{"rejected", instance(api.RUNTIME_STATUS_COMPLETED, "", `{"status":"Rejected","approver":"bob"}`), "Rejected by bob", dashboard.ToneBad},
+		{"approved by a delegate", instance(api.RUNTIME_STATUS_COMPLETED, "", `{"status":"Approved","approver":"bob","acting_for":"alice"}`), "Approved by bob for alice", dashboard.ToneGood},
 		{"timed out", instance(api.RUNTIME_STATUS_COMPLETED, "", `{"status":"Timeout"}`), "Timed out", dashboard.ToneEnded},
 		{"withdrawn", instance(api.RUNTIME_STATUS_COMPLETED, "", `{"status":"Withdrawn","approver":"ana"}`), "Withdrawn by ana", dashboard.TonePlain},
 		{"terminated, with its reason", instance(api.RUNTIME_STATUS_TERMINATED, "", `"gone"`), "No outcome · gone", dashboard.ToneEnded},
@@ -84,9 +85,10 @@ func TestNotesOnDecisions(t *testing.T) {
 		return e
 	}
 	for payload, want := range map[string]string{
-		`{"is_approved":true,"approver":"bob","comments":"fine"}`: "Approved by bob: “fine”",
-		`{"is_approved":false,"approver":"bob"}`:                  "Rejected by bob",
-		`{}`:                                                      "Rejected by Unknown",
+		`{"is_approved":true,"approver":"bob","comments":"fine"}`:    "Approved by bob: “fine”",
+		`{"is_approved":true,"approver":"bob","acting_for":"alice"}`: "Approved by bob for alice",
+		`{"is_approved":false,"approver":"bob"}`:                     "Rejected by bob",
+		`{}`:                                                         "Rejected by Unknown",
 		`{"action":"withdraw","approver":"ana","comments":"bought elsewhere"}`: "Withdrawn by ana: “bought elsewhere”",
 		`not json`: "",
 	} {

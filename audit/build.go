@@ -46,7 +46,7 @@ func Of(st approval.State) []Entry {
 				action = ActionWithdraw
 			}
 			entries = append(entries, Entry{Approval: st.ID, At: out.ProcessedAt, Event: EventDecided, Actor: out.Approver,
-				Identity: out.ApproverIdentity, ObjectID: out.ApproverOID, Channel: string(out.Channel), Auth: string(out.Auth),
+				Identity: out.ApproverIdentity, ObjectID: out.ApproverOID, ActingFor: out.ActingFor, Channel: string(out.Channel), Auth: string(out.Auth),
 				Action: action, Comments: out.Comments})
 		}
 	}

@@ -57,9 +57,9 @@ var requested = audit.Entry{Approval: "req-1", At: "2026-12-01T09:00:00Z", Event
 // channel and authentication it came by, is read from the outcome.
 func TestAuditOfOneDecision(t *testing.T) {
 	st := state(t, api.RUNTIME_STATUS_COMPLETED, seedInput, "",
-		`{"request_id":"req-1","status":"Approved","processed_at":"2026-12-01T10:30:00Z","approver":"Bob","comments":"fine","approver_identity":"bob","channel":"page","auth":"signed_link"}`)
+		`{"request_id":"req-1","status":"Approved","processed_at":"2026-12-01T10:30:00Z","approver":"Bob","comments":"fine","approver_identity":"bob","acting_for":"dee","channel":"page","auth":"signed_link"}`)
 	wantEntries(t, audit.Of(st), requested,
-		audit.Entry{Approval: "req-1", At: "2026-12-01T10:30:00Z", Event: audit.EventDecided, Actor: "Bob", Identity: "bob",
+		audit.Entry{Approval: "req-1", At: "2026-12-01T10:30:00Z", Event: audit.EventDecided, Actor: "Bob", Identity: "bob", ActingFor: "dee",
 			Channel: "page", Auth: "signed_link", Action: "approve", Comments: "fine"},
 		audit.Entry{Approval: "req-1", At: "2026-12-01T10:30:00Z", Event: audit.EventEnded, Status: "Approved"})
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/approvals-go/approvals/config"
 	"github.com/approvals-go/approvals/dts"
 	"github.com/approvals-go/approvals/httpapi"
+	"github.com/approvals-go/approvals/internal/delegations"
 	"github.com/approvals-go/approvals/internal/wire"
 )
 
@@ -78,6 +79,7 @@ func Serve(ctx context.Context, lis net.Listener, cfg config.Handler, log *slog.
 		httpapi.Options{PublicBaseURL: cfg.PublicBaseURL, TrustForwarded: cfg.TrustForwarded, Hosts: []string{cfg.SiteHostname},
 			DecisionWait: cfg.DecisionWait, Identity: cfg.Identity, Links: links, Logger: log,
 			CheckCallback: callbacks.CheckURL, Groups: groups, Audit: sealer,
+			Delegations: delegations.New(conn, dts.Logger(log)),
 			// App Service sets WEBSITE_HOSTNAME: the Functions host, which
 			// checks the machine routes' function keys, is in front.
 			FunctionKeys: cfg.SiteHostname != ""})

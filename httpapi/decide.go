@@ -102,6 +102,7 @@ var refusalStatus = map[approval.Reason]int{
 	// Nothing is left for this member to decide: the state of the
 	// approval, not who they are, refuses them.
 	approval.ReasonGroupComplete: http.StatusConflict,
+	approval.ReasonNotDelegated:  http.StatusForbidden,
 }
 
 // judge reads approval id, asks the rules whether d may be taken now, and
@@ -116,6 +117,10 @@ func (s *server) judge(w http.ResponseWriter, r *http.Request, id string, d appr
 	now := time.Now()
 	d.ResponseTime = approval.FormatTime(now)
 	d.Groups = st.Request.GroupsHeld(d.Groups)
+	d, p = s.actingFor(w, r, st, d, now)
+	if p != nil {
+		return failed(p)
+	}
 	err := st.Check(d.Attempt(now))
 	if err == nil {
 		return s.deliver(w, r, st, d)

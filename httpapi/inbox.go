@@ -52,8 +52,11 @@ type inboxQuery struct {
 	approver string
 	// groups are the approver groups approver holds.
 	groups []string
-	size   int
-	cursor listCursor
+	// delegators are the chains by which approver may decide for
+	// others now (see delegatedTo).
+	delegators [][]approval.Delegation
+	size       int
+	cursor     listCursor
 }
 
 func (q inboxQuery) match(st approval.State) bool {
@@ -65,7 +68,7 @@ func (q inboxQuery) match(st approval.State) bool {
 		return true
 	case st.Pending():
 		// What waits for them: not what they decided already.
-		return st.Check(approval.Attempt{Who: q.approver, Groups: q.groups}) == nil
+		return st.Check(approval.Attempt{Who: q.approver, Groups: q.groups}) == nil || q.actingFor(st) != ""
 	}
 	return st.Entitled(q.approver, q.groups...) == nil
 }
@@ -307,6 +310,10 @@ func (s *server) answerList(w http.ResponseWriter, r *http.Request, q inboxQuery
 	q.groups = s.viewerGroups(r, q.approver)
 	ctx, cancel := context.WithTimeout(r.Context(), s.opts.CallTimeout)
 	defer cancel()
+	if err := s.delegatedTo(ctx, &q); err != nil {
+		writeProblem(w, r, *s.schedulerFailed(w, r, "read delegations", err))
+		return
+	}
 	found, next, err := s.find(ctx, q)
 	if status.Code(err) == codes.InvalidArgument {
 		writeProblem(w, r, *badRequest("continuation", "continuation is no longer valid; start the list again"))
@@ -351,7 +358,7 @@ func (s *server) answerList(w http.ResponseWriter, r *http.Request, q inboxQuery
 		model.Status = q.statuses[0]
 	}
 	for _, st := range found {
-		model.Rows = append(model.Rows, inboxRow{St: st, Link: approval.ReviewURL("", st.ID)})
+		model.Rows = append(model.Rows, inboxRow{St: st, Link: approval.ReviewURL("", st.ID), ActingFor: q.actingFor(st)})
 	}
 	if model.Route == ReviewPath && model.Status == approval.StatusPending && q.approver != "" {
 		model.Bulk = true
@@ -391,4 +398,6 @@ type inboxRow struct {
 	St approval.State
 	// Link is the approval's review page.
 	Link string
+	// ActingFor is whom the viewer decides it for, by delegation.
+	ActingFor string
 }

@@ -24,7 +24,7 @@ var templates embed.FS
 
 // pages are parsed once, when the program starts; a template that does
 // not parse stops it at once rather than on a person's first visit.
-var pages = parsePages("approval", "inbox", "error")
+var pages = parsePages("approval", "inbox", "error", "away")
 
 func parsePages(names ...string) map[string]*template.Template {
 	layout := template.Must(template.New("layout.html").Funcs(template.FuncMap{
@@ -221,6 +221,10 @@ type formModel struct {
 	// Groups are the groups the viewer may decide for, when more than
 	// one: the form lets them choose.
 	Groups []string
+	// ActingFor is whom As decides for, by a delegation holding until
+	// ActingUntil.
+	ActingFor   string
+	ActingUntil time.Time
 }
 
 // approvalPage shows an approval, with a form while the viewer may decide.
@@ -249,7 +253,16 @@ func (s *server) approvalPage(w http.ResponseWriter, r *http.Request, code int, 
 		data.Refresh = 3
 	case form.as.name != "":
 		attempt := approval.Attempt{Who: form.as.name, At: now, Groups: s.groupsOf(form.as)}
-		err := st.Check(attempt)
+		acting, err := s.delegation(r, st, form.as.name, now)
+		if err != nil {
+			s.log.Warn("delegations not read for a page", "id", st.ID, "err", err)
+			m.Info = "Whether someone delegated this request to you could not be read just now. Reload the page in a moment."
+			break
+		}
+		if acting != nil {
+			attempt.ActingFor = acting.For
+		}
+		err = st.Check(attempt)
 		if r, refused := approval.RefusalOf(err); refused && r.Reason == approval.ReasonAlreadyVoted {
 			v, _ := (approval.Tally{Votes: st.Progress.Decisions}).VoteOf(form.as.name)
 			m.Voted, m.Waiting = &v, stillToDecide(st)
@@ -260,6 +273,9 @@ func (s *server) approvalPage(w http.ResponseWriter, r *http.Request, code int, 
 		}
 		m.Form = &formModel{Action: form.action, Token: form.token, As: form.as.name, Comments: form.comments,
 			Groups: st.Standing().Choices(attempt)}
+		if acting != nil {
+			m.Form.ActingFor, m.Form.ActingUntil = acting.For, acting.Until()
+		}
 	case form.askName:
 		m.Form = &formModel{Action: form.action, AskName: true, Name: form.name, Comments: form.comments}
 	case s.appService():

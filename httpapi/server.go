@@ -92,7 +92,10 @@ type Options struct {
 	// Groups says who is in which approver group besides what a signed-in
 	// principal's groups claim says (see groupsOf). Nil for no file.
 	Groups *approval.Directory
-	Logger *slog.Logger
+	// Delegations keeps people's delegations; nil serves none, and
+	// decisions are then never made for another.
+	Delegations DelegationStore
+	Logger      *slog.Logger
 }
 
 type server struct {
@@ -143,6 +146,9 @@ func New(orch Orchestrations, opts Options) http.Handler {
 	r.Handle(WithdrawPath, methods{http.MethodPost: s.withdraw})
 	r.Handle(AuditPath, methods{http.MethodGet: s.auditTrail})
 	r.Handle(AuditExportPath, methods{http.MethodGet: s.auditExport})
+	r.Handle(DelegationsPath, methods{http.MethodPost: s.delegate, http.MethodGet: s.delegations})
+	r.Handle(DelegationPath, methods{http.MethodDelete: s.revoke})
+	r.Handle(AwayPath, methods{http.MethodGet: s.people(s.away), http.MethodPost: s.people(s.awayPost)})
 	r.Handle(ReviewPath, methods{http.MethodGet: s.people(s.inbox), http.MethodPost: s.people(s.inboxDecide)})
 	r.Handle(ReviewPagePath, methods{http.MethodGet: s.people(s.review), http.MethodPost: s.people(s.reviewDecide)})
 	r.Handle(AssetPath, methods{http.MethodGet: serveAsset})

@@ -166,14 +166,15 @@ func TestExcludedPathMatching(t *testing.T) {
 }
 
 // The two kinds of caller, told apart by the route's first segment:
-// machines hold a function key (the approvals, and the export of their
-// audit trails); people have a browser, which opens the review pages and
-// loads their static files.
+// machines hold a function key (the approvals, the export of their audit
+// trails, and delegations given, listed and revoked through the API);
+// people have a browser, which opens the review pages, the away page and
+// their static files.
 const machineRoot = "approvals"
 
-var machineRoots = []string{machineRoot, "audit"}
+var machineRoots = []string{machineRoot, "audit", "delegations"}
 
-var peopleRoots = []string{"review", "assets"}
+var peopleRoots = []string{"review", "assets", "away"}
 
 // TestFunctionAuthLevels: every route is either a machine route, which
 // takes a function key, or a people route, anonymous to the Functions host
@@ -345,7 +346,8 @@ func TestSignIn(t *testing.T) {
 // pages' assets are the same for everyone. Every folder must be in one
 // list, so a new route is placed before it ships.
 var (
-	principalFunctions   = []string{"SubmitDecision", "SubmitBulkDecisions", "WithdrawApproval", "ReviewDecision", "ReviewApproval", "ReviewInbox", "ListApprovals"}
+	principalFunctions = []string{"SubmitDecision", "SubmitBulkDecisions", "WithdrawApproval", "ReviewDecision", "ReviewApproval", "ReviewInbox", "ListApprovals",
+		"CreateDelegation", "ListDelegations", "RevokeDelegation", "AwayPage"}
 	noPrincipalFunctions = []string{"StartApproval", "GetApproval", "PageAssets", "GetAuditTrail", "ExportAudit"}
 	// What a function key alone must still do with sign-in on.
 	keyOnlyFunctions = []string{"StartApproval", "GetApproval", "ListApprovals", "GetAuditTrail", "ExportAudit"}

@@ -280,7 +280,8 @@ module workerTaskHubRole './modules/taskhub-role.bicep' = {
 // scaler's source is not public, and Microsoft's autoscaling sample gives its
 // scaler identity Durable Task Data Contributor, which can also start, raise
 // events and purge. Durable Task Data Reader adds reading orchestrations and
-// their metadata, and nothing that changes the task hub.
+// their metadata, and nothing that changes the task hub; the worker's notices
+// also read people's delegations (each a small orchestration) with it.
 module workerTaskHubReaderRole './modules/taskhub-role.bicep' = {
   name: 'worker-taskhub-reader-role'
   scope: rg

@@ -57,6 +57,10 @@ type message struct {
 	// DeliveryID is the same on every retry of this notice, so that
 	// receivers can drop duplicates, and differs between occasions.
 	DeliveryID string
+	// ActingFor is the approver whose delegate Approver is; Delegates,
+	// on a notice to a delegator, who was asked in their place.
+	ActingFor string
+	Delegates string
 }
 
 // deliveryNamespace scopes the delivery ids derived from notices.
@@ -74,6 +78,8 @@ func messageOf(n approval.Notice) message {
 		Page:      n.URL,
 		Deadline:  n.ExpiresAt,
 		Occasion:  n.Occasion,
+		ActingFor: n.ActingFor,
+		Delegates: n.Delegates,
 	}
 	if m.Kind == "" {
 		m.Kind = approval.NoticeRequest
@@ -90,17 +96,33 @@ func messageOf(n approval.Notice) message {
 // Title is the one-line summary of a notice: the e-mail subject, the card
 // heading.
 func (m message) Title() string {
+	head := "Approval requested"
 	switch m.Kind {
 	case approval.NoticeReminder:
-		return "Reminder: approval still waiting: " + oneLine(m.Item, 80)
+		head = "Reminder: approval still waiting"
 	case approval.NoticeEscalation:
-		return "Escalated to you: approval waiting: " + oneLine(m.Item, 80)
+		head = "Escalated to you: approval waiting"
+	case approval.NoticeDelegated:
+		head = "Your delegate was asked"
 	}
-	return "Approval requested: " + oneLine(m.Item, 80)
+	if m.ActingFor != "" {
+		head += ", for " + m.ActingFor
+	}
+	return head + ": " + oneLine(m.Item, 80)
 }
 
 // Lead is the sentence that opens a notice.
 func (m message) Lead() string {
+	if m.Kind == approval.NoticeDelegated {
+		verb := "was"
+		if strings.Contains(m.Delegates, ", ") {
+			verb = "were"
+		}
+		return "You delegated your approvals: " + m.Delegates + " " + verb + " asked to decide this request from " + m.Requester + " for you. You may still decide it yourself."
+	}
+	if m.ActingFor != "" {
+		return m.ActingFor + " delegated their approvals to you: " + m.Requester + " asks for a decision, which you make for " + m.ActingFor + "."
+	}
 	switch m.Kind {
 	case approval.NoticeReminder:
 		return m.Requester + " is still waiting for a decision on this request."

@@ -15,6 +15,7 @@ import (
 	"github.com/approvals-go/approvals/config"
 	"github.com/approvals-go/approvals/dts"
 	"github.com/approvals-go/approvals/dts/mgmt"
+	"github.com/approvals-go/approvals/internal/delegations"
 	"github.com/approvals-go/approvals/internal/wire"
 	"github.com/approvals-go/approvals/notify"
 )
@@ -71,6 +72,7 @@ func Run(ctx context.Context, cfg config.Worker, log *slog.Logger, extra ...noti
 		return err
 	}
 	defer conn.Close()
+	acts.Delegations = delegations.New(conn, dts.Logger(log))
 	listener := NewListener(conn, task.NewTaskExecutor(r), ListenerOptions{
 		MaxOrchestrations: sched.MaxOrchestrationWorkItems,
 		MaxActivities:     sched.MaxActivityWorkItems,
