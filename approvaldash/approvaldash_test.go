@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -115,6 +116,9 @@ func TestDecideAsksTheRules(t *testing.T) {
 	if !ok {
 		t.Fatal("a waiting approval cannot be decided")
 	}
+	if p := (App{}).Page(waiting); !slices.Equal(p.Open, []string{decide.Name}) || p.Summary == nil || p.Panel == nil {
+		t.Errorf("a waiting approval's page: %+v, want its summary, its panel and decide open", p)
+	}
 	for _, c := range []struct {
 		form    url.Values
 		problem string
@@ -143,6 +147,14 @@ func TestDecideAsksTheRules(t *testing.T) {
 		if _, ok := decide.Open(in); ok {
 			t.Errorf("an approval %s can be decided", in.RuntimeStatus)
 		}
+		if p := (App{}).Page(in); len(p.Open) != 0 {
+			t.Errorf("an approval %s offers %v on its page", in.RuntimeStatus, p.Open)
+		}
+	}
+	other := instance(api.RUNTIME_STATUS_RUNNING, `{"x":1}`, "")
+	other.Name = "something_else"
+	if p := (App{}).Page(other); p.Summary != nil || p.Panel != nil || p.Open != nil {
+		t.Errorf("another orchestration's page: %+v", p)
 	}
 }
 
@@ -151,5 +163,18 @@ func TestDecideAsksTheRules(t *testing.T) {
 func TestTheDashboardTakesIt(t *testing.T) {
 	if _, err := dashboard.New(dashboard.Options{Hubs: []dashboard.Hub{&raiser{}}, App: App{}}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// BenchmarkInstancePage measures what the dashboard asks of the app for
+// one instance's page of a waiting approval.
+func BenchmarkInstancePage(b *testing.B) {
+	in := instance(api.RUNTIME_STATUS_RUNNING, `{"request_id":"a-1","status":"Pending","submitted_at":"2026-01-01T00:00:00Z","expires_at":"2999-01-01T00:00:00Z"}`, "")
+	in.SerializedInput = `{"request_id":"a-1","requester":"ana","item":"Laptop, 1200 EUR","approvers":["bob","carol","dan"],"required":2,"timeout_hours":24}`
+	b.ReportAllocs()
+	for b.Loop() {
+		if p := (App{}).Page(in); p.Summary == nil || p.Panel == nil || len(p.Open) != 1 {
+			b.Fatalf("%+v", p)
+		}
 	}
 }
