@@ -30,6 +30,7 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
 )
@@ -221,6 +222,21 @@ func NewMessage(t testing.TB, name protoreflect.FullName) protoreflect.Message {
 		t.Fatalf("find %s: %v", name, err)
 	}
 	return mt.New()
+}
+
+// Reread reads m's wire form as the message name, as the other end of a
+// connection that knows name does.
+func Reread(t testing.TB, m proto.Message, name protoreflect.FullName) protoreflect.Message {
+	t.Helper()
+	b, err := proto.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	into := NewMessage(t, name)
+	if err := proto.Unmarshal(b, into.Interface()); err != nil {
+		t.Fatal(err)
+	}
+	return into
 }
 
 // SetField sets a known field of m by name.
