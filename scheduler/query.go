@@ -221,14 +221,7 @@ func (r *Reader) ListInstanceIDs(ctx context.Context, q mgmt.IDQuery) (mgmt.IDPa
 		where = append(where, `(completed_at, id) > (?, ?)`)
 		args = append(args, after.Int64, q.LastInstanceKey)
 	}
-	if !q.CompletedFrom.IsZero() {
-		where = append(where, `completed_at >= ?`)
-		args = append(args, q.CompletedFrom.UnixNano())
-	}
-	if !q.CompletedTo.IsZero() {
-		where = append(where, `completed_at < ?`)
-		args = append(args, q.CompletedTo.UnixNano())
-	}
+	where, args = within(where, args, "completed_at", q.CompletedFrom, q.CompletedTo)
 	rows, err := r.query(ctx, `SELECT id FROM instances WHERE `+strings.Join(where, ` AND `)+` ORDER BY completed_at, id LIMIT ?`, append(args, size+1)...)
 	if err != nil {
 		return mgmt.IDPage{}, fmt.Errorf("list instance IDs: %w", err)
