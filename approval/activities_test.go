@@ -2,7 +2,6 @@ package approval_test
 
 import (
 	"context"
-	"encoding/json"
 	"log/slog"
 	"net/url"
 	"slices"
@@ -14,19 +13,6 @@ import (
 	"github.com/approvals-go/approvals/approval"
 	"github.com/approvals-go/approvals/dts/dtstest"
 )
-
-// activityInput is the ActivityContext an activity sees, holding input.
-type activityInput struct{ input any }
-
-func (a activityInput) GetInput(v any) error {
-	raw, err := json.Marshal(a.input)
-	if err != nil {
-		return err
-	}
-	return json.Unmarshal(raw, v)
-}
-
-func (activityInput) Context() context.Context { return context.Background() }
 
 // notices records what is sent, possibly from several goroutines, in
 // the order of the approvers' names.
@@ -53,7 +39,7 @@ func TestSubmitSendsEachApproverASignedLink(t *testing.T) {
 	acts := &approval.Activities{BaseURL: "https://approvals.example", Notifier: sent, Links: links, Now: func() time.Time { return now }}
 	req := approval.Request{RequestID: "exp-7", Requester: "ana", Item: "laptop", TimeoutHours: hours(2 * time.Hour),
 		Approver: "bob", Approvers: []string{"carol", "BOB"}}
-	out, err := acts.SubmitApprovalRequest(activityInput{req})
+	out, err := acts.SubmitApprovalRequest(dtstest.Activity{Input: req})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +63,7 @@ func TestSubmitSendsEachApproverASignedLink(t *testing.T) {
 
 	logs := &dtstest.Logs{}
 	acts.Notifier = approval.LogNotifier{Logger: slog.New(slog.NewJSONHandler(logs, nil))}
-	if _, err := acts.SubmitApprovalRequest(activityInput{req}); err != nil {
+	if _, err := acts.SubmitApprovalRequest(dtstest.Activity{Input: req}); err != nil {
 		t.Fatal(err)
 	}
 	if strings.Contains(logs.String(), "token=") || strings.Count(logs.String(), "approval requested") != 2 {
@@ -89,7 +75,7 @@ func TestSubmitSendsEachApproverASignedLink(t *testing.T) {
 func TestSubmitWithoutApproversSendsThePlainLink(t *testing.T) {
 	sent := &notices{}
 	acts := &approval.Activities{BaseURL: "http://localhost:7071", Notifier: sent, Links: signer(t, keyA, "")}
-	if _, err := acts.SubmitApprovalRequest(activityInput{approval.Request{RequestID: "exp-8", Requester: "ana", Item: "pen"}}); err != nil {
+	if _, err := acts.SubmitApprovalRequest(dtstest.Activity{Input: approval.Request{RequestID: "exp-8", Requester: "ana", Item: "pen"}}); err != nil {
 		t.Fatal(err)
 	}
 	if len(sent.got) != 1 || sent.got[0].Signed || sent.got[0].URL != "http://localhost:7071/api/review/exp-8" {
@@ -102,7 +88,7 @@ func TestSubmitWithoutApproversSendsThePlainLink(t *testing.T) {
 func TestSubmitDefersNoticesWhenAsked(t *testing.T) {
 	sent := &notices{}
 	acts := &approval.Activities{BaseURL: "http://localhost:7071", Notifier: sent}
-	out, err := acts.SubmitApprovalRequest(activityInput{approval.SubmitInput{
+	out, err := acts.SubmitApprovalRequest(dtstest.Activity{Input: approval.SubmitInput{
 		Request: approval.Request{RequestID: "exp-9", Requester: "ana", Item: "pen", Approver: "bob"}, DeferNotices: true}})
 	if err != nil {
 		t.Fatal(err)
@@ -115,7 +101,7 @@ func TestSubmitDefersNoticesWhenAsked(t *testing.T) {
 // The outcome keeps the name as given, and the form it was compared by.
 func TestProcessRecordsTheIdentity(t *testing.T) {
 	acts := approval.NewActivities("http://localhost:7071", slog.New(slog.DiscardHandler))
-	out, err := acts.ProcessApproval(activityInput{approval.ProcessInput{RequestID: "exp", IsApproved: true, Approver: " ＢＯＢ@Example.com.", ApproverOID: "oid-1"}})
+	out, err := acts.ProcessApproval(dtstest.Activity{Input: approval.ProcessInput{RequestID: "exp", IsApproved: true, Approver: " ＢＯＢ@Example.com.", ApproverOID: "oid-1"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/approvals-go/approvals/approval"
+	"github.com/approvals-go/approvals/dts/dtstest"
 )
 
 var (
@@ -263,7 +264,7 @@ func TestRemindersGoToDelegates(t *testing.T) {
 	req := approval.Request{RequestID: "exp-9", Requester: "rita", Item: "laptop", Approvers: []string{"alice", "dan"}}
 	in := approval.NotifyInput{Request: req, Kind: approval.NoticeReminder, Approvers: []string{"alice", "dan"},
 		ExpiresAt: approval.FormatTime(now.Add(time.Hour)), Occasion: 2}
-	if _, err := acts.NotifyApprovers(activityInput{in}); err != nil {
+	if _, err := acts.NotifyApprovers(dtstest.Activity{Input: in}); err != nil {
 		t.Fatal(err)
 	}
 	var got []string

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/approvals-go/approvals/approval"
+	"github.com/approvals-go/approvals/dts/dtstest"
 )
 
 var errRefused = errors.New("refused")
@@ -105,7 +106,7 @@ func TestNotifyApproversRetriesASingleNotifier(t *testing.T) {
 		Delivery: approval.Delivery{Attempts: 2, Backoff: time.Millisecond}}
 	in := approval.NotifyInput{Request: approval.Request{RequestID: "exp-9", Requester: "ana", Item: "desk"},
 		Kind: approval.NoticeReminder, Approvers: []string{"bob", "carol"}, ExpiresAt: approval.FormatTime(time.Now().Add(time.Hour))}
-	sent, err := acts.NotifyApprovers(activityInput{in})
+	sent, err := acts.NotifyApprovers(dtstest.Activity{Input: in})
 	if err != nil || sent != 2 || f.tries("bob") != 2 || f.tries("carol") != 2 {
 		t.Fatalf("sent %v (%v) after %d and %d attempts; want both delivered at the second", sent, err, f.tries("bob"), f.tries("carol"))
 	}

@@ -112,14 +112,19 @@ func summary(st approval.State, now time.Time) *dashboard.Summary {
 	return &dashboard.Summary{Text: "Being submitted", Tone: dashboard.ToneWaiting}
 }
 
-// Panel is the approval as its read model has it: request, approvers,
-// deadline and outcome.
-func (App) Panel(in *mgmt.Instance) *dashboard.Part {
+// Page is an approval's state in a few words, the approval as its read
+// model has it (request, approvers, deadline and outcome) and whether it
+// can be decided, from one reading of its state.
+func (App) Page(in *mgmt.Instance) dashboard.Page {
 	st, ok := approval.StateOf(&in.OrchestrationMetadata)
 	if !ok {
-		return nil
+		return dashboard.Page{}
 	}
-	return &dashboard.Part{Template: "approval-panel", Data: st}
+	p := dashboard.Page{Summary: summary(st, time.Now()), Panel: &dashboard.Part{Template: "approval-panel", Data: st}}
+	if decidable(st, in) {
+		p.Open = []string{decideName}
+	}
+	return p
 }
 
 // Note says what a decision in a history decided, and by whom.
@@ -137,7 +142,7 @@ func (App) Note(e *backend.HistoryEvent) string {
 
 // decide approves or rejects a pending approval from the dashboard.
 var decide = dashboard.Action{
-	Name: "decide", Label: "Approve or reject",
+	Name: decideName, Label: "Approve or reject",
 	Title: "Approve or reject", Verb: "Send decision",
 	Explain: "Raises the approval's own approval_response event, exactly as the approval page and the HTTP API do.",
 	Form:    "approval-decide",
@@ -146,11 +151,20 @@ var decide = dashboard.Action{
 		if !ok {
 			return nil, false
 		}
-		return &st, st.Pending() && in.RuntimeStatus == api.RUNTIME_STATUS_RUNNING
+		return &st, decidable(st, in)
 	},
 	Do:     send,
 	Notice: "decided",
 	Done:   "Decision sent as approval_response. The orchestration completes once it processes it.",
+}
+
+// decideName names the decide action in its URL.
+const decideName = "decide"
+
+// decidable says whether an approval waits for a decision the dashboard
+// can send: a suspended one would only keep it.
+func decidable(st approval.State, in *mgmt.Instance) bool {
+	return st.Pending() && in.RuntimeStatus == api.RUNTIME_STATUS_RUNNING
 }
 
 // send raises the decision the form makes, if the rules let its approver

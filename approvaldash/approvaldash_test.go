@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"html/template"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -118,6 +119,9 @@ func TestDecideAsksTheRules(t *testing.T) {
 	if !ok {
 		t.Fatal("a waiting approval cannot be decided")
 	}
+	if p := (App{}).Page(waiting); !slices.Equal(p.Open, []string{decide.Name}) || p.Summary == nil || p.Panel == nil {
+		t.Errorf("a waiting approval's page: %+v, want its summary, its panel and decide open", p)
+	}
 	for _, c := range []struct {
 		form    url.Values
 		problem string
@@ -147,6 +151,14 @@ func TestDecideAsksTheRules(t *testing.T) {
 		if _, ok := decide.Open(in); ok {
 			t.Errorf("an approval %s can be decided", in.RuntimeStatus)
 		}
+		if p := (App{}).Page(in); len(p.Open) != 0 {
+			t.Errorf("an approval %s offers %v on its page", in.RuntimeStatus, p.Open)
+		}
+	}
+	other := instance(api.RUNTIME_STATUS_RUNNING, `{"x":1}`, "")
+	other.Name = "something_else"
+	if p := (App{}).Page(other); p.Summary != nil || p.Panel != nil || p.Open != nil {
+		t.Errorf("another orchestration's page: %+v", p)
 	}
 }
 
@@ -168,7 +180,7 @@ func TestGroupProgress(t *testing.T) {
 	if err != nil || got == nil || !strings.HasPrefix(got.Text, "Awaiting decision · finance 1 of 2, security 0 of 1 · due") {
 		t.Fatalf("summary = %+v %v", got, err)
 	}
-	part := App{}.Panel(in)
+	part := App{}.Page(in).Panel
 	tmpl := template.Must(template.New("").Funcs(template.FuncMap{"time": fmt.Sprint, "ago": fmt.Sprint}).Parse(templates))
 	var b strings.Builder
 	if err := tmpl.ExecuteTemplate(&b, part.Template, part.Data); err != nil {
@@ -176,5 +188,18 @@ func TestGroupProgress(t *testing.T) {
 	}
 	if !strings.Contains(b.String(), "<dt>Groups</dt><dd>finance: 1 of 2 — carol; security: 0 of 1</dd>") {
 		t.Fatalf("panel:\n%s", b.String())
+	}
+}
+
+// BenchmarkInstancePage measures what the dashboard asks of the app for
+// one instance's page of a waiting approval.
+func BenchmarkInstancePage(b *testing.B) {
+	in := instance(api.RUNTIME_STATUS_RUNNING, `{"request_id":"a-1","status":"Pending","submitted_at":"2026-01-01T00:00:00Z","expires_at":"2999-01-01T00:00:00Z"}`, "")
+	in.SerializedInput = `{"request_id":"a-1","requester":"ana","item":"Laptop, 1200 EUR","approvers":["bob","carol","dan"],"required":2,"timeout_hours":24}`
+	b.ReportAllocs()
+	for b.Loop() {
+		if p := (App{}).Page(in); p.Summary == nil || p.Panel == nil || len(p.Open) != 1 {
+			b.Fatalf("%+v", p)
+		}
 	}
 }

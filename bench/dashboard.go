@@ -11,7 +11,6 @@ import (
 	"os"
 	"runtime"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/microsoft/durabletask-go/api"
@@ -59,12 +58,8 @@ type DashboardReport struct {
 	Go     string          `json:"go"`
 	Config DashboardConfig `json:"config"`
 	Pages  []PageFigure    `json:"pages"`
-	// Throughput without and with the instance list polled once a second,
-	// each the mean of alternating phases.
-	StartPerSecond          float64 `json:"start_per_second"`
-	StartPerSecondPolled    float64 `json:"start_per_second_polled"`
-	DecisionPerSecond       float64 `json:"decision_per_second"`
-	DecisionPerSecondPolled float64 `json:"decision_per_second_polled"`
+	// Throughput without and with the instance list polled once a second.
+	Polling
 }
 
 func (c DashboardConfig) say(format string, args ...any) {
@@ -334,46 +329,23 @@ func (t *dashTarget) measurePages(ctx context.Context, cfg DashboardConfig, rep 
 // measurePolling runs start and decide phases alternately without and
 // with a poller.
 func (t *dashTarget) measurePolling(ctx context.Context, cfg DashboardConfig, rep *DashboardReport) error {
-	var starts, decisions [2][]float64
-	for round := range phases {
-		polled := round % 2
-		stop := make(chan struct{})
-		var wg sync.WaitGroup
-		var pollErr error
-		if polled == 1 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				pollErr = t.poll(ctx, stop)
-			}()
-		}
-		cfg.say("throughput phase %d of %d (polling the list: %v): %d approvals", round+1, phases, polled == 1, cfg.N)
-		ids := t.ids("load", cfg.N)
-		began := time.Now()
-		if err := t.start(ctx, ids, cfg.Concurrency); err != nil {
-			return err
-		}
-		if err := t.await(ctx, ids, waiting, 10*time.Minute); err != nil {
-			return err
-		}
-		starts[polled] = append(starts[polled], float64(cfg.N)/time.Since(began).Seconds())
-		began = time.Now()
-		if err := t.decide(ctx, ids, cfg.Concurrency); err != nil {
-			return err
-		}
-		if err := t.await(ctx, ids, complete, 10*time.Minute); err != nil {
-			return err
-		}
-		decisions[polled] = append(decisions[polled], float64(cfg.N)/time.Since(began).Seconds())
-		close(stop)
-		wg.Wait()
-		if pollErr != nil {
-			return fmt.Errorf("poller: %w", pollErr)
-		}
-	}
-	rep.StartPerSecond, rep.StartPerSecondPolled = average(starts[0]), average(starts[1])
-	rep.DecisionPerSecond, rep.DecisionPerSecondPolled = average(decisions[0]), average(decisions[1])
-	return nil
+	var err error
+	rep.Polling, err = pollingPhases{rounds: phases, n: cfg.N, polls: " the list", say: cfg.say, ids: t.ids,
+		poll: func(stop <-chan struct{}) error { return t.poll(ctx, stop) },
+		start: func(ids []string) error {
+			if err := t.start(ctx, ids, cfg.Concurrency); err != nil {
+				return err
+			}
+			return t.await(ctx, ids, waiting, 10*time.Minute)
+		},
+		decide: func(ids []string) error {
+			if err := t.decide(ctx, ids, cfg.Concurrency); err != nil {
+				return err
+			}
+			return t.await(ctx, ids, complete, 10*time.Minute)
+		},
+	}.measure(ctx)
+	return err
 }
 
 // poll fetches the instance list once a second, as an open dashboard tab

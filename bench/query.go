@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"runtime"
-	"sync"
 	"time"
 
 	"github.com/microsoft/durabletask-go/api"
@@ -48,13 +47,9 @@ type QueryReport struct {
 	Go      string        `json:"go"`
 	Config  QueryConfig   `json:"config"`
 	Queries []QueryFigure `json:"queries"`
-	// Start and decision throughput without and with a poller asking for
-	// an inbox page and a dashboard page once a second, each the mean of
-	// two alternating phases.
-	StartPerSecond          float64 `json:"start_per_second"`
-	StartPerSecondPolled    float64 `json:"start_per_second_polled"`
-	DecisionPerSecond       float64 `json:"decision_per_second"`
-	DecisionPerSecondPolled float64 `json:"decision_per_second_polled"`
+	// Throughput without and with a poller asking for an inbox page and a
+	// dashboard page once a second, two phases each.
+	Polling
 	// WaitLag is from the completion the scheduler recorded to
 	// WaitForOrchestrationCompletion returning, on an idle scheduler.
 	WaitLagP50Ms float64 `json:"wait_lag_p50_ms"`
@@ -178,50 +173,25 @@ func measureQueries(ctx context.Context, cfg QueryConfig, t *target, window time
 // measurePolling runs start and decide phases alternately without and with
 // a poller, twice each.
 func measurePolling(ctx context.Context, cfg QueryConfig, t *target, rep *QueryReport) error {
-	var starts, decisions [2][]float64
-	for round := range 4 {
-		polled := round%2 == 1
-		stop := make(chan struct{})
-		var wg sync.WaitGroup
-		var pollErr error
-		if polled {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				pollErr = poll(ctx, t, stop)
-			}()
-		}
-		cfg.say("throughput phase %d of 4 (polling: %v): %d approvals", round+1, polled, cfg.N)
-		ids := t.ids("load", cfg.N)
-		began := time.Now()
-		if _, err := t.start(ctx, ids, cfg.Concurrency, time.Hour); err != nil {
+	var err error
+	rep.Polling, err = pollingPhases{rounds: 4, n: cfg.N, say: cfg.say, ids: t.ids,
+		poll: func(stop <-chan struct{}) error { return poll(ctx, t, stop) },
+		start: func(ids []string) error {
+			if _, err := t.start(ctx, ids, cfg.Concurrency, time.Hour); err != nil {
+				return err
+			}
+			_, err := t.await(ctx, ids, waiting, 10*time.Minute)
 			return err
-		}
-		if _, err := t.await(ctx, ids, waiting, 10*time.Minute); err != nil {
+		},
+		decide: func(ids []string) error {
+			if _, err := t.decide(ctx, ids, cfg.Concurrency); err != nil {
+				return err
+			}
+			_, err := t.await(ctx, ids, complete, 10*time.Minute)
 			return err
-		}
-		i := 0
-		if polled {
-			i = 1
-		}
-		starts[i] = append(starts[i], float64(cfg.N)/time.Since(began).Seconds())
-		began = time.Now()
-		if _, err := t.decide(ctx, ids, cfg.Concurrency); err != nil {
-			return err
-		}
-		if _, err := t.await(ctx, ids, complete, 10*time.Minute); err != nil {
-			return err
-		}
-		decisions[i] = append(decisions[i], float64(cfg.N)/time.Since(began).Seconds())
-		close(stop)
-		wg.Wait()
-		if pollErr != nil {
-			return fmt.Errorf("poller: %w", pollErr)
-		}
-	}
-	rep.StartPerSecond, rep.StartPerSecondPolled = average(starts[0]), average(starts[1])
-	rep.DecisionPerSecond, rep.DecisionPerSecondPolled = average(decisions[0]), average(decisions[1])
-	return nil
+		},
+	}.measure(ctx)
+	return err
 }
 
 // poll asks for an inbox page and a dashboard page once a second.

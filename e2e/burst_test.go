@@ -46,11 +46,7 @@ func TestDecisionsDuringAStartBurst(t *testing.T) {
 		// outcome is recorded within five seconds, 202 after.
 		s.handlerEnv = []string{"APPROVALS_DECISION_WAIT=5s"}
 	})
-	pending := make([]string, decisions)
-	for i := range pending {
-		pending[i] = fmt.Sprintf("before-%02d", i)
-		s.startApproval(pending[i], map[string]any{"timeout": "1h"})
-	}
+	pending := s.startApprovals("before", decisions, "1h")
 	for _, id := range pending {
 		s.waitSubmitted(id)
 	}

@@ -7,26 +7,15 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/approvals-go/approvals/dts/dtstest"
 )
 
 // TestTLSAndBearerToken runs the stack the way a deployed scheduler is
 // reached: TLS with a certificate the clients verify, a connection string,
 // and a bearer token the scheduler requires.
 func TestTLSAndBearerToken(t *testing.T) {
-	dir := t.TempDir()
-	tlsCfg, roots := dtstest.SelfSigned(t, "localhost", "127.0.0.1")
-	cert, key := dtstest.WritePEM(t, tlsCfg, dir)
+	cert, key, roots := certFiles(t)
 	const token = "s3cret-for-tests"
-	s := newStackWith(t, func(s *stack) {
-		s.schedArgs = []string{"-tls-cert", cert, "-tls-key", key}
-		s.schedEnv = []string{"DURABLE_TASK_SCHEDULER_TOKEN=" + token}
-		s.clientEnv = []string{
-			fmt.Sprintf("DURABLE_TASK_SCHEDULER_CONNECTION_STRING=Endpoint=https://localhost:%d;TaskHub=default;Authentication=None;Token=%s", s.grpcPort, token),
-			"SSL_CERT_FILE=" + cert,
-		}
-	})
+	s := newStackWith(t, tlsStack(cert, key, token, token, 0))
 	s.startApproval("tls-1", map[string]any{"timeout": "1h"})
 	s.waitSubmitted("tls-1")
 	s.decide("tls-1", true, "hana")

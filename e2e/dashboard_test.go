@@ -11,8 +11,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/approvals-go/approvals/dts/dtstest"
 )
 
 func fetch(t *testing.T, c *http.Client, url string, header http.Header) (int, string) {
@@ -103,8 +101,7 @@ func TestSchedulerDashboardNeedsTLSAndToken(t *testing.T) {
 		fmt.Sprintf("-dashboard 127.0.0.1:%d", port))
 
 	const token = "t0ken-for-dashboard-tests"
-	tlsCfg, roots := dtstest.SelfSigned(t, "localhost", "127.0.0.1")
-	cert, key := dtstest.WritePEM(t, tlsCfg, t.TempDir())
+	cert, key, roots := certFiles(t)
 	p := start(t, "scheduler", []string{"DURABLE_TASK_SCHEDULER_TOKEN=" + token},
 		"-grpc", fmt.Sprintf("127.0.0.1:%d", freePort(t)), "-dashboard", fmt.Sprintf("0.0.0.0:%d", port), "-data", "",
 		"-tls-cert", cert, "-tls-key", key, "-dashboard-hosts", "sched.example.test, other.example.test")

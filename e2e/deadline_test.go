@@ -36,11 +36,7 @@ func (s *stack) submittedDeadline(id string) time.Time {
 func TestDecisionsBeforeDeadlineWinAcrossWorkerOutage(t *testing.T) {
 	s := newStack(t)
 	const n = 100
-	ids := make([]string, n)
-	for i := range ids {
-		ids[i] = fmt.Sprintf("deadline-%03d", i)
-		s.startApproval(ids[i], map[string]any{"timeout": "10s"})
-	}
+	ids := s.startApprovals("deadline", n, "10s")
 	var last time.Time
 	for _, id := range ids {
 		if at := s.submittedDeadline(id); at.After(last) {

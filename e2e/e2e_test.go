@@ -337,6 +337,18 @@ func (s *stack) startApproval(id string, extra map[string]any) {
 	}
 }
 
+// startApprovals starts n approvals with timeout, named prefix-00,
+// prefix-01 and on, and returns their IDs.
+func (s *stack) startApprovals(prefix string, n int, timeout string) []string {
+	s.t.Helper()
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("%s-%02d", prefix, i)
+		s.startApproval(ids[i], map[string]any{"timeout": timeout})
+	}
+	return ids
+}
+
 // waitSubmitted waits until the worker has run the submit activity.
 func (s *stack) waitSubmitted(id string) {
 	s.t.Helper()

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"crypto/x509"
 	"fmt"
 	"net"
 	"net/http"
@@ -64,16 +65,18 @@ func waitLog(t *testing.T, p *proc, s string) {
 	}
 }
 
-// certFiles writes a certificate for the loopback names and its key.
-func certFiles(t *testing.T) (cert, key string) {
-	tlsCfg, _ := dtstest.SelfSigned(t, "localhost", "127.0.0.1")
-	return dtstest.WritePEM(t, tlsCfg, t.TempDir())
+// certFiles writes a certificate for the loopback names and its key, and
+// returns them and the roots that verify the certificate.
+func certFiles(t *testing.T) (cert, key string, roots *x509.CertPool) {
+	tlsCfg, roots := dtstest.SelfSigned(t, "localhost", "127.0.0.1")
+	cert, key = dtstest.WritePEM(t, tlsCfg, t.TempDir())
+	return cert, key, roots
 }
 
 func warnings(p *proc) int { return strings.Count(p.out.String(), `"level":"WARN"`) }
 
 func TestSchedulerRefusesExposure(t *testing.T) {
-	cert, key := certFiles(t)
+	cert, key, _ := certFiles(t)
 	port := freePort(t)
 	wild := fmt.Sprintf("0.0.0.0:%d", port)
 
@@ -118,7 +121,7 @@ func TestSchedulerServesBeyondLoopbackOnlyWhenSafeOrAllowed(t *testing.T) {
 	})
 
 	t.Run("TLS and token", func(t *testing.T) {
-		cert, key := certFiles(t)
+		cert, key, _ := certFiles(t)
 		port := freePort(t)
 		p := start(t, "scheduler", []string{"DURABLE_TASK_SCHEDULER_TOKEN=t0ken-for-tests"},
 			"-grpc", fmt.Sprintf("0.0.0.0:%d", port), "-data", "", "-dashboard", "", "-tls-cert", cert, "-tls-key", key)

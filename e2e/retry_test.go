@@ -7,8 +7,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/approvals-go/approvals/dts/dtstest"
 )
 
 // refusalLine is the warning the worker and the handler log, once, while
@@ -47,12 +45,27 @@ func running(p *proc) bool {
 }
 
 // tlsTokenEnv is how the worker and the handler reach a TLS scheduler at
-// port with a bearer token.
+// port with a bearer token, waiting accessWait for it to be accepted (zero:
+// their default).
 func tlsTokenEnv(port int, token, cert string, accessWait time.Duration) []string {
-	return []string{
+	env := []string{
 		fmt.Sprintf("DURABLE_TASK_SCHEDULER_CONNECTION_STRING=Endpoint=https://localhost:%d;TaskHub=default;Authentication=None;Token=%s", port, token),
 		"SSL_CERT_FILE=" + cert,
-		"APPROVALS_SCHEDULER_ACCESS_WAIT=" + accessWait.String(),
+	}
+	if accessWait != 0 {
+		env = append(env, "APPROVALS_SCHEDULER_ACCESS_WAIT="+accessWait.String())
+	}
+	return env
+}
+
+// tlsStack has the stack's scheduler serve TLS with cert and key and
+// require token, and its worker and handler carry carried (see
+// tlsTokenEnv).
+func tlsStack(cert, key, token, carried string, accessWait time.Duration) func(*stack) {
+	return func(s *stack) {
+		s.schedArgs = []string{"-tls-cert", cert, "-tls-key", key}
+		s.schedEnv = []string{"DURABLE_TASK_SCHEDULER_TOKEN=" + token}
+		s.clientEnv = tlsTokenEnv(s.grpcPort, carried, cert, accessWait)
 	}
 }
 
@@ -62,15 +75,9 @@ func tlsTokenEnv(port int, token, cert string, accessWait time.Duration) []strin
 // accepts it. The worker and the handler keep trying instead of exiting,
 // say so in one line each, and then work.
 func TestRefusedIdentityIsRetried(t *testing.T) {
-	dir := t.TempDir()
-	tlsCfg, _ := dtstest.SelfSigned(t, "localhost", "127.0.0.1")
-	cert, key := dtstest.WritePEM(t, tlsCfg, dir)
+	cert, key, _ := certFiles(t)
 	const carried = "token-the-apps-carry"
-	s := newStackWith(t, func(s *stack) {
-		s.schedArgs = []string{"-tls-cert", cert, "-tls-key", key}
-		s.schedEnv = []string{"DURABLE_TASK_SCHEDULER_TOKEN=token-not-granted-yet"}
-		s.clientEnv = tlsTokenEnv(s.grpcPort, carried, cert, 5*time.Minute)
-	})
+	s := newStackWith(t, tlsStack(cert, key, "token-not-granted-yet", carried, 5*time.Minute))
 	for _, p := range []*proc{s.worker, s.handler} {
 		waitForOutput(t, p, refusalLine, 20*time.Second)
 	}
@@ -119,9 +126,7 @@ func TestRefusedIdentityIsRetried(t *testing.T) {
 // APPROVALS_SCHEDULER_ACCESS_WAIT ends each binary with a non-zero exit,
 // one warning and one error that names the role the identity needs.
 func TestRefusedIdentityGivesUp(t *testing.T) {
-	dir := t.TempDir()
-	tlsCfg, _ := dtstest.SelfSigned(t, "localhost", "127.0.0.1")
-	cert, key := dtstest.WritePEM(t, tlsCfg, dir)
+	cert, key, _ := certFiles(t)
 	port := freePort(t)
 	sched := start(t, "scheduler", []string{"DURABLE_TASK_SCHEDULER_TOKEN=token-the-scheduler-wants"},
 		"-grpc", fmt.Sprintf("127.0.0.1:%d", port), "-data", t.TempDir(), "-dashboard", "", "-tls-cert", cert, "-tls-key", key)

@@ -3,7 +3,6 @@ package e2e
 import (
 	"bufio"
 	"encoding/json"
-	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -50,11 +49,7 @@ func TestTwoWorkersShareTheWork(t *testing.T) {
 
 	const n = 40
 	began := time.Now()
-	ids := make([]string, n)
-	for i := range ids {
-		ids[i] = fmt.Sprintf("scale-%02d", i)
-		s.startApproval(ids[i], map[string]any{"timeout": "1h"})
-	}
+	ids := s.startApprovals("scale", n, "1h")
 	for i, id := range ids {
 		s.waitSubmitted(id)
 		decideTaken(t, s, id, i%2 == 0, "jo")

@@ -59,11 +59,7 @@ func (s *stack) startVanilla() {
 func TestDecisionsBeforeDeadlineWinOnVanillaBackend(t *testing.T) {
 	s := newStackWith(t, func(s *stack) { s.vanilla = true })
 	const n = 20
-	ids := make([]string, n)
-	for i := range ids {
-		ids[i] = fmt.Sprintf("vanilla-%02d", i)
-		s.startApproval(ids[i], map[string]any{"timeout": "15s"})
-	}
+	ids := s.startApprovals("vanilla", n, "15s")
 	deadlines := make([]time.Time, n)
 	var first, last time.Time
 	for i, id := range ids {

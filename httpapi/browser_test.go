@@ -3,7 +3,6 @@ package httpapi_test
 import (
 	"bytes"
 	"context"
-	"flag"
 	"image/png"
 	"net/http"
 	"os"
@@ -23,12 +22,7 @@ import (
 // The pages are tested in a real Chromium (see internal/browsertest), one
 // browser for the whole test binary and a tab per test.
 
-func TestMain(m *testing.M) {
-	flag.Parse()
-	code := m.Run()
-	browsertest.Close()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { browsertest.Main(m) }
 
 func tab(t *testing.T, width, height int64) context.Context {
 	return browsertest.Tab(t, width, height, 60*time.Second)

@@ -22,14 +22,7 @@ func TestStartRefusedWhenSchedulerBusy(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	_, addr := testenv.ServeScheduler(t, ctx, scheduler.Options{Logger: testenv.Quiet(), MaxBacklog: 2, Parallelism: 1})
-	cfg, err := dts.Settings{Endpoint: "http://" + addr, TaskHub: dts.DefaultTaskHub}.Resolve()
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn, err := dts.Dial(ctx, cfg, dts.RoleClient)
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn, _ := testenv.Dial(t, ctx, addr)
 	defer conn.Close()
 	api := httptest.NewServer(httpapi.New(httpapi.NewScheduler(conn, dts.Logger(testenv.Quiet())), httpapi.Options{Logger: testenv.Quiet()}))
 	defer api.Close()

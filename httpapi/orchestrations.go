@@ -74,13 +74,18 @@ func (s Scheduler) Start(ctx context.Context, req approval.Request) error {
 // Get implements Orchestrations.
 func (s Scheduler) Get(ctx context.Context, id string) (*api.OrchestrationMetadata, error) {
 	md, err := s.Client.FetchOrchestrationMetadata(ctx, api.InstanceID(id), api.WithFetchPayloads(true))
-	// Only the scheduler's "no such instance" is a 404; a NotFound status
-	// (a task hub the scheduler does not serve) is a configuration error.
+	return metadata(md, err, "read approval "+id)
+}
+
+// metadata is what Get and Wait answer. Only the scheduler's "no such
+// instance" is a 404; a NotFound status (a task hub the scheduler does not
+// serve) is a configuration error.
+func metadata(md *api.OrchestrationMetadata, err error, what string) (*api.OrchestrationMetadata, error) {
 	if errors.Is(err, api.ErrInstanceNotFound) {
 		return nil, ErrNotFound
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read approval %s: %w", id, err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	return md, nil
 }
@@ -102,13 +107,7 @@ func (s Scheduler) Decide(ctx context.Context, id string, d approval.Decision) e
 // Wait implements Orchestrations.
 func (s Scheduler) Wait(ctx context.Context, id string) (*api.OrchestrationMetadata, error) {
 	md, err := s.Client.WaitForOrchestrationCompletion(ctx, api.InstanceID(id), api.WithFetchPayloads(true))
-	if errors.Is(err, api.ErrInstanceNotFound) {
-		return nil, ErrNotFound
-	}
-	if err != nil {
-		return nil, fmt.Errorf("wait for approval %s: %w", id, err)
-	}
-	return md, nil
+	return metadata(md, err, "wait for approval "+id)
 }
 
 // Query implements Orchestrations.

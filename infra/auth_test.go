@@ -421,19 +421,18 @@ func TestExcludedPathsTakeNoPerson(t *testing.T) {
 // expression.
 func functionAppSettings(t *testing.T, fn *bicepFile) map[string]string {
 	t.Helper()
-	v := fn.find("var", "appSettings")
+	return objectVar(t, fn, functionBicep, "appSettings")
+}
+
+// objectVar returns the properties of the object var name of f, which is
+// file, name to expression.
+func objectVar(t *testing.T, f *bicepFile, file, name string) map[string]string {
+	t.Helper()
+	v := f.find("var", name)
 	if v == nil {
-		t.Fatalf("%s: var appSettings is missing", functionBicep)
+		t.Fatalf("%s: var %s is missing", file, name)
 	}
-	ps, err := props(v.value)
-	if err != nil {
-		t.Fatalf("%s: appSettings: %v", functionBicep, err)
-	}
-	out := map[string]string{}
-	for _, p := range ps {
-		out[p.key] = p.value
-	}
-	return out
+	return objectOf(t, file+": "+name, v.value)
 }
 
 // parametersFile returns main.parameters.json's values as written.

@@ -591,9 +591,16 @@ func invocations(t *testing.T, files map[string]*bicepFile, from *bicepFile, tar
 // moduleParams returns the params object of a module declaration as a map.
 func moduleParams(t *testing.T, f *bicepFile, m *decl) map[string]string {
 	t.Helper()
-	ps, err := props(get(m.body(), "params"))
+	return objectOf(t, fmt.Sprintf("%s:%d: module %s: params", f.path, m.line, m.name), get(m.body(), "params"))
+}
+
+// objectOf returns the properties of an object literal, name to
+// expression; what names it in a failure.
+func objectOf(t *testing.T, what, literal string) map[string]string {
+	t.Helper()
+	ps, err := props(literal)
 	if err != nil {
-		t.Fatalf("%s:%d: module %s: params: %v", f.path, m.line, m.name, err)
+		t.Fatalf("%s: %v", what, err)
 	}
 	out := map[string]string{}
 	for _, p := range ps {

@@ -159,33 +159,15 @@ func TestNotifyParameters(t *testing.T) {
 // versioned URI, empty when it is not set, is all that leaves the module.
 func TestNotifySecretsInKeyVault(t *testing.T) {
 	kv := bicepFiles(t)[keyVaultBicep]
-	setVar := kv.find("var", "notifySecretSet")
-	if setVar == nil {
-		t.Fatalf("%s: var notifySecretSet is missing", keyVaultBicep)
-	}
-	set, err := props(setVar.value)
-	if err != nil {
-		t.Fatalf("%s: notifySecretSet: %v", keyVaultBicep, err)
-	}
+	setOf := objectVar(t, kv, keyVaultBicep, "notifySecretSet")
 	out := kv.find("output", "notifySecretUris")
 	if out == nil || out.header != "object" {
 		t.Fatalf("%s: output notifySecretUris object is missing", keyVaultBicep)
 	}
-	uris, err := props(out.value)
-	if err != nil {
-		t.Fatalf("%s: notifySecretUris: %v", keyVaultBicep, err)
-	}
+	uriOf := objectOf(t, keyVaultBicep+": notifySecretUris", out.value)
 	byName := map[string]*decl{}
 	for _, r := range resourcesOf(kv, "Microsoft.KeyVault/vaults/secrets@") {
 		byName[unquote(get(r.body(), "name"))] = r
-	}
-	setOf := map[string]string{}
-	for _, p := range set {
-		setOf[p.key] = p.value
-	}
-	uriOf := map[string]string{}
-	for _, p := range uris {
-		uriOf[p.key] = p.value
 	}
 	var secrets []string
 	for _, s := range notifySettings {

@@ -118,20 +118,8 @@ func stripYAMLComment(line string) string {
 	return line
 }
 
-func (m yamlMap) str(keys ...string) string {
-	var v any = m
-	for _, k := range keys {
-		mm, ok := v.(yamlMap)
-		if !ok {
-			return ""
-		}
-		v = mm[k]
-	}
-	s, _ := v.(string)
-	return s
-}
-
-func (m yamlMap) sub(keys ...string) yamlMap {
+// at is the value under the path keys, or nil.
+func (m yamlMap) at(keys ...string) any {
 	var v any = m
 	for _, k := range keys {
 		mm, ok := v.(yamlMap)
@@ -140,7 +128,16 @@ func (m yamlMap) sub(keys ...string) yamlMap {
 		}
 		v = mm[k]
 	}
-	mm, _ := v.(yamlMap)
+	return v
+}
+
+func (m yamlMap) str(keys ...string) string {
+	s, _ := m.at(keys...).(string)
+	return s
+}
+
+func (m yamlMap) sub(keys ...string) yamlMap {
+	mm, _ := m.at(keys...).(yamlMap)
 	return mm
 }
 

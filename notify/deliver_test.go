@@ -2,7 +2,6 @@ package notify
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	"github.com/approvals-go/approvals/approval"
+	"github.com/approvals-go/approvals/dts/dtstest"
 	"github.com/approvals-go/approvals/webhook"
 )
 
@@ -149,21 +149,8 @@ func TestDeliverCutsAHangingChannelAndSendsTheOthersOnce(t *testing.T) {
 	}
 }
 
-// activityInput is the ActivityContext of an activity given input.
-type activityInput struct{ input any }
-
-func (a activityInput) GetInput(v any) error {
-	raw, err := json.Marshal(a.input)
-	if err != nil {
-		return err
-	}
-	return json.Unmarshal(raw, v)
-}
-
-func (activityInput) Context() context.Context { return context.Background() }
-
-func remindInput(approvers ...string) activityInput {
-	return activityInput{approval.NotifyInput{
+func remindInput(approvers ...string) dtstest.Activity {
+	return dtstest.Activity{Input: approval.NotifyInput{
 		Request:   approval.Request{RequestID: "req-1", Requester: "carol", Item: "A laptop"},
 		Kind:      approval.NoticeReminder,
 		Approvers: approvers,

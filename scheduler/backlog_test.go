@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -114,78 +113,67 @@ func raisedNamed(t *testing.T, name string) *backend.HistoryEvent {
 // instances follow in the order they came. After a restart the instances
 // are sorted the same way again.
 func TestWorkUnderWayGoesFirst(t *testing.T) {
-	for _, c := range []struct {
-		name          string
-		file, restart bool
-	}{{"memory", false, false}, {"file", true, false}, {"file after restart", true, true}} {
-		t.Run(c.name, func(t *testing.T) {
-			path := ""
-			if c.file {
-				path = filepath.Join(t.TempDir(), "s.db")
-			}
-			s := openStore(t, path)
-			r := newRunner(t, s)
+	acrossRestarts(t, func(t *testing.T, s *Store, c storeCase) {
+		r := newRunner(t, s)
 
-			// An instance under way: it ran, its first activity is done,
-			// and it waits for "go".
-			if err := r.start("flow", "old"); err != nil {
+		// An instance under way: it ran, its first activity is done,
+		// and it waits for "go".
+		if err := r.start("flow", "old"); err != nil {
+			t.Fatal(err)
+		}
+		r.run(r.next())
+		if id, name := r.activity(); id != "old" || name != "first" {
+			t.Fatalf("activity %s of %s, want first of old", name, id)
+		}
+		r.run(r.next())
+
+		// A burst of new instances: half have run their first
+		// execution and queued an activity, half wait to begin.
+		const burst = 40
+		for i := range burst {
+			if err := r.start("flow", fmt.Sprintf("new-%02d", i)); err != nil {
 				t.Fatal(err)
 			}
-			r.run(r.next())
-			if id, name := r.activity(); id != "old" || name != "first" {
-				t.Fatalf("activity %s of %s, want first of old", name, id)
-			}
-			r.run(r.next())
-
-			// A burst of new instances: half have run their first
-			// execution and queued an activity, half wait to begin.
-			const burst = 40
-			for i := range burst {
-				if err := r.start("flow", fmt.Sprintf("new-%02d", i)); err != nil {
-					t.Fatal(err)
-				}
-			}
-			for i := range burst / 2 {
-				wi := r.next()
-				if want := api.InstanceID(fmt.Sprintf("new-%02d", i)); wi.InstanceID != want {
-					t.Fatalf("work item for %s, want %s: new instances begin in the order they came", wi.InstanceID, want)
-				}
-				r.run(wi)
-			}
-			if c.restart {
-				s.Close()
-				s = openStore(t, path)
-				r.s = s
-			}
-
-			if err := s.AddNewOrchestrationEvent(context.Background(), "old", raisedNamed(t, "go")); err != nil {
-				t.Fatal(err)
-			}
+		}
+		for i := range burst / 2 {
 			wi := r.next()
-			if wi.InstanceID != "old" {
-				t.Fatalf("work item for %s, want old: the event for the instance under way goes before %d new instances", wi.InstanceID, burst/2)
+			if want := api.InstanceID(fmt.Sprintf("new-%02d", i)); wi.InstanceID != want {
+				t.Fatalf("work item for %s, want %s: new instances begin in the order they came", wi.InstanceID, want)
 			}
 			r.run(wi)
-			if !c.restart {
-				// A restart forgets which execution queued an activity;
-				// see Store.load.
-				if id, name := r.activity(); id != "old" || name != "then" {
-					t.Fatalf("activity %s of %s, want then of old, before %d first activities of new instances", name, id, burst/2)
-				}
-				// Its result, too, goes before the new instances.
-				if wi := r.next(); wi.InstanceID != "old" {
-					t.Fatalf("work item for %s, want old with its activity's result", wi.InstanceID)
-				}
+		}
+		if c.restart {
+			s = reopen(t, s, c.path)
+			r.s = s
+		}
+
+		if err := s.AddNewOrchestrationEvent(context.Background(), "old", raisedNamed(t, "go")); err != nil {
+			t.Fatal(err)
+		}
+		wi := r.next()
+		if wi.InstanceID != "old" {
+			t.Fatalf("work item for %s, want old: the event for the instance under way goes before %d new instances", wi.InstanceID, burst/2)
+		}
+		r.run(wi)
+		if !c.restart {
+			// A restart forgets which execution queued an activity;
+			// see Store.load.
+			if id, name := r.activity(); id != "old" || name != "then" {
+				t.Fatalf("activity %s of %s, want then of old, before %d first activities of new instances", name, id, burst/2)
 			}
-			for i := burst / 2; i < burst; i++ {
-				wi := r.next()
-				if want := api.InstanceID(fmt.Sprintf("new-%02d", i)); wi.InstanceID != want {
-					t.Fatalf("work item for %s, want %s", wi.InstanceID, want)
-				}
+			// Its result, too, goes before the new instances.
+			if wi := r.next(); wi.InstanceID != "old" {
+				t.Fatalf("work item for %s, want old with its activity's result", wi.InstanceID)
 			}
-			checkRows(t, s)
-		})
-	}
+		}
+		for i := burst / 2; i < burst; i++ {
+			wi := r.next()
+			if want := api.InstanceID(fmt.Sprintf("new-%02d", i)); wi.InstanceID != want {
+				t.Fatalf("work item for %s, want %s", wi.InstanceID, want)
+			}
+		}
+		checkRows(t, s)
+	})
 }
 
 // At the bound a client's start is refused and leaves nothing behind,

@@ -51,42 +51,30 @@ func kinds(wi *backend.OrchestrationWorkItem) []string {
 // that comes back after the deadline; also across a restart. This is what
 // makes a decision sent before an approval's deadline win.
 func TestEventsDeliveredInDueOrder(t *testing.T) {
-	for _, c := range []struct {
-		name    string
-		file    bool
-		restart bool
-	}{{"memory", false, false}, {"file", true, false}, {"file after restart", true, true}} {
-		t.Run(c.name, func(t *testing.T) {
-			path := ""
-			if c.file {
-				path = filepath.Join(t.TempDir(), "s.db")
-			}
-			s := openStore(t, path)
-			startInstance(t, s, "i")
-			wi := fetch(t, s, time.Second)
-			if err := s.CompleteOrchestrationWorkItem(context.Background(), withState(wi)); err != nil {
-				t.Fatal(err)
-			}
-			deadline := time.Now().Add(150 * time.Millisecond)
-			addTimerEvent(t, s, "i", deadline)
-			if err := s.AddNewOrchestrationEvent(context.Background(), "i", raised(t)); err != nil {
-				t.Fatal(err)
-			}
-			// The worker is away until after the deadline.
-			time.Sleep(time.Until(deadline) + 20*time.Millisecond)
-			if c.restart {
-				s.Close()
-				s = openStore(t, path)
-			}
-			wi = fetch(t, s, time.Second)
-			if wi == nil {
-				t.Fatal("no work item")
-			}
-			if got := kinds(wi); len(got) != 2 || got[0] != "raised" || got[1] != "timer" {
-				t.Fatalf("delivered %v, want the event accepted before the deadline first: [raised timer]", got)
-			}
-		})
-	}
+	acrossRestarts(t, func(t *testing.T, s *Store, c storeCase) {
+		startInstance(t, s, "i")
+		wi := fetch(t, s, time.Second)
+		if err := s.CompleteOrchestrationWorkItem(context.Background(), withState(wi)); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(150 * time.Millisecond)
+		addTimerEvent(t, s, "i", deadline)
+		if err := s.AddNewOrchestrationEvent(context.Background(), "i", raised(t)); err != nil {
+			t.Fatal(err)
+		}
+		// The worker is away until after the deadline.
+		time.Sleep(time.Until(deadline) + 20*time.Millisecond)
+		if c.restart {
+			s = reopen(t, s, c.path)
+		}
+		wi = fetch(t, s, time.Second)
+		if wi == nil {
+			t.Fatal("no work item")
+		}
+		if got := kinds(wi); len(got) != 2 || got[0] != "raised" || got[1] != "timer" {
+			t.Fatalf("delivered %v, want the event accepted before the deadline first: [raised timer]", got)
+		}
+	})
 }
 
 // An event accepted after the timer's fire time comes after it.

@@ -3,7 +3,6 @@ package scheduler_test
 import (
 	"context"
 	"errors"
-	"net"
 	"testing"
 	"time"
 
@@ -13,6 +12,7 @@ import (
 	"github.com/approvals-go/approvals/dts"
 	"github.com/approvals-go/approvals/dts/dtstest"
 	"github.com/approvals-go/approvals/dts/mgmt"
+	"github.com/approvals-go/approvals/internal/testenv"
 	"github.com/approvals-go/approvals/scheduler"
 )
 
@@ -223,16 +223,8 @@ func startNode(t *testing.T, dir string, logs *dtstest.Logs) *node {
 	t.Helper()
 	e := &env{logs: logs}
 	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := scheduler.New(ctx, scheduler.Options{DataDir: dir, Synchronous: "normal", Logger: logs.Logger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(lis)
-	e.addr = lis.Addr().String()
+	srv, addr := testenv.ServeScheduler(t, ctx, scheduler.Options{DataDir: dir, Synchronous: "normal", Logger: logs.Logger()})
+	e.addr = addr
 	n := &node{env: e, srv: srv, cancel: cancel}
 	t.Cleanup(n.stop)
 	wconn := e.dial(t, "default", dts.RoleWorker)

@@ -37,50 +37,62 @@ func reopen(t *testing.T, s *Store, path string) *Store {
 	return openStore(t, path)
 }
 
+// storeCase is a store a test runs on: in memory, on a file at path, and
+// on a file that the test reopens (see reopen) where restart says.
+type storeCase struct {
+	file, restart bool
+	path          string
+}
+
+// acrossRestarts runs test on a store in memory, on a file, and on a file
+// reopened midway, as what a scheduler keeps must survive its restart.
+func acrossRestarts(t *testing.T, test func(t *testing.T, s *Store, c storeCase)) {
+	for _, c := range []struct {
+		name string
+		storeCase
+	}{{"memory", storeCase{}}, {"file", storeCase{file: true}}, {"file after restart", storeCase{file: true, restart: true}}} {
+		t.Run(c.name, func(t *testing.T) {
+			if c.file {
+				c.path = filepath.Join(t.TempDir(), "s.db")
+			}
+			test(t, openStore(t, c.path), c.storeCase)
+		})
+	}
+}
+
 // Events for an instance whose start is ahead wait for it, also across a
 // restart, and are delivered after the start once it is due: an event
 // delivered alone would be run as an execution of nothing, and the start
 // that came later would be dropped as an invalid state.
 func TestEventsWaitForADelayedStart(t *testing.T) {
-	for _, c := range []struct {
-		name    string
-		file    bool
-		restart bool
-	}{{"memory", false, false}, {"file", true, false}, {"file after restart", true, true}} {
-		t.Run(c.name, func(t *testing.T) {
-			path := ""
-			if c.file {
-				path = filepath.Join(t.TempDir(), "s.db")
-			}
-			s := openStore(t, path)
-			at := time.Now().Add(400 * time.Millisecond)
-			startInstanceAt(t, s, "later", at)
-			ctx := context.Background()
-			if err := s.AddNewOrchestrationEvent(ctx, "later", raised(t)); err != nil {
-				t.Fatal(err)
-			}
-			if err := s.AddNewOrchestrationEvent(ctx, "later", event(t, `{"eventId":-1,"timestamp":"2026-01-01T00:00:00Z","executionSuspended":{}}`)); err != nil {
-				t.Fatal(err)
-			}
-			if c.restart {
-				s = reopen(t, s, path)
-			}
-			if early := fetch(t, s, 100*time.Millisecond); early != nil {
-				t.Fatalf("before its start time the instance was given %v", kinds(early))
-			}
-			wi := fetch(t, s, 5*time.Second)
-			if wi == nil {
-				t.Fatal("the instance was not offered at its start time")
-			}
-			if time.Now().Before(at) {
-				t.Fatalf("offered %v before its start time", time.Until(at))
-			}
-			if got := kinds(wi); len(got) != 3 || got[0] != "started" || got[1] != "raised" || got[2] != "other" {
-				t.Fatalf("delivered %v, want the start, then the event and the suspend in the order they came", got)
-			}
-			checkRows(t, s)
-		})
-	}
+	acrossRestarts(t, func(t *testing.T, s *Store, c storeCase) {
+		at := time.Now().Add(400 * time.Millisecond)
+		startInstanceAt(t, s, "later", at)
+		ctx := context.Background()
+		if err := s.AddNewOrchestrationEvent(ctx, "later", raised(t)); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.AddNewOrchestrationEvent(ctx, "later", event(t, `{"eventId":-1,"timestamp":"2026-01-01T00:00:00Z","executionSuspended":{}}`)); err != nil {
+			t.Fatal(err)
+		}
+		if c.restart {
+			s = reopen(t, s, c.path)
+		}
+		if early := fetch(t, s, 100*time.Millisecond); early != nil {
+			t.Fatalf("before its start time the instance was given %v", kinds(early))
+		}
+		wi := fetch(t, s, 5*time.Second)
+		if wi == nil {
+			t.Fatal("the instance was not offered at its start time")
+		}
+		if time.Now().Before(at) {
+			t.Fatalf("offered %v before its start time", time.Until(at))
+		}
+		if got := kinds(wi); len(got) != 3 || got[0] != "started" || got[1] != "raised" || got[2] != "other" {
+			t.Fatalf("delivered %v, want the start, then the event and the suspend in the order they came", got)
+		}
+		checkRows(t, s)
+	})
 }
 
 // The start of a sub-orchestration comes before an event raised for it
@@ -117,61 +129,50 @@ func TestStartIsDeliveredFirst(t *testing.T) {
 // after a restart: Terminated with the reason as its output, a history
 // that starts it and ends it, nothing left to run, and it can be purged.
 func TestTerminateBeforeADelayedStart(t *testing.T) {
-	for _, c := range []struct {
-		name    string
-		file    bool
-		restart bool
-	}{{"memory", false, false}, {"file", true, false}, {"file after restart", true, true}} {
-		t.Run(c.name, func(t *testing.T) {
-			path := ""
-			if c.file {
-				path = filepath.Join(t.TempDir(), "s.db")
-			}
-			s := openStore(t, path)
-			ctx := context.Background()
-			startInstanceAt(t, s, "doomed", time.Now().Add(time.Hour))
-			if err := s.AddNewOrchestrationEvent(ctx, "doomed", raised(t)); err != nil {
-				t.Fatal(err)
-			}
-			if c.restart {
-				s = reopen(t, s, path)
-			}
-			if err := s.AddNewOrchestrationEvent(ctx, "doomed", terminateEvent(t, "not wanted")); err != nil {
-				t.Fatal(err)
-			}
-			in, err := s.reader.Instance(ctx, "doomed", true)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if in.RuntimeStatus != api.RUNTIME_STATUS_TERMINATED || in.CompletedAt.IsZero() || in.SerializedOutput != "not wanted" || in.ExecutionID != "exec-doomed" {
-				t.Fatalf("after terminate: %+v", in)
-			}
-			h, err := s.reader.history(ctx, "doomed")
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(h) != 4 || h[0].GetOrchestratorStarted() == nil || h[1].GetExecutionStarted() == nil || h[2].GetExecutionTerminated() == nil ||
-				h[3].GetExecutionCompleted().GetOrchestrationStatus() != api.RUNTIME_STATUS_TERMINATED || h[3].GetExecutionCompleted().GetResult().GetValue() != "not wanted" {
-				t.Fatalf("history after terminate: %v", h)
-			}
-			if n := inboxRows(t, s, "doomed"); n != 0 {
-				t.Fatalf("%d events still wait for the terminated instance", n)
-			}
+	acrossRestarts(t, func(t *testing.T, s *Store, c storeCase) {
+		ctx := context.Background()
+		startInstanceAt(t, s, "doomed", time.Now().Add(time.Hour))
+		if err := s.AddNewOrchestrationEvent(ctx, "doomed", raised(t)); err != nil {
+			t.Fatal(err)
+		}
+		if c.restart {
+			s = reopen(t, s, c.path)
+		}
+		if err := s.AddNewOrchestrationEvent(ctx, "doomed", terminateEvent(t, "not wanted")); err != nil {
+			t.Fatal(err)
+		}
+		in, err := s.reader.Instance(ctx, "doomed", true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if in.RuntimeStatus != api.RUNTIME_STATUS_TERMINATED || in.CompletedAt.IsZero() || in.SerializedOutput != "not wanted" || in.ExecutionID != "exec-doomed" {
+			t.Fatalf("after terminate: %+v", in)
+		}
+		h, err := s.reader.history(ctx, "doomed")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(h) != 4 || h[0].GetOrchestratorStarted() == nil || h[1].GetExecutionStarted() == nil || h[2].GetExecutionTerminated() == nil ||
+			h[3].GetExecutionCompleted().GetOrchestrationStatus() != api.RUNTIME_STATUS_TERMINATED || h[3].GetExecutionCompleted().GetResult().GetValue() != "not wanted" {
+			t.Fatalf("history after terminate: %v", h)
+		}
+		if n := inboxRows(t, s, "doomed"); n != 0 {
+			t.Fatalf("%d events still wait for the terminated instance", n)
+		}
+		if wi := fetch(t, s, 100*time.Millisecond); wi != nil {
+			t.Fatalf("a terminated instance was offered: %v", kinds(wi))
+		}
+		checkRows(t, s)
+		if err := s.PurgeOrchestrationState(ctx, "doomed"); err != nil {
+			t.Fatalf("purge: %v", err)
+		}
+		if c.file {
+			s = reopen(t, s, c.path)
 			if wi := fetch(t, s, 100*time.Millisecond); wi != nil {
-				t.Fatalf("a terminated instance was offered: %v", kinds(wi))
+				t.Fatalf("a purged instance was offered after a restart: %v", kinds(wi))
 			}
-			checkRows(t, s)
-			if err := s.PurgeOrchestrationState(ctx, "doomed"); err != nil {
-				t.Fatalf("purge: %v", err)
-			}
-			if c.file {
-				s = reopen(t, s, path)
-				if wi := fetch(t, s, 100*time.Millisecond); wi != nil {
-					t.Fatalf("a purged instance was offered after a restart: %v", kinds(wi))
-				}
-			}
-		})
-	}
+		}
+	})
 }
 
 // A terminate for an instance whose start is due goes to the worker with

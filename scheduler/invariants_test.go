@@ -35,17 +35,17 @@ func contradiction(status api.OrchestrationStatus, completed bool, output string
 	case start < 0 && len(history) > 0:
 		return fmt.Sprintf("a history of %d events without ExecutionStarted", len(history))
 	case start < 0 && status != api.RUNTIME_STATUS_PENDING:
-		return fmt.Sprintf("status %s without ExecutionStarted in the history", statusName(status))
+		return fmt.Sprintf("status %s without ExecutionStarted in the history", mgmt.StatusName(status))
 	case start < 0:
 		return ""
 	case end >= 0 && end < start:
 		return "ExecutionCompleted before ExecutionStarted"
 	case end >= 0 && api.OrchestrationStatus(history[end].GetExecutionCompleted().GetOrchestrationStatus()) != status:
-		return fmt.Sprintf("status %s, history completed %s", statusName(status), statusName(history[end].GetExecutionCompleted().GetOrchestrationStatus()))
+		return fmt.Sprintf("status %s, history completed %s", mgmt.StatusName(status), mgmt.StatusName(history[end].GetExecutionCompleted().GetOrchestrationStatus()))
 	case end >= 0 && !completed:
 		return "completed in the history, no completion time"
 	case end < 0 && (mgmt.Final(status) || status == api.RUNTIME_STATUS_PENDING || completed):
-		return fmt.Sprintf("status %s (completion time %v) for a history started and not completed", statusName(status), completed)
+		return fmt.Sprintf("status %s (completion time %v) for a history started and not completed", mgmt.StatusName(status), completed)
 	}
 	return ""
 }

@@ -111,21 +111,26 @@ func (s Sort) orderBy() (string, error) {
 // that most IDs share takes the indexes.
 const broadMatches = 2000
 
+// within adds to where and args the terms that keep column from from up to
+// to, either bound when it is set.
+func within(where []string, args []any, column string, from, to time.Time) ([]string, []any) {
+	if !from.IsZero() {
+		where = append(where, column+` >= ?`)
+		args = append(args, from.UnixNano())
+	}
+	if !to.IsZero() {
+		where = append(where, column+` < ?`)
+		args = append(args, to.UnixNano())
+	}
+	return where, args
+}
+
 // terms are the filter's SQL terms and their arguments, without its
 // statuses, which each kind of listing applies its own way. byIndex keeps
 // SQLite from answering an ID prefix through the primary key (a unary +
 // makes the term unusable for an index).
 func (f Filter) terms(byIndex bool) ([]string, []any) {
-	var where []string
-	var args []any
-	if !f.CreatedFrom.IsZero() {
-		where = append(where, `created_at >= ?`)
-		args = append(args, f.CreatedFrom.UnixNano())
-	}
-	if !f.CreatedTo.IsZero() {
-		where = append(where, `created_at < ?`)
-		args = append(args, f.CreatedTo.UnixNano())
-	}
+	where, args := within(nil, nil, "created_at", f.CreatedFrom, f.CreatedTo)
 	if f.IDPrefix != "" {
 		id := "id"
 		if byIndex {

@@ -396,7 +396,7 @@ func (s *Store) Restart(ctx context.Context, id api.InstanceID, newInstanceID bo
 		return "", err
 	}
 	if !newInstanceID && !mgmt.Final(in.RuntimeStatus) {
-		return "", status.Errorf(codes.FailedPrecondition, "instance %s is %s: only a finished instance can be restarted under its own ID", id, statusName(in.RuntimeStatus))
+		return "", status.Errorf(codes.FailedPrecondition, "instance %s is %s: only a finished instance can be restarted under its own ID", id, mgmt.StatusName(in.RuntimeStatus))
 	}
 	history, err := s.reader.history(ctx, id)
 	if err != nil {
@@ -424,7 +424,7 @@ func (s *Store) Restart(ctx context.Context, id api.InstanceID, newInstanceID bo
 			return nil, fmt.Errorf("restart %s: %w", id, api.ErrInstanceNotFound)
 		}
 		if !mgmt.Final(st) {
-			return nil, status.Errorf(codes.FailedPrecondition, "instance %s is %s: only a finished instance can be restarted under its own ID", id, statusName(st))
+			return nil, status.Errorf(codes.FailedPrecondition, "instance %s is %s: only a finished instance can be restarted under its own ID", id, mgmt.StatusName(st))
 		}
 		if err := deleteInstance(ctx, tx, id); err != nil {
 			return nil, err

@@ -206,14 +206,5 @@ func (r *Reader) purgeCandidates(ctx context.Context, f mgmt.PurgeFilter, status
 	if err != nil {
 		return nil, fmt.Errorf("select instances to purge: %w", err)
 	}
-	defer rows.Close()
-	var ids []api.InstanceID
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, fmt.Errorf("select instances to purge: %w", err)
-		}
-		ids = append(ids, api.InstanceID(id))
-	}
-	return ids, rows.Err()
+	return instanceIDs(rows, "select instances to purge")
 }

@@ -221,29 +221,14 @@ func (r *Reader) ListInstanceIDs(ctx context.Context, q mgmt.IDQuery) (mgmt.IDPa
 		where = append(where, `(completed_at, id) > (?, ?)`)
 		args = append(args, after.Int64, q.LastInstanceKey)
 	}
-	if !q.CompletedFrom.IsZero() {
-		where = append(where, `completed_at >= ?`)
-		args = append(args, q.CompletedFrom.UnixNano())
-	}
-	if !q.CompletedTo.IsZero() {
-		where = append(where, `completed_at < ?`)
-		args = append(args, q.CompletedTo.UnixNano())
-	}
+	where, args = within(where, args, "completed_at", q.CompletedFrom, q.CompletedTo)
 	rows, err := r.query(ctx, `SELECT id FROM instances WHERE `+strings.Join(where, ` AND `)+` ORDER BY completed_at, id LIMIT ?`, append(args, size+1)...)
 	if err != nil {
 		return mgmt.IDPage{}, fmt.Errorf("list instance IDs: %w", err)
 	}
-	defer rows.Close()
 	var page mgmt.IDPage
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return mgmt.IDPage{}, fmt.Errorf("list instance IDs: %w", err)
-		}
-		page.IDs = append(page.IDs, api.InstanceID(id))
-	}
-	if err := rows.Err(); err != nil {
-		return mgmt.IDPage{}, fmt.Errorf("list instance IDs: %w", err)
+	if page.IDs, err = instanceIDs(rows, "list instance IDs"); err != nil {
+		return mgmt.IDPage{}, err
 	}
 	if len(page.IDs) > size {
 		page.IDs = page.IDs[:size]
@@ -304,14 +289,23 @@ func (r *Reader) finishedBefore(ctx context.Context, cutoff time.Time, limit int
 	if err != nil {
 		return nil, fmt.Errorf("find finished instances: %w", err)
 	}
+	return instanceIDs(rows, "find finished instances")
+}
+
+// instanceIDs reads the instance IDs that rows of one column hold, and
+// closes rows; what says what they were selected for.
+func instanceIDs(rows *sql.Rows, what string) ([]api.InstanceID, error) {
 	defer rows.Close()
 	var ids []api.InstanceID
 	for rows.Next() {
 		var id string
 		if err := rows.Scan(&id); err != nil {
-			return nil, fmt.Errorf("find finished instances: %w", err)
+			return nil, fmt.Errorf("%s: %w", what, err)
 		}
 		ids = append(ids, api.InstanceID(id))
 	}
-	return ids, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	return ids, nil
 }

@@ -33,14 +33,7 @@ func TestStartsPastTheBacklogBoundAreRefused(t *testing.T) {
 	// most one accepted start is out of the backlog.
 	_, addr := testenv.ServeScheduler(t, ctx, scheduler.Options{DataDir: t.TempDir(), Synchronous: "normal", Logger: logs.Logger(),
 		MaxBacklog: bound, Parallelism: 1})
-	cfg, err := dts.Settings{Endpoint: "http://" + addr, TaskHub: dts.DefaultTaskHub}.Resolve()
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn, err := dts.Dial(ctx, cfg, dts.RoleClient)
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn, _ := testenv.Dial(t, ctx, addr)
 	defer conn.Close()
 	c := client.NewTaskHubGrpcClient(conn, dts.Logger(logs.Logger()))
 	m := mgmt.New(conn)

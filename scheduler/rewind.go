@@ -61,7 +61,7 @@ func (s *Store) rewindLocked(ctx context.Context, tx *txn, id api.InstanceID, pa
 		return nil, fmt.Errorf("rewind %s: %w", id, api.ErrInstanceNotFound)
 	}
 	if st != api.RUNTIME_STATUS_FAILED {
-		return nil, fmt.Errorf("rewind %s: it is %s: %w", id, statusName(st), mgmt.ErrNotFailed)
+		return nil, fmt.Errorf("rewind %s: it is %s: %w", id, mgmt.StatusName(st), mgmt.ErrNotFailed)
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE instances SET status = ?, updated_at = ?, completed_at = NULL, output = NULL, failure = NULL
 		WHERE id = ?`, int32(api.RUNTIME_STATUS_RUNNING), time.Now().UnixNano(), string(id)); err != nil {

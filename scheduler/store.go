@@ -283,17 +283,6 @@ func instanceStatus(ctx context.Context, tx *txn, id api.InstanceID) (status api
 	return api.OrchestrationStatus(st), true, nil
 }
 
-// statusName names a runtime status as the SDKs show it ("Running").
-func statusName(st api.OrchestrationStatus) string {
-	words := strings.Split(strings.TrimPrefix(st.String(), "ORCHESTRATION_STATUS_"), "_")
-	for i, w := range words {
-		if w != "" {
-			words[i] = w[:1] + strings.ToLower(w[1:])
-		}
-	}
-	return strings.Join(words, "")
-}
-
 // insertInbox stores a waiting event and returns ref with its sequence
 // number.
 func insertInbox(ctx context.Context, tx *txn, id api.InstanceID, ref inboxRef, payload []byte) (inboxRef, error) {

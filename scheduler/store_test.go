@@ -228,19 +228,25 @@ func TestRestartRestoresQueues(t *testing.T) {
 	}
 }
 
+// markCompleted finishes an instance by hand, as an execution that
+// completed would, leaving what was queued for it.
+func markCompleted(t *testing.T, s *Store, id string) {
+	t.Helper()
+	err := s.write(context.Background(), func(ctx context.Context, tx *txn) (func(time.Time), error) {
+		_, err := tx.ExecContext(ctx, `UPDATE instances SET status = ? WHERE id = ?`, int32(api.RUNTIME_STATUS_COMPLETED), id)
+		return nil, err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 // Purging an instance cuts off work handed out for it before.
 func TestPurgeDropsStaleWork(t *testing.T) {
 	bothStores(t, func(t *testing.T, s *Store) {
 		startInstance(t, s, "i5")
 		addTask(t, s, "i5")
-		// Finish the instance by hand, as an execution that completed would.
-		err := s.write(context.Background(), func(ctx context.Context, tx *txn) (func(time.Time), error) {
-			_, err := tx.ExecContext(ctx, `UPDATE instances SET status = ? WHERE id = 'i5'`, int32(api.RUNTIME_STATUS_COMPLETED))
-			return nil, err
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
+		markCompleted(t, s, "i5")
 		if err := s.PurgeOrchestrationState(context.Background(), "i5"); err != nil {
 			t.Fatal(err)
 		}
@@ -261,13 +267,7 @@ func TestPurgeDropsStaleWork(t *testing.T) {
 func TestEventForFinishedInstanceIsDropped(t *testing.T) {
 	bothStores(t, func(t *testing.T, s *Store) {
 		startInstance(t, s, "i6")
-		err := s.write(context.Background(), func(ctx context.Context, tx *txn) (func(time.Time), error) {
-			_, err := tx.ExecContext(ctx, `UPDATE instances SET status = ? WHERE id = 'i6'`, int32(api.RUNTIME_STATUS_COMPLETED))
-			return nil, err
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
+		markCompleted(t, s, "i6")
 		before := inboxRows(t, s, "i6")
 		if err := s.AddNewOrchestrationEvent(context.Background(), "i6", raised(t)); err != nil {
 			t.Fatal(err)

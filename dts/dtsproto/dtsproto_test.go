@@ -83,14 +83,7 @@ func TestDeclaredFieldsUsedWhenPresent(t *testing.T) {
 func TestHealthPing(t *testing.T) {
 	m := &emptypb.Empty{}
 	SetEmptyMessage(m.ProtoReflect(), FieldWorkItemHealthPing)
-	b, err := proto.Marshal(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	wi := dtstest.NewMessage(t, "WorkItem")
-	if err := proto.Unmarshal(b, wi.Interface()); err != nil {
-		t.Fatal(err)
-	}
+	wi := dtstest.Reread(t, m, "WorkItem")
 	if !HasMessage(wi, FieldWorkItemHealthPing) || WorkItemKey(wi) != "" {
 		t.Fatal("a ping decoded as WorkItem is not recognised as one")
 	}

@@ -1,6 +1,7 @@
 // Package dtstest provides helpers for tests that talk to a scheduler over
 // real gRPC connections: a self-signed TLS certificate, a fake Entra ID
-// credential and a log recorder.
+// credential and a log recorder; and the context an activity is called
+// with.
 package dtstest
 
 import (
@@ -12,6 +13,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"log/slog"
@@ -28,6 +30,7 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
 )
@@ -221,7 +224,38 @@ func NewMessage(t testing.TB, name protoreflect.FullName) protoreflect.Message {
 	return mt.New()
 }
 
+// Reread reads m's wire form as the message name, as the other end of a
+// connection that knows name does.
+func Reread(t testing.TB, m proto.Message, name protoreflect.FullName) protoreflect.Message {
+	t.Helper()
+	b, err := proto.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	into := NewMessage(t, name)
+	if err := proto.Unmarshal(b, into.Interface()); err != nil {
+		t.Fatal(err)
+	}
+	return into
+}
+
 // SetField sets a known field of m by name.
 func SetField(m protoreflect.Message, name protoreflect.Name, v protoreflect.Value) {
 	m.Set(m.Descriptor().Fields().ByName(name), v)
 }
+
+// Activity is the ActivityContext an activity sees when it is given Input,
+// for calling an activity as a plain function.
+type Activity struct{ Input any }
+
+// GetInput reads Input into v as the worker would, through JSON.
+func (a Activity) GetInput(v any) error {
+	raw, err := json.Marshal(a.Input)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(raw, v)
+}
+
+// Context is the background context.
+func (Activity) Context() context.Context { return context.Background() }

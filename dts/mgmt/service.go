@@ -3,6 +3,7 @@ package mgmt
 import (
 	"context"
 	"errors"
+	"strings"
 
 	"github.com/microsoft/durabletask-go/api"
 	"github.com/microsoft/durabletask-go/backend"
@@ -183,6 +184,18 @@ func Final(st api.OrchestrationStatus) bool {
 		return true
 	}
 	return false
+}
+
+// StatusName names a runtime status as the SDKs and the emulator's
+// dashboard show it: "Running", "ContinuedAsNew".
+func StatusName(st api.OrchestrationStatus) string {
+	words := strings.Split(strings.TrimPrefix(st.String(), "ORCHESTRATION_STATUS_"), "_")
+	for i, w := range words {
+		if w != "" {
+			words[i] = w[:1] + strings.ToLower(w[1:])
+		}
+	}
+	return strings.Join(words, "")
 }
 
 func started(st api.OrchestrationStatus) bool { return st != api.RUNTIME_STATUS_PENDING }

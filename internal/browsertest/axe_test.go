@@ -2,7 +2,6 @@ package browsertest_test
 
 import (
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -12,11 +11,7 @@ import (
 	"github.com/approvals-go/approvals/internal/browsertest"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	browsertest.Close()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { browsertest.Main(m) }
 
 // errors keeps what a test reports with Error instead of failing.
 type errors struct {

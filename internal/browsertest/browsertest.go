@@ -32,8 +32,17 @@ var browser struct {
 	err    error
 }
 
-// Close stops the shared browser; call it from TestMain after m.Run.
-func Close() {
+// Main runs a test binary's tests and then stops the shared browser: a
+// package with browser tests calls it from its TestMain.
+func Main(m *testing.M) {
+	flag.Parse()
+	code := m.Run()
+	stop()
+	os.Exit(code)
+}
+
+// stop stops the shared browser.
+func stop() {
 	for i := len(browser.cancel) - 1; i >= 0; i-- {
 		browser.cancel[i]()
 	}

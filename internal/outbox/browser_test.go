@@ -3,7 +3,6 @@ package outbox_test
 import (
 	"context"
 	"net/http/httptest"
-	"os"
 	"testing"
 	"time"
 
@@ -14,11 +13,7 @@ import (
 	"github.com/approvals-go/approvals/internal/outbox"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	browsertest.Close()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { browsertest.Main(m) }
 
 // The outbox page, empty and with notices, passes axe-core with no
 // violation, on a desktop and on a phone.

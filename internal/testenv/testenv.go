@@ -71,14 +71,7 @@ func StartWith(t testing.TB, apiBase string, opts Options) *Env {
 		schedOpts.DataDir, schedOpts.Synchronous = filepath.Join(t.TempDir(), "scheduler"), "normal"
 	}
 	srv, addr := ServeScheduler(t, ctx, schedOpts)
-	cfg, err := dts.Settings{Endpoint: "http://" + addr, TaskHub: dts.DefaultTaskHub}.Resolve()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cconn, err := dts.Dial(ctx, cfg, dts.RoleClient)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cconn, cfg := Dial(t, ctx, addr)
 	logs := &dtstest.Logs{}
 	var stopWorker func()
 	t.Cleanup(func() {
@@ -130,6 +123,22 @@ func startWorker(ctx context.Context, t testing.TB, cfg dts.Config, apiBase stri
 		<-l.Done()
 		wconn.Close()
 	}
+}
+
+// Dial connects a client to the default task hub of the scheduler that
+// ServeScheduler serves on addr, and returns the connection, which the
+// caller closes, and the settings it used.
+func Dial(t testing.TB, ctx context.Context, addr string) (*grpc.ClientConn, dts.Config) {
+	t.Helper()
+	cfg, err := dts.Settings{Endpoint: "http://" + addr, TaskHub: dts.DefaultTaskHub}.Resolve()
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := dts.Dial(ctx, cfg, dts.RoleClient)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return conn, cfg
 }
 
 // ServeScheduler runs an embedded scheduler with opts on a loopback port

@@ -112,7 +112,7 @@ func (s *Server) actionPage(w http.ResponseWriter, r *http.Request) {
 	v.Info = info
 	page := view{Title: info.Title + " · " + string(in.InstanceID), Hub: h.Name(), Page: &v}
 	if !allowed {
-		page.Error = "“" + info.Title + "” is not possible while the instance is " + statusLabel(in.RuntimeStatus) + "."
+		page.Error = "“" + info.Title + "” is not possible while the instance is " + mgmt.StatusName(in.RuntimeStatus) + "."
 		s.render(w, http.StatusConflict, "confirm", page)
 		return
 	}

@@ -34,7 +34,7 @@ func (e *env) snapshot(id string) string {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	return fmt.Sprintf("%s exec=%s out=%s events=%d", statusLabel(in.RuntimeStatus), in.ExecutionID, in.SerializedOutput, n)
+	return fmt.Sprintf("%s exec=%s out=%s events=%d", mgmt.StatusName(in.RuntimeStatus), in.ExecutionID, in.SerializedOutput, n)
 }
 
 func (e *env) snapshots(ids []string) []string {
@@ -150,7 +150,7 @@ func TestRaiseAnEvent(t *testing.T) {
 	wantStatus(t, "raise", e.post(path, form, sameSite(e)), 303)
 	in := e.waitFor("raise-1", func(in *mgmt.Instance) bool { return mgmt.Final(in.RuntimeStatus) })
 	if in.RuntimeStatus != api.RUNTIME_STATUS_COMPLETED || in.SerializedOutput != `{"by":"dashboard"}` {
-		t.Fatalf("%s with output %s", statusLabel(in.RuntimeStatus), in.SerializedOutput)
+		t.Fatalf("%s with output %s", mgmt.StatusName(in.RuntimeStatus), in.SerializedOutput)
 	}
 }
 
@@ -164,7 +164,7 @@ func TestTerminateWithAReason(t *testing.T) {
 	wantStatus(t, "terminate", e.post(path, form, sameSite(e)), 303)
 	in := e.waitFor("term-1", func(in *mgmt.Instance) bool { return mgmt.Final(in.RuntimeStatus) })
 	if in.RuntimeStatus != api.RUNTIME_STATUS_TERMINATED || in.SerializedOutput != `"Request withdrawn"` {
-		t.Fatalf("%s with output %s", statusLabel(in.RuntimeStatus), in.SerializedOutput)
+		t.Fatalf("%s with output %s", mgmt.StatusName(in.RuntimeStatus), in.SerializedOutput)
 	}
 	wantStatus(t, "terminate again", e.post(path, form, sameSite(e)), 409)
 }
@@ -186,14 +186,14 @@ func TestSuspendHoldsEventsUntilResume(t *testing.T) {
 	}
 	time.Sleep(300 * time.Millisecond)
 	if in := e.instance("sus-1"); in.RuntimeStatus != api.RUNTIME_STATUS_SUSPENDED {
-		t.Fatalf("a suspended approval went on to %s", statusLabel(in.RuntimeStatus))
+		t.Fatalf("a suspended approval went on to %s", mgmt.StatusName(in.RuntimeStatus))
 	}
 	resume := "/hubs/default/instances/sus-1/resume"
 	e.refused(resume, form, "sus-1")
 	wantStatus(t, "resume", e.post(resume, form, sameSite(e)), 303)
 	in := e.waitFor("sus-1", func(in *mgmt.Instance) bool { return mgmt.Final(in.RuntimeStatus) })
 	if !strings.Contains(in.SerializedOutput, `"status":"Approved"`) {
-		t.Fatalf("after resume: %s %s", statusLabel(in.RuntimeStatus), in.SerializedOutput)
+		t.Fatalf("after resume: %s %s", mgmt.StatusName(in.RuntimeStatus), in.SerializedOutput)
 	}
 }
 
@@ -222,7 +222,7 @@ func TestRestartSameOrNewID(t *testing.T) {
 	}
 	fresh := e.waitFor(id, func(in *mgmt.Instance) bool { return in.SerializedCustomStatus != "" })
 	if fresh.SerializedInput != first.SerializedInput || e.instance("rs-1").RuntimeStatus != api.RUNTIME_STATUS_COMPLETED {
-		t.Fatalf("new instance input %s; original %s", fresh.SerializedInput, statusLabel(e.instance("rs-1").RuntimeStatus))
+		t.Fatalf("new instance input %s; original %s", fresh.SerializedInput, mgmt.StatusName(e.instance("rs-1").RuntimeStatus))
 	}
 }
 
@@ -317,7 +317,7 @@ func TestBulkTerminateAndPurge(t *testing.T) {
 	for _, id := range []string{"bulk-a", "bulk-b"} {
 		in := e.waitFor(id, func(in *mgmt.Instance) bool { return mgmt.Final(in.RuntimeStatus) })
 		if in.RuntimeStatus != api.RUNTIME_STATUS_TERMINATED || in.SerializedOutput != `"Cleanup"` {
-			t.Fatalf("%s: %s %s", id, statusLabel(in.RuntimeStatus), in.SerializedOutput)
+			t.Fatalf("%s: %s %s", id, mgmt.StatusName(in.RuntimeStatus), in.SerializedOutput)
 		}
 	}
 	wantBody(t, "after bulk terminate", e.get(r.header.Get("Location")), "Termination requested for 2 of 2 selected instances")

@@ -351,17 +351,16 @@ func (s *Server) apiAddEvent(w http.ResponseWriter, r *http.Request, h Hub) {
 		problem(w, http.StatusBadRequest, "give exactly one of executionSuspended, executionResumed, executionTerminated and eventRaised")
 		return
 	}
-	ctx := r.Context()
-	id := api.InstanceID(r.PathValue("id"))
-	in, err := h.Instance(ctx, id)
-	if err != nil {
-		s.apiError(w, "read the orchestration", err)
+	in, ok := s.pathInstance(w, r, h)
+	if !ok {
 		return
 	}
+	ctx, id := r.Context(), in.InstanceID
 	if mgmt.Final(in.RuntimeStatus) {
-		problem(w, http.StatusConflict, "the orchestration has finished ("+statusLabel(in.RuntimeStatus)+")")
+		problem(w, http.StatusConflict, "the orchestration has finished ("+mgmt.StatusName(in.RuntimeStatus)+")")
 		return
 	}
+	var err error
 	switch {
 	case req.ExecutionSuspended != nil:
 		err = h.Suspend(ctx, id, req.ExecutionSuspended.text())
@@ -389,15 +388,13 @@ func (s *Server) apiAddEvent(w http.ResponseWriter, r *http.Request, h Hub) {
 }
 
 func (s *Server) apiPurge(w http.ResponseWriter, r *http.Request, h Hub) {
-	ctx := r.Context()
-	id := api.InstanceID(r.PathValue("id"))
-	in, err := h.Instance(ctx, id)
-	if err != nil {
-		s.apiError(w, "read the orchestration", err)
+	in, ok := s.pathInstance(w, r, h)
+	if !ok {
 		return
 	}
+	ctx, id := r.Context(), in.InstanceID
 	if !mgmt.Final(in.RuntimeStatus) {
-		problem(w, http.StatusConflict, "the orchestration is "+statusLabel(in.RuntimeStatus)+"; only a finished one can be purged")
+		problem(w, http.StatusConflict, "the orchestration is "+mgmt.StatusName(in.RuntimeStatus)+"; only a finished one can be purged")
 		return
 	}
 	n, err := h.Purge(ctx, []api.InstanceID{id})

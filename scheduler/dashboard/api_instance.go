@@ -15,10 +15,20 @@ import (
 // The JSON API's reads of one instance: its state, its payloads and its
 // history.
 
-func (s *Server) apiInstance(w http.ResponseWriter, r *http.Request, h Hub) {
+// pathInstance reads the instance the path names, or answers why it
+// cannot.
+func (s *Server) pathInstance(w http.ResponseWriter, r *http.Request, h Hub) (*mgmt.Instance, bool) {
 	in, err := h.Instance(r.Context(), api.InstanceID(r.PathValue("id")))
 	if err != nil {
 		s.apiError(w, "read the orchestration", err)
+		return nil, false
+	}
+	return in, true
+}
+
+func (s *Server) apiInstance(w http.ResponseWriter, r *http.Request, h Hub) {
+	in, ok := s.pathInstance(w, r, h)
+	if !ok {
 		return
 	}
 	writeJSON(w, http.StatusOK, orchestrationOf(in))
@@ -33,9 +43,8 @@ type failureJSON struct {
 }
 
 func (s *Server) apiPayloads(w http.ResponseWriter, r *http.Request, h Hub) {
-	in, err := h.Instance(r.Context(), api.InstanceID(r.PathValue("id")))
-	if err != nil {
-		s.apiError(w, "read the orchestration", err)
+	in, ok := s.pathInstance(w, r, h)
+	if !ok {
 		return
 	}
 	type payloads struct {
@@ -59,13 +68,11 @@ func (s *Server) apiPayloads(w http.ResponseWriter, r *http.Request, h Hub) {
 // apiHistory answers the whole history of the instance's current
 // execution; the embedded scheduler keeps no other.
 func (s *Server) apiHistory(w http.ResponseWriter, r *http.Request, h Hub) {
-	ctx := r.Context()
-	id := api.InstanceID(r.PathValue("id"))
-	in, err := h.Instance(ctx, id)
-	if err != nil {
-		s.apiError(w, "read the orchestration", err)
+	in, ok := s.pathInstance(w, r, h)
+	if !ok {
 		return
 	}
+	ctx, id := r.Context(), in.InstanceID
 	if exec := r.PathValue("execution"); in.ExecutionID != "" && exec != in.ExecutionID {
 		problem(w, http.StatusNotFound, "no such execution of this instance; its current execution is "+in.ExecutionID)
 		return

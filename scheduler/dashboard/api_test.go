@@ -19,18 +19,24 @@ func cliQuery(start, count int) map[string]any {
 		"sort": []map[string]any{{"column": "LAST_UPDATED_AT", "direction": "DESCENDING_SORT"}}}
 }
 
+// wireOrchestration is an orchestration's metadata as the API's clients
+// read it: declared here, not taken from api.go, so that the tests check
+// the names on the wire.
+type wireOrchestration struct {
+	InstanceID           string            `json:"instanceId"`
+	ExecutionID          string            `json:"executionId"`
+	Name                 string            `json:"name"`
+	OrchestrationStatus  string            `json:"orchestrationStatus"`
+	CreatedTimestamp     time.Time         `json:"createdTimestamp"`
+	LastUpdatedTimestamp time.Time         `json:"lastUpdatedTimestamp"`
+	CompletedTimestamp   *time.Time        `json:"completedTimestamp"`
+	Tags                 map[string]string `json:"tags"`
+}
+
 type queryAnswer struct {
-	Orchestrations []struct {
-		InstanceID           string     `json:"instanceId"`
-		ExecutionID          string     `json:"executionId"`
-		Name                 string     `json:"name"`
-		OrchestrationStatus  string     `json:"orchestrationStatus"`
-		CreatedTimestamp     time.Time  `json:"createdTimestamp"`
-		LastUpdatedTimestamp time.Time  `json:"lastUpdatedTimestamp"`
-		CompletedTimestamp   *time.Time `json:"completedTimestamp"`
-	} `json:"orchestrations"`
-	TotalCount int `json:"totalCount"`
-	Trivia     struct {
+	Orchestrations []wireOrchestration `json:"orchestrations"`
+	TotalCount     int                 `json:"totalCount"`
+	Trivia         struct {
 		EarliestTimestamp *time.Time `json:"earliestTimestamp"`
 		LatestTimestamp   *time.Time `json:"latestTimestamp"`
 		TotalCount        int        `json:"totalCount"`
@@ -109,16 +115,7 @@ func TestAPIInstancePayloadsAndHistory(t *testing.T) {
 
 	var ping map[string]string
 	wantStatus(t, "ping", e.api("GET", "ping", nil, &ping), 200)
-	var md struct {
-		InstanceID           string            `json:"instanceId"`
-		Name                 string            `json:"name"`
-		OrchestrationStatus  string            `json:"orchestrationStatus"`
-		CreatedTimestamp     time.Time         `json:"createdTimestamp"`
-		LastUpdatedTimestamp time.Time         `json:"lastUpdatedTimestamp"`
-		CompletedTimestamp   *time.Time        `json:"completedTimestamp"`
-		ExecutionID          string            `json:"executionId"`
-		Tags                 map[string]string `json:"tags"`
-	}
+	var md wireOrchestration
 	wantStatus(t, "metadata", e.api("GET", "orchestrations/h-1", nil, &md), 200)
 	if md.InstanceID != "h-1" || md.Name != approval.OrchestratorName || md.OrchestrationStatus != "ORCHESTRATION_STATUS_COMPLETED" || md.ExecutionID == "" || md.CompletedTimestamp == nil {
 		t.Fatalf("metadata %+v", md)
@@ -196,6 +193,6 @@ func TestAPIAddsHistoryEventsAndPurges(t *testing.T) {
 	wantStatus(t, "cross-site API call", r, 403)
 	time.Sleep(200 * time.Millisecond)
 	if in := e.instance("ev-2"); in.RuntimeStatus != api.RUNTIME_STATUS_RUNNING {
-		t.Fatalf("a cross-site call suspended ev-2: %s", statusLabel(in.RuntimeStatus))
+		t.Fatalf("a cross-site call suspended ev-2: %s", mgmt.StatusName(in.RuntimeStatus))
 	}
 }

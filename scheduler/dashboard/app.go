@@ -23,15 +23,15 @@ type App interface {
 	// Info is what the app adds to the dashboard as a whole. New asks for
 	// it once.
 	Info() AppInfo
-	// Summary is the instance's state in a few words, for the list and
-	// the instance's page, or nil when the app has none for it. The list
-	// passes instances without their input, output and failure; load
-	// reads the instance whole (on the instance's page it returns in
-	// itself). An error leaves the instance without a summary.
+	// Summary is the instance's state in a few words, for the list, or
+	// nil when the app has none for it. The list passes instances without
+	// their input, output and failure; load reads the instance whole. An
+	// error leaves the instance without a summary.
 	Summary(ctx context.Context, in *mgmt.Instance, load func(context.Context) (*mgmt.Instance, error)) (*Summary, error)
-	// Panel is a section of the instance's page beside its overview, or
-	// nil.
-	Panel(in *mgmt.Instance) *Part
+	// Page is what the app adds to the instance's page. The page asks
+	// once, with the instance whole, so that the app reads what it keeps
+	// in the instance once per page rather than once per part.
+	Page(in *mgmt.Instance) Page
 	// Note says what an event of a history means to the app, or is empty.
 	// Events the dashboard explains itself (a timer, a failure) keep its
 	// own note.
@@ -41,7 +41,7 @@ type App interface {
 // AppInfo is what an app adds to the dashboard as a whole.
 type AppInfo struct {
 	// Templates are html/template definitions ({{define "name"}}…{{end}})
-	// of the parts the app's Panel and Actions name, parsed once by New
+	// of the parts the app's Page and Actions name, parsed once by New
 	// with the dashboard's own template functions (time, ago, span, label,
 	// slug, commas, iso and the rest). The dashboard renders them, escaped
 	// as every page is.
@@ -77,6 +77,17 @@ const (
 	// shown as it is.
 	toneCustom Tone = "custom"
 )
+
+// Page is what an app adds to one instance's page.
+type Page struct {
+	Summary *Summary
+	// Panel is a section of the page beside the instance's overview, or
+	// nil.
+	Panel *Part
+	// Open names the app's actions possible on the instance now: those
+	// whose Open would say so.
+	Open []string
+}
 
 // Part is a piece of a page that an app supplies: one of its templates
 // and the data to execute it with.
@@ -127,7 +138,7 @@ func (noApp) Summary(context.Context, *mgmt.Instance, func(context.Context) (*mg
 	return nil, nil
 }
 
-func (noApp) Panel(*mgmt.Instance) *Part { return nil }
+func (noApp) Page(*mgmt.Instance) Page { return Page{} }
 
 func (noApp) Note(*backend.HistoryEvent) string { return "" }
 

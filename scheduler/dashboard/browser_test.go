@@ -3,7 +3,6 @@ package dashboard
 import (
 	"bytes"
 	"context"
-	"flag"
 	"fmt"
 	"image/png"
 	"os"
@@ -23,12 +22,7 @@ import (
 // The dashboard in a real Chromium (see internal/browsertest), one browser
 // for the test binary and a tab per test.
 
-func TestMain(m *testing.M) {
-	flag.Parse()
-	code := m.Run()
-	browsertest.Close()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { browsertest.Main(m) }
 
 func browserTab(t *testing.T, width, height int64) context.Context {
 	return browsertest.Tab(t, width, height, 90*time.Second)

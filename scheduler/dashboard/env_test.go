@@ -165,7 +165,7 @@ func (e *env) waitFor(id string, cond func(*mgmt.Instance) bool) *mgmt.Instance 
 			if in == nil {
 				e.t.Fatalf("%s: no such instance", id)
 			}
-			e.t.Fatalf("%s: still %s, output %s", id, statusLabel(in.RuntimeStatus), in.SerializedOutput)
+			e.t.Fatalf("%s: still %s, output %s", id, mgmt.StatusName(in.RuntimeStatus), in.SerializedOutput)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/microsoft/durabletask-go/api"
+
+	"github.com/approvals-go/approvals/dts/mgmt"
 )
 
 // statuses are the runtime statuses in the order the dashboard lists
@@ -21,20 +23,8 @@ var statuses = []api.OrchestrationStatus{
 	api.RUNTIME_STATUS_CONTINUED_AS_NEW,
 }
 
-// statusLabel names a status as the SDKs and the emulator's dashboard
-// show it: "Running", "ContinuedAsNew".
-func statusLabel(st api.OrchestrationStatus) string {
-	words := strings.Split(strings.TrimPrefix(st.String(), "ORCHESTRATION_STATUS_"), "_")
-	for i, w := range words {
-		if w != "" {
-			words[i] = w[:1] + strings.ToLower(w[1:])
-		}
-	}
-	return strings.Join(words, "")
-}
-
 // statusSlug is the status in URLs and CSS classes: "running".
-func statusSlug(st api.OrchestrationStatus) string { return strings.ToLower(statusLabel(st)) }
+func statusSlug(st api.OrchestrationStatus) string { return strings.ToLower(mgmt.StatusName(st)) }
 
 // parseStatus reads a status as a slug, a label or the protocol's enum
 // name ("ORCHESTRATION_STATUS_RUNNING"), in any case.
@@ -42,7 +32,7 @@ func parseStatus(s string) (api.OrchestrationStatus, bool) {
 	s = strings.TrimPrefix(strings.ToUpper(strings.TrimSpace(s)), "ORCHESTRATION_STATUS_")
 	s = strings.ReplaceAll(s, "_", "")
 	for _, st := range statuses {
-		if strings.EqualFold(s, statusLabel(st)) {
+		if strings.EqualFold(s, mgmt.StatusName(st)) {
 			return st, true
 		}
 	}

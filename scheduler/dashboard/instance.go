@@ -54,12 +54,12 @@ func (s *Server) instancePage(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	v := instanceView{Hub: h.Name(), In: in, Final: mgmt.Final(in.RuntimeStatus), Failure: in.FailureDetails,
 		Input: prettyJSON(in.SerializedInput), Output: prettyJSON(in.SerializedOutput), CustomStatus: prettyJSON(in.SerializedCustomStatus)}
-	v.Summary, _ = s.app.Summary(ctx, in, func(context.Context) (*mgmt.Instance, error) { return in, nil })
-	v.Panel = s.app.Panel(in)
+	page := s.app.Page(in)
+	v.Summary, v.Panel = page.Summary, page.Panel
 	for _, k := range sortedKeys(in.Tags) {
 		v.Tags = append(v.Tags, fact{k, in.Tags[k]})
 	}
-	v.Actions = s.actionsFor(h.Name(), in)
+	v.Actions = s.actionsFor(h.Name(), in, page.Open)
 
 	// The history is read a window at a time, apart from the instance, so
 	// that an instance with a very long one still opens quickly.
@@ -110,15 +110,15 @@ func sortedKeys(m map[string]string) []string {
 }
 
 // actionsFor lists what can be done to an instance in its status: the
-// app's actions open on it first.
-func (s *Server) actionsFor(hub string, in *mgmt.Instance) []actionLink {
+// app's actions open on it (named in open) first.
+func (s *Server) actionsFor(hub string, in *mgmt.Instance, open []string) []actionLink {
 	id := string(in.InstanceID)
 	var out []actionLink
 	add := func(name, label string, danger bool) {
 		out = append(out, actionLink{name, label, actionURL(hub, id, name), danger})
 	}
 	for _, a := range s.appInfo.Actions {
-		if _, open := a.Open(in); open {
+		if slices.Contains(open, a.Name) {
 			add(a.Name, a.Label, false)
 		}
 	}

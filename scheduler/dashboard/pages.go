@@ -281,7 +281,7 @@ func (s *Server) listPage(w http.ResponseWriter, r *http.Request) {
 		}
 		one := form
 		one.Statuses, one.Page = []api.OrchestrationStatus{st}, 1
-		v.Tabs = append(v.Tabs, tab{Label: statusLabel(st), Count: counts[st], URL: one.url(h.Name()),
+		v.Tabs = append(v.Tabs, tab{Label: mgmt.StatusName(st), Count: counts[st], URL: one.url(h.Name()),
 			Active: len(form.Statuses) == 1 && form.Statuses[0] == st})
 	}
 	for _, st := range statuses {

@@ -2,6 +2,8 @@ package dashboard
 
 import (
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
@@ -136,6 +138,24 @@ func TestInstancePageShowsTheWalkThrough(t *testing.T) {
 	wantBody(t, "waiting instance", r, "Timer created", "Not fired yet", `href="/hubs/default/instances/walk-2/decide"`,
 		`href="/hubs/default/instances/walk-2/terminate"`, `id="refresh"`)
 	wantStatus(t, "unknown instance", e.get("/hubs/default/instances/nope"), 404)
+}
+
+// BenchmarkInstancePage measures the page of a waiting approval, served
+// in process so that the page's own work is what is measured: the
+// instance and a window of its history read, the app's parts and the
+// render.
+func BenchmarkInstancePage(b *testing.B) {
+	e := newEnv(b, envOptions{})
+	e.startApproval("bench-1", "ana", time.Hour)
+	req := httptest.NewRequest(http.MethodGet, e.url+"/hubs/default/instances/bench-1", nil)
+	b.ReportAllocs()
+	for b.Loop() {
+		w := httptest.NewRecorder()
+		e.dash.ServeHTTP(w, req)
+		if w.Code != http.StatusOK {
+			b.Fatalf("status %d", w.Code)
+		}
+	}
 }
 
 func TestLongHistoryOpensAPageAtATime(t *testing.T) {

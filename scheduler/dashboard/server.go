@@ -22,6 +22,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/approvals-go/approvals/dts/mgmt"
 	"github.com/approvals-go/approvals/internal/compress"
 	"github.com/approvals-go/approvals/internal/exposure"
 )
@@ -242,7 +243,7 @@ func (s *Server) funcs() template.FuncMap {
 		"hubURL":      hubURL,
 		"instanceURL": instanceURL,
 		"actionURL":   actionURL,
-		"label":       statusLabel,
+		"label":       mgmt.StatusName,
 		"slug":        statusSlug,
 		"time":        formatTime,
 		"span":        span,

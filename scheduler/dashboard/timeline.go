@@ -221,7 +221,7 @@ func describe(s *step, e *backend.HistoryEvent, scheduled map[int32]string) {
 	case e.GetExecutionCompleted() != nil:
 		ec := e.GetExecutionCompleted()
 		st := api.OrchestrationStatus(ec.GetOrchestrationStatus())
-		s.Kind, s.Title = "done", "Orchestration "+strings.ToLower(statusLabel(st))
+		s.Kind, s.Title = "done", "Orchestration "+strings.ToLower(mgmt.StatusName(st))
 		if st == api.RUNTIME_STATUS_FAILED {
 			s.Kind = "fail"
 		}

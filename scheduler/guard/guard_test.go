@@ -215,14 +215,7 @@ func TestWorkItemStream(t *testing.T) {
 }
 
 func isPing(t *testing.T, m proto.Message) bool {
-	b, err := proto.Marshal(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	wi := dtstest.NewMessage(t, "WorkItem")
-	if err := proto.Unmarshal(b, wi.Interface()); err != nil {
-		t.Fatal(err)
-	}
+	wi := dtstest.Reread(t, m, "WorkItem")
 	return dtsproto.HasMessage(wi, dtsproto.FieldWorkItemHealthPing) && dtsproto.WorkItemKey(wi) == ""
 }
 
