@@ -136,7 +136,8 @@ func (a *Activities) ProcessApproval(ctx task.ActivityContext) (any, error) {
 		return nil, fmt.Errorf("read %s input: %w", ProcessActivityName, err)
 	}
 	out := Outcome{RequestID: in.RequestID, Status: StatusRejected, ProcessedAt: FormatTime(a.now()), Approver: in.Approver,
-		Comments: in.Comments, Decisions: in.Decisions, ApproverIdentity: in.identity(), ApproverOID: in.ApproverOID}
+		Comments: in.Comments, Decisions: in.Decisions, ApproverIdentity: in.identity(), ApproverOID: in.ApproverOID,
+		Stages: in.Stages, Rounds: in.Rounds, Item: in.Item}
 	switch {
 	case in.Withdrawn:
 		out.Status = StatusWithdrawn

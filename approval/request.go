@@ -35,6 +35,10 @@ type StartRequest struct {
 func (s StartRequest) Validate() (Request, error) {
 	req := s.Request
 	req.Policy = Policy(strings.ToLower(string(req.Policy)))
+	req.Stages = append([]Stage(nil), req.Stages...)
+	for i := range req.Stages {
+		req.Stages[i].Policy = Policy(strings.ToLower(string(req.Stages[i].Policy)))
+	}
 	if s.Required != nil {
 		n := *s.Required
 		if n != math.Trunc(n) || n < 1 || n > MaxApprovers {
