@@ -3,6 +3,7 @@ package approval
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -188,4 +189,76 @@ func (s Standing) checkPhase(a Attempt) error {
 		return &Refusal{Reason: ReasonRoundsExhausted, Detail: fmt.Sprintf("the request has been sent back %d times, the most allowed; approve or reject it", MaxRounds)}
 	}
 	return nil
+}
+
+// ChangesRequest is an approver sending the request back to its
+// requester, saying what to change. Stage and Round, when given, are
+// what the approver saw: the request must still be there.
+type ChangesRequest struct {
+	Approver string `json:"approver"`
+	Comments string `json:"comments"`
+	Stage    int    `json:"stage"`
+	Round    int    `json:"round"`
+}
+
+// Validate reports what makes a request for changes unusable: it must
+// say what to change.
+func (c ChangesRequest) Validate() error {
+	if strings.TrimSpace(c.Comments) == "" {
+		return &FieldError{Field: "comments", Reason: "is required: say what should change"}
+	}
+	return nil
+}
+
+// Decision is the event that sends the request back, from the person who
+// (with the principal's object id oid, when signed in).
+func (c ChangesRequest) Decision(who, oid string) Decision {
+	return Decision{Action: ActionRequestChanges, Approver: &who, ApproverOID: oid, Comments: c.Comments, Stage: c.Stage, Round: c.Round}
+}
+
+// ResubmitRequest is a requester sending their request again after
+// changes were asked for: the item as edited (empty keeps it), and their
+// answer.
+type ResubmitRequest struct {
+	Requester string `json:"requester"`
+	Item      string `json:"item"`
+	Comments  string `json:"comments"`
+	Round     int    `json:"round"`
+}
+
+// Validate reports what makes a resubmission unusable: an item, when
+// given, must say something.
+func (r ResubmitRequest) Validate() error {
+	if r.Item != "" && strings.TrimSpace(r.Item) == "" {
+		return &FieldError{Field: "item", Reason: "must not be blank; leave it out to keep the item as it is"}
+	}
+	return nil
+}
+
+// Decision is the event that resubmits the request, from the person who
+// (with the principal's object id oid, when signed in).
+func (r ResubmitRequest) Decision(who, oid string) Decision {
+	return Decision{Action: ActionResubmit, Approver: &who, ApproverOID: oid, Item: r.Item, Comments: r.Comments, Round: r.Round}
+}
+
+// RoundRecorded reports whether the request for changes or the
+// resubmission d is recorded in the rounds the approval shows.
+func (s State) RoundRecorded(d Decision) bool {
+	who := d.processInput("").Approver
+	for _, r := range s.Progress.Rounds {
+		if d.Round != 0 && r.Round != d.Round {
+			continue
+		}
+		switch d.Action {
+		case ActionRequestChanges:
+			if SamePerson(r.RequestedBy, who) && r.Comments == d.Comments {
+				return true
+			}
+		case ActionResubmit:
+			if r.ResubmittedAt != "" && (d.Item == "" || r.Item == d.Item) && r.Answer == d.Comments {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -87,6 +87,10 @@ type DecisionRequest struct {
 	Approved *bool  `json:"approved"`
 	Approver string `json:"approver"`
 	Comments string `json:"comments"`
+	// Stage and Round, when given, are the stage and round of changes
+	// the approver saw: the request must still be there.
+	Stage int `json:"stage"`
+	Round int `json:"round"`
 }
 
 // Validate reports what makes a decision unusable: it must say approved
@@ -102,7 +106,7 @@ func (d DecisionRequest) Validate() error {
 // principal's object id oid, when signed in). d must be valid.
 func (d DecisionRequest) Decision(who, oid string) Decision {
 	approved := *d.Approved
-	return Decision{IsApproved: &approved, Approver: &who, ApproverOID: oid, Comments: d.Comments}
+	return Decision{IsApproved: &approved, Approver: &who, ApproverOID: oid, Comments: d.Comments, Stage: d.Stage, Round: d.Round}
 }
 
 // WithdrawRequest is a requester taking their request back, and why.

@@ -143,6 +143,9 @@ func (s State) Expired(now time.Time) bool {
 // decision sent twice is told from a different one.
 func (o Outcome) Decided(d Decision) bool {
 	sameComments := o.commentsUnknown || o.Comments == d.Comments
+	if d.Action == ActionRequestChanges || d.Action == ActionResubmit {
+		return false // a round, never an outcome
+	}
 	if d.Action == ActionWithdraw {
 		return o.Status == StatusWithdrawn && d.Approver != nil && SamePerson(o.Approver, *d.Approver) && sameComments
 	}

@@ -129,6 +129,8 @@ func New(orch Orchestrations, opts Options) http.Handler {
 	r.Handle(ApprovalPath, methods{http.MethodGet: s.get})
 	r.Handle(DecisionPath, methods{http.MethodPost: s.decide})
 	r.Handle(WithdrawPath, methods{http.MethodPost: s.withdraw})
+	r.Handle(ChangesPath, methods{http.MethodPost: s.requestChanges})
+	r.Handle(ResubmitPath, methods{http.MethodPost: s.resubmit})
 	r.Handle(ReviewPath, methods{http.MethodGet: s.people(s.inbox)})
 	r.Handle(ReviewPagePath, methods{http.MethodGet: s.people(s.review), http.MethodPost: s.people(s.reviewDecide)})
 	r.Handle(AssetPath, methods{http.MethodGet: serveAsset})
