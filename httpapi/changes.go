@@ -129,15 +129,22 @@ type stagesView struct {
 // take changes while the workflow honours them.
 func (s *server) stagesOf(r *http.Request, st approval.State) stagesView {
 	p := st.Progress
-	v := stagesView{Stage: p.Stage, Stages: p.Stages, Round: p.Round, ChangesRequested: p.ChangesRequested, Rounds: p.Rounds}
-	if res := st.Result; res != nil && (len(res.Stages) > 0 || len(res.Rounds) > 0) {
-		v.Stages, v.Rounds, v.ChangesRequested = res.Stages, res.Rounds, false
-	}
+	v := stagesView{Stage: p.Stage, Round: p.Round, ChangesRequested: p.ChangesRequested}
+	v.Stages, v.Rounds = roundsOf(st)
 	if st.Pending() && st.Supports(approval.FeatureRequestChanges) {
 		links := s.links(r, st.ID)
 		v.ChangesURI, v.ResubmitURI = links.changes, links.resubmit
 	}
 	return v
+}
+
+// roundsOf are st's stages and rounds: as the outcome recorded them once
+// there is one, as last published while it waits.
+func roundsOf(st approval.State) ([]approval.StageProgress, []approval.ChangeRound) {
+	if res := st.Result; res != nil && (len(res.Stages) > 0 || len(res.Rounds) > 0) {
+		return res.Stages, res.Rounds
+	}
+	return st.Progress.Stages, st.Progress.Rounds
 }
 
 // currentItem is the item as its requester last resubmitted it.

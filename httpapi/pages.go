@@ -198,12 +198,25 @@ type approvalModel struct {
 	// Waiting are the approvers still to decide, shown with Voted or
 	// Recorded.
 	Waiting []string
+	// Stages and Rounds are the request's stages and rounds of changes,
+	// and Resubmit the requester's form while changes are requested.
+	Stages   []approval.StageProgress
+	Rounds   []approval.ChangeRound
+	Resubmit *formModel
+	// SentBack is the round that waits for the requester to resubmit.
+	SentBack *approval.ChangeRound
 }
 
 type formModel struct {
 	Action, Token, As string
 	AskName           bool
 	Name, Comments    string
+	// Changes offers to send the request back; Stage and Round are what
+	// the viewer sees, posted back so that a decision is not counted in
+	// another. Item is the item to edit in a resubmission.
+	Changes      bool
+	Stage, Round int
+	Item         string
 }
 
 // approvalPage shows an approval, with a form while the viewer may decide.
@@ -249,6 +262,7 @@ func (s *server) approvalPage(w http.ResponseWriter, r *http.Request, code int, 
 	default:
 		m.Info = form.why
 	}
+	roundsPage(&m, st, form)
 	data.Page = m
 	s.render(w, r, code, "approval", data)
 }
@@ -261,6 +275,10 @@ func featureWords(fs []approval.Feature) []string {
 		switch f {
 		case approval.FeatureWithdraw:
 			out = append(out, "withdrawal by its requester")
+		case approval.FeatureStages:
+			out = append(out, "stages")
+		case approval.FeatureRequestChanges:
+			out = append(out, "requests for changes")
 		default:
 			out = append(out, string(f))
 		}
@@ -279,6 +297,8 @@ func refusalText(who string, reason approval.Reason) string {
 		return "This request asks for several decisions, and its workflow does not say it counts them, so no decision can be taken here."
 	case approval.ReasonUnsubmitted:
 		return "The request is not sent to its approvers yet. Reload this page in a moment."
+	case approval.ReasonChangesRequested:
+		return "Changes were requested: nothing is decided until the requester resubmits the request."
 	}
 	return fmt.Sprintf("%s is not among the approvers of this request, so cannot decide it.", who)
 }

@@ -23,6 +23,7 @@ import (
 // link's token that says who may make it.
 type reviewRequest struct {
 	approval.DecisionRequest
+	reviewAction
 	Token string `json:"token"`
 }
 
@@ -56,7 +57,7 @@ func (s *server) reviewDecide(w http.ResponseWriter, r *http.Request) {
 	var body reviewRequest
 	p := readBody(w, r, &body)
 	if p == nil {
-		p = validDecision(body.DecisionRequest)
+		p = body.valid()
 	}
 	var form pageForm
 	if p == nil {
@@ -79,7 +80,7 @@ func (s *server) reviewDecide(w http.ResponseWriter, r *http.Request) {
 	base, _ := s.base(r)
 	// Back to the page without the token: a signed link is not kept in
 	// the browser's history longer than it must be.
-	s.answerDecision(w, r, s.judge(w, r, id, body.Decision(who.name, who.oid)), approval.ReviewURL(base, id), form)
+	s.answerDecision(w, r, s.judge(w, r, id, body.decision(who.name, who.oid)), approval.ReviewURL(base, id), form)
 }
 
 // reviewForm works out who may decide from this review page, and how.
