@@ -57,7 +57,9 @@ func (b reviewRequest) decision(who, oid string) approval.Decision {
 // item as last resubmitted, every stage and round, and their forms. While
 // changes are requested nobody decides and the requester (or, with names
 // typed, whoever gives theirs) may resubmit; otherwise whoever may decide
-// may also send the request back.
+// may also send the request back. The forms are the review page's: the
+// approval page on the machine route posts to the decision route, which
+// takes decisions only.
 func roundsPage(m *approvalModel, st approval.State, form pageForm) {
 	m.St.Request.Item = currentItem(st)
 	stages, rounds := roundsOf(st)
@@ -68,7 +70,7 @@ func roundsPage(m *approvalModel, st approval.State, form pageForm) {
 		}
 		m.Stages = append(m.Stages, s)
 	}
-	if !st.Pending() || !st.Supports(approval.FeatureRequestChanges) {
+	if !st.Pending() || !st.Supports(approval.FeatureRequestChanges) || form.action != approval.ReviewURL("", st.ID) {
 		return
 	}
 	p := st.Progress
