@@ -95,6 +95,8 @@ func (m message) Title() string {
 		return "Reminder: approval still waiting: " + oneLine(m.Item, 80)
 	case approval.NoticeEscalation:
 		return "Escalated to you: approval waiting: " + oneLine(m.Item, 80)
+	case approval.NoticeChanges:
+		return "Changes requested: " + oneLine(m.Item, 80)
 	}
 	return "Approval requested: " + oneLine(m.Item, 80)
 }
@@ -106,6 +108,8 @@ func (m message) Lead() string {
 		return m.Requester + " is still waiting for a decision on this request."
 	case approval.NoticeEscalation:
 		return "This request from " + m.Requester + " has waited too long and was escalated to you."
+	case approval.NoticeChanges:
+		return "An approver asked for changes to your request: open it to see what, edit it and resubmit it."
 	}
 	return m.Requester + " asks for your approval."
 }
