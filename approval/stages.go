@@ -84,7 +84,7 @@ func (r Request) validateStages() error {
 		return &FieldError{Field: "stages", Reason: fmt.Sprintf("may be at most %d", MaxStages)}
 	}
 	if set := r.topLevelDeciding(); len(set) > 0 {
-		return &FieldError{Field: set[0], Message: fmt.Sprintf("a request with stages says who decides and by when in each stage: move %s into the stages",
+		return &FieldError{Field: set[0], Reason: fmt.Sprintf("belongs in each stage of a request with stages, not at the top level (found there: %s)",
 			strings.Join(set, ", "))}
 	}
 	for i, s := range r.Stages {
@@ -172,17 +172,23 @@ func (w *waiting) allVotes() []Vote {
 // tally or, for a request with stages, in the stage it was meant for (it
 // may have moved on since).
 func (s State) VoteRecorded(d Decision) (held, voted bool) {
-	in := d.processInput("")
 	votes := s.Progress.Decisions
 	if d.Stage > 0 && d.Stage <= len(s.Progress.Stages) && d.Stage != s.Progress.Stage {
 		votes = s.Progress.Stages[d.Stage-1].Decisions
 	}
-	t := Tally{}
+	t := Tally{Votes: votesFor(votes, d)}
+	_, voted = t.VoteOf(d.processInput("").Approver)
+	return t.Holds(d), voted
+}
+
+// votesFor are the votes of the stage and round d was meant for, when it
+// says.
+func votesFor(votes []Vote, d Decision) []Vote {
+	var out []Vote
 	for _, v := range votes {
-		if d.Round == 0 || v.Round == d.Round {
-			t.Votes = append(t.Votes, v)
+		if (d.Stage == 0 || v.Stage == 0 || v.Stage == d.Stage) && (d.Round == 0 || v.Round == 0 || v.Round == d.Round) {
+			out = append(out, v)
 		}
 	}
-	v, ok := t.VoteOf(in.Approver)
-	return ok && v.Approved == in.IsApproved && v.Comments == in.Comments, ok
+	return out
 }

@@ -295,4 +295,11 @@ func TestStagesValidate(t *testing.T) {
 	if err := twoStages().Validate(); err != nil {
 		t.Fatal(err)
 	}
+	// A deadline given as a duration at the top level is told against
+	// the field the client used.
+	timeout := "2h"
+	_, err := approval.StartRequest{Request: twoStages(), Timeout: &timeout}.Validate()
+	if fe, ok := approval.AsFieldError(err); !ok || fe.Field != "timeout" || !strings.Contains(err.Error(), "belongs in each stage") {
+		t.Fatalf("a top-level timeout with stages: %v", err)
+	}
 }

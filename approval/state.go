@@ -150,7 +150,7 @@ func (o Outcome) Decided(d Decision) bool {
 		return o.Status == StatusWithdrawn && d.Approver != nil && SamePerson(o.Approver, *d.Approver) && sameComments
 	}
 	if len(o.Decisions) > 0 {
-		return Tally{Votes: o.Decisions}.Holds(d)
+		return Tally{Votes: votesFor(o.Decisions, d)}.Holds(d)
 	}
 	in := d.processInput(o.RequestID)
 	want := StatusRejected

@@ -450,7 +450,14 @@ func (w *waiting) escalate() {
 	w.status.Approvers = w.tally.Deciders
 	w.status.EscalatedAt, w.status.EscalatesAt = FormatTime(w.escalation), ""
 	w.escalation = time.Time{}
-	w.notify(NoticeEscalation, 1, added)
+	if w.stage > 0 {
+		w.status.Stages[w.stage-1].Approvers = w.tally.Deciders
+	}
+	if !w.changes {
+		// Nobody can decide while the requester makes changes; a
+		// resubmission tells the stage's people again.
+		w.notify(NoticeEscalation, 1, added)
+	}
 }
 
 // notify schedules notices to people; a request's first notice also goes
