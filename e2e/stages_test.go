@@ -161,3 +161,34 @@ func TestTwoRoundsOfChangesAcrossProcesses(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// On durabletask-go's own SQLite backend: stage 1 ends early, leaving its
+// reminder's timer behind; it fires during stage 2, whose wait must
+// neither end nor go deaf then. Stage 2's decision, sent after the
+// leftover fired, decides well before stage 2's deadline.
+func TestStageTwoOutlivesStageOnesTimersOnVanillaBackend(t *testing.T) {
+	s := newStackWith(t, func(s *stack) { s.vanilla = true })
+	s.startApproval("vanilla-stages", map[string]any{"stages": []map[string]any{
+		{"name": "manager", "approvers": []string{"bob"}, "timeout_hours": 8.0 / 3600, "remind_every": "2s"},
+		{"name": "finance", "approvers": []string{"carol"}, "timeout_hours": 90.0 / 3600},
+	}})
+	s.waitSubmitted("vanilla-stages")
+	began := time.Now()
+	s.act("SubmitDecision", "vanilla-stages", map[string]any{"approved": true, "approver": "bob"}, http.StatusOK)
+	time.Sleep(time.Until(began.Add(9 * time.Second)))
+	if _, _, st := s.call("GetApproval", "vanilla-stages", nil); st["status"] != "Pending" || st["stage"] != float64(2) {
+		t.Fatalf("after stage 1's timers: %v", st)
+	}
+	sent := time.Now()
+	code, _, out := s.call("SubmitDecision", "vanilla-stages", map[string]any{"approved": true, "approver": "carol"})
+	if code != http.StatusOK && code != http.StatusAccepted {
+		t.Fatalf("stage 2's decision = %d %v", code, out)
+	}
+	if done := s.outcome("vanilla-stages", 60*time.Second); done["status"] != "Approved" {
+		t.Fatalf("ended %v", done)
+	}
+	// The sidecar's dispatchers poll with a backoff of up to 5 s.
+	if took := time.Since(sent); took > 20*time.Second {
+		t.Fatalf("stage 2's decision took %s to count: its wait was deaf", took)
+	}
+}
