@@ -211,7 +211,9 @@ func (w *waiting) aim(next time.Time) time.Time {
 // next instant of a fixed schedule (a reminder, the escalation, the
 // deadline), so leftover timers fire together with the current wait's own,
 // and any event that arrived while a wait was forgotten is buffered and
-// taken before the instant is acted on.
+// taken before the instant is acted on. A stage or a round of changes
+// replaces that schedule; from then on a wait aims no later than the first
+// leftover timer too (see strays), and fired there, waits again.
 func (w *waiting) run() (Outcome, error) {
 	for {
 		if err := w.publish(); err != nil {
@@ -385,7 +387,8 @@ func shorten(s string) string {
 }
 
 // apply takes one event the rules allow: a withdrawal ends the request, a
-// decision is recorded and may decide it.
+// request for changes or a resubmission ends or starts a round, a
+// decision is recorded and may decide its stage or the request.
 func (w *waiting) apply(d Decision, in ProcessInput) (Outcome, bool, error) {
 	switch d.Action {
 	case ActionWithdraw:
