@@ -116,7 +116,8 @@ func (w *waiting) resubmit(d Decision, in ProcessInput) {
 func (w *waiting) replace() { w.replaced = true }
 
 // left records that a wait aimed at at was completed by an event: its
-// timer still fires at at.
+// timer still fires at at. (When the event was already buffered the wait
+// set no timer; a wait aimed there later is then one wake-up more.)
 func (w *waiting) left(at time.Time) {
 	if !slices.ContainsFunc(w.leftovers, at.Equal) {
 		w.leftovers = append(w.leftovers, at)

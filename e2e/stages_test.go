@@ -131,6 +131,10 @@ func TestTwoRoundsOfChangesAcrossProcesses(t *testing.T) {
 	if out["changes_requested"] != true {
 		t.Fatalf("after changes were requested: %v", out)
 	}
+	// It waits for its requester now: in her inbox, and no longer in bob's.
+	if !listed(t, s, "ana", "rounds") || listed(t, s, "bob", "rounds") {
+		t.Fatal("while changes are requested the request should be in the requester's inbox only")
+	}
 	// Sent again after a lost answer: answered as the first was.
 	s.act("RequestChanges", "rounds", map[string]any{"approver": "bob", "comments": "which model?"}, http.StatusOK)
 	// No decision counts while the requester edits; only the requester
@@ -158,6 +162,30 @@ func TestTwoRoundsOfChangesAcrossProcesses(t *testing.T) {
 		first["answer"] != "the small one" || second["item"] != "laptop, 14 inch, grey" || second["resubmitted_at"] == nil {
 		t.Fatalf("the rounds recorded: %v", rounds)
 	}
+}
+
+// listed reports whether who's list of pending approvals holds id.
+func listed(t *testing.T, s *stack, who, id string) bool {
+	t.Helper()
+	resp, err := http.Get(s.url("/api/approvals?status=Pending&approver=" + who))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var list struct {
+		Approvals []struct {
+			ID string `json:"id"`
+		} `json:"approvals"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&list); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range list.Approvals {
+		if a.ID == id {
+			return true
+		}
+	}
+	return false
 }
 
 func ptr[T any](v T) *T { return &v }
