@@ -165,8 +165,11 @@ func (s Standing) Entitled(who string) error {
 func (s State) Standing() Standing {
 	return Standing{Requester: s.Request.Requester, Deciders: s.Deciders(), Votes: s.Progress.Decisions,
 		Ended: !s.Pending(), Deadline: s.ExpiresAt, Withdrawable: s.Supports(FeatureWithdraw), Submitted: s.Submitted(),
-		Counting: s.Request.Counting(), Counted: s.Request.Counting() && s.Progress.Policy == s.Request.Policy,
-		Stage: s.Progress.Stage, Round: s.Progress.Round, ChangesRequested: s.Progress.ChangesRequested,
+		// A request with stages counts the decisions of each stage in turn,
+		// which only a workflow publishing the stages feature does.
+		Counting: s.Request.Counting() || s.Request.Staged(),
+		Counted:  s.Request.Counting() && s.Progress.Policy == s.Request.Policy || s.Request.Staged() && s.Supports(FeatureStages),
+		Stage:    s.Progress.Stage, Round: s.Progress.Round, ChangesRequested: s.Progress.ChangesRequested,
 		ChangesAllowed: s.Supports(FeatureRequestChanges)}
 }
 

@@ -303,3 +303,51 @@ func TestStagesValidate(t *testing.T) {
 		t.Fatalf("a top-level timeout with stages: %v", err)
 	}
 }
+
+// A workflow that does not publish the stages feature (a worker keeping
+// the sample's contract would take the first decision for the outcome)
+// gets no decision on a request with stages.
+func TestStagesNeedAWorkflowThatHonoursThem(t *testing.T) {
+	st := approval.State{Status: approval.StatusPending, Request: twoStages(),
+		Progress: approval.Submission{SubmittedAt: approval.FormatTime(simStart), Features: []approval.Feature{approval.FeatureWithdraw}}}
+	r, ok := approval.RefusalOf(st.Check(approval.Attempt{Who: "bob"}))
+	if !ok || r.Reason != approval.ReasonUnsupported {
+		t.Fatalf("Check = %v, want not_supported", r)
+	}
+	st.Progress.Features = append(st.Progress.Features, approval.FeatureStages)
+	if err := st.Check(approval.Attempt{Who: "bob"}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Changes asked for in stage 2 restart stage 2 alone: its votes and its
+// deadline, from the resubmission; stage 1's decision stands.
+func TestChangesInAStageRestartThatStage(t *testing.T) {
+	s := newSim(t, twoStages())
+	s.step(s.decision("bob", true))
+	s.step(s.decision("carol", true))
+	s.now = simStart.Add(30 * time.Minute)
+	s.step(s.act(approval.Decision{Action: approval.ActionRequestChanges, Approver: ptr("dan"), Comments: "cheaper?"}))
+	s.now = simStart.Add(50 * time.Minute)
+	s.step(s.act(approval.Decision{Action: approval.ActionResubmit, Approver: ptr("ana"), Item: "bike"}))
+	p := s.progress()
+	if p.Stage != 2 || p.Round != 2 || len(p.Decisions) != 0 || p.ExpiresAt != approval.FormatTime(s.now.Add(2*time.Hour)) {
+		t.Fatalf("after resubmitting in stage 2: %+v", p)
+	}
+	if got := strings.Join(s.notified(approval.NoticeRequest), ","); !strings.Contains(got, "carol,dan,erin") {
+		t.Fatalf("stage 2's approvers were not told again: %q", got)
+	}
+	s.step(s.fireDue()...) // stage 1's deadline, left behind
+	s.step(s.decision("carol", true))
+	s.step(s.decision("erin", true))
+	out := s.process()
+	if out.Status != approval.StatusApproved || out.Item != "bike" || stageStatuses(out.Stages) != "manager:Approved,finance:Approved" {
+		t.Fatalf("outcome = %+v", out)
+	}
+	if n := len(out.Stages[1].Decisions); n != 3 || out.Stages[1].Decisions[0].Round != 1 || out.Stages[1].Decisions[2].Round != 2 {
+		t.Fatalf("stage 2 should keep both rounds' votes, each with its round: %+v", out.Stages[1].Decisions)
+	}
+	if len(out.Rounds) != 1 || out.Rounds[0].Stage != 2 || out.Rounds[0].RequestedBy != "dan" {
+		t.Fatalf("rounds = %+v", out.Rounds)
+	}
+}
