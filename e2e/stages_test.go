@@ -148,6 +148,8 @@ func TestTwoRoundsOfChangesAcrossProcesses(t *testing.T) {
 	if out["round"] != float64(2) || out["item"] != "laptop, 14 inch" {
 		t.Fatalf("after the resubmission: %v", out)
 	}
+	s.act("ResubmitApproval", "rounds", map[string]any{"requester": "ana", "item": "laptop, 14 inch", "comments": "the small one"}, http.StatusOK)
+	s.act("ResubmitApproval", "rounds", map[string]any{"requester": "ana", "item": "something else"}, http.StatusConflict)
 	s.act("RequestChanges", "rounds", map[string]any{"approver": "bob", "comments": "and the colour?"}, http.StatusOK)
 	s.act("ResubmitApproval", "rounds", map[string]any{"requester": "ana", "item": "laptop, 14 inch, grey"}, http.StatusOK)
 	s.act("SubmitDecision", "rounds", map[string]any{"approved": true, "approver": "bob", "comments": "fine"}, http.StatusOK)

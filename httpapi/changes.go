@@ -71,15 +71,19 @@ func inPhase(st approval.State, d approval.Decision) approval.Decision {
 
 // repeated answers a request for changes or a resubmission that the rules
 // refuse because it already took effect: sent again after a lost answer,
-// it is answered as the first was.
+// it is answered as the first was. Only the latest round can be it: the
+// one sent back now, or the one resubmitted last.
 func repeated(st approval.State, d approval.Decision, reason approval.Reason) (decided, bool) {
 	switch {
-	case d.Action == approval.ActionRequestChanges && reason == approval.ReasonChangesRequested,
-		d.Action == approval.ActionResubmit && (reason == approval.ReasonNotSentBack || reason == approval.ReasonStale):
-		d.Round = 0
-		if st.RoundRecorded(d) {
-			return decided{code: http.StatusOK, st: &st, decision: d}, true
-		}
+	case d.Action == approval.ActionRequestChanges && reason == approval.ReasonChangesRequested:
+		d.Round = st.Progress.Round
+	case d.Action == approval.ActionResubmit && (reason == approval.ReasonNotSentBack || reason == approval.ReasonStale):
+		d.Round = st.Progress.Round - 1
+	default:
+		return decided{}, false
+	}
+	if d.Round > 0 && st.RoundRecorded(d) {
+		return decided{code: http.StatusOK, st: &st, decision: d}, true
 	}
 	return decided{}, false
 }
