@@ -486,13 +486,18 @@ func (w *waiting) publish() error {
 
 // String says what d decides and by whom, as a person reads it: "Approved
 // by bob: “fine”", with the sample's defaults applied as processInput
-// applies them; a withdrawal reads "Withdrawn by ana".
+// applies them; a withdrawal reads "Withdrawn by ana", a request for
+// changes "Changes requested by bob", a resubmission "Resubmitted by ana".
 func (d Decision) String() string {
 	in := d.processInput("")
 	verdict := "Rejected"
 	switch {
 	case d.Action == ActionWithdraw:
 		verdict = "Withdrawn"
+	case d.Action == ActionRequestChanges:
+		verdict = "Changes requested"
+	case d.Action == ActionResubmit:
+		verdict = "Resubmitted"
 	case in.IsApproved:
 		verdict = "Approved"
 	}
