@@ -30,6 +30,7 @@ func TestBrowserRequestChangesAndResubmit(t *testing.T) {
 	if got := browsertest.Text(t, ctx, ".stages"); !strings.Contains(got, "manager Pending") || !strings.Contains(got, "finance Not started") {
 		t.Fatalf("stages shown: %q", got)
 	}
+	browsertest.Axe(t, ctx, "a stage with the request-changes form")
 	// Without a comment the browser does not post the form.
 	browsertest.Do(t, ctx, chromedp.SendKeys(chromedp.ID("changes-approver"), "bob"))
 	if browsertest.Run(t, ctx, chromedp.Evaluate[bool](`document.querySelector("form.changes").checkValidity()`)) {
@@ -45,6 +46,13 @@ func TestBrowserRequestChangesAndResubmit(t *testing.T) {
 	if n := buttons(t, ctx); n != 0 {
 		t.Fatalf("%d decision buttons while changes are requested", n)
 	}
+	browsertest.Axe(t, ctx, "changes requested, with the resubmit form")
+	// The requester's inbox lists it, sent back.
+	browsertest.Do(t, ctx, chromedp.Navigate(e.url+approval.ReviewPath+"?status=Pending&approver=ana"))
+	if got := browsertest.Text(t, ctx, ".list"); !strings.Contains(got, "Stage 1 of 2") || !strings.Contains(got, "Changes requested") {
+		t.Fatalf("the requester's inbox: %q", got)
+	}
+	browsertest.Do(t, ctx, chromedp.Navigate(page))
 	browsertest.Do(t, ctx,
 		chromedp.SendKeys(chromedp.ID("resubmit-requester"), "ana"),
 		chromedp.SetValue(chromedp.ID("resubmit-item"), "Laptop, 14 inch"),
