@@ -186,7 +186,7 @@ func (s Standing) checkPhase(a Attempt) error {
 		return &Refusal{Reason: ReasonStale, Detail: fmt.Sprintf("this was meant for stage %d, and the request is at stage %d", a.Stage, s.Stage)}
 	case a.Round != 0 && s.Round != 0 && a.Round != s.Round:
 		return &Refusal{Reason: ReasonStale, Detail: fmt.Sprintf("this was meant for round %d, and the request was resubmitted since: round %d", a.Round, s.Round)}
-	case a.Action == ActionRequestChanges && s.Round >= MaxRounds:
+	case a.Action == ActionRequestChanges && s.Round > MaxRounds:
 		return &Refusal{Reason: ReasonRoundsExhausted, Detail: fmt.Sprintf("the request has been sent back %d times, the most allowed; approve or reject it", MaxRounds)}
 	}
 	return nil

@@ -351,3 +351,21 @@ func TestChangesInAStageRestartThatStage(t *testing.T) {
 		t.Fatalf("rounds = %+v", out.Rounds)
 	}
 }
+
+// A request goes back for changes at most MaxRounds times.
+func TestRoundsAreBounded(t *testing.T) {
+	s := newSim(t, approval.Request{RequestID: "exp", Requester: "ana", Item: "car", Approvers: []string{"bob"}, AllowChanges: true})
+	for range approval.MaxRounds {
+		s.step(s.act(approval.Decision{Action: approval.ActionRequestChanges, Approver: ptr("bob"), Comments: "again"}))
+		s.step(s.act(approval.Decision{Action: approval.ActionResubmit, Approver: ptr("ana")}))
+	}
+	s.step(s.act(approval.Decision{Action: approval.ActionRequestChanges, Approver: ptr("bob"), Comments: "again"}))
+	p := s.progress()
+	if len(p.Rounds) != approval.MaxRounds || refusals(p) != "bob:rounds_exhausted" {
+		t.Fatalf("%d rounds, refused %s", len(p.Rounds), refusals(p))
+	}
+	s.step(s.decision("bob", true))
+	if out := s.process(); out.Status != approval.StatusApproved {
+		t.Fatalf("outcome = %+v", out)
+	}
+}
