@@ -102,7 +102,7 @@ func (w *waiting) resubmit(d Decision, in ProcessInput) {
 	w.changes, w.status.ChangesRequested = false, false
 	w.round++
 	w.status.Round = w.round
-	w.replace()
+	w.replaced = true
 	if w.stage > 0 {
 		w.startStage(w.ctx.CurrentTimeUtc)
 	} else {
@@ -110,10 +110,6 @@ func (w *waiting) resubmit(d Decision, in ProcessInput) {
 	}
 	w.notify(NoticeRequest, w.round, w.tally.Deciders)
 }
-
-// replace notes that the schedule the approval started with is being
-// replaced, from now on.
-func (w *waiting) replace() { w.replaced = true }
 
 // left records that a wait aimed at at was completed by an event: its
 // timer still fires at at. (When the event was already buffered the wait

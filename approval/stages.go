@@ -144,7 +144,7 @@ func (w *waiting) stageDecided(approved bool, in ProcessInput) (Outcome, bool, e
 	w.endStage(status)
 	if approved && w.stage > 0 && w.stage < len(w.req.Stages) {
 		w.stage++
-		w.replace()
+		w.replaced = true
 		w.startStage(w.ctx.CurrentTimeUtc)
 		w.notify(NoticeRequest, 0, w.tally.Deciders)
 		return Outcome{}, false, nil
