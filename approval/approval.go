@@ -173,13 +173,20 @@ func (r Request) Validate() error {
 		return &FieldError{Field: "requester", Reason: "is required"}
 	case strings.TrimSpace(r.Item) == "":
 		return &FieldError{Field: "item", Reason: "is required"}
-	case len(r.Approvers) > MaxApprovers:
+	}
+	if err := r.validateStages(); err != nil {
+		return err
+	}
+	return r.validateDeciding()
+}
+
+// validateDeciding checks who decides and by when: a request's own
+// fields, or one stage's through stageRequest.
+func (r Request) validateDeciding() error {
+	if len(r.Approvers) > MaxApprovers {
 		return &FieldError{Field: "approvers", Reason: fmt.Sprintf("may name at most %d people", MaxApprovers)}
 	}
 	if err := r.validateNames(); err != nil {
-		return err
-	}
-	if err := r.validateOrganisation(); err != nil {
 		return err
 	}
 	if err := r.validateGroups(); err != nil {
@@ -268,6 +275,18 @@ type Submission struct {
 	// sample's contract, so that the API offers only what it will honour:
 	// a worker keeping the sample's contract publishes none.
 	Features []Feature `json:"features,omitempty"`
+
+	// Stage is the current stage (from 1) of a request with stages, and
+	// Stages where each stands. Round is the current round of a request
+	// that may be sent back for changes (from 1), ChangesRequested says it
+	// waits for its requester to resubmit, and Rounds are the times it was
+	// sent back. Item is the item as last resubmitted, when it changed.
+	Stage            int             `json:"stage,omitempty"`
+	Stages           []StageProgress `json:"stages,omitempty"`
+	Round            int             `json:"round,omitempty"`
+	ChangesRequested bool            `json:"changes_requested,omitempty"`
+	Rounds           []ChangeRound   `json:"rounds,omitempty"`
+	Item             string          `json:"item,omitempty"`
 
 	// NoticesDeferred is the submit activity telling the orchestrator that
 	// it sent no notices, because it was asked to leave them to it. The
@@ -391,6 +410,10 @@ type Outcome struct {
 	// Decisions are every approver's recorded decision, for a request with
 	// a policy; empty for the sample's single decision.
 	Decisions []Vote `json:"decisions,omitempty"`
+	// Stages, Rounds and Item are the request's, as Submission says.
+	Stages []StageProgress `json:"stages,omitempty"`
+	Rounds []ChangeRound   `json:"rounds,omitempty"`
+	Item   string          `json:"item,omitempty"`
 }
 
 // CommentsRecorded reports whether the worker that recorded the outcome
@@ -406,29 +429,36 @@ func (o Outcome) CommentsRecorded() bool { return !o.commentsUnknown }
 func (o Outcome) MarshalJSON() ([]byte, error) {
 	if o.Status == StatusTimeout {
 		return json.Marshal(struct {
-			RequestID  string `json:"request_id"`
-			Status     Status `json:"status"`
-			TimedOutAt string `json:"timed_out_at"`
-			Decisions  []Vote `json:"decisions,omitempty"`
-		}{o.RequestID, o.Status, o.TimedOutAt, o.Decisions})
+			RequestID  string          `json:"request_id"`
+			Status     Status          `json:"status"`
+			TimedOutAt string          `json:"timed_out_at"`
+			Decisions  []Vote          `json:"decisions,omitempty"`
+			Stages     []StageProgress `json:"stages,omitempty"`
+			Rounds     []ChangeRound   `json:"rounds,omitempty"`
+			Item       string          `json:"item,omitempty"`
+		}{o.RequestID, o.Status, o.TimedOutAt, o.Decisions, o.Stages, o.Rounds, o.Item})
 	}
 	comments := &o.Comments
 	if o.commentsUnknown {
 		comments = nil
 	}
 	return json.Marshal(struct {
-		RequestID        string  `json:"request_id"`
-		Status           Status  `json:"status"`
-		ProcessedAt      string  `json:"processed_at"`
-		Approver         string  `json:"approver"`
-		Comments         *string `json:"comments,omitempty"`
-		ApproverIdentity string  `json:"approver_identity,omitempty"`
-		ApproverOID      string  `json:"approver_oid,omitempty"`
-		Channel          Channel `json:"channel,omitempty"`
-		Auth             Auth    `json:"auth,omitempty"`
-		ActingFor        string  `json:"acting_for,omitempty"`
-		Decisions        []Vote  `json:"decisions,omitempty"`
-	}{o.RequestID, o.Status, o.ProcessedAt, o.Approver, comments, o.ApproverIdentity, o.ApproverOID, o.Channel, o.Auth, o.ActingFor, o.Decisions})
+		RequestID        string          `json:"request_id"`
+		Status           Status          `json:"status"`
+		ProcessedAt      string          `json:"processed_at"`
+		Approver         string          `json:"approver"`
+		Comments         *string         `json:"comments,omitempty"`
+		ApproverIdentity string          `json:"approver_identity,omitempty"`
+		ApproverOID      string          `json:"approver_oid,omitempty"`
+		Channel          Channel         `json:"channel,omitempty"`
+		Auth             Auth            `json:"auth,omitempty"`
+		ActingFor        string          `json:"acting_for,omitempty"`
+		Decisions        []Vote          `json:"decisions,omitempty"`
+		Stages           []StageProgress `json:"stages,omitempty"`
+		Rounds           []ChangeRound   `json:"rounds,omitempty"`
+		Item             string          `json:"item,omitempty"`
+	}{o.RequestID, o.Status, o.ProcessedAt, o.Approver, comments, o.ApproverIdentity, o.ApproverOID, o.Channel, o.Auth, o.ActingFor,
+		o.Decisions, o.Stages, o.Rounds, o.Item})
 }
 
 // ProcessInput is the input of the process activity, with defaults applied.
@@ -445,6 +475,10 @@ type ProcessInput struct {
 	Channel   Channel `json:"channel,omitempty"`
 	Auth      Auth    `json:"auth,omitempty"`
 	ActingFor string  `json:"acting_for,omitempty"`
+	// Stages, Rounds and Item are the request's, as Submission says.
+	Stages []StageProgress `json:"stages,omitempty"`
+	Rounds []ChangeRound   `json:"rounds,omitempty"`
+	Item   string          `json:"item,omitempty"`
 }
 
 // identity is the canonical form of the approver's name, when it differs
@@ -510,16 +544,4 @@ func (r Request) compared() comparedRequest {
 		c.EscalateTo = nil
 	}
 	return c
-}
-
-// validateOrganisation refuses what this version does not honour yet:
-// the fields exist so that every layer agrees on their names.
-func (r Request) validateOrganisation() error {
-	switch {
-	case len(r.Stages) > 0:
-		return &FieldError{Field: "stages", Reason: "are not supported yet"}
-	case r.AllowChanges:
-		return &FieldError{Field: "allow_changes", Reason: "is not supported yet"}
-	}
-	return nil
 }

@@ -1,11 +1,13 @@
 package approval_test
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -59,7 +61,7 @@ func isAction(e *backend.HistoryEvent) bool {
 // fields do not affect approvals already waiting, whose inputs are recorded.
 func actionsOf(res *backend.ExecutionResults) []string {
 	var out []string
-	for _, a := range res.Response.GetActions() {
+	for _, a := range byID(res.Response.GetActions()) {
 		switch {
 		case a.GetScheduleTask() != nil:
 			out = append(out, "schedule "+a.GetScheduleTask().GetName())
@@ -73,6 +75,12 @@ func actionsOf(res *backend.ExecutionResults) []string {
 		}
 	}
 	return out
+}
+
+// byID orders one execution's actions as the orchestrator took them:
+// durabletask-go returns them in map order.
+func byID[A interface{ GetId() int32 }](actions []A) []A {
+	return slices.SortedStableFunc(slices.Values(actions), func(a, b A) int { return cmp.Compare(a.GetId(), b.GetId()) })
 }
 
 func describeEvent(e *backend.HistoryEvent) string {

@@ -35,6 +35,10 @@ type StartRequest struct {
 func (s StartRequest) Validate() (Request, error) {
 	req := s.Request
 	req.Policy = Policy(strings.ToLower(string(req.Policy)))
+	req.Stages = append([]Stage(nil), req.Stages...)
+	for i := range req.Stages {
+		req.Stages[i].Policy = Policy(strings.ToLower(string(req.Stages[i].Policy)))
+	}
 	if s.Required != nil {
 		n := *s.Required
 		if n != math.Trunc(n) || n < 1 || n > MaxApprovers {
@@ -86,6 +90,10 @@ type DecisionRequest struct {
 	// Group is the approver group the person decides for, when they are
 	// a member of several the request names; optional.
 	Group string `json:"group,omitempty"`
+	// Stage and Round, when given, are the stage and round of changes
+	// the approver saw: the request must still be there.
+	Stage int `json:"stage"`
+	Round int `json:"round"`
 }
 
 // Validate reports what makes a decision unusable: it must say approved
@@ -106,7 +114,7 @@ func (d DecisionRequest) Validate() error {
 // principal's object id oid, when signed in). d must be valid.
 func (d DecisionRequest) Decision(who, oid string) Decision {
 	approved := *d.Approved
-	return Decision{IsApproved: &approved, Approver: &who, ApproverOID: oid, Comments: d.Comments, Group: d.Group}
+	return Decision{IsApproved: &approved, Approver: &who, ApproverOID: oid, Comments: d.Comments, Group: d.Group, Stage: d.Stage, Round: d.Round}
 }
 
 // WithdrawRequest is a requester taking their request back, and why.

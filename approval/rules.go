@@ -91,6 +91,12 @@ type Standing struct {
 	// counts them. One that does not (a worker keeping the sample's
 	// contract) would take the first decision for the outcome.
 	Counting, Counted bool
+	// Stage and Round are the current stage and round of changes (zero
+	// when the request has none); ChangesRequested says the request waits
+	// for its requester to resubmit, and ChangesAllowed that its workflow
+	// takes requests for changes.
+	Stage, Round                     int
+	ChangesRequested, ChangesAllowed bool
 }
 
 // Check is the one answer to "may this person do this now?": the HTTP
@@ -118,6 +124,12 @@ func (s Standing) Check(a Attempt) error {
 			return &Refusal{Reason: ReasonNotRequester, Detail: "only its requester may withdraw a request"}
 		}
 		return nil
+	}
+	if a.Action == ActionResubmit {
+		return s.checkResubmit(a)
+	}
+	if err := s.checkPhase(a); err != nil {
+		return err
 	}
 	if s.Counting && !s.Counted {
 		if !s.Submitted {
@@ -167,8 +179,13 @@ func (s State) Standing() Standing {
 	groups := s.Request.GroupRules()
 	return Standing{Requester: s.Request.Requester, Deciders: s.Deciders(), Groups: groups, Votes: s.Progress.Decisions,
 		Ended: !s.Pending(), Deadline: s.ExpiresAt, Withdrawable: s.Supports(FeatureWithdraw), Submitted: s.Submitted(),
-		Counting: s.Request.Counting(),
-		Counted:  s.Request.Counting() && s.Progress.Policy == s.Request.Policy && (len(groups) == 0 || s.Supports(FeatureGroups))}
+		// A request with stages counts the decisions of each stage in turn,
+		// which only a workflow publishing the stages feature does.
+		Counting: s.Request.Counting() || s.Request.Staged(),
+		Counted: s.Request.Counting() && s.Progress.Policy == s.Request.Policy && (len(groups) == 0 || s.Supports(FeatureGroups)) ||
+			s.Request.Staged() && s.Supports(FeatureStages),
+		Stage: s.Progress.Stage, Round: s.Progress.Round, ChangesRequested: s.Progress.ChangesRequested,
+		ChangesAllowed: s.Supports(FeatureRequestChanges)}
 }
 
 // Check is Standing.Check on the approval as it stands.

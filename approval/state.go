@@ -143,11 +143,14 @@ func (s State) Expired(now time.Time) bool {
 // decision sent twice is told from a different one.
 func (o Outcome) Decided(d Decision) bool {
 	sameComments := o.commentsUnknown || o.Comments == d.Comments
+	if d.Action == ActionRequestChanges || d.Action == ActionResubmit {
+		return false // a round, never an outcome
+	}
 	if d.Action == ActionWithdraw {
 		return o.Status == StatusWithdrawn && d.Approver != nil && SamePerson(o.Approver, *d.Approver) && sameComments
 	}
 	if len(o.Decisions) > 0 {
-		return Tally{Votes: o.Decisions}.Holds(d)
+		return Tally{Votes: votesFor(o.Decisions, d)}.Holds(d)
 	}
 	in := d.processInput(o.RequestID)
 	want := StatusRejected

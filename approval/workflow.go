@@ -100,6 +100,17 @@ type waiting struct {
 	// late is set once the deadline's timer has fired: events taken from
 	// then on count only if they were accepted before the deadline.
 	late bool
+	// stage is the current stage (from 1) of a request with stages, and
+	// round the current round of changes (from 1) of one that allows
+	// them; both zero otherwise. changes says the request waits for its
+	// requester to resubmit it.
+	stage, round int
+	changes      bool
+	// replaced says a stage or a round has replaced the schedule the
+	// approval started with, and leftovers are the instants of timers that
+	// waits completed by an event left behind (see aim).
+	replaced  bool
+	leftovers []time.Time
 }
 
 func newWaiting(ctx *task.OrchestrationContext, req Request, sub Submission) *waiting {
@@ -107,31 +118,50 @@ func newWaiting(ctx *task.OrchestrationContext, req Request, sub Submission) *wa
 	// time plus the timeout, read in this same step, so the deadline is the
 	// very instant the first wait's timer fires: the API refuses decisions
 	// from then on.
-	start := ctx.CurrentTimeUtc
-	w := &waiting{ctx: ctx, req: req, status: sub, start: start, deadline: start.Add(req.Timeout())}
-	w.status.ExpiresAt = FormatTime(w.deadline)
-	w.status.Features = []Feature{FeatureWithdraw}
-	w.tally = Tally{Policy: req.Policy, Required: req.Required, Deciders: req.Deciders(), Reserve: len(req.escalationOnly()),
-		Groups: req.GroupRules()}
-	if req.Policy == PolicyAll {
-		w.tally.Required = len(w.tally.Deciders)
+	w := &waiting{ctx: ctx, req: req, status: sub}
+	w.status.Features = req.features()
+	if req.ChangesAllowed() {
+		w.round = 1
+		w.status.Round = 1
 	}
+	if req.Staged() {
+		w.stage = 1
+		w.status.Stages = make([]StageProgress, len(req.Stages))
+		for i, s := range req.Stages {
+			w.status.Stages[i].Name = s.Name
+		}
+		w.startStage(ctx.CurrentTimeUtc)
+		return w
+	}
+	w.begin(ctx.CurrentTimeUtc)
+	return w
+}
+
+// begin starts the schedule, the tally and their published progress of
+// the request as it decides now (the current stage's, for a request with
+// stages) at start: when the approval started, a stage started, or its
+// requester resubmitted it.
+func (w *waiting) begin(start time.Time) {
+	req := w.deciding()
+	w.start, w.deadline = start, start.Add(req.Timeout())
+	w.nextReminder, w.escalation = time.Time{}, time.Time{}
+	w.status.ExpiresAt = FormatTime(w.deadline)
+	w.tally = req.tally()
 	if d := req.RemindInterval(); d > 0 && start.Add(d).Before(w.deadline) {
 		w.nextReminder = start.Add(d)
 	}
 	if d := req.EscalationDelay(); d > 0 && start.Add(d).Before(w.deadline) {
 		w.escalation = start.Add(d)
 	}
-	if len(w.tally.Groups) > 0 {
-		w.status.Features = append(w.status.Features, FeatureGroups)
-	}
-	if req.Policy != "" && req.Policy != PolicyAny || len(w.tally.Groups) > 0 || !w.nextReminder.IsZero() || !w.escalation.IsZero() {
+	w.status.Policy, w.status.Required, w.status.Approvers, w.status.Decisions = "", 0, nil, nil
+	w.status.EscalatesAt, w.status.NextReminderAt, w.status.EscalatedAt = "", "", ""
+	if req.Policy != "" && req.Policy != PolicyAny || len(w.tally.Groups) > 0 || !w.nextReminder.IsZero() || !w.escalation.IsZero() || w.stage > 0 {
 		w.status.Policy, w.status.Required = req.Policy, w.tally.Required
 		w.status.Approvers = w.tally.Deciders
 		w.status.EscalatesAt = formatOptional(w.escalation)
 		w.status.NextReminderAt = formatOptional(w.nextReminder)
 	}
-	return w
+	w.status.Stage = w.stage
 }
 
 func formatOptional(t time.Time) string {
@@ -168,9 +198,9 @@ func (w *waiting) aim(next time.Time) time.Time {
 	now := w.ctx.CurrentTimeUtc
 	hops := now.Sub(w.start)/MaxTimer + 1
 	if hop := w.start.Add(hops * MaxTimer); hop.Before(next) {
-		return hop
+		next = hop
 	}
-	return next
+	return w.strays(next)
 }
 
 // run waits for decisions until the outcome is known.
@@ -181,7 +211,9 @@ func (w *waiting) aim(next time.Time) time.Time {
 // next instant of a fixed schedule (a reminder, the escalation, the
 // deadline), so leftover timers fire together with the current wait's own,
 // and any event that arrived while a wait was forgotten is buffered and
-// taken before the instant is acted on.
+// taken before the instant is acted on. A stage or a round of changes
+// replaces that schedule; from then on a wait aims no later than the first
+// leftover timer too (see strays), and fired there, waits again.
 func (w *waiting) run() (Outcome, error) {
 	for {
 		if err := w.publish(); err != nil {
@@ -204,13 +236,15 @@ func (w *waiting) run() (Outcome, error) {
 			err = task.ErrTaskCanceled
 		}
 		if !errors.Is(err, task.ErrTaskCanceled) {
+			w.left(aim)
 			if out, done, err := w.take(raw, err); done || err != nil {
 				return out, err
 			}
 			continue
 		}
+		w.passed(aim)
 		if aim.Before(next) {
-			continue // a hop on the way to next; the loop takes anything buffered
+			continue // a hop or a stray on the way to next; the loop takes anything buffered
 		}
 		if out, done, err := w.drain(); done || err != nil {
 			return out, err
@@ -243,8 +277,10 @@ func (w *waiting) close() (Outcome, error) {
 	if out, done, err := w.drain(); done || err != nil {
 		return out, err
 	}
+	w.endStage(StatusTimeout)
 	return Outcome{RequestID: w.req.RequestID, Status: StatusTimeout,
-		TimedOutAt: FormatTime(w.ctx.CurrentTimeUtc), Decisions: w.tally.Votes}, nil
+		TimedOutAt: FormatTime(w.ctx.CurrentTimeUtc), Decisions: w.allVotes(), Stages: w.status.Stages, Rounds: w.status.Rounds,
+		Item: w.status.Item}, nil
 }
 
 // drain takes the events that arrived while no wait was pending.
@@ -308,8 +344,11 @@ func decodeDecision(raw json.RawMessage, awaitErr error) (Decision, error) {
 		}
 		return d, fmt.Errorf("the %s event's payload is not a decision object", DecisionEventName)
 	}
-	if d.Action != "" && d.Action != ActionWithdraw {
-		return d, fmt.Errorf("the %s event's action %q is neither empty nor %q", DecisionEventName, shorten(d.Action), ActionWithdraw)
+	switch d.Action {
+	case "", ActionWithdraw, ActionRequestChanges, ActionResubmit:
+	default:
+		return d, fmt.Errorf("the %s event's action %q is none of empty, %q, %q and %q", DecisionEventName, shorten(d.Action),
+			ActionWithdraw, ActionRequestChanges, ActionResubmit)
 	}
 	return d, nil
 }
@@ -317,7 +356,7 @@ func decodeDecision(raw json.RawMessage, awaitErr error) (Decision, error) {
 // standing is the approval as the decision rules see it.
 func (w *waiting) standing() Standing {
 	return Standing{Requester: w.req.Requester, Deciders: w.tally.Deciders, Groups: w.tally.Groups, Votes: w.tally.Votes, Deadline: w.deadline,
-		Withdrawable: true, Submitted: true}
+		Withdrawable: true, Submitted: true, Stage: w.stage, Round: w.round, ChangesRequested: w.changes, ChangesAllowed: w.req.ChangesAllowed()}
 }
 
 // maxRefusals bounds the refused events a status shows: a sender who
@@ -348,14 +387,23 @@ func shorten(s string) string {
 }
 
 // apply takes one event the rules allow: a withdrawal ends the request, a
-// decision is recorded and may decide it.
+// request for changes or a resubmission ends or starts a round, a
+// decision is recorded and may decide its stage or the request.
 func (w *waiting) apply(d Decision, in ProcessInput) (Outcome, bool, error) {
-	if d.Action == ActionWithdraw {
-		in.IsApproved, in.Withdrawn, in.Decisions = false, true, w.tally.Votes
+	switch d.Action {
+	case ActionWithdraw:
+		w.endStage(StatusWithdrawn)
+		in.IsApproved, in.Withdrawn, in.Decisions = false, true, w.allVotes()
 		out, err := w.process(in)
 		return out, true, err
+	case ActionRequestChanges:
+		w.requestChanges(in)
+		return Outcome{}, false, nil
+	case ActionResubmit:
+		w.resubmit(d, in)
+		return Outcome{}, false, nil
 	}
-	if !w.tally.Counts() {
+	if w.stage == 0 && !w.tally.Counts() {
 		// The sample's rule: the first decision is the outcome.
 		out, err := w.process(in)
 		return out, true, err
@@ -364,19 +412,20 @@ func (w *waiting) apply(d Decision, in ProcessInput) (Outcome, bool, error) {
 	// spelling; take has checked that there is one.
 	v := d.vote(FormatTime(w.ctx.CurrentTimeUtc))
 	v.Group, _ = w.standing().CountsFor(d.Attempt(time.Time{}))
+	v.Stage, v.Round = w.stage, w.round
 	w.tally.Add(v)
+	w.stageVote(v)
 	w.status.Decisions = w.tally.Votes
 	decided, approved := w.tally.Result()
 	if !decided {
 		return Outcome{}, false, nil
 	}
 	// The outcome names the person whose decision settled it.
-	in.IsApproved, in.Decisions = approved, w.tally.Votes
-	out, err := w.process(in)
-	return out, true, err
+	return w.stageDecided(approved, in)
 }
 
 func (w *waiting) process(in ProcessInput) (Outcome, error) {
+	in.Stages, in.Rounds, in.Item = w.status.Stages, w.status.Rounds, w.status.Item
 	var out Outcome
 	if err := w.ctx.CallActivity(ProcessActivityName, task.WithActivityInput(in)).Await(&out); err != nil {
 		return Outcome{}, fmt.Errorf("process approval: %w", err)
@@ -387,9 +436,12 @@ func (w *waiting) process(in ProcessInput) (Outcome, error) {
 // remind re-notifies the approvers who have not decided. The notification
 // is not awaited: a failing notifier never holds up a decision.
 func (w *waiting) remind() {
-	w.status.RemindersSent++
-	w.notify(NoticeReminder, w.status.RemindersSent, w.tally.Pending())
-	w.nextReminder = w.nextReminder.Add(w.req.RemindInterval())
+	if !w.changes {
+		// Nobody can decide while the requester makes changes.
+		w.status.RemindersSent++
+		w.notify(NoticeReminder, w.status.RemindersSent, w.tally.Pending())
+	}
+	w.nextReminder = w.nextReminder.Add(w.deciding().RemindInterval())
 	if !w.nextReminder.Before(w.deadline) {
 		w.nextReminder = time.Time{}
 	}
@@ -398,13 +450,20 @@ func (w *waiting) remind() {
 
 // escalate brings the escalation's people in as deciders and tells them.
 func (w *waiting) escalate() {
-	added := w.req.escalationOnly()
+	added := w.deciding().escalationOnly()
 	w.tally.Deciders = append(append([]string(nil), w.tally.Deciders...), added...)
 	w.tally.Reserve = 0
 	w.status.Approvers = w.tally.Deciders
 	w.status.EscalatedAt, w.status.EscalatesAt = FormatTime(w.escalation), ""
 	w.escalation = time.Time{}
-	w.notify(NoticeEscalation, 1, added)
+	if w.stage > 0 {
+		w.status.Stages[w.stage-1].Approvers = w.tally.Deciders
+	}
+	if !w.changes {
+		// Nobody can decide while the requester makes changes; a
+		// resubmission tells the stage's people again.
+		w.notify(NoticeEscalation, 1, added)
+	}
 }
 
 // notify schedules notices to people; a request's first notice also goes
@@ -430,13 +489,18 @@ func (w *waiting) publish() error {
 
 // String says what d decides and by whom, as a person reads it: "Approved
 // by bob: “fine”", with the sample's defaults applied as processInput
-// applies them; a withdrawal reads "Withdrawn by ana".
+// applies them; a withdrawal reads "Withdrawn by ana", a request for
+// changes "Changes requested by bob", a resubmission "Resubmitted by ana".
 func (d Decision) String() string {
 	in := d.processInput("")
 	verdict := "Rejected"
 	switch {
 	case d.Action == ActionWithdraw:
 		verdict = "Withdrawn"
+	case d.Action == ActionRequestChanges:
+		verdict = "Changes requested"
+	case d.Action == ActionResubmit:
+		verdict = "Resubmitted"
 	case in.IsApproved:
 		verdict = "Approved"
 	}

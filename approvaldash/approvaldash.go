@@ -104,6 +104,14 @@ func summary(st approval.State, now time.Time) *dashboard.Summary {
 			text += " · " + st.Error
 		}
 		return &dashboard.Summary{Text: text, Tone: tones[st.Status]}
+	case st.Progress.ChangesRequested:
+		return &dashboard.Summary{Text: "Changes requested · due " + dashboard.Ago(now, st.ExpiresAt), Tone: dashboard.ToneWaiting}
+	case st.Progress.Stage > 0 && st.Progress.Stage <= len(st.Progress.Stages):
+		text := fmt.Sprintf("Awaiting stage %d of %d", st.Progress.Stage, len(st.Progress.Stages))
+		if name := st.Progress.Stages[st.Progress.Stage-1].Name; name != "" {
+			text += " (" + name + ")"
+		}
+		return &dashboard.Summary{Text: text + " · due " + dashboard.Ago(now, st.ExpiresAt), Tone: dashboard.ToneWaiting}
 	case !st.ExpiresAt.IsZero():
 		return &dashboard.Summary{Text: "Awaiting decision" + groupWords(st) + " · due " + dashboard.Ago(now, st.ExpiresAt), Tone: dashboard.ToneWaiting}
 	case !st.SubmittedAt.IsZero():

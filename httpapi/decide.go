@@ -103,6 +103,11 @@ var refusalStatus = map[approval.Reason]int{
 	// approval, not who they are, refuses them.
 	approval.ReasonGroupComplete: http.StatusConflict,
 	approval.ReasonNotDelegated:  http.StatusForbidden,
+	// A round or stage the approval is not at: a conflict with its state.
+	approval.ReasonChangesRequested: http.StatusConflict,
+	approval.ReasonNotSentBack:      http.StatusConflict,
+	approval.ReasonStale:            http.StatusConflict,
+	approval.ReasonRoundsExhausted:  http.StatusConflict,
 }
 
 // judge reads approval id, asks the rules whether d may be taken now, and
@@ -117,6 +122,7 @@ func (s *server) judge(w http.ResponseWriter, r *http.Request, id string, d appr
 	now := time.Now()
 	d.ResponseTime = approval.FormatTime(now)
 	d.Groups = st.Request.GroupsHeld(d.Groups)
+	d = inPhase(st, d)
 	d, p = s.actingFor(w, r, st, d, now)
 	if p != nil {
 		return failed(p)
@@ -140,6 +146,9 @@ func (s *server) judge(w http.ResponseWriter, r *http.Request, id string, d appr
 	case approval.ReasonAlreadyVoted:
 		return s.recorded(st, d)
 	}
+	if res, ok := repeated(st, d, refusal.Reason); ok {
+		return res
+	}
 	field := ""
 	switch refusal.Reason {
 	case approval.ReasonInvalidName:
@@ -154,8 +163,13 @@ func (s *server) judge(w http.ResponseWriter, r *http.Request, id string, d appr
 }
 
 func verb(d approval.Decision) string {
-	if d.Action == approval.ActionWithdraw {
+	switch d.Action {
+	case approval.ActionWithdraw:
 		return "withdraw"
+	case approval.ActionRequestChanges:
+		return "request changes to"
+	case approval.ActionResubmit:
+		return "resubmit"
 	}
 	return "decide"
 }
@@ -172,7 +186,10 @@ func (s *server) deliver(w http.ResponseWriter, r *http.Request, st approval.Sta
 		return failed(s.schedulerFailed(w, r, "send "+d.Action+" decision", err))
 	}
 	s.log.Info("decision delivered", "id", st.ID, "action", d.Action, "approved", d.IsApproved != nil && *d.IsApproved, "approver", *d.Approver)
-	if st.Request.Counting() && d.Action == "" {
+	switch {
+	case d.Action == approval.ActionRequestChanges || d.Action == approval.ActionResubmit:
+		return s.awaitRound(r, st, d)
+	case (st.Request.Counting() || st.Request.Staged()) && d.Action == "":
 		return s.awaitVote(r, st, d)
 	}
 	return s.awaitOutcome(r, st, d, true)
@@ -200,7 +217,7 @@ func (s *server) awaitVote(r *http.Request, st approval.State, d approval.Decisi
 		if !now.Pending() {
 			return s.ended(now, d)
 		}
-		if _, voted := (approval.Tally{Votes: now.Progress.Decisions}).VoteOf(*d.Approver); voted {
+		if _, voted := now.VoteRecorded(d); voted {
 			return s.recorded(now, d)
 		}
 	}
@@ -209,7 +226,7 @@ func (s *server) awaitVote(r *http.Request, st approval.State, d approval.Decisi
 // recorded answers a vote on an approval still pending: 200 when the
 // person's recorded vote is d, 409 when they decided otherwise before.
 func (s *server) recorded(st approval.State, d approval.Decision) decided {
-	if (approval.Tally{Votes: st.Progress.Decisions}).Holds(d) {
+	if held, _ := st.VoteRecorded(d); held {
 		return decided{code: http.StatusOK, st: &st, decision: d}
 	}
 	res := failed(&problem{Status: http.StatusConflict, ID: st.ID, ApprovalStatus: string(st.Status), Reason: string(approval.ReasonAlreadyVoted),
@@ -296,6 +313,9 @@ func (s *server) answerDecision(w http.ResponseWriter, r *http.Request, res deci
 func (s *server) acceptedView(r *http.Request, res decided) any {
 	st, d := res.st, res.decision
 	detail := "the decision was delivered before the deadline, but its outcome is not known yet: it is the outcome unless another decision was delivered first; poll status_uri"
+	if d.Action == approval.ActionRequestChanges || d.Action == approval.ActionResubmit {
+		detail = "delivered before the deadline, but the approval has not recorded it in its rounds yet; poll status_uri"
+	}
 	if res.late {
 		detail = "the deadline has passed, so this decision was not delivered, but the approval has not recorded its outcome yet: a copy of it delivered before the deadline may still be the outcome; poll status_uri"
 	}

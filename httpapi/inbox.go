@@ -48,7 +48,7 @@ type inboxQuery struct {
 	// approver keeps the approvals that person may decide: named among
 	// the approvers (escalation included), or, when a request names none,
 	// anyone but its requester; of those pending, the ones they have not
-	// decided yet.
+	// decided yet, and those sent back to them for changes.
 	approver string
 	// groups are the approver groups approver holds.
 	groups []string
@@ -68,7 +68,8 @@ func (q inboxQuery) match(st approval.State) bool {
 		return true
 	case st.Pending():
 		// What waits for them: not what they decided already.
-		return st.Check(approval.Attempt{Who: q.approver, Groups: q.groups}) == nil || q.actingFor(st) != ""
+		return st.Check(approval.Attempt{Who: q.approver, Groups: q.groups}) == nil || q.actingFor(st) != "" ||
+			st.Check(approval.Attempt{Who: q.approver, Action: approval.ActionResubmit}) == nil
 	}
 	return st.Entitled(q.approver, q.groups...) == nil
 }

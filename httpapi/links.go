@@ -8,7 +8,7 @@ import (
 	"strings"
 )
 
-type links struct{ status, decision, withdraw string }
+type links struct{ status, decision, withdraw, changes, resubmit string }
 
 // links builds the URLs of an approval. A function key given as ?code= is
 // carried over, so a poller such as Logic Apps can follow Location without
@@ -17,14 +17,16 @@ type links struct{ status, decision, withdraw string }
 func (s *server) links(r *http.Request, id string) links {
 	base, keepKey := s.base(r)
 	status := base + ApprovalsPath + "/" + url.PathEscape(id)
-	decision, withdraw := status+"/decision", status+"/withdraw"
+	decision, withdraw, changes, resubmit := status+"/decision", status+"/withdraw", status+"/changes", status+"/resubmit"
 	if code := r.URL.Query().Get("code"); code != "" && keepKey {
 		q := "?" + url.Values{"code": {code}}.Encode()
 		status += q
 		decision += q
 		withdraw += q
+		changes += q
+		resubmit += q
 	}
-	return links{status: status, decision: decision, withdraw: withdraw}
+	return links{status: status, decision: decision, withdraw: withdraw, changes: changes, resubmit: resubmit}
 }
 
 // base returns the scheme and host links start with, and whether the

@@ -212,6 +212,13 @@ type approvalModel struct {
 	// notice that a withdrawal was delivered.
 	Withdraw    *withdrawModel
 	Withdrawing bool
+	// Stages and Rounds are the request's stages and rounds of changes,
+	// and Resubmit the requester's form while changes are requested.
+	Stages   []approval.StageProgress
+	Rounds   []approval.ChangeRound
+	Resubmit *formModel
+	// SentBack is the round that waits for the requester to resubmit.
+	SentBack *approval.ChangeRound
 }
 
 type formModel struct {
@@ -225,6 +232,12 @@ type formModel struct {
 	// ActingUntil.
 	ActingFor   string
 	ActingUntil time.Time
+	// Changes offers to send the request back; Stage and Round are what
+	// the viewer sees, posted back so that a decision is not counted in
+	// another. Item is the item to edit in a resubmission.
+	Changes      bool
+	Stage, Round int
+	Item         string
 }
 
 // approvalPage shows an approval, with a form while the viewer may decide.
@@ -287,6 +300,7 @@ func (s *server) approvalPage(w http.ResponseWriter, r *http.Request, code int, 
 	if st.Pending() {
 		offerWithdrawal(&m, st, form, now)
 	}
+	roundsPage(&m, st, form)
 	data.Page = m
 	s.render(w, r, code, "approval", data)
 }
@@ -301,6 +315,10 @@ func featureWords(fs []approval.Feature) []string {
 			out = append(out, "withdrawal by its requester")
 		case approval.FeatureGroups:
 			out = append(out, "approvals counted per group")
+		case approval.FeatureStages:
+			out = append(out, "stages")
+		case approval.FeatureRequestChanges:
+			out = append(out, "requests for changes")
 		default:
 			out = append(out, string(f))
 		}
@@ -321,6 +339,8 @@ func refusalText(who string, reason approval.Reason) string {
 		return "The request is not sent to its approvers yet. Reload this page in a moment."
 	case approval.ReasonGroupComplete:
 		return "Your groups have all the approvals this request needs from them, so there is nothing left for you to decide."
+	case approval.ReasonChangesRequested:
+		return "Changes were requested: nothing is decided until the requester resubmits the request."
 	}
 	return fmt.Sprintf("%s is not among the approvers of this request, so cannot decide it.", who)
 }

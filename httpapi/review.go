@@ -25,8 +25,11 @@ type reviewRequest struct {
 	approval.DecisionRequest
 	Token string `json:"token"`
 	// Action is empty for a decision; approval.ActionWithdraw is the
-	// requester's withdrawal, with its WithdrawRequest fields.
+	// requester's withdrawal, with its WithdrawRequest fields;
+	// ActionRequestChanges sends the request back, and ActionResubmit is
+	// its requester sending it again with the edited Item.
 	Action string `json:"action"`
+	Item   string `json:"item"`
 	approval.WithdrawRequest
 }
 
@@ -60,12 +63,12 @@ func (s *server) reviewDecide(w http.ResponseWriter, r *http.Request) {
 	id := mux.Vars(r)["id"]
 	var body reviewRequest
 	p := readBody(w, r, &body)
-	if p == nil && (body.Action != "" || body.WithdrawRequest != (approval.WithdrawRequest{})) {
+	if p == nil && (body.Action == approval.ActionWithdraw || body.WithdrawRequest != (approval.WithdrawRequest{})) {
 		s.reviewAction(w, r, id, body)
 		return
 	}
 	if p == nil {
-		p = validDecision(body.DecisionRequest)
+		p = body.valid()
 	}
 	var form pageForm
 	var who person
@@ -80,7 +83,7 @@ func (s *server) reviewDecide(w http.ResponseWriter, r *http.Request) {
 	base, _ := s.base(r)
 	// Back to the page without the token: a signed link is not kept in
 	// the browser's history longer than it must be.
-	d := body.DecisionRequest.Decision(who.name, who.oid)
+	d := body.decision(who.name, who.oid)
 	d.Channel, d.Auth = approval.ChannelPage, s.pageAuth(form)
 	s.answerDecision(w, r, s.judge(w, r, id, s.withGroups(d, who)), approval.ReviewURL(base, id), form)
 }

@@ -144,6 +144,8 @@ func New(orch Orchestrations, opts Options) http.Handler {
 	r.Handle(ApprovalPath, methods{http.MethodGet: s.get})
 	r.Handle(DecisionPath, methods{http.MethodPost: s.decide})
 	r.Handle(WithdrawPath, methods{http.MethodPost: s.withdraw})
+	r.Handle(ChangesPath, methods{http.MethodPost: s.requestChanges})
+	r.Handle(ResubmitPath, methods{http.MethodPost: s.resubmit})
 	r.Handle(AuditPath, methods{http.MethodGet: s.auditTrail})
 	r.Handle(AuditExportPath, methods{http.MethodGet: s.auditExport})
 	r.Handle(DelegationsPath, methods{http.MethodPost: s.delegate, http.MethodGet: s.delegations})

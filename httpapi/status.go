@@ -62,6 +62,7 @@ type approvalView struct {
 	// when, why), RefusedTotal all of them.
 	Refused      []approval.RefusedEvent `json:"refused,omitempty"`
 	RefusedTotal int                     `json:"refused_total,omitempty"`
+	stagesView
 }
 
 // get answers an approval: its page to a browser, which decides through
@@ -132,7 +133,7 @@ func (s *server) view(r *http.Request, st approval.State) approvalView {
 	links := s.links(r, st.ID)
 	req := st.Request
 	v := approvalView{ID: st.ID, Status: st.Status, StatusURI: links.status,
-		RequestID: req.RequestID, Requester: req.Requester, Item: req.Item, Approver: req.Approver,
+		RequestID: req.RequestID, Requester: req.Requester, Item: currentItem(st), Approver: req.Approver,
 		Approvers: req.Approvers, TimeoutHours: req.TimeoutHours, ApprovalURL: st.ApprovalURL, Result: st.Result, Error: st.Error,
 		CreatedAt: formatTime(st.CreatedAt), LastUpdatedAt: formatTime(st.LastUpdatedAt),
 		SubmittedAt: formatTime(st.SubmittedAt), ExpiresAt: formatTime(st.ExpiresAt)}
@@ -158,6 +159,7 @@ func (s *server) view(r *http.Request, st approval.State) approvalView {
 		v.Deciders = p.Approvers
 	}
 	v.Groups = groupsView(st)
+	v.stagesView = s.stagesOf(r, st)
 	return v
 }
 

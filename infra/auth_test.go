@@ -339,15 +339,15 @@ func TestSignIn(t *testing.T) {
 
 // Which function folders serve a route whose answer depends on who is
 // asking, read from the X-MS-CLIENT-PRINCIPAL headers with sign-in on: a
-// decider (SubmitDecision, SubmitBulkDecisions, ReviewDecision), a withdrawer
-// (WithdrawApproval), the person whose page or inbox it is (ReviewApproval,
+// decider (SubmitDecision, SubmitBulkDecisions, ReviewDecision, RequestChanges), a withdrawer
+// or resubmitter (WithdrawApproval, ResubmitApproval), the person whose page or inbox it is (ReviewApproval,
 // ReviewInbox), or "me" in a list (ListApprovals' approver=me). The others
 // read no principal: a function key alone may start, read and export audit trails, and the
 // pages' assets are the same for everyone. Every folder must be in one
 // list, so a new route is placed before it ships.
 var (
-	principalFunctions = []string{"SubmitDecision", "SubmitBulkDecisions", "WithdrawApproval", "ReviewDecision", "ReviewApproval", "ReviewInbox", "ListApprovals",
-		"CreateDelegation", "ListDelegations", "RevokeDelegation", "AwayPage"}
+	principalFunctions = []string{"SubmitDecision", "SubmitBulkDecisions", "WithdrawApproval", "RequestChanges", "ResubmitApproval",
+		"ReviewDecision", "ReviewApproval", "ReviewInbox", "ListApprovals", "CreateDelegation", "ListDelegations", "RevokeDelegation", "AwayPage"}
 	noPrincipalFunctions = []string{"StartApproval", "GetApproval", "PageAssets", "GetAuditTrail", "ExportAudit"}
 	// What a function key alone must still do with sign-in on.
 	keyOnlyFunctions = []string{"StartApproval", "GetApproval", "ListApprovals", "GetAuditTrail", "ExportAudit"}

@@ -243,6 +243,7 @@ func TestKindsChangeTheWording(t *testing.T) {
 		approval.NoticeRequest:    "Approval requested: ",
 		approval.NoticeReminder:   "Reminder: approval still waiting: ",
 		approval.NoticeEscalation: "Escalated to you: approval waiting: ",
+		approval.NoticeChanges:    "Changes requested: ",
 	} {
 		n := signedNotice("alice@example.com")
 		n.Kind = kind

@@ -104,6 +104,8 @@ func (m message) Title() string {
 		head = "Escalated to you: approval waiting"
 	case approval.NoticeDelegated:
 		head = "Your delegate was asked"
+	case approval.NoticeChanges:
+		head = "Changes requested"
 	}
 	if m.ActingFor != "" {
 		head += ", for " + m.ActingFor
@@ -128,6 +130,8 @@ func (m message) Lead() string {
 		return m.Requester + " is still waiting for a decision on this request."
 	case approval.NoticeEscalation:
 		return "This request from " + m.Requester + " has waited too long and was escalated to you."
+	case approval.NoticeChanges:
+		return "An approver asked for changes to your request: open it to see what, edit it and resubmit it."
 	}
 	return m.Requester + " asks for your approval."
 }
