@@ -3,6 +3,7 @@ package approval
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -301,13 +302,17 @@ func memberOf(rules []GroupRule, groups []string) bool {
 // decisions recorded so far or, once it has ended, those its outcome
 // records; none for a request without groups.
 func (s State) GroupProgress() []GroupProgress {
-	rules := s.Request.GroupRules()
+	rules := s.GroupRules()
 	if len(rules) == 0 {
 		return nil
 	}
 	votes := s.Progress.Decisions
 	if s.Result != nil && len(s.Result.Decisions) > 0 {
 		votes = s.Result.Decisions
+	}
+	if s.Request.Staged() {
+		// An outcome records every stage's votes: count the stage's own.
+		votes = slices.DeleteFunc(slices.Clone(votes), func(v Vote) bool { return v.Stage != s.Progress.Stage })
 	}
 	return Tally{Groups: rules, Votes: votes}.GroupProgress()
 }
@@ -335,9 +340,24 @@ func (s State) groupRule(rules []GroupRule) string {
 // holds: what a decision carries of its sender's groups, so that a
 // decision records no more of a person's memberships than the request
 // asks about, and one on a request without groups carries none.
-func (r Request) GroupsHeld(groups []string) []string {
+func (r Request) GroupsHeld(groups []string) []string { return groupsHeld(r.GroupRules(), groups) }
+
+// GroupsHeld is Request.GroupsHeld for the groups the approval asks
+// about now: its current stage's, for a request with stages.
+func (s State) GroupsHeld(groups []string) []string { return groupsHeld(s.GroupRules(), groups) }
+
+// GroupRules are the groups the approval counts now: the request's, or
+// its current stage's for a request with stages.
+func (s State) GroupRules() []GroupRule {
+	if n := s.Progress.Stage; s.Request.Staged() && n >= 1 && n <= len(s.Request.Stages) {
+		return s.Request.stageRequest(n - 1).GroupRules()
+	}
+	return s.Request.GroupRules()
+}
+
+func groupsHeld(rules []GroupRule, groups []string) []string {
 	var out []string
-	for _, rule := range r.GroupRules() {
+	for _, rule := range rules {
 		if holdsGroup(groups, rule.Group) {
 			out = append(out, rule.Group)
 		}

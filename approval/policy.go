@@ -125,7 +125,7 @@ func (t Tally) Result() (decided, approved bool) {
 // make its outcome, as Tally.Result decides it; "" for the sample's rule
 // (the first decision decides), which needs no saying.
 func (s State) Rule() string {
-	if rules := s.Request.GroupRules(); len(rules) > 0 {
+	if rules := s.GroupRules(); len(rules) > 0 {
 		return s.groupRule(rules)
 	}
 	switch s.Progress.Policy {

@@ -176,7 +176,7 @@ func (s Standing) Entitled(who string, groups ...string) error {
 
 // Standing is the approval as the decision rules see it.
 func (s State) Standing() Standing {
-	groups := s.Request.GroupRules()
+	groups := s.GroupRules()
 	return Standing{Requester: s.Request.Requester, Deciders: s.Deciders(), Groups: groups, Votes: s.Progress.Decisions,
 		Ended: !s.Pending(), Deadline: s.ExpiresAt, Withdrawable: s.Supports(FeatureWithdraw), Submitted: s.Submitted(),
 		// A request with stages counts the decisions of each stage in turn,

@@ -42,7 +42,8 @@ type Entry struct {
 	// development): approval.Channel and approval.Auth.
 	Channel string `json:"channel,omitempty"`
 	Auth    string `json:"auth,omitempty"`
-	// Item is what was asked for, on the requested entry.
+	// Item is what was asked for, on the requested entry, and the item
+	// as edited, on a resubmission.
 	Item string `json:"item,omitempty"`
 	// Action is the decision taken (approve, reject, withdraw), Status the
 	// approval's status after it, Comments what the actor wrote.
@@ -58,6 +59,10 @@ const (
 	EventRequested = "requested"
 	EventDecided   = "decided"
 	EventEnded     = "ended"
+	// A round of changes: an approver sent the request back, and its
+	// requester resubmitted it.
+	EventChangesRequested = "changes_requested"
+	EventResubmitted      = "resubmitted"
 )
 
 // Chain numbers entries from 1 and links each to the one before, in the

@@ -2,6 +2,7 @@ package audit
 
 import (
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/approvals-go/approvals/approval"
@@ -20,22 +21,39 @@ const (
 
 // Of is the audit of an approval, built only from what the scheduler
 // recorded for it (its input, the votes it published, its outcome or how
-// it ended), unchained: the request, each decision in the order the
-// orchestrator recorded it, and, once it has ended, how. It reads no
-// clock, so the same approval gives the same entries every time.
+// it ended), unchained: the request, each decision and round of changes
+// in the order they happened (as the orchestrator recorded them when two
+// share an instant), and, once it has ended, how. It reads no clock, so
+// the same approval gives the same entries every time.
 func Of(st approval.State) []Entry {
 	req := st.Request
 	entries := []Entry{{Approval: st.ID, At: approval.FormatTime(st.CreatedAt), Event: EventRequested,
 		Actor: req.Requester, Identity: identity(req.Requester), Status: string(approval.StatusPending), Item: req.Item}}
-	votes := st.Progress.Decisions
+	votes, rounds := st.Progress.Decisions, st.Progress.Rounds
 	if st.Result != nil && len(st.Result.Decisions) > 0 {
 		votes = st.Result.Decisions
 	}
+	if st.Result != nil && len(st.Result.Rounds) > 0 {
+		rounds = st.Result.Rounds
+	}
+	var happened []Entry
 	for _, v := range votes {
-		entries = append(entries, Entry{Approval: st.ID, At: v.At, Event: EventDecided, Actor: v.Approver,
+		happened = append(happened, Entry{Approval: st.ID, At: v.At, Event: EventDecided, Actor: v.Approver,
 			Identity: v.Identity, ObjectID: v.ObjectID, ActingFor: v.ActingFor, Group: v.Group, Stage: v.Stage, Round: v.Round,
 			Channel: string(v.Channel), Auth: string(v.Auth), Action: verdict(v.Approved), Comments: v.Comments})
 	}
+	for _, r := range rounds {
+		happened = append(happened, Entry{Approval: st.ID, At: r.RequestedAt, Event: EventChangesRequested, Actor: r.RequestedBy,
+			Identity: identity(r.RequestedBy), Stage: r.Stage, Round: r.Round, Comments: r.Comments})
+		if r.ResubmittedAt != "" {
+			happened = append(happened, Entry{Approval: st.ID, At: r.ResubmittedAt, Event: EventResubmitted, Actor: req.Requester,
+				Identity: identity(req.Requester), Stage: r.Stage, Round: r.Round, Comments: r.Answer, Item: r.Item})
+		}
+	}
+	// RFC 3339 text with fractions of a second does not sort as the
+	// instants it names ("…:00.5Z" before "…:00Z"), so compare instants.
+	slices.SortStableFunc(happened, func(a, b Entry) int { return instant(a.At).Compare(instant(b.At)) })
+	entries = append(entries, happened...)
 	if out := st.Result; out != nil {
 		// One decision decides an approval without a policy, and
 		// records no vote: the outcome is its only record. A withdrawal
@@ -71,6 +89,12 @@ func endedAt(st approval.State) time.Time {
 		}
 	}
 	return st.LastUpdatedAt
+}
+
+// instant reads an entry's time; one that does not read sorts first.
+func instant(at string) time.Time {
+	t, _ := time.Parse(time.RFC3339Nano, at)
+	return t
 }
 
 func verdict(approved bool) string {

@@ -135,3 +135,24 @@ func TestAuditTrailIsDeterministic(t *testing.T) {
 		t.Errorf("sealed at %s, want when the approval ended", trail.Seal.SealedAt)
 	}
 }
+
+// A round of changes is two entries, the request for changes and the
+// resubmission, placed among the votes by when they happened, compared
+// as instants: "10:00:00.5Z" is after "10:00:00Z" though it sorts before
+// it as text.
+func TestAuditOfRoundsOfChanges(t *testing.T) {
+	votes := `[{"approver":"bob","approved":true,"comments":"","at":"2026-12-01T10:00:00Z","stage":1,"round":1},` +
+		`{"approver":"carol","approved":true,"comments":"now yes","at":"2026-12-01T11:00:00Z","stage":2,"round":2,"group":"finance"}]`
+	rounds := `[{"round":1,"stage":2,"requested_by":"carol","comments":"split it","requested_at":"2026-12-01T10:00:00.5Z",` +
+		`"item":"6 laptops","answer":"split","resubmitted_at":"2026-12-01T10:30:00Z"}]`
+	st := state(t, api.RUNTIME_STATUS_COMPLETED, seedInput, "",
+		`{"request_id":"req-1","status":"Approved","processed_at":"2026-12-01T11:00:01Z","approver":"carol","comments":"now yes","decisions":`+votes+`,"rounds":`+rounds+`}`)
+	wantEntries(t, audit.Of(st), requested,
+		audit.Entry{Approval: "req-1", At: "2026-12-01T10:00:00Z", Event: audit.EventDecided, Actor: "bob", Stage: 1, Round: 1, Action: "approve"},
+		audit.Entry{Approval: "req-1", At: "2026-12-01T10:00:00.5Z", Event: audit.EventChangesRequested, Actor: "carol", Stage: 2, Round: 1, Comments: "split it"},
+		audit.Entry{Approval: "req-1", At: "2026-12-01T10:30:00Z", Event: audit.EventResubmitted, Actor: "Ana@Example.com", Identity: "ana@example.com",
+			Stage: 2, Round: 1, Comments: "split", Item: "6 laptops"},
+		audit.Entry{Approval: "req-1", At: "2026-12-01T11:00:00Z", Event: audit.EventDecided, Actor: "carol", Group: "finance", Stage: 2, Round: 2,
+			Action: "approve", Comments: "now yes"},
+		audit.Entry{Approval: "req-1", At: "2026-12-01T11:00:01Z", Event: audit.EventEnded, Status: "Approved"})
+}

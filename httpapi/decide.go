@@ -121,7 +121,7 @@ func (s *server) judge(w http.ResponseWriter, r *http.Request, id string, d appr
 	}
 	now := time.Now()
 	d.ResponseTime = approval.FormatTime(now)
-	d.Groups = st.Request.GroupsHeld(d.Groups)
+	d.Groups = st.GroupsHeld(d.Groups)
 	d = inPhase(st, d)
 	d, p = s.actingFor(w, r, st, d, now)
 	if p != nil {

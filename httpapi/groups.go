@@ -48,9 +48,11 @@ func (s *server) groupsOf(who person) []string {
 }
 
 // withGroups is d sent by who: with the groups who holds, which the rules
-// and the orchestrator check membership against.
+// and the orchestrator check membership against, when d is a decision or
+// a request for changes (which a member may send as they may decide);
+// a withdrawal or resubmission is the requester's, whose groups are moot.
 func (s *server) withGroups(d approval.Decision, who person) approval.Decision {
-	if d.Action == "" {
+	if d.Action == "" || d.Action == approval.ActionRequestChanges {
 		d.Groups = s.groupsOf(who)
 	}
 	return d
