@@ -48,6 +48,17 @@ type ChangeRound struct {
 	Item          string `json:"item,omitempty"`
 	Answer        string `json:"answer,omitempty"`
 	ResubmittedAt string `json:"resubmitted_at,omitempty"`
+	// How each reached the API, for the audit: the request for changes'
+	// acting_for, channel and auth, and the resubmission's.
+	ActingFor       string  `json:"acting_for,omitempty"`
+	Channel         Channel `json:"channel,omitempty"`
+	Auth            Auth    `json:"auth,omitempty"`
+	ResubmitChannel Channel `json:"resubmit_channel,omitempty"`
+	ResubmitAuth    Auth    `json:"resubmit_auth,omitempty"`
+	// Decisions are the votes the round had when it was sent back, for a
+	// request without stages, whose next round starts from none and
+	// would otherwise forget them (a stage keeps every round's votes).
+	Decisions []Vote `json:"decisions,omitempty"`
 }
 
 // ChangesAllowed reports whether an approver may send the request back
@@ -98,8 +109,12 @@ func (w *waiting) deciding() Request {
 func (w *waiting) requestChanges(in ProcessInput) {
 	w.changes = true
 	w.status.ChangesRequested = true
-	w.status.Rounds = append(w.status.Rounds, ChangeRound{Round: w.round, Stage: w.stage, RequestedBy: in.Approver,
-		Comments: in.Comments, RequestedAt: FormatTime(w.ctx.CurrentTimeUtc)})
+	round := ChangeRound{Round: w.round, Stage: w.stage, RequestedBy: in.Approver, Comments: in.Comments,
+		RequestedAt: FormatTime(w.ctx.CurrentTimeUtc), ActingFor: in.ActingFor, Channel: in.Channel, Auth: in.Auth}
+	if w.stage == 0 {
+		round.Decisions = w.tally.Votes
+	}
+	w.status.Rounds = append(w.status.Rounds, round)
 	w.notify(NoticeChanges, w.round, []string{w.req.Requester})
 }
 
@@ -113,6 +128,7 @@ func (w *waiting) resubmit(d Decision, in ProcessInput) {
 	}
 	r := &w.status.Rounds[len(w.status.Rounds)-1]
 	r.Item, r.Answer, r.ResubmittedAt = item, in.Comments, FormatTime(w.ctx.CurrentTimeUtc)
+	r.ResubmitChannel, r.ResubmitAuth = d.Channel, d.Auth
 	if item != w.req.Item {
 		w.req.Item, w.status.Item = item, item
 	}

@@ -38,16 +38,21 @@ func Of(st approval.State) []Entry {
 	}
 	var happened []Entry
 	for _, v := range votes {
-		happened = append(happened, Entry{Approval: st.ID, At: v.At, Event: EventDecided, Actor: v.Approver,
-			Identity: v.Identity, ObjectID: v.ObjectID, ActingFor: v.ActingFor, Group: v.Group, Stage: v.Stage, Round: v.Round,
-			Channel: string(v.Channel), Auth: string(v.Auth), Action: verdict(v.Approved), Comments: v.Comments})
+		happened = append(happened, decided(st.ID, v))
 	}
 	for _, r := range rounds {
+		// A round of a request without stages keeps the votes it had
+		// when sent back; the outcome holds only the last round's.
+		for _, v := range r.Decisions {
+			happened = append(happened, decided(st.ID, v))
+		}
 		happened = append(happened, Entry{Approval: st.ID, At: r.RequestedAt, Event: EventChangesRequested, Actor: r.RequestedBy,
-			Identity: identity(r.RequestedBy), Stage: r.Stage, Round: r.Round, Comments: r.Comments})
+			Identity: identity(r.RequestedBy), ActingFor: r.ActingFor, Stage: r.Stage, Round: r.Round, Channel: string(r.Channel),
+			Auth: string(r.Auth), Comments: r.Comments})
 		if r.ResubmittedAt != "" {
 			happened = append(happened, Entry{Approval: st.ID, At: r.ResubmittedAt, Event: EventResubmitted, Actor: req.Requester,
-				Identity: identity(req.Requester), Stage: r.Stage, Round: r.Round, Comments: r.Answer, Item: r.Item})
+				Identity: identity(req.Requester), Stage: r.Stage, Round: r.Round, Channel: string(r.ResubmitChannel),
+				Auth: string(r.ResubmitAuth), Comments: r.Answer, Item: r.Item})
 		}
 	}
 	// RFC 3339 text with fractions of a second does not sort as the
@@ -89,6 +94,13 @@ func endedAt(st approval.State) time.Time {
 		}
 	}
 	return st.LastUpdatedAt
+}
+
+// decided is the entry of vote v on approval id.
+func decided(id string, v approval.Vote) Entry {
+	return Entry{Approval: id, At: v.At, Event: EventDecided, Actor: v.Approver, Identity: v.Identity, ObjectID: v.ObjectID,
+		ActingFor: v.ActingFor, Group: v.Group, Stage: v.Stage, Round: v.Round, Channel: string(v.Channel), Auth: string(v.Auth),
+		Action: verdict(v.Approved), Comments: v.Comments}
 }
 
 // instant reads an entry's time; one that does not read sorts first.

@@ -156,3 +156,23 @@ func TestAuditOfRoundsOfChanges(t *testing.T) {
 			Action: "approve", Comments: "now yes"},
 		audit.Entry{Approval: "req-1", At: "2026-12-01T11:00:01Z", Event: audit.EventEnded, Status: "Approved"})
 }
+
+// A request without stages starts each round from no votes, so the round
+// sent back keeps the votes it had: the audit records them with the
+// request for changes and its channel.
+func TestAuditKeepsTheVotesOfARoundSentBack(t *testing.T) {
+	rounds := `[{"round":1,"requested_by":"carol","comments":"cheaper","requested_at":"2026-12-01T10:05:00Z","channel":"page","auth":"signed_link",` +
+		`"resubmitted_at":"2026-12-01T10:30:00Z","item":"Laptop, used","resubmit_channel":"api","resubmit_auth":"function_key",` +
+		`"decisions":[{"approver":"bob","approved":true,"comments":"","at":"2026-12-01T10:00:00Z","round":1}]}]`
+	st := state(t, api.RUNTIME_STATUS_COMPLETED, `{"request_id":"req-1","requester":"Ana@Example.com","item":"Laptop","approvers":["bob","carol"],"policy":"all","allow_changes":true}`, "",
+		`{"request_id":"req-1","status":"Rejected","processed_at":"2026-12-01T11:00:01Z","approver":"bob","comments":"no","rounds":`+rounds+`,`+
+			`"decisions":[{"approver":"bob","approved":false,"comments":"no","at":"2026-12-01T11:00:00Z","round":2}]}`)
+	wantEntries(t, audit.Of(st), requested,
+		audit.Entry{Approval: "req-1", At: "2026-12-01T10:00:00Z", Event: audit.EventDecided, Actor: "bob", Round: 1, Action: "approve"},
+		audit.Entry{Approval: "req-1", At: "2026-12-01T10:05:00Z", Event: audit.EventChangesRequested, Actor: "carol", Round: 1,
+			Channel: "page", Auth: "signed_link", Comments: "cheaper"},
+		audit.Entry{Approval: "req-1", At: "2026-12-01T10:30:00Z", Event: audit.EventResubmitted, Actor: "Ana@Example.com", Identity: "ana@example.com",
+			Round: 1, Channel: "api", Auth: "function_key", Item: "Laptop, used"},
+		audit.Entry{Approval: "req-1", At: "2026-12-01T11:00:00Z", Event: audit.EventDecided, Actor: "bob", Round: 2, Action: "reject", Comments: "no"},
+		audit.Entry{Approval: "req-1", At: "2026-12-01T11:00:01Z", Event: audit.EventEnded, Status: "Rejected"})
+}
