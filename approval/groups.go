@@ -83,14 +83,7 @@ func CanonicalGroup(name string) (string, error) {
 
 // SameGroup reports whether two names are one group's. A name that is not
 // usable is no group.
-func SameGroup(a, b string) bool {
-	ca, err := CanonicalGroup(a)
-	if err != nil {
-		return false
-	}
-	cb, err := CanonicalGroup(b)
-	return err == nil && ca == cb
-}
+func SameGroup(a, b string) bool { return sameCanonical(CanonicalGroup, a, b) }
 
 // groupOf reports whether an approver names a group ("group:finance"),
 // and which.

@@ -103,12 +103,16 @@ func tidy(canon string) (string, error) {
 
 // SamePerson reports whether two names are one person's. A name that is not
 // usable is nobody, so it is the same as no one.
-func SamePerson(a, b string) bool {
-	ca, err := CanonicalName(a)
+func SamePerson(a, b string) bool { return sameCanonical(CanonicalName, a, b) }
+
+// sameCanonical reports whether canon makes a and b one name; a name canon
+// refuses is the same as none.
+func sameCanonical(canon func(string) (string, error), a, b string) bool {
+	ca, err := canon(a)
 	if err != nil {
 		return false
 	}
-	cb, err := CanonicalName(b)
+	cb, err := canon(b)
 	return err == nil && ca == cb
 }
 

@@ -44,7 +44,7 @@ func TestAxeEveryPage(t *testing.T) {
 	signed := newSignedAPI(t)
 	signed.startFor(t, "axe-signed", "Conference trip", "carol")
 
-	pages := []struct{ name, url string }{
+	pages := []axePage{
 		{"pending", plain.url + approval.ReviewPath + "/axe-pending"},
 		{"decided", plain.url + approval.ReviewPath + "/axe-decided"},
 		{"vote recorded", plain.url + approval.ReviewPath + "/axe-voted?notice=recorded"},
@@ -57,6 +57,15 @@ func TestAxeEveryPage(t *testing.T) {
 		{"confirm (signed link)", signed.notices.link(t, "axe-signed", "carol")},
 		{"inbox refused (signed links)", signed.url + approval.ReviewPath},
 	}
+	axePages(t, pages)
+}
+
+// axePage is a page to check, by the name a failure shows.
+type axePage struct{ name, url string }
+
+// axePages runs axe-core on every page, at every size.
+func axePages(t *testing.T, pages []axePage) {
+	t.Helper()
 	for _, size := range browsertest.Sizes {
 		t.Run(size.Name, func(t *testing.T) {
 			ctx := tab(t, size.Width, size.Height)

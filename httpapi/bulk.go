@@ -69,18 +69,19 @@ func (itemWriter) Write([]byte) (int, error) {
 
 func (itemWriter) WriteHeader(int) {}
 
-// decideAll decides every item as who, at most bulkInFlight at once, and
-// returns what became of each, in the items' order. The items share one
+// decideAll decides every item of body as who, at most bulkInFlight at
+// once, and returns what became of each, in the items' order. The items share one
 // wait for outcomes, DecisionWait from the call's start, rather than one
 // each: with no worker running, a hundred items would otherwise hold the
 // call for over a minute. An item delivered after that is answered 202 at
 // once, which is as true as after a wait: delivered, outcome not known.
-func (s *server) decideAll(r *http.Request, who person, items []bulkItem) []bulkResult {
+func (s *server) decideAll(r *http.Request, who person, body approval.BulkDecisionRequest) []bulkResult {
 	deadline := time.Now().Add(s.opts.DecisionWait)
-	out := make([]bulkResult, len(items))
+	out := make([]bulkResult, len(body.Items))
 	slots := make(chan struct{}, bulkInFlight)
 	var wg sync.WaitGroup
-	for i, it := range items {
+	for i, item := range body.Items {
+		it := bulkItem{id: item.ID, key: item.IdempotencyKey, body: item.DecisionRequest(body.Approver)}
 		slots <- struct{}{}
 		wg.Add(1)
 		go func() {
@@ -145,11 +146,7 @@ func (s *server) decideBulk(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, *p)
 		return
 	}
-	items := make([]bulkItem, len(body.Items))
-	for i, it := range body.Items {
-		items[i] = bulkItem{id: it.ID, key: it.IdempotencyKey, body: it.DecisionRequest(body.Approver)}
-	}
-	results := s.decideAll(r, who, items)
+	results := s.decideAll(r, who, body)
 	answers := make([]bulkAnswer, len(results))
 	for i, res := range results {
 		answers[i] = s.bulkAnswer(r, res)
@@ -157,7 +154,7 @@ func (s *server) decideBulk(w http.ResponseWriter, r *http.Request) {
 	if after := retryAfter(results); after != "" {
 		w.Header().Set("Retry-After", after)
 	}
-	s.log.Info("bulk decision", "approver", who.name, "items", len(items), "answers", tally(results))
+	s.log.Info("bulk decision", "approver", who.name, "items", len(body.Items), "answers", tally(results))
 	writeJSON(w, http.StatusOK, struct {
 		Approver string       `json:"approver"`
 		Results  []bulkAnswer `json:"results"`
@@ -260,12 +257,8 @@ func (s *server) inboxDecide(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, *p)
 		return
 	}
-	items := make([]bulkItem, len(body.Items))
-	for i, it := range body.Items {
-		items[i] = bulkItem{id: it.ID, key: it.IdempotencyKey, body: it.DecisionRequest(body.Approver)}
-	}
-	results := s.decideAll(r, who, items)
-	s.log.Info("bulk decision from the inbox", "approver", who.name, "items", len(items), "answers", tally(results))
+	results := s.decideAll(r, who, body)
+	s.log.Info("bulk decision from the inbox", "approver", who.name, "items", len(body.Items), "answers", tally(results))
 	rows := make([]bulkRow, len(results))
 	for i, res := range results {
 		rows[i] = bulkRowOf(who, res)

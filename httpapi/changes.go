@@ -1,9 +1,7 @@
 package httpapi
 
 import (
-	"context"
 	"net/http"
-	"time"
 
 	"github.com/approvals-go/approvals/approval"
 )
@@ -91,29 +89,15 @@ func repeated(st approval.State, d approval.Decision, reason approval.Reason) (d
 // awaitRound waits a bounded time for the orchestration to record d, a
 // request for changes or a resubmission, in its rounds, or to end.
 func (s *server) awaitRound(r *http.Request, st approval.State, d approval.Decision) decided {
-	ctx, cancel := context.WithTimeout(r.Context(), s.opts.DecisionWait)
-	defer cancel()
-	for delay := 5 * time.Millisecond; ; delay = min(2*delay, 100*time.Millisecond) {
-		select {
-		case <-ctx.Done():
-			return decided{code: http.StatusAccepted, st: &st, decision: d}
-		case <-time.After(delay):
-		}
-		md, err := s.orch.Get(ctx, st.ID)
-		if err != nil {
-			continue
-		}
-		now, ok := approval.StateOf(md)
-		if !ok {
-			continue
-		}
+	return s.await(r, st, d, func(now approval.State) (decided, bool) {
 		if now.RoundRecorded(d) {
-			return decided{code: http.StatusOK, st: &now, decision: d}
+			return decided{code: http.StatusOK, st: &now, decision: d}, true
 		}
 		if !now.Pending() {
-			return s.ended(now, d)
+			return s.ended(now, d), true
 		}
-	}
+		return decided{}, false
+	})
 }
 
 // stagesView is the part of an approval's JSON that says where its stages

@@ -198,6 +198,20 @@ func (s *server) deliver(w http.ResponseWriter, r *http.Request, st approval.Sta
 // awaitVote waits a bounded time for the orchestration to record d as a
 // vote, or to end, and says what became of it.
 func (s *server) awaitVote(r *http.Request, st approval.State, d approval.Decision) decided {
+	return s.await(r, st, d, func(now approval.State) (decided, bool) {
+		if !now.Pending() {
+			return s.ended(now, d), true
+		}
+		if _, voted := now.VoteRecorded(d); voted {
+			return s.recorded(now, d), true
+		}
+		return decided{}, false
+	})
+}
+
+// await reads the approval, backing off, until seen says what became of
+// d: after DecisionWait, 202 with st, delivered but not yet recorded.
+func (s *server) await(r *http.Request, st approval.State, d approval.Decision, seen func(now approval.State) (decided, bool)) decided {
 	ctx, cancel := context.WithTimeout(r.Context(), s.opts.DecisionWait)
 	defer cancel()
 	for delay := 5 * time.Millisecond; ; delay = min(2*delay, 100*time.Millisecond) {
@@ -214,11 +228,8 @@ func (s *server) awaitVote(r *http.Request, st approval.State, d approval.Decisi
 		if !ok {
 			continue
 		}
-		if !now.Pending() {
-			return s.ended(now, d)
-		}
-		if _, voted := now.VoteRecorded(d); voted {
-			return s.recorded(now, d)
+		if res, ok := seen(now); ok {
+			return res
 		}
 	}
 }

@@ -138,19 +138,11 @@ func TestAxeDelegationPages(t *testing.T) {
 	signed := newDelegatingAPI(t, httpapi.Options{Links: testSigner(t)})
 	signed.delegate(t, "alice", "bob", time.Now().Add(time.Hour))
 	signed.startFor(t, "axe-delegate-page", "Team offsite", "alice")
-	pages := []struct{ name, url string }{
+	pages := []axePage{
 		{"a delegate's review page", signed.notices.link(t, "axe-delegate-page", "bob")},
 		{"away, asking a name", e.url + httpapi.AwayPath},
 		{"away", e.url + httpapi.AwayPath + "?person=alice"},
 		{"inbox of a delegate", e.url + httpapi.ReviewPath + "?approver=bob"},
 	}
-	for _, size := range browsertest.Sizes {
-		t.Run(size.Name, func(t *testing.T) {
-			ctx := tab(t, size.Width, size.Height)
-			for _, p := range pages {
-				browsertest.Do(t, ctx, chromedp.Navigate(p.url))
-				browsertest.Axe(t, ctx, p.name+" ("+size.Name+")")
-			}
-		})
-	}
+	axePages(t, pages)
 }

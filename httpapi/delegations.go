@@ -61,6 +61,21 @@ func (s *server) delegationStore(w http.ResponseWriter, r *http.Request) (Delega
 	return s.opts.Delegations, true
 }
 
+// callerStore is the store and the caller of a delegation route without
+// a body; false once the problem is answered.
+func (s *server) callerStore(w http.ResponseWriter, r *http.Request) (DelegationStore, person, bool) {
+	store, ok := s.delegationStore(w, r)
+	if !ok {
+		return nil, person{}, false
+	}
+	who, p := s.caller(r)
+	if p != nil {
+		writeProblem(w, r, *p)
+		return nil, person{}, false
+	}
+	return store, who, true
+}
+
 // delegate gives a delegation from the verified caller. Its answer says
 // what became of it: 201 once the delegator's ledger holds it, 409 when
 // the ledger refused it (another change raced this one), 202 while it is
@@ -158,13 +173,8 @@ func (s *server) awaitLedger(r *http.Request, store DelegationStore, person stri
 // delegations lists the caller's delegations, given and received, that
 // have not ended.
 func (s *server) delegations(w http.ResponseWriter, r *http.Request) {
-	store, ok := s.delegationStore(w, r)
+	store, who, ok := s.callerStore(w, r)
 	if !ok {
-		return
-	}
-	who, p := s.caller(r)
-	if p != nil {
-		writeProblem(w, r, *p)
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.opts.CallTimeout)
@@ -192,13 +202,8 @@ func notEnded(ds []approval.Delegation, now time.Time) []approval.Delegation {
 // may. It answers 200 with the delegation once its ledger no longer holds
 // it, 202 while that is not known yet.
 func (s *server) revoke(w http.ResponseWriter, r *http.Request) {
-	store, ok := s.delegationStore(w, r)
+	store, who, ok := s.callerStore(w, r)
 	if !ok {
-		return
-	}
-	who, p := s.caller(r)
-	if p != nil {
-		writeProblem(w, r, *p)
 		return
 	}
 	d, code, p := s.takeBack(w, r, store, who, mux.Vars(r)["id"])
