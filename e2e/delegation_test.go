@@ -54,13 +54,6 @@ func replaceID(path, id string) string {
 	return string(bytes.ReplaceAll([]byte(path), []byte("{id}"), []byte(url.PathEscape(id))))
 }
 
-// decideAs sends a decision and returns the answer's status and body.
-func (s *stack) decideCovering(id, approver string) (int, map[string]any) {
-	s.t.Helper()
-	code, _, out := s.call("SubmitDecision", id, map[string]any{"approved": true, "approver": approver, "comments": "covering"})
-	return code, out
-}
-
 // Delegation through the real processes: the handler reads the ledgers
 // the worker keeps on the scheduler, the orchestrator records the vote.
 func TestDelegationAcrossProcesses(t *testing.T) {
@@ -74,7 +67,7 @@ func TestDelegationAcrossProcesses(t *testing.T) {
 
 		s.startApproval("deleg-in", map[string]any{"approvers": []string{"alice"}})
 		s.waitSubmitted("deleg-in")
-		code, out := s.decideCovering("deleg-in", "bob")
+		code, out := s.decideAs("deleg-in", true, "bob", "covering")
 		result, _ := out["result"].(map[string]any)
 		if code != http.StatusOK || result["approver"] != "bob" || result["acting_for"] != "alice" {
 			t.Fatalf("bob deciding for alice = %d %v; want 200 with bob acting for alice", code, out)
@@ -94,14 +87,14 @@ func TestDelegationAcrossProcesses(t *testing.T) {
 
 		s.startApproval("deleg-early", map[string]any{"approvers": []string{"fay"}})
 		s.waitSubmitted("deleg-early")
-		if code, out := s.decideCovering("deleg-early", "bob"); code != http.StatusForbidden || out["reason"] != "not_an_approver" {
+		if code, out := s.decideAs("deleg-early", true, "bob", "covering"); code != http.StatusForbidden || out["reason"] != "not_an_approver" {
 			t.Errorf("bob deciding for fay before her delegation begins = %d %v; want 403 not_an_approver", code, out)
 		}
 
 		s.startApproval("deleg-late", map[string]any{"approvers": []string{"gil"}})
 		s.waitSubmitted("deleg-late")
 		time.Sleep(time.Until(now.Add(3 * time.Second)))
-		if code, out := s.decideCovering("deleg-late", "bob"); code != http.StatusForbidden || out["reason"] != "not_an_approver" {
+		if code, out := s.decideAs("deleg-late", true, "bob", "covering"); code != http.StatusForbidden || out["reason"] != "not_an_approver" {
 			t.Errorf("bob deciding for gil after his delegation ended = %d %v; want 403 not_an_approver", code, out)
 		}
 	})
@@ -111,18 +104,18 @@ func TestDelegationAcrossProcesses(t *testing.T) {
 		s.mustDelegate("ivy", "jon", now.Add(-time.Minute), now.Add(time.Hour))
 		s.startApproval("deleg-chain", map[string]any{"approvers": []string{"hal", "kim"}, "policy": "all"})
 		s.waitSubmitted("deleg-chain")
-		code, out := s.decideCovering("deleg-chain", "jon")
+		code, out := s.decideAs("deleg-chain", true, "jon", "covering")
 		decisions, _ := out["decisions"].([]any)
 		if code != http.StatusOK || len(decisions) != 1 || decisions[0].(map[string]any)["acting_for"] != "hal" {
 			t.Fatalf("jon deciding through ivy for hal = %d %v; want 200 and his vote recorded for hal", code, out)
 		}
-		if code, out := s.decideCovering("deleg-chain", "jon"); code != http.StatusOK {
+		if code, out := s.decideAs("deleg-chain", true, "jon", "covering"); code != http.StatusOK {
 			t.Errorf("jon's decision sent again = %d %v; want 200, the vote it repeats", code, out)
 		}
-		if code, out := s.decideCovering("deleg-chain", "hal"); code != http.StatusConflict {
+		if code, out := s.decideAs("deleg-chain", true, "hal", "covering"); code != http.StatusConflict {
 			t.Errorf("hal deciding after jon decided for him = %d %v; want 409", code, out)
 		}
-		if code, out := s.decideCovering("deleg-chain", "kim"); code != http.StatusOK || out["status"] != "Approved" {
+		if code, out := s.decideAs("deleg-chain", true, "kim", "covering"); code != http.StatusOK || out["status"] != "Approved" {
 			t.Errorf("kim's approval = %d %v; want 200 Approved", code, out)
 		}
 	})
@@ -148,10 +141,10 @@ func TestDelegationAcrossProcesses(t *testing.T) {
 		s.mustDelegate("pam", "ana", now.Add(-time.Minute), now.Add(time.Hour))
 		s.startApproval("deleg-to-requester", map[string]any{"approvers": []string{"pam"}})
 		s.waitSubmitted("deleg-to-requester")
-		if code, out := s.decideCovering("deleg-to-requester", "ana"); code != http.StatusForbidden || out["reason"] != "self_decision" {
+		if code, out := s.decideAs("deleg-to-requester", true, "ana", "covering"); code != http.StatusForbidden || out["reason"] != "self_decision" {
 			t.Errorf("ana deciding her own request for pam = %d %v; want 403 self_decision", code, out)
 		}
-		code, out := s.decideCovering("deleg-requester", "oli")
+		code, out := s.decideAs("deleg-requester", true, "oli", "covering")
 		result, _ := out["result"].(map[string]any)
 		if code != http.StatusOK || result["approver"] != "oli" || result["acting_for"] != nil {
 			t.Errorf("oli deciding = %d %v; want 200 as himself", code, out)
@@ -173,7 +166,7 @@ func TestDelegationAcrossProcesses(t *testing.T) {
 		}
 		s.startApproval("deleg-revoked", map[string]any{"approvers": []string{"quin"}})
 		s.waitSubmitted("deleg-revoked")
-		if code, out := s.decideCovering("deleg-revoked", "rex"); code != http.StatusForbidden {
+		if code, out := s.decideAs("deleg-revoked", true, "rex", "covering"); code != http.StatusForbidden {
 			t.Errorf("rex deciding for quin after the revocation = %d %v; want 403", code, out)
 		}
 		if code, out := s.asPerson("ListDelegations", "", "quin"); code != http.StatusOK || len(out["given"].([]any)) != 0 {
@@ -195,7 +188,7 @@ func TestDelegationOnVanillaBackend(t *testing.T) {
 	}
 	s.startApproval("vanilla-deleg", map[string]any{"approvers": []string{"alice"}})
 	s.waitSubmitted("vanilla-deleg")
-	code, out := s.decideCovering("vanilla-deleg", "carol")
+	code, out := s.decideAs("vanilla-deleg", true, "carol", "covering")
 	result, _ := out["result"].(map[string]any)
 	if code != http.StatusOK || result["acting_for"] != "alice" {
 		t.Fatalf("carol deciding through bob for alice = %d %v; want 200 acting for alice", code, out)

@@ -51,7 +51,7 @@ func TestPurchaseApprovalAsATeamRunsIt(t *testing.T) {
 	s.waitSubmitted("purchase-2")
 
 	// The manager is away: dan decides for her.
-	if code, out := s.decideCovering(id, "dan"); code != http.StatusOK {
+	if code, out := s.decideAs(id, true, "dan", "covering"); code != http.StatusOK {
 		t.Fatalf("dan for mia = %d %v", code, out)
 	}
 	// Finance asks for changes; the requester resubmits, edited.
