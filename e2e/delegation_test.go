@@ -1,8 +1,6 @@
 package e2e
 
 import (
-	"bytes"
-	"encoding/json"
 	"net/http"
 	"net/url"
 	"strings"
@@ -32,26 +30,8 @@ func (s *stack) mustDelegate(delegator, to string, from, until time.Time) string
 // asPerson calls a delegation route without a body, as person.
 func (s *stack) asPerson(function, id, person string) (int, map[string]any) {
 	s.t.Helper()
-	r := s.routes[function]
-	u := s.url(replaceID(r.path, id)) + "?" + url.Values{"person": {person}}.Encode()
-	req, err := http.NewRequest(r.method, u, nil)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		s.t.Fatalf("%s: %v", function, err)
-	}
-	defer resp.Body.Close()
-	var out map[string]any
-	var buf bytes.Buffer
-	buf.ReadFrom(resp.Body)
-	json.Unmarshal(buf.Bytes(), &out)
-	return resp.StatusCode, out
-}
-
-func replaceID(path, id string) string {
-	return string(bytes.ReplaceAll([]byte(path), []byte("{id}"), []byte(url.PathEscape(id))))
+	code, _, out := s.callQuery(function, id, url.Values{"person": {person}}, nil)
+	return code, out
 }
 
 // Delegation through the real processes: the handler reads the ledgers

@@ -11,6 +11,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -302,13 +303,23 @@ func (s *stack) url(path string) string {
 // call invokes a function by name, filling {id} in its route.
 func (s *stack) call(function, id string, body any) (int, http.Header, map[string]any) {
 	s.t.Helper()
+	return s.callQuery(function, id, nil, body)
+}
+
+// callQuery is call with query added to the route's URL.
+func (s *stack) callQuery(function, id string, query url.Values, body any) (int, http.Header, map[string]any) {
+	s.t.Helper()
 	r := s.routes[function]
+	u := s.url(strings.ReplaceAll(r.path, "{id}", id))
+	if query != nil {
+		u += "?" + query.Encode()
+	}
 	var rd io.Reader
 	if body != nil {
 		b, _ := json.Marshal(body)
 		rd = bytes.NewReader(b)
 	}
-	req, err := http.NewRequest(r.method, s.url(strings.ReplaceAll(r.path, "{id}", id)), rd)
+	req, err := http.NewRequest(r.method, u, rd)
 	if err != nil {
 		s.t.Fatal(err)
 	}
