@@ -99,7 +99,7 @@ func (s *server) decideAll(r *http.Request, who person, body approval.BulkDecisi
 // decideItem is one item through the decision route's path, waiting for
 // its outcome until deadline at most.
 func (s *server) decideItem(r *http.Request, who person, it bulkItem, deadline time.Time) bulkResult {
-	if p := validDecision(it.body); p != nil {
+	if p := validRequest(it.body); p != nil {
 		return bulkResult{item: it, res: failed(p)}
 	}
 	d := s.withGroups(it.body.Decision(who.name, who.oid), who)
@@ -134,9 +134,7 @@ func (s *server) decideBulk(w http.ResponseWriter, r *http.Request) {
 	var body approval.BulkDecisionRequest
 	p := readBody(w, r, &body)
 	if p == nil {
-		if err := body.Validate(); err != nil {
-			p = fieldProblem(err)
-		}
+		p = validRequest(body)
 	}
 	var who person
 	if p == nil {
@@ -249,9 +247,7 @@ func (s *server) inboxDecide(w http.ResponseWriter, r *http.Request) {
 		body.Items = append(body.Items, approval.BulkItem{ID: id, Approved: form.Approved, Comments: form.Comments, IdempotencyKey: id})
 	}
 	if p == nil {
-		if err := body.Validate(); err != nil {
-			p = fieldProblem(err)
-		}
+		p = validRequest(body)
 	}
 	if p != nil {
 		writeProblem(w, r, *p)

@@ -43,6 +43,8 @@ func (s *server) resubmit(w http.ResponseWriter, r *http.Request) {
 	s.take(w, r, p, "requester", body.Requester, body.Decision, pageForm{})
 }
 
+// validRequest is the problem Validate finds in a request body, naming
+// its field, or nil.
 func validRequest(v interface{ Validate() error }) *problem {
 	if err := v.Validate(); err != nil {
 		return fieldProblem(err)

@@ -21,7 +21,7 @@ func (b reviewRequest) valid() *problem {
 	case approval.ActionResubmit:
 		return validRequest(b.resubmission())
 	case "":
-		return validDecision(b.DecisionRequest)
+		return validRequest(b.DecisionRequest)
 	}
 	return &problem{Status: http.StatusBadRequest, Field: "action", Detail: "action must be empty, " + approval.ActionWithdraw + ", " + approval.ActionRequestChanges + " or " + approval.ActionResubmit}
 }

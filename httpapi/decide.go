@@ -30,7 +30,7 @@ func (s *server) decide(w http.ResponseWriter, r *http.Request) {
 	var body approval.DecisionRequest
 	p := readBody(w, r, &body)
 	if p == nil {
-		p = validDecision(body)
+		p = validRequest(body)
 	}
 	// A refused decision shows the page's form again as it was sent.
 	s.take(w, r, p, "approver", body.Approver, body.Decision, pageForm{name: body.Approver, comments: body.Comments})
@@ -67,13 +67,6 @@ func (s *server) take(w http.ResponseWriter, r *http.Request, p *problem, field,
 	d := decision(who.name, who.oid)
 	d.Channel, d.Auth = s.machineChannel(r)
 	s.answerDecision(w, r, s.judge(w, r, id, s.withGroups(d, who)), links.status, form)
-}
-
-func validDecision(body approval.DecisionRequest) *problem {
-	if err := body.Validate(); err != nil {
-		return fieldProblem(err)
-	}
-	return nil
 }
 
 // decided is what became of a decision.
