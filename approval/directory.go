@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 )
 
 // Directory says who is in which group where no identity provider says
@@ -103,4 +105,17 @@ func (d *Directory) GroupsOf(who string) []string {
 		}
 	}
 	return out
+}
+
+// Members are group's members, in their canonical names' order; none for
+// a nil Directory or a group the file does not list.
+func (d *Directory) Members(group string) []string {
+	if d == nil {
+		return nil
+	}
+	canon, err := CanonicalGroup(group)
+	if err != nil {
+		return nil
+	}
+	return slices.Sorted(maps.Keys(d.members[canon]))
 }
