@@ -1,8 +1,10 @@
 package approval_test
 
 import (
+	"encoding/json"
 	"net/url"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -81,5 +83,52 @@ func TestNotifyWithoutDirectoryKeepsThePageNotice(t *testing.T) {
 	}
 	if len(sent.got) != 1 || sent.got[0].Approver != "" || sent.got[0].URL != "https://approvals.example/api/review/exp-h" {
 		t.Fatalf("notices = %+v", sent.got)
+	}
+}
+
+// lastNotice is the input of the latest notify activity of kind.
+func (s *sim) lastNotice(kind approval.NoticeKind) approval.NotifyInput {
+	s.t.Helper()
+	var last approval.NotifyInput
+	id := int32(-1)
+	for _, e := range s.scheduled(approval.NotifyActivityName) {
+		var in approval.NotifyInput
+		if err := json.Unmarshal([]byte(e.GetTaskScheduled().GetInput().GetValue()), &in); err != nil {
+			s.t.Fatal(err)
+		}
+		if in.Kind == kind && e.GetEventId() > id {
+			last, id = in, e.GetEventId()
+		}
+	}
+	if id < 0 {
+		s.t.Fatalf("no %s notice was scheduled", kind)
+	}
+	return last
+}
+
+// The orchestrator tells the notify activity which of the current
+// stage's groups still need approvals and who has voted: all of them and
+// nobody when the stage starts, fewer as votes come.
+func TestNoticesSayWhichGroupsStillNeedApprovals(t *testing.T) {
+	req := approval.Request{RequestID: "exp", Requester: "ana", Item: "car", Stages: []approval.Stage{
+		{Name: "manager", Approvers: []string{"bob"}, TimeoutHours: hours(time.Hour)},
+		{Name: "finance", Approvers: []string{"zoe"}, Groups: []approval.GroupRule{{Group: "finance", Required: 2}, {Group: "security"}},
+			TimeoutHours: hours(time.Hour), RemindEvery: "10m"},
+	}}
+	s := newSimSubmitted(t, req, approval.Submission{RequestID: "exp", Status: approval.StatusPending, NoticesDeferred: true,
+		SubmittedAt: approval.FormatTime(simStart), ApprovalURL: "http://approvals.test/api/review/exp"})
+	if in := s.lastNotice(approval.NoticeRequest); in.Groups != nil || in.Voted != nil {
+		t.Fatalf("stage 1, without groups: %+v", in)
+	}
+	s.step(s.decision("bob", true))
+	if in := s.lastNotice(approval.NoticeRequest); strings.Join(in.Groups, ",") != "finance,security" || in.Voted != nil {
+		t.Fatalf("stage 2 starts: groups %q, voted %q", in.Groups, in.Voted)
+	}
+	s.step(s.raw(s.groupDecision("carol", true, "finance")))
+	s.step(s.raw(s.groupDecision("erin", true, "security")))
+	s.step(s.fireDue()...)
+	in := s.lastNotice(approval.NoticeReminder)
+	if strings.Join(in.Groups, ",") != "finance" || strings.Join(in.Voted, ",") != "carol,erin" || strings.Join(in.Approvers, ",") != "zoe" {
+		t.Fatalf("reminder: groups %q, voted %q, approvers %q", in.Groups, in.Voted, in.Approvers)
 	}
 }
