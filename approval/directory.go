@@ -10,7 +10,8 @@ import (
 
 // Directory says who is in which group where no identity provider says
 // it: the groups file (APPROVALS_GROUPS_FILE), for the development
-// identity mode, signed links and the machine route. It is read once at
+// identity mode, signed links and the machine route, and for the worker
+// to know whom to tell of a group's approvals. It is read once at
 // start-up and never changes, so it is safe for concurrent use.
 type Directory struct {
 	// members maps each canonical group to its members' canonical names.
