@@ -48,3 +48,10 @@ func (s State) Votes() []Vote {
 	}
 	return s.Progress.Decisions
 }
+
+// How is HowDecided for the request for changes, and ResubmitHow for
+// the resubmission.
+func (r ChangeRound) How() string { return HowDecided(r.Channel, r.Auth) }
+
+// ResubmitHow: see How.
+func (r ChangeRound) ResubmitHow() string { return HowDecided(r.ResubmitChannel, r.ResubmitAuth) }

@@ -28,3 +28,10 @@ func TestHowDecided(t *testing.T) {
 		}
 	}
 }
+
+func TestChangeRoundHow(t *testing.T) {
+	r := approval.ChangeRound{Channel: approval.ChannelPage, Auth: approval.AuthSignIn, ResubmitChannel: approval.ChannelAPI, ResubmitAuth: approval.AuthFunctionKey}
+	if r.How() != "on the review page, signed in" || r.ResubmitHow() != "through the API, with a function key" {
+		t.Fatalf("%q, %q", r.How(), r.ResubmitHow())
+	}
+}
