@@ -103,6 +103,9 @@ type Activities struct {
 	// Now is the clock; nil means time.Now. Activities, unlike the
 	// orchestrator, may read the wall clock.
 	Now func() time.Time
+	// Groups says who is in which group, so that groups' members are
+	// told too (see groupNotices); nil tells nobody for a group.
+	Groups *Directory
 }
 
 // NewActivities returns activities that log notifications and outcomes.

@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 )
 
 // Directory says who is in which group where no identity provider says
 // it: the groups file (APPROVALS_GROUPS_FILE), for the development
-// identity mode, signed links and the machine route. It is read once at
+// identity mode, signed links and the machine route, and for the worker
+// to know whom to tell of a group's approvals. It is read once at
 // start-up and never changes, so it is safe for concurrent use.
 type Directory struct {
 	// members maps each canonical group to its members' canonical names.
@@ -103,4 +106,17 @@ func (d *Directory) GroupsOf(who string) []string {
 		}
 	}
 	return out
+}
+
+// Members are group's members, in their canonical names' order; none for
+// a nil Directory or a group the file does not list.
+func (d *Directory) Members(group string) []string {
+	if d == nil {
+		return nil
+	}
+	canon, err := CanonicalGroup(group)
+	if err != nil {
+		return nil
+	}
+	return slices.Sorted(maps.Keys(d.members[canon]))
 }

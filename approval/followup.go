@@ -44,6 +44,13 @@ type NotifyInput struct {
 	ExpiresAt string     `json:"expires_at"`
 	// Occasion counts the notices of this kind: the reminder's number.
 	Occasion int `json:"occasion,omitempty"`
+	// Groups are the groups that still need approvals, whose members a
+	// request's notice and a reminder also go to (see groupNotices), and
+	// Voted who has decided already, who is not reminded. Both are empty
+	// for a request without groups. An activity's input is not compared
+	// on replay, so approvals already waiting replay as they were.
+	Groups []string `json:"groups,omitempty"`
+	Voted  []string `json:"voted,omitempty"`
 }
 
 // noticeConcurrency bounds the notices of one activity in flight at once:
@@ -63,6 +70,13 @@ func (a *Activities) NotifyApprovers(ctx task.ActivityContext) (any, error) {
 		return nil, fmt.Errorf("read %s input: expires_at: %w", NotifyActivityName, err)
 	}
 	notices := a.notices(in.Request, in.Kind, in.Approvers, expires)
+	if members := a.groupNotices(in, expires); len(members) > 0 {
+		if len(in.Approvers) == 0 {
+			// The one notice to nobody stood for the members.
+			notices = nil
+		}
+		notices = append(notices, members...)
+	}
 	notices = append(notices, a.delegateNotices(ctx.Context(), in.Request, in.Kind, in.Approvers, expires, a.now())...)
 	for i := range notices {
 		notices[i].Occasion = in.Occasion

@@ -299,10 +299,7 @@ func (s State) GroupProgress() []GroupProgress {
 	if len(rules) == 0 {
 		return nil
 	}
-	votes := s.Progress.Decisions
-	if s.Result != nil && len(s.Result.Decisions) > 0 {
-		votes = s.Result.Decisions
-	}
+	votes := s.Votes()
 	if s.Request.Staged() {
 		// An outcome records every stage's votes: count the stage's own.
 		votes = slices.DeleteFunc(slices.Clone(votes), func(v Vote) bool { return v.Stage != s.Progress.Stage })

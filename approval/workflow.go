@@ -472,8 +472,11 @@ func (w *waiting) notify(kind NoticeKind, occasion int, to []string) {
 	if len(to) == 0 && kind != NoticeRequest {
 		return
 	}
-	w.ctx.CallActivity(NotifyActivityName, task.WithActivityInput(NotifyInput{Request: w.req, Kind: kind, Approvers: to,
-		ExpiresAt: w.status.ExpiresAt, Occasion: occasion}))
+	in := NotifyInput{Request: w.req, Kind: kind, Approvers: to, ExpiresAt: w.status.ExpiresAt, Occasion: occasion}
+	if kind == NoticeRequest || kind == NoticeReminder {
+		in.Groups, in.Voted = w.tally.groupsNeeding()
+	}
+	w.ctx.CallActivity(NotifyActivityName, task.WithActivityInput(in))
 }
 
 // publish sets the custom status: what the API and the pages show while

@@ -141,6 +141,11 @@ type Worker struct {
 	LogLevel   string `env:"APPROVALS_LOG_LEVEL" envDefault:"info"`
 	// AccessWait: see EnvAccessWait.
 	AccessWait time.Duration `env:"APPROVALS_SCHEDULER_ACCESS_WAIT" envDefault:"10m"`
+	// GroupsFile is the handler's groups file: the worker tells the
+	// members it lists of the groups a request asks approvals from. Empty
+	// tells nobody for a group (members of Microsoft Entra ID groups find
+	// the request in their inbox).
+	GroupsFile string `env:"APPROVALS_GROUPS_FILE"`
 	Links      LinkKeys
 	Notify     Notify
 	// Audit seals the trails AuditExport writes.

@@ -21,7 +21,7 @@ func TestHelpAndUnknownFlags(t *testing.T) {
 	// known: the settings it reads, or a flag.
 	mentions := map[string][]string{
 		"handler":   {"FUNCTIONS_CUSTOMHANDLER_PORT", "APPROVALS_LINK_KEY"},
-		"worker":    {"APPROVALS_API_BASE_URL", "ENDPOINT", "TASKHUB"},
+		"worker":    {"APPROVALS_API_BASE_URL", "ENDPOINT", "TASKHUB", "APPROVALS_GROUPS_FILE"},
 		"scheduler": {"-grpc", "-dashboard", "/v1/taskhubs/", "DURABLE_TASK_SCHEDULER_TOKEN", "DTS_TASK_HUB_NAMES"},
 		"dev":       {"-http", "-grpc", "cmd/worker"},
 		"client":    {"-url", "APPROVALS_URL"},

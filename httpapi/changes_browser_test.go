@@ -67,6 +67,9 @@ func TestBrowserRequestChangesAndResubmit(t *testing.T) {
 	if got := browsertest.Text(t, ctx, ".rounds"); !strings.Contains(got, "Which model?") || !strings.Contains(got, "Laptop, 14 inch") || !strings.Contains(got, "The small one") {
 		t.Fatalf("rounds shown: %q", got)
 	}
+	if got := browsertest.Text(t, ctx, ".rounds"); strings.Count(got, "on the review page, by a name typed in, not verified") != 2 {
+		t.Fatalf("the round does not say how the request for changes and the resubmission came: %q", got)
+	}
 	browsertest.Do(t, ctx, chromedp.SendKeys(chromedp.ID("approver"), "bob"))
 	browsertest.Click(t, ctx, ".btn-approve")
 	e.until(t, "rounds-page", func(r response) bool { return r.body["stage"] == float64(2) })

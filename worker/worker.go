@@ -38,6 +38,9 @@ func Run(ctx context.Context, cfg config.Worker, log *slog.Logger, extra ...noti
 	}
 	acts := approval.NewActivities(cfg.APIBaseURL, log)
 	acts.Links = links
+	if acts.Groups, err = wire.Groups(cfg.GroupsFile); err != nil {
+		return err
+	}
 	// A configuration built in code (cmd/dev) names no channel: the log.
 	if cfg.Notify.Channels == "" {
 		cfg.Notify.Channels = config.ChannelLog

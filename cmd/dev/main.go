@@ -152,7 +152,7 @@ func run(s settings) error {
 	schedulerSettings := config.Scheduler{Endpoint: "http://" + grpcLis.Addr().String(), TaskHub: dts.DefaultTaskHub}
 	workerCfg.APIBaseURL, workerCfg.Scheduler, handlerCfg.Scheduler = apiBase, schedulerSettings, schedulerSettings
 	if s.Groups != "" {
-		handlerCfg.GroupsFile = s.Groups
+		handlerCfg.GroupsFile, workerCfg.GroupsFile = s.Groups, s.Groups
 	}
 	// Every notice the worker sends, signed links included, kept for a
 	// person to open at /dev/outbox as an approver would.

@@ -236,7 +236,8 @@ func email(s config.SMTP) (*notify.Email, error) {
 }
 
 // Groups reads the groups file (APPROVALS_GROUPS_FILE): who is in which
-// approver group where no identity provider says it. Nil when none is set.
+// approver group where no identity provider says it (the handler), and
+// whom the worker tells of a group's approvals. Nil when none is set.
 func Groups(path string) (*approval.Directory, error) {
 	if path == "" {
 		return nil, nil
