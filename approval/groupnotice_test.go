@@ -132,3 +132,18 @@ func TestNoticesSayWhichGroupsStillNeedApprovals(t *testing.T) {
 		t.Fatalf("reminder: groups %q, voted %q, approvers %q", in.Groups, in.Voted, in.Approvers)
 	}
 }
+
+// A request whose approvers are all groups is reminded too: the reminder
+// names nobody and goes to the members of the groups still short.
+func TestGroupsOnlyRequestIsReminded(t *testing.T) {
+	req := approval.Request{RequestID: "exp", Requester: "ana", Item: "car", TimeoutHours: hours(time.Hour), RemindEvery: "10m",
+		Groups: []approval.GroupRule{{Group: "finance", Required: 2}}}
+	s := newSimSubmitted(t, req, approval.Submission{RequestID: "exp", Status: approval.StatusPending, NoticesDeferred: true,
+		SubmittedAt: approval.FormatTime(simStart), ApprovalURL: "http://approvals.test/api/review/exp"})
+	s.step(s.raw(s.groupDecision("carol", true, "finance")))
+	s.step(s.fireDue()...)
+	in := s.lastNotice(approval.NoticeReminder)
+	if strings.Join(in.Groups, ",") != "finance" || strings.Join(in.Voted, ",") != "carol" || len(in.Approvers) != 0 || in.Occasion != 1 {
+		t.Fatalf("reminder: %+v", in)
+	}
+}

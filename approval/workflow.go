@@ -469,12 +469,15 @@ func (w *waiting) escalate() {
 // notify schedules notices to people; a request's first notice also goes
 // out when nobody is named, as one notice with the page's link.
 func (w *waiting) notify(kind NoticeKind, occasion int, to []string) {
-	if len(to) == 0 && kind != NoticeRequest {
-		return
-	}
 	in := NotifyInput{Request: w.req, Kind: kind, Approvers: to, ExpiresAt: w.status.ExpiresAt, Occasion: occasion}
 	if kind == NoticeRequest || kind == NoticeReminder {
 		in.Groups, in.Voted = w.tally.groupsNeeding()
+	}
+	// A reminder with nobody named left to tell still reaches the members
+	// of groups that need approvals. No approval waiting from before
+	// groups has any, so none of their histories changes.
+	if len(to) == 0 && len(in.Groups) == 0 && kind != NoticeRequest {
+		return
 	}
 	w.ctx.CallActivity(NotifyActivityName, task.WithActivityInput(in))
 }
