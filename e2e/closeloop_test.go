@@ -62,13 +62,11 @@ func TestCloseTheLoopWithDev(t *testing.T) {
 	rc := &receiver{secret: []byte(secret)}
 	srv := httptest.NewServer(rc)
 	defer srv.Close()
-	httpAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	dev := start(t, "dev", []string{
+	_, s := startDev(t, []string{
 		"APPROVALS_NOTIFY=log,webhook", "APPROVALS_WEBHOOK_URL=" + srv.URL + "/notify", "APPROVALS_WEBHOOK_SECRET=" + secret,
 		"APPROVALS_CALLBACK_SECRET=" + secret, "APPROVALS_NOTIFY_ALLOW=127.0.0.1/32", "APPROVALS_CALLBACK_ALLOW=127.0.0.1/32",
-	}, "-http", httpAddr, "-grpc", fmt.Sprintf("127.0.0.1:%d", freePort(t)), "-dashboard", "", "-data", "")
-	waitForOutput(t, dev, "curl -i -X POST http://"+httpAddr, 30*time.Second)
-	base := "http://" + httpAddr
+	})
+	base := s.url("")
 
 	post := func(path string, body any) (int, map[string]any) {
 		t.Helper()

@@ -106,6 +106,18 @@ func startCmd(t *testing.T, name string, cmd *exec.Cmd) *proc {
 }
 
 // stop sends sig and waits for the process to end.
+// startDev runs cmd/dev with env on free ports, in memory and without its
+// dashboard unless args say otherwise (a later flag wins), and waits until
+// it serves; s calls its HTTP API.
+func startDev(t *testing.T, env []string, args ...string) (dev *proc, s *stack) {
+	t.Helper()
+	port := freePort(t)
+	dev = start(t, "dev", env, append([]string{"-http", fmt.Sprintf("127.0.0.1:%d", port), "-grpc", fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+		"-dashboard", "", "-data", ""}, args...)...)
+	waitLog(t, dev, fmt.Sprintf("curl -i -X POST http://127.0.0.1:%d", port))
+	return dev, &stack{t: t, httpPort: port, routes: functionRoutes(t)}
+}
+
 func (p *proc) stop(t *testing.T, sig syscall.Signal) {
 	select {
 	case <-p.done:

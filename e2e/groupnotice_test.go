@@ -3,7 +3,6 @@ package e2e
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"net/url"
 	"os"
@@ -34,11 +33,8 @@ func TestGroupMembersAreNotified(t *testing.T) {
 	if err := os.WriteFile(groups, []byte(`{"finance": ["ana", "bob", "Carol", "dave"], "security": ["erin"]}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	httpAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	dev := start(t, "dev", []string{"APPROVALS_LINK_KEY=" + strings.Repeat("k", 32)},
-		"-http", httpAddr, "-grpc", fmt.Sprintf("127.0.0.1:%d", freePort(t)), "-dashboard", "", "-data", "", "-groups", groups)
-	waitForOutput(t, dev, "curl -i -X POST http://"+httpAddr, 30*time.Second)
-	base := "http://" + httpAddr
+	_, s := startDev(t, []string{"APPROVALS_LINK_KEY=" + strings.Repeat("k", 32)}, "-groups", groups)
+	base := s.url("")
 	const id = "gnotify-1"
 	body, _ := json.Marshal(map[string]any{"request_id": id, "requester": "ana", "item": "Laptop", "approvers": []string{"zoe"},
 		"groups": []map[string]any{{"group": "finance", "required": 2}}, "timeout": "10m", "remind_every": "3s"})

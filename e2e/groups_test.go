@@ -161,11 +161,8 @@ func TestGroupClaimsAcrossProcesses(t *testing.T) {
 // groups file.
 func TestGroupProgressInABrowser(t *testing.T) {
 	ctx := browserTab(t)
-	httpAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	dev := start(t, "dev", nil, "-http", httpAddr, "-grpc", fmt.Sprintf("127.0.0.1:%d", freePort(t)), "-dashboard", "", "-data", "",
-		"-groups", filepath.Join("..", "cmd", "dev", "groups.sample.json"))
-	waitLog(t, dev, "curl -i -X POST http://"+httpAddr)
-	base := "http://" + httpAddr
+	_, s := startDev(t, nil, "-groups", filepath.Join("..", "cmd", "dev", "groups.sample.json"))
+	base := s.url("")
 	post := func(path, body string) int {
 		t.Helper()
 		resp, err := http.Post(base+path, "application/json", strings.NewReader(body))

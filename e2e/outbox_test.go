@@ -3,7 +3,6 @@ package e2e
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -15,11 +14,8 @@ import (
 // approver would get and decides as that approver. The outbox answers
 // only to loopback names, and the handler alone does not serve it.
 func TestDevOutboxHoldsSignedLinks(t *testing.T) {
-	httpAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	dev := start(t, "dev", []string{"APPROVALS_LINK_KEY=" + strings.Repeat("k", 32)},
-		"-http", httpAddr, "-grpc", fmt.Sprintf("127.0.0.1:%d", freePort(t)), "-dashboard", "", "-data", "")
-	waitForOutput(t, dev, "curl -i -X POST http://"+httpAddr, 30*time.Second)
-	base := "http://" + httpAddr
+	dev, devAPI := startDev(t, []string{"APPROVALS_LINK_KEY=" + strings.Repeat("k", 32)})
+	base := devAPI.url("")
 	body, _ := json.Marshal(map[string]any{"request_id": "outbox-1", "requester": "ana", "item": "Laptop", "approver": "bob"})
 	resp, err := http.Post(base+"/api/approvals", "application/json", bytes.NewReader(body))
 	if err != nil {

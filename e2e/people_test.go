@@ -172,10 +172,8 @@ func TestSignedLinksAcrossProcesses(t *testing.T) {
 // with a click and see the outcome; the inbox lists what is still pending.
 func TestDevInABrowser(t *testing.T) {
 	ctx := browserTab(t)
-	httpAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	dev := start(t, "dev", nil, "-http", httpAddr, "-grpc", fmt.Sprintf("127.0.0.1:%d", freePort(t)), "-dashboard", "", "-data", "")
-	waitLog(t, dev, "curl -i -X POST http://"+httpAddr)
-	base := "http://" + httpAddr
+	dev, s := startDev(t, nil)
+	base := s.url("")
 	for _, item := range []string{"Laptop for the new designer", "Standing desk"} {
 		resp, err := http.Post(base+"/api/approvals", "application/json",
 			strings.NewReader(fmt.Sprintf(`{"requester":"ana","item":%q,"approver":"bob","timeout":"1h"}`, item)))

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -24,9 +23,7 @@ func TestPurchaseApprovalAsATeamRunsIt(t *testing.T) {
 	if err := os.WriteFile(groups, []byte(`{"finance": ["bob", "carol", "erin"]}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	port := freePort(t)
-	dev := start(t, "dev", []string{"APPROVALS_AUDIT_KEY="}, "-http", fmt.Sprintf("127.0.0.1:%d", port),
-		"-grpc", fmt.Sprintf("127.0.0.1:%d", freePort(t)), "-dashboard", "", "-data", t.TempDir(), "-groups", groups)
+	dev, s := startDev(t, []string{"APPROVALS_AUDIT_KEY="}, "-data", t.TempDir(), "-groups", groups)
 	defer dev.stop(t, syscall.SIGINT)
 	var public string
 	for deadline := time.Now().Add(20 * time.Second); public == ""; time.Sleep(20 * time.Millisecond) {
@@ -36,8 +33,6 @@ func TestPurchaseApprovalAsATeamRunsIt(t *testing.T) {
 			t.Fatalf("dev never printed its audit key:\n%s", dev.out.String())
 		}
 	}
-	s := &stack{t: t, httpPort: port, routes: functionRoutes(t)}
-	s.waitReady()
 	from := time.Now().Add(-time.Minute)
 
 	s.mustDelegate("mia", "dan", time.Now().Add(-time.Hour), time.Now().Add(24*time.Hour))
