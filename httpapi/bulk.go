@@ -69,13 +69,13 @@ func (itemWriter) Write([]byte) (int, error) {
 
 func (itemWriter) WriteHeader(int) {}
 
-// decideAll decides every item of body as who, at most bulkInFlight at
-// once, and returns what became of each, in the items' order. The items share one
+// decideAll decides every item of body as who, whose sending auth
+// vouched for, at most bulkInFlight at once, and returns what became of each, in the items' order. The items share one
 // wait for outcomes, DecisionWait from the call's start, rather than one
 // each: with no worker running, a hundred items would otherwise hold the
 // call for over a minute. An item delivered after that is answered 202 at
 // once, which is as true as after a wait: delivered, outcome not known.
-func (s *server) decideAll(r *http.Request, who person, body approval.BulkDecisionRequest) []bulkResult {
+func (s *server) decideAll(r *http.Request, who person, auth approval.Auth, body approval.BulkDecisionRequest) []bulkResult {
 	deadline := time.Now().Add(s.opts.DecisionWait)
 	out := make([]bulkResult, len(body.Items))
 	slots := make(chan struct{}, bulkInFlight)
@@ -89,7 +89,7 @@ func (s *server) decideAll(r *http.Request, who person, body approval.BulkDecisi
 				<-slots
 				wg.Done()
 			}()
-			out[i] = s.decideItem(r, who, it, deadline)
+			out[i] = s.decideItem(r, who, auth, it, deadline)
 		}()
 	}
 	wg.Wait()
@@ -98,13 +98,12 @@ func (s *server) decideAll(r *http.Request, who person, body approval.BulkDecisi
 
 // decideItem is one item through the decision route's path, waiting for
 // its outcome until deadline at most.
-func (s *server) decideItem(r *http.Request, who person, it bulkItem, deadline time.Time) bulkResult {
+func (s *server) decideItem(r *http.Request, who person, auth approval.Auth, it bulkItem, deadline time.Time) bulkResult {
 	if p := validRequest(it.body); p != nil {
 		return bulkResult{item: it, res: failed(p)}
 	}
 	d := s.withGroups(it.body.Decision(who.name, who.oid), who)
-	_, d.Auth = s.machineChannel(r)
-	d.Channel = approval.ChannelBulk
+	d.Channel, d.Auth = approval.ChannelBulk, auth
 	w := itemWriter{}
 	within := *s
 	within.opts.DecisionWait = max(time.Until(deadline), time.Millisecond)
@@ -144,7 +143,8 @@ func (s *server) decideBulk(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, *p)
 		return
 	}
-	results := s.decideAll(r, who, body)
+	_, auth := s.machineChannel(r)
+	results := s.decideAll(r, who, auth, body)
 	answers := make([]bulkAnswer, len(results))
 	for i, res := range results {
 		answers[i] = s.bulkAnswer(r, res)
@@ -253,7 +253,10 @@ func (s *server) inboxDecide(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, *p)
 		return
 	}
-	results := s.decideAll(r, who, body)
+	// The inbox is a people's route, which no function key guards: only
+	// sign-in, or nothing, stands behind its sender, as on a review page
+	// opened without a signed link.
+	results := s.decideAll(r, who, s.pageAuth(pageForm{}), body)
 	s.log.Info("bulk decision from the inbox", "approver", who.name, "items", len(body.Items), "answers", tally(results))
 	rows := make([]bulkRow, len(results))
 	for i, res := range results {
