@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"github.com/approvals-go/approvals/config"
 	"net/http"
 	"net/url"
 	"strings"
@@ -75,4 +76,107 @@ func nilIfEmpty(s string) any {
 		return nil
 	}
 	return s
+}
+
+// Signed in, every delegation route and the away page act for the
+// signed-in person only: nobody gives, lists or revokes another's
+// delegation, a delegate cannot revoke what they received, no principal
+// is a 401, and the away page is not driven from another site.
+func TestDelegationRoutesActForTheSignedInOnly(t *testing.T) {
+	e := newDelegatingAPI(t, httpapi.Options{Identity: config.IdentityAppService})
+	alice, bob, carol := signedIn("alice@contoso.com"), signedIn("bob@contoso.com"), signedIn("carol@contoso.com")
+	now := time.Now()
+	give := url.Values{"to": {"bob@contoso.com"}, "from": {now.UTC().Format(time.DateOnly)}, "until": {now.Add(48 * time.Hour).UTC().Format(time.DateOnly)}}
+
+	// No principal: nothing is served.
+	for _, c := range []struct{ method, path, ct, body string }{
+		{http.MethodPost, httpapi.DelegationsPath, "application/json", `{"to":"bob@contoso.com","from":"` + rfc3339(now) + `","until":"` + rfc3339(now.Add(time.Hour)) + `"}`},
+		{http.MethodGet, httpapi.DelegationsPath + "?person=alice@contoso.com", "", ""},
+		{http.MethodDelete, httpapi.DelegationsPath + "/x?person=alice@contoso.com", "", ""},
+		{http.MethodGet, httpapi.AwayPath + "?person=alice@contoso.com", "", ""},
+		{http.MethodPost, httpapi.AwayPath, ctForm, give.Encode() + "&person=alice@contoso.com"},
+	} {
+		e.refused(t, e.do(t, c.method, c.path, c.ct, c.body), http.StatusUnauthorized, "sign_in_required")
+	}
+	// The away page for someone else, read or changed.
+	e.refused(t, e.with(carol).do(t, http.MethodGet, httpapi.AwayPath+"?person=alice@contoso.com", "", ""), http.StatusForbidden, "person_mismatch")
+	mallory := url.Values{"person": {"alice@contoso.com"}}
+	for k, v := range give {
+		mallory[k] = v
+	}
+	e.refused(t, e.with(carol).postForm(t, httpapi.AwayPath, mallory), http.StatusForbidden, "person_mismatch")
+	// From another site, with alice's session: refused before anything.
+	for _, h := range []http.Header{{"Sec-Fetch-Site": {"cross-site"}}, {"Origin": {"http://evil.example"}}} {
+		for k, v := range alice {
+			h[k] = v
+		}
+		e.refused(t, e.with(h).postForm(t, httpapi.AwayPath, give), http.StatusForbidden, "cross_site")
+		e.refused(t, e.with(h).do(t, http.MethodDelete, httpapi.DelegationsPath+"/x", "", ""), http.StatusForbidden, "cross_site")
+	}
+	list := func(h http.Header) response {
+		t.Helper()
+		r := e.with(h).do(t, http.MethodGet, httpapi.DelegationsPath, "", "")
+		if r.code != http.StatusOK {
+			t.Fatalf("list = %d %s", r.code, r.raw)
+		}
+		return r
+	}
+	if r := list(alice); len(r.body["given"].([]any)) != 0 {
+		t.Fatalf("refused requests gave a delegation: %s", r.raw)
+	}
+
+	// Alice gives one, from her own page.
+	if r := e.with(alice).postForm(t, httpapi.AwayPath, give); r.code != http.StatusSeeOther {
+		t.Fatalf("alice's own away form = %d %.300s", r.code, r.raw)
+	}
+	given := list(alice).body["given"].([]any)
+	if len(given) != 1 {
+		t.Fatalf("alice's delegations: %v", given)
+	}
+	id := given[0].(map[string]any)["id"].(string)
+	// Carol cannot see it, nor revoke it by id; bob, its delegate, cannot
+	// revoke it either; nor can a name in the query speak for alice.
+	if r := list(carol); strings.Contains(r.raw, id) {
+		t.Errorf("carol's list shows alice's delegation: %s", r.raw)
+	}
+	for _, c := range []struct {
+		h      http.Header
+		path   string
+		code   int
+		reason string
+	}{
+		{carol, httpapi.DelegationsPath + "/" + id, http.StatusNotFound, ""},
+		{bob, httpapi.DelegationsPath + "/" + id, http.StatusForbidden, ""},
+		{carol, httpapi.DelegationsPath + "/" + id + "?person=alice@contoso.com", http.StatusForbidden, "person_mismatch"},
+	} {
+		r := e.with(c.h).do(t, http.MethodDelete, c.path, "", "")
+		if r.code != c.code || c.reason != "" && r.body["reason"] != c.reason {
+			t.Errorf("DELETE %s = %d %s; want %d %s", c.path, r.code, r.raw, c.code, c.reason)
+		}
+	}
+	if r := e.with(carol).postForm(t, httpapi.AwayPath, url.Values{"revoke": {id}}); r.code != http.StatusNotFound {
+		t.Errorf("carol revoking alice's delegation from her away page = %d %.300s", r.code, r.raw)
+	}
+	if r := list(alice); len(r.body["given"].([]any)) != 1 {
+		t.Fatalf("alice's delegation after others tried to revoke it: %s", r.raw)
+	}
+	if r := e.with(alice).do(t, http.MethodDelete, httpapi.DelegationsPath+"/"+id, "", ""); r.code != http.StatusOK {
+		t.Fatalf("alice revoking her own = %d %s", r.code, r.raw)
+	}
+	if r := list(bob); len(r.body["received"].([]any)) != 0 {
+		t.Errorf("bob still lists the revoked delegation: %s", r.raw)
+	}
+}
+
+// With signed links and no sign-in, the site cannot tell who is asking
+// for the away page, so there is none, and a post changes nothing.
+func TestNoAwayPageWithSignedLinksAlone(t *testing.T) {
+	e := newDelegatingAPI(t, httpapi.Options{Links: testSigner(t)})
+	e.refused(t, e.do(t, http.MethodGet, httpapi.AwayPath+"?person=alice", "", ""), http.StatusForbidden, "sign_in_required")
+	now := time.Now()
+	give := url.Values{"person": {"alice"}, "to": {"bob"}, "from": {now.UTC().Format(time.DateOnly)}, "until": {now.Add(48 * time.Hour).UTC().Format(time.DateOnly)}}
+	e.refused(t, e.postForm(t, httpapi.AwayPath, give), http.StatusForbidden, "sign_in_required")
+	if r := e.do(t, http.MethodGet, httpapi.DelegationsPath+"?person=alice", "", ""); r.code != http.StatusOK || len(r.body["given"].([]any)) != 0 {
+		t.Errorf("alice's delegations: %d %s", r.code, r.raw)
+	}
 }
