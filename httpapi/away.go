@@ -96,15 +96,21 @@ func (s *server) awayPost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	notice := "given"
+	var code int
 	if body.Revoke != "" {
 		notice = "revoked"
-		_, _, p = s.takeBack(w, r, store, who, body.Revoke)
+		_, code, p = s.takeBack(w, r, store, who, body.Revoke)
 	} else {
-		_, _, p = s.give(w, r, store, who, approval.DelegationRequest{To: body.To, From: dayStart(body.From, 0), Until: dayStart(body.Until, 1), Note: body.Note})
+		_, code, p = s.give(w, r, store, who, approval.DelegationRequest{To: body.To, From: dayStart(body.From, 0), Until: dayStart(body.Until, 1), Note: body.Note})
 	}
 	if p != nil {
 		s.awayPage(w, r, store, p.Status, who, awayModel{Refused: p.Detail, Form: body})
 		return
+	}
+	if code == http.StatusAccepted {
+		// Sent, but not yet seen kept (or revoked): the page must not say
+		// it is, since the ledger may still refuse it.
+		notice = "sent"
 	}
 	v := url.Values{"notice": {notice}}
 	if !s.appService() {

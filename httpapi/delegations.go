@@ -100,8 +100,14 @@ func (s *server) delegate(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, *p)
 		return
 	}
-	base, _ := s.base(r)
-	w.Header().Set("Location", base+DelegationsPath+"/"+url.PathEscape(d.ID))
+	// Location names the delegation once it is kept. A 202 has none: the
+	// Durable Functions async style it resembles tells clients (Logic
+	// Apps among them) to poll a 202's Location, and this one answers
+	// only DELETE.
+	if code == http.StatusCreated {
+		base, _ := s.base(r)
+		w.Header().Set("Location", base+DelegationsPath+"/"+url.PathEscape(d.ID))
+	}
 	writeJSON(w, code, d)
 }
 

@@ -180,3 +180,24 @@ func TestNoAwayPageWithSignedLinksAlone(t *testing.T) {
 		t.Errorf("alice's delegations: %d %s", r.code, r.raw)
 	}
 }
+
+// A delegation not yet seen kept is a 202 without Location (pollers
+// follow a 202's Location, and the delegation's answers only DELETE),
+// and the away page does not say it is kept.
+func TestDelegationNotYetKeptIsNotSaidKept(t *testing.T) {
+	e := newDelegatingAPI(t, httpapi.Options{DecisionWait: time.Nanosecond})
+	now := time.Now()
+	r := e.postJSON(t, httpapi.DelegationsPath, map[string]any{"delegator": "alice", "to": "bob", "from": rfc3339(now), "until": rfc3339(now.Add(time.Hour))})
+	if r.code != http.StatusAccepted || r.header.Get("Location") != "" {
+		t.Errorf("a delegation not yet seen kept = %d, Location %q; want 202 without Location", r.code, r.header.Get("Location"))
+	}
+	form := url.Values{"person": {"carol"}, "to": {"dan"}, "from": {now.UTC().Format(time.DateOnly)}, "until": {now.Add(48 * time.Hour).UTC().Format(time.DateOnly)}}
+	r = e.postForm(t, httpapi.AwayPath, form)
+	if r.code != http.StatusSeeOther {
+		t.Fatalf("the away form = %d %s", r.code, r.raw)
+	}
+	page := e.with(http.Header{"Accept": {"text/html"}}).get(t, r.header.Get("Location"))
+	if strings.Contains(page.raw, "Your delegation is kept") || !strings.Contains(page.raw, "not recorded yet") {
+		t.Errorf("the away page after a delegation not yet seen kept says:\n%.2000s", page.raw)
+	}
+}
