@@ -103,6 +103,12 @@ func (s *server) awayPost(w http.ResponseWriter, r *http.Request) {
 	} else {
 		_, code, p = s.give(w, r, store, who, approval.DelegationRequest{To: body.To, From: dayStart(body.From, 0), Until: dayStart(body.Until, 1), Note: body.Note})
 	}
+	if p != nil && !wantsHTML(r) {
+		// A client that is not a browser reads the problem, as on every
+		// route, rather than a page to scrape.
+		writeProblem(w, r, *p)
+		return
+	}
 	if p != nil {
 		s.awayPage(w, r, store, p.Status, who, awayModel{Refused: p.Detail, Form: body})
 		return

@@ -201,3 +201,34 @@ func TestDelegationNotYetKeptIsNotSaidKept(t *testing.T) {
 		t.Errorf("the away page after a delegation not yet seen kept says:\n%.2000s", page.raw)
 	}
 }
+
+// The away form's faults are refused by field, as the API's are (a
+// client that is not a browser reads them as a problem, not a page), and
+// change nothing.
+func TestHostileAwayFormsChangeNothing(t *testing.T) {
+	e := newDelegatingAPI(t, httpapi.Options{})
+	day := func(d int) string { return time.Now().AddDate(0, 0, d).UTC().Format(time.DateOnly) }
+	for name, c := range map[string]struct {
+		body  string
+		field string
+	}{
+		"a repeated field":       {"person=alice&to=bob&to=carol&from=" + day(0) + "&until=" + day(2), "to"},
+		"an unknown field":       {"person=alice&to=bob&from=" + day(0) + "&until=" + day(2) + "&delegator=eve", "delegator"},
+		"invalid UTF-8":          {"person=alice&to=bob%FF&from=" + day(0) + "&until=" + day(2), "to"},
+		"a control character":    {"person=alice&to=b%07ob&from=" + day(0) + "&until=" + day(2), "to"},
+		"a date that is not one": {"person=alice&to=bob&from=2026-02-30&until=" + day(2), "from"},
+		"until before from":      {"person=alice&to=bob&from=" + day(3) + "&until=" + day(1), "until"},
+		"no person":              {"to=bob&from=" + day(0) + "&until=" + day(2), "person"},
+	} {
+		r := e.do(t, http.MethodPost, httpapi.AwayPath, ctForm, c.body)
+		if r.code != http.StatusBadRequest || r.body["field"] != c.field {
+			t.Errorf("%s: %d %.300s; want 400 naming %s", name, r.code, r.raw, c.field)
+		}
+	}
+	for _, who := range []string{"alice", "bob"} {
+		r := e.do(t, http.MethodGet, httpapi.DelegationsPath+"?person="+who, "", "")
+		if r.code != http.StatusOK || len(r.body["given"].([]any))+len(r.body["received"].([]any)) != 0 {
+			t.Errorf("%s's delegations after hostile forms: %d %s", who, r.code, r.raw)
+		}
+	}
+}
