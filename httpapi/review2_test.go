@@ -232,3 +232,52 @@ func TestHostileAwayFormsChangeNothing(t *testing.T) {
 		}
 	}
 }
+
+// Requests for changes and resubmissions take their sender as decisions
+// do: signed in, a body naming someone else is refused and nothing is
+// delivered; hostile bodies are refused by field before anything is.
+func TestChangesRoutesTakeTheSignedInPerson(t *testing.T) {
+	e := newAPIWith(t, httpapi.Options{Identity: config.IdentityAppService})
+	r := e.with(signedIn("ana@contoso.com")).postJSON(t, httpapi.ApprovalsPath, map[string]any{"request_id": "ch-signed", "requester": "ana@contoso.com",
+		"item": "Laptop", "approvers": []string{"bob@contoso.com"}, "allow_changes": true, "timeout": "2h"})
+	if r.code != http.StatusAccepted {
+		t.Fatalf("start = %d %s", r.code, r.raw)
+	}
+	e.until(t, "ch-signed", submitted)
+	changes, resubmit := "/api/approvals/ch-signed/changes", "/api/approvals/ch-signed/resubmit"
+	bob, ana, carol := signedIn("bob@contoso.com"), signedIn("ana@contoso.com"), signedIn("carol@contoso.com")
+	e.refused(t, e.postJSON(t, changes, map[string]any{"comments": "cheaper"}), http.StatusUnauthorized, "sign_in_required")
+	e.refused(t, e.with(carol).postJSON(t, changes, map[string]any{"approver": "bob@contoso.com", "comments": "cheaper"}), http.StatusForbidden, "approver_mismatch")
+	e.refused(t, e.with(carol).postJSON(t, changes, map[string]any{"comments": "cheaper"}), http.StatusForbidden, "not_an_approver")
+	for name, c := range map[string]struct{ body, field string }{
+		"a duplicate key":    {`{"comments":"a","comments":"b"}`, "comments"},
+		"an unknown field":   {`{"comments":"a","acting_for":"x"}`, "acting_for"},
+		"a stage as text":    {`{"comments":"a","stage":"1"}`, "stage"},
+		"a fractional round": {`{"comments":"a","round":1.5}`, "round"},
+		"invalid UTF-8":      {`{"comments":"` + "\xff" + `"}`, "comments"},
+		"no comments":        {`{"comments":"  "}`, "comments"},
+	} {
+		if r := e.with(bob).send(t, changes, "application/json", c.body); r.code != http.StatusBadRequest || r.body["field"] != c.field {
+			t.Errorf("changes with %s = %d %s; want 400 naming %s", name, r.code, r.raw, c.field)
+		}
+	}
+	if n := e.orch.decisions.Load(); n != 0 {
+		t.Fatalf("refused requests for changes delivered %d events", n)
+	}
+	if r := e.with(bob).postJSON(t, changes, map[string]any{"comments": "cheaper"}); r.code != http.StatusOK {
+		t.Fatalf("bob's request for changes = %d %s", r.code, r.raw)
+	}
+	e.orch.decisions.Store(0)
+	e.refused(t, e.with(bob).postJSON(t, resubmit, map[string]any{"item": "Laptop, cheaper"}), http.StatusForbidden, "not_the_requester")
+	e.refused(t, e.with(bob).postJSON(t, resubmit, map[string]any{"requester": "ana@contoso.com", "item": "x"}), http.StatusForbidden, "requester_mismatch")
+	if r := e.with(ana).send(t, resubmit, "application/json", `{"item":"   "}`); r.code != http.StatusBadRequest || r.body["field"] != "item" {
+		t.Errorf("a blank item = %d %s; want 400 naming item", r.code, r.raw)
+	}
+	if r := e.with(ana).postJSON(t, resubmit, map[string]any{"item": "Laptop, cheaper", "comments": "done"}); r.code != http.StatusOK {
+		t.Fatalf("ana's resubmission = %d %s", r.code, r.raw)
+	}
+	rounds, _ := e.get(t, "/api/approvals/ch-signed").body["rounds"].([]any)
+	if len(rounds) != 1 || rounds[0].(map[string]any)["requested_by"] != "bob@contoso.com" || rounds[0].(map[string]any)["resubmit_auth"] != "sign_in" {
+		t.Errorf("rounds: %v", rounds)
+	}
+}
