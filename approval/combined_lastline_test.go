@@ -1,0 +1,40 @@
+package approval_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/approvals-go/approvals/approval"
+)
+
+// Events raised directly on the scheduler bypass the handler's body limit
+// and its validation: the orchestrator refuses, by the same rules, what
+// the handler would have refused, and never grows its status without
+// bound.
+func TestEventsTheHandlerWouldRefuseAreRefused(t *testing.T) {
+	req := approval.Request{RequestID: "exp", Requester: "ana", Item: "car", Approvers: []string{"bob"}, AllowChanges: true}
+	s := newSim(t, req)
+	huge := strings.Repeat("x", approval.MaxTextBytes+1)
+	s.step(s.act(approval.Decision{Action: approval.ActionRequestChanges, Approver: ptr("bob"), Comments: "  "}))
+	s.step(s.act(approval.Decision{IsApproved: ptr(true), Approver: ptr("bob"), Comments: huge}))
+	s.step(s.act(approval.Decision{IsApproved: ptr(true), Approver: ptr("bob"), Channel: approval.Channel(huge)}))
+	s.step(s.act(approval.Decision{Action: approval.ActionRequestChanges, Approver: ptr("bob"), Comments: "cheaper"}))
+	s.step(s.act(approval.Decision{Action: approval.ActionResubmit, Approver: ptr("ana"), Item: huge}))
+	s.step(s.act(approval.Decision{Action: approval.ActionResubmit, Approver: ptr("ana"), Item: " "}))
+	s.waiting()
+	p := s.progress()
+	if got := refusals(p); got != ":malformed,:malformed,:malformed,:malformed,:malformed" {
+		t.Fatalf("refused = %s", got)
+	}
+	if len(p.Rounds) != 1 || p.Rounds[0].Comments != "cheaper" || !p.ChangesRequested {
+		t.Fatalf("rounds = %+v", p.Rounds)
+	}
+	if len(p.Decisions) != 0 {
+		t.Fatalf("decisions = %+v", p.Decisions)
+	}
+	s.step(s.act(approval.Decision{Action: approval.ActionResubmit, Approver: ptr("ana"), Item: "bike"}))
+	s.step(s.decision("bob", true))
+	if out := s.process(); out.Status != approval.StatusApproved || out.Item != "bike" {
+		t.Fatalf("outcome = %+v", out)
+	}
+}
