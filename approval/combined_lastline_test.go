@@ -38,3 +38,24 @@ func TestEventsTheHandlerWouldRefuseAreRefused(t *testing.T) {
 		t.Fatalf("outcome = %+v", out)
 	}
 }
+
+// A member of the request's groups who was also delegated a named
+// approver's decision casts one vote, as themselves: counted for the
+// group and for the approver at once, it would take the approver's place
+// and leave the people's rule unmet for good.
+func TestAGroupMemberDecidesAsThemselvesNotForADelegator(t *testing.T) {
+	req := approval.Request{RequestID: "exp", Requester: "ana", Item: "car", Approvers: []string{"bob"},
+		Groups: []approval.GroupRule{{Group: "finance", Required: 1}}}
+	s := newSim(t, req)
+	dave := approval.Decision{IsApproved: ptr(true), Approver: ptr("dave"), ActingFor: "bob", Groups: []string{"finance"}}
+	s.step(s.act(dave))
+	s.waiting()
+	if p := s.progress(); refusals(p) != "dave:not_delegated" || len(p.Decisions) != 0 {
+		t.Fatalf("refused = %s, decisions = %+v", refusals(p), p.Decisions)
+	}
+	s.step(s.raw(s.groupDecision("dave", true, "finance")))
+	s.step(s.decision("bob", true))
+	if out := s.process(); out.Status != approval.StatusApproved || len(out.Decisions) != 2 {
+		t.Fatalf("outcome = %+v", out)
+	}
+}

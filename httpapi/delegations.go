@@ -260,7 +260,7 @@ func (s *server) actingFor(w http.ResponseWriter, r *http.Request, st approval.S
 		d.ActingFor = v.ActingFor
 		return d, nil
 	}
-	acting, err := s.delegation(r, st, *d.Approver, now)
+	acting, err := s.delegation(r, st, *d.Approver, d.Groups, now)
 	if err != nil {
 		return d, s.schedulerFailed(w, r, "read delegations", err)
 	}
@@ -270,14 +270,15 @@ func (s *server) actingFor(w http.ResponseWriter, r *http.Request, st approval.S
 	return d, nil
 }
 
-// delegation is whom who may decide st for at now, by delegation: nil
-// when who decides as themselves (or is refused for another reason than
-// not being an approver), or when nobody delegated to them.
-func (s *server) delegation(r *http.Request, st approval.State, who string, now time.Time) (*approval.Acting, error) {
+// delegation is whom who, holding groups, may decide st for at now, by
+// delegation: nil when who decides as themselves (a member of one of its
+// groups included), or is refused for another reason than not being an
+// approver, or when nobody delegated to them.
+func (s *server) delegation(r *http.Request, st approval.State, who string, groups []string, now time.Time) (*approval.Acting, error) {
 	if s.opts.Delegations == nil {
 		return nil, nil
 	}
-	refusal, refused := approval.RefusalOf(st.Entitled(who))
+	refusal, refused := approval.RefusalOf(st.Entitled(who, groups...))
 	if !refused || refusal.Reason != approval.ReasonNotApprover {
 		return nil, nil
 	}
@@ -313,7 +314,7 @@ func (q inboxQuery) actingFor(st approval.State) string {
 		if approval.Through(chain, st.Request.Requester) {
 			continue
 		}
-		if st.Check(approval.Attempt{Who: q.approver, ActingFor: delegator}) == nil {
+		if st.Check(approval.Attempt{Who: q.approver, ActingFor: delegator, Groups: q.groups}) == nil {
 			return delegator
 		}
 	}
