@@ -189,3 +189,19 @@ func votesFor(votes []Vote, d Decision) []Vote {
 	}
 	return out
 }
+
+// HeldInPassedStage reports whether d is the vote recorded in a stage the
+// request has moved on from (the one d names, or any when it names
+// none): a retry after a lost answer, which the current stage's rules
+// would refuse.
+func (s State) HeldInPassedStage(d Decision) bool {
+	for i := 0; i < s.Progress.Stage-1 && i < len(s.Progress.Stages); i++ {
+		if d.Stage != 0 && d.Stage != i+1 {
+			continue
+		}
+		if (Tally{Votes: votesFor(s.Progress.Stages[i].Decisions, d)}).Holds(d) {
+			return true
+		}
+	}
+	return false
+}

@@ -115,6 +115,7 @@ func (s *server) judge(w http.ResponseWriter, r *http.Request, id string, d appr
 	now := time.Now()
 	d.ResponseTime = approval.FormatTime(now)
 	d.Groups = st.GroupsHeld(d.Groups)
+	sent := d
 	d = inPhase(st, d)
 	d, p = s.actingFor(w, r, st, d, now)
 	if p != nil {
@@ -138,6 +139,10 @@ func (s *server) judge(w http.ResponseWriter, r *http.Request, id string, d appr
 		return s.awaitOutcome(r, st, d, false)
 	case approval.ReasonAlreadyVoted:
 		return s.recorded(st, d)
+	}
+	if d.Action == "" && st.HeldInPassedStage(sent) {
+		// Sent again after a lost answer: answered as the first was.
+		return decided{code: http.StatusOK, st: &st, decision: d}
 	}
 	if res, ok := repeated(st, d, refusal.Reason); ok {
 		return res

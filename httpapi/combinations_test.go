@@ -1,0 +1,39 @@
+package httpapi_test
+
+import (
+	"net/http"
+	"testing"
+
+	"github.com/approvals-go/approvals/httpapi"
+)
+
+// A decision retried after a lost answer, once its stage was decided and
+// the next one began, is the vote recorded in that stage: answered 200,
+// as a retry in its own stage is, and never raised again. Another
+// decision from the same person is still refused.
+func TestARetriedDecisionOfAPassedStageIsItsVote(t *testing.T) {
+	e := newAPI(t)
+	r := e.postJSON(t, httpapi.ApprovalsPath, map[string]any{"request_id": "retry-stage", "requester": "ana", "item": "laptops",
+		"stages": []map[string]any{{"name": "manager", "approvers": []string{"bob"}, "timeout_hours": 2}, {"name": "finance", "approvers": []string{"carol"}, "timeout_hours": 2}}})
+	if r.code != http.StatusAccepted {
+		t.Fatalf("start = %d %s", r.code, r.raw)
+	}
+	e.until(t, "retry-stage", submitted)
+	const path = "/api/approvals/retry-stage/decision"
+	vote := map[string]any{"approved": true, "approver": "bob", "comments": "fine"}
+	if d := e.postJSON(t, path, vote); d.code != http.StatusOK || d.body["stage"] != float64(2) {
+		t.Fatalf("bob = %d %s", d.code, d.raw)
+	}
+	if d := e.postJSON(t, path, vote); d.code != http.StatusOK || d.body["status"] != "Pending" {
+		t.Fatalf("bob's retry = %d %s", d.code, d.raw)
+	}
+	if d := e.postJSON(t, path, map[string]any{"approved": true, "approver": "BOB", "comments": "fine", "stage": 1}); d.code != http.StatusOK {
+		t.Fatalf("bob's retry naming stage 1 = %d %s", d.code, d.raw)
+	}
+	if d := e.postJSON(t, path, map[string]any{"approved": false, "approver": "bob", "comments": "fine"}); d.code != http.StatusForbidden || d.body["reason"] != "not_an_approver" {
+		t.Fatalf("bob otherwise = %d %s", d.code, d.raw)
+	}
+	if n := e.orch.decisions.Load(); n != 1 {
+		t.Fatalf("%d decisions raised, want bob's once", n)
+	}
+}
