@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/approvals-go/approvals/httpapi"
 )
@@ -35,5 +36,27 @@ func TestARetriedDecisionOfAPassedStageIsItsVote(t *testing.T) {
 	}
 	if n := e.orch.decisions.Load(); n != 1 {
 		t.Fatalf("%d decisions raised, want bob's once", n)
+	}
+}
+
+// A delegate may send a request back as the approver they decide for may:
+// the request for changes is the approver's, made by the delegate, as a
+// decision is.
+func TestADelegateRequestsChangesForTheApprover(t *testing.T) {
+	e := newDelegatingAPI(t, httpapi.Options{})
+	e.delegate(t, "alice", "bob", time.Now().Add(time.Hour))
+	r := e.postJSON(t, httpapi.ApprovalsPath, map[string]any{"request_id": "dl-changes", "requester": "ana", "item": "laptops", "timeout": "2h",
+		"approvers": []string{"alice"}, "allow_changes": true})
+	if r.code != http.StatusAccepted {
+		t.Fatalf("start = %d %s", r.code, r.raw)
+	}
+	e.until(t, "dl-changes", submitted)
+	d := e.postJSON(t, "/api/approvals/dl-changes/changes", map[string]any{"approver": "bob", "comments": "two orders"})
+	rounds, _ := d.body["rounds"].([]any)
+	if d.code != http.StatusOK || len(rounds) != 1 || rounds[0].(map[string]any)["acting_for"] != "alice" {
+		t.Fatalf("bob's request for changes = %d %s", d.code, d.raw)
+	}
+	if d := e.postJSON(t, "/api/approvals/dl-changes/changes", map[string]any{"approver": "bob", "comments": "two orders"}); d.code != http.StatusOK {
+		t.Fatalf("bob's retry = %d %s", d.code, d.raw)
 	}
 }

@@ -245,15 +245,16 @@ func (s *server) takeBack(w http.ResponseWriter, r *http.Request, store Delegati
 	return d, http.StatusOK, nil
 }
 
-// actingFor makes d a decision for the decider who delegated to its
-// approver, when the approver is not a decider of st themselves and a
-// delegation holding now (directly or through a chain) says so; the
-// first such decider, in the order the request names them. A decision
+// actingFor makes d, a decision or a request for changes, one for the
+// decider who delegated to its approver, when the approver is not a
+// decider of st themselves and a delegation holding now (directly or
+// through a chain) says so; the first such decider, in the order the
+// request names them. A decision
 // that needs none, or finds none, is d as it was, for Check to judge.
 // A delegate who voted already is found by their vote, so that a retry
 // is answered as the vote it repeats.
 func (s *server) actingFor(w http.ResponseWriter, r *http.Request, st approval.State, d approval.Decision, now time.Time) (approval.Decision, *problem) {
-	if s.opts.Delegations == nil || d.Action != "" || d.ActingFor != "" || d.Approver == nil {
+	if s.opts.Delegations == nil || d.Action != "" && d.Action != approval.ActionRequestChanges || d.ActingFor != "" || d.Approver == nil {
 		return d, nil
 	}
 	if v, voted := (approval.Tally{Votes: st.Progress.Decisions}).VoteOf(*d.Approver); voted && v.ActingFor != "" && approval.SamePerson(v.Approver, *d.Approver) {
