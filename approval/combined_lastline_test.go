@@ -59,3 +59,21 @@ func TestAGroupMemberDecidesAsThemselvesNotForADelegator(t *testing.T) {
 		t.Fatalf("outcome = %+v", out)
 	}
 }
+
+// A withdrawal or a resubmission is the requester's own: one that says it
+// acts for someone is refused, not recorded as made for them.
+func TestTheRequestersActionsAreNotMadeForAnother(t *testing.T) {
+	req := approval.Request{RequestID: "exp", Requester: "ana", Item: "car", Approvers: []string{"bob"}, AllowChanges: true}
+	s := newSim(t, req)
+	s.step(s.act(approval.Decision{Action: approval.ActionRequestChanges, Approver: ptr("bob"), Comments: "cheaper"}))
+	s.step(s.act(approval.Decision{Action: approval.ActionResubmit, Approver: ptr("ana"), ActingFor: "bob", Item: "bike"}))
+	s.step(s.act(approval.Decision{Action: approval.ActionWithdraw, Approver: ptr("ana"), ActingFor: "bob"}))
+	s.waiting()
+	if p := s.progress(); refusals(p) != ":malformed,:malformed" || !p.ChangesRequested {
+		t.Fatalf("refused = %s", refusals(p))
+	}
+	s.step(s.act(approval.Decision{Action: approval.ActionWithdraw, Approver: ptr("ana")}))
+	if out := s.process(); out.Status != approval.StatusWithdrawn || out.ActingFor != "" {
+		t.Fatalf("outcome = %+v", out)
+	}
+}

@@ -9,8 +9,9 @@ import "fmt"
 const MaxTextBytes = 64 << 10
 
 // checkShape refuses an event the handler would not have sent: text over
-// the bound, a sender's label longer than a name, and a request for
-// changes or a resubmission its own Validate refuses.
+// the bound, a sender's label longer than a name, a withdrawal or a
+// resubmission made for another, and a request for changes or a
+// resubmission its own Validate refuses.
 func (d Decision) checkShape() error {
 	for _, f := range []struct {
 		name, value string
@@ -25,6 +26,9 @@ func (d Decision) checkShape() error {
 		if len(f.value) > f.max {
 			return fmt.Errorf("the %s event's %s is longer than %d bytes", DecisionEventName, f.name, f.max)
 		}
+	}
+	if d.ActingFor != "" && (d.Action == ActionWithdraw || d.Action == ActionResubmit) {
+		return fmt.Errorf("the %s event's acting_for is set on a %s, which only the requester makes, for nobody else", DecisionEventName, d.Action)
 	}
 	var err error
 	switch d.Action {
