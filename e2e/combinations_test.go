@@ -39,3 +39,39 @@ func TestGroupMemberWithADelegationDecidesAsAMember(t *testing.T) {
 		t.Fatalf("votes = %v", votes)
 	}
 }
+
+// Delegates in a request with stages, through the real processes: the
+// manager's delegate, retrying after a lost answer once the manager's
+// stage was decided, is answered 200 as the vote recorded there (not 403
+// by the next stage's rules), and nothing is counted twice; finance's
+// delegate sends the request back for the approver they decide for.
+func TestDelegatesAcrossStagesAndChanges(t *testing.T) {
+	s := newStack(t)
+	s.mustDelegate("mia", "dan", time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+	s.mustDelegate("carol", "erin", time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+	const id = "e2e-stage-delegates"
+	s.startApproval(id, map[string]any{"stages": []map[string]any{
+		{"name": "manager", "approvers": []string{"mia"}, "timeout_hours": 1},
+		{"name": "finance", "approvers": []string{"carol"}, "timeout_hours": 1},
+	}})
+	s.waitSubmitted(id)
+
+	if code, out := s.decideAs(id, true, "dan", "covering"); code != http.StatusOK || out["stage"] != float64(2) {
+		t.Fatalf("dan for mia = %d %v", code, out)
+	}
+	if code, out := s.decideAs(id, true, "dan", "covering"); code != http.StatusOK || out["status"] != "Pending" {
+		t.Fatalf("dan's retry = %d %v", code, out)
+	}
+	out := s.act("RequestChanges", id, map[string]any{"approver": "erin", "comments": "two orders"}, http.StatusOK)
+	rounds, _ := out["rounds"].([]any)
+	if len(rounds) != 1 || rounds[0].(map[string]any)["acting_for"] != "carol" {
+		t.Fatalf("erin's request for changes: %v", out)
+	}
+	s.act("ResubmitApproval", id, map[string]any{"requester": "ana", "item": "two orders of laptops"}, http.StatusOK)
+	s.act("SubmitDecision", id, map[string]any{"approved": true, "approver": "carol"}, http.StatusOK)
+	result, _ := s.outcome(id, 20*time.Second)["result"].(map[string]any)
+	stages := stagesOf(result)
+	if result["status"] != "Approved" || len(stages) != 2 || len(stages[0]["decisions"].([]any)) != 1 || len(stages[1]["decisions"].([]any)) != 1 {
+		t.Fatalf("outcome = %v", result)
+	}
+}
