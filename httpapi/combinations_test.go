@@ -37,6 +37,12 @@ func TestARetriedDecisionOfAPassedStageIsItsVote(t *testing.T) {
 	if n := e.orch.decisions.Load(); n != 1 {
 		t.Fatalf("%d decisions raised, want bob's once", n)
 	}
+	if d := e.postJSON(t, path, map[string]any{"approved": true, "approver": "carol"}); d.code != http.StatusOK || d.body["status"] != "Approved" {
+		t.Fatalf("carol = %d %s", d.code, d.raw)
+	}
+	if d := e.postJSON(t, path, vote); d.code != http.StatusOK || d.body["status"] != "Approved" {
+		t.Fatalf("bob's retry once approved = %d %s", d.code, d.raw)
+	}
 }
 
 // A delegate may send a request back as the approver they decide for may:

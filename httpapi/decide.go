@@ -131,7 +131,9 @@ func (s *server) judge(w http.ResponseWriter, r *http.Request, id string, d appr
 	}
 	switch refusal.Reason {
 	case approval.ReasonEnded:
-		return s.ended(st, d)
+		// Judged as sent: a retry of a vote of an earlier stage is in
+		// the outcome with that stage's, not the last stage's.
+		return s.ended(st, sent)
 	case approval.ReasonDeadline:
 		// Not delivered, but a copy sent before the deadline may be on
 		// its way (a retry after a lost answer), so the answer is the
