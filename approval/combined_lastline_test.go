@@ -77,3 +77,19 @@ func TestTheRequestersActionsAreNotMadeForAnother(t *testing.T) {
 		t.Fatalf("outcome = %+v", out)
 	}
 }
+
+// A vote of a round its stage's request for changes voided is not the
+// outcome's: a retry of it that names no round is judged by the round
+// that decided the stage.
+func TestAVoidedRoundsVoteIsNotTheOutcomes(t *testing.T) {
+	out := approval.Outcome{Status: approval.StatusRejected, Approver: "bob", Decisions: []approval.Vote{
+		{Approver: "bob", Approved: true, Comments: "ok", Stage: 1, Round: 1},
+		{Approver: "bob", Approved: false, Comments: "no", Stage: 1, Round: 2},
+	}}
+	if out.Decided(approval.Decision{IsApproved: ptr(true), Approver: ptr("bob"), Comments: "ok", Stage: 1}) {
+		t.Error("round 1's voided approval is taken for the outcome")
+	}
+	if !out.Decided(approval.Decision{IsApproved: ptr(false), Approver: ptr("bob"), Comments: "no", Stage: 1}) {
+		t.Error("round 2's rejection is not the outcome's")
+	}
+}
