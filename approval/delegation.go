@@ -310,6 +310,10 @@ func (s Standing) checkActing(a Attempt) error {
 		return &Refusal{Reason: ReasonNotDelegated, Detail: "this approval names no approvers, so anyone but the requester decides as themselves; nobody decides for another"}
 	case containsPerson(s.Deciders, a.Who):
 		return &Refusal{Reason: ReasonNotDelegated, Detail: "an approver decides as themselves, and casts one vote: not also one for someone who delegated to them"}
+	case memberOf(s.Groups, a.Groups):
+		// Counted for the group, the vote would take the place of the
+		// person acted for and leave their approval missing for good.
+		return &Refusal{Reason: ReasonNotDelegated, Detail: "a member of the request's groups decides as themselves, and casts one vote: not also one for someone who delegated to them"}
 	}
 	if err := s.Entitled(a.ActingFor); err != nil {
 		r, _ := RefusalOf(err)

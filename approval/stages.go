@@ -179,13 +179,38 @@ func (s State) VoteRecorded(d Decision) (held, voted bool) {
 }
 
 // votesFor are the votes of the stage and round d was meant for, when it
-// says.
+// says; of each stage's last round when it names none, since a request
+// for changes voids the votes of the rounds before.
 func votesFor(votes []Vote, d Decision) []Vote {
+	last := map[int]int{}
+	for _, v := range votes {
+		last[v.Stage] = max(last[v.Stage], v.Round)
+	}
 	var out []Vote
 	for _, v := range votes {
-		if (d.Stage == 0 || v.Stage == 0 || v.Stage == d.Stage) && (d.Round == 0 || v.Round == 0 || v.Round == d.Round) {
+		round := d.Round
+		if round == 0 {
+			round = last[v.Stage]
+		}
+		if (d.Stage == 0 || v.Stage == 0 || v.Stage == d.Stage) && (v.Round == 0 || v.Round == round) {
 			out = append(out, v)
 		}
 	}
 	return out
+}
+
+// HeldInPassedStage reports whether d is the vote recorded in a stage the
+// request has moved on from (the one d names, or any when it names
+// none): a retry after a lost answer, which the current stage's rules
+// would refuse.
+func (s State) HeldInPassedStage(d Decision) bool {
+	for i := 0; i < s.Progress.Stage-1 && i < len(s.Progress.Stages); i++ {
+		if d.Stage != 0 && d.Stage != i+1 {
+			continue
+		}
+		if (Tally{Votes: votesFor(s.Progress.Stages[i].Decisions, d)}).Holds(d) {
+			return true
+		}
+	}
+	return false
 }

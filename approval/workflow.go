@@ -350,7 +350,7 @@ func decodeDecision(raw json.RawMessage, awaitErr error) (Decision, error) {
 		return d, fmt.Errorf("the %s event's action %q is none of empty, %q, %q and %q", DecisionEventName, shorten(d.Action),
 			ActionWithdraw, ActionRequestChanges, ActionResubmit)
 	}
-	return d, nil
+	return d, d.checkShape()
 }
 
 // standing is the approval as the decision rules see it.

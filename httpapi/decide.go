@@ -115,6 +115,7 @@ func (s *server) judge(w http.ResponseWriter, r *http.Request, id string, d appr
 	now := time.Now()
 	d.ResponseTime = approval.FormatTime(now)
 	d.Groups = st.GroupsHeld(d.Groups)
+	sent := d
 	d = inPhase(st, d)
 	d, p = s.actingFor(w, r, st, d, now)
 	if p != nil {
@@ -130,7 +131,9 @@ func (s *server) judge(w http.ResponseWriter, r *http.Request, id string, d appr
 	}
 	switch refusal.Reason {
 	case approval.ReasonEnded:
-		return s.ended(st, d)
+		// Judged as sent: a retry of a vote of an earlier stage is in
+		// the outcome with that stage's, not the last stage's.
+		return s.ended(st, sent)
 	case approval.ReasonDeadline:
 		// Not delivered, but a copy sent before the deadline may be on
 		// its way (a retry after a lost answer), so the answer is the
@@ -138,6 +141,10 @@ func (s *server) judge(w http.ResponseWriter, r *http.Request, id string, d appr
 		return s.awaitOutcome(r, st, d, false)
 	case approval.ReasonAlreadyVoted:
 		return s.recorded(st, d)
+	}
+	if d.Action == "" && st.HeldInPassedStage(sent) {
+		// Sent again after a lost answer: answered as the first was.
+		return decided{code: http.StatusOK, st: &st, decision: d}
 	}
 	if res, ok := repeated(st, d, refusal.Reason); ok {
 		return res

@@ -251,22 +251,23 @@ func (s *server) takeBack(w http.ResponseWriter, r *http.Request, store Delegati
 	return d, http.StatusOK, nil
 }
 
-// actingFor makes d a decision for the decider who delegated to its
-// approver, when the approver is not a decider of st themselves and a
-// delegation holding now (directly or through a chain) says so; the
-// first such decider, in the order the request names them. A decision
+// actingFor makes d, a decision or a request for changes, one for the
+// decider who delegated to its approver, when the approver is not a
+// decider of st themselves and a delegation holding now (directly or
+// through a chain) says so; the first such decider, in the order the
+// request names them. A decision
 // that needs none, or finds none, is d as it was, for Check to judge.
 // A delegate who voted already is found by their vote, so that a retry
 // is answered as the vote it repeats.
 func (s *server) actingFor(w http.ResponseWriter, r *http.Request, st approval.State, d approval.Decision, now time.Time) (approval.Decision, *problem) {
-	if s.opts.Delegations == nil || d.Action != "" || d.ActingFor != "" || d.Approver == nil {
+	if s.opts.Delegations == nil || d.Action != "" && d.Action != approval.ActionRequestChanges || d.ActingFor != "" || d.Approver == nil {
 		return d, nil
 	}
 	if v, voted := (approval.Tally{Votes: st.Progress.Decisions}).VoteOf(*d.Approver); voted && v.ActingFor != "" && approval.SamePerson(v.Approver, *d.Approver) {
 		d.ActingFor = v.ActingFor
 		return d, nil
 	}
-	acting, err := s.delegation(r, st, *d.Approver, now)
+	acting, err := s.delegation(r, st, *d.Approver, d.Groups, now)
 	if err != nil {
 		return d, s.schedulerFailed(w, r, "read delegations", err)
 	}
@@ -276,14 +277,15 @@ func (s *server) actingFor(w http.ResponseWriter, r *http.Request, st approval.S
 	return d, nil
 }
 
-// delegation is whom who may decide st for at now, by delegation: nil
-// when who decides as themselves (or is refused for another reason than
-// not being an approver), or when nobody delegated to them.
-func (s *server) delegation(r *http.Request, st approval.State, who string, now time.Time) (*approval.Acting, error) {
+// delegation is whom who, holding groups, may decide st for at now, by
+// delegation: nil when who decides as themselves (a member of one of its
+// groups included), or is refused for another reason than not being an
+// approver, or when nobody delegated to them.
+func (s *server) delegation(r *http.Request, st approval.State, who string, groups []string, now time.Time) (*approval.Acting, error) {
 	if s.opts.Delegations == nil {
 		return nil, nil
 	}
-	refusal, refused := approval.RefusalOf(st.Entitled(who))
+	refusal, refused := approval.RefusalOf(st.Entitled(who, groups...))
 	if !refused || refusal.Reason != approval.ReasonNotApprover {
 		return nil, nil
 	}
@@ -319,7 +321,7 @@ func (q inboxQuery) actingFor(st approval.State) string {
 		if approval.Through(chain, st.Request.Requester) {
 			continue
 		}
-		if st.Check(approval.Attempt{Who: q.approver, ActingFor: delegator}) == nil {
+		if st.Check(approval.Attempt{Who: q.approver, ActingFor: delegator, Groups: q.groups}) == nil {
 			return delegator
 		}
 	}

@@ -266,7 +266,7 @@ func (s *server) approvalPage(w http.ResponseWriter, r *http.Request, code int, 
 		data.Refresh = 3
 	case form.as.name != "":
 		attempt := approval.Attempt{Who: form.as.name, At: now, Groups: s.groupsOf(form.as)}
-		acting, err := s.delegation(r, st, form.as.name, now)
+		acting, err := s.delegation(r, st, form.as.name, attempt.Groups, now)
 		if err != nil {
 			s.log.Warn("delegations not read for a page", "id", st.ID, "err", err)
 			m.Info = "Whether someone delegated this request to you could not be read just now. Reload the page in a moment."
