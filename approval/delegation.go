@@ -89,6 +89,10 @@ func (r DelegationRequest) Delegation(id, who string, now time.Time) (Delegation
 		return d, &FieldError{Field: "until", Reason: fmt.Sprintf("must be at most %d days after from", MaxDelegationSpan/(24*time.Hour))}
 	case !d.Until.After(now):
 		return d, &FieldError{Field: "until", Reason: "must be in the future: this delegation would never hold"}
+	case d.From.Sub(now) > MaxDelegationSpan:
+		// Planned leave is known months ahead, not centuries: a range far
+		// off would hold one of the person's MaxDelegations for nothing.
+		return d, &FieldError{Field: "from", Reason: fmt.Sprintf("must be at most %d days from now", MaxDelegationSpan/(24*time.Hour))}
 	case len(r.Note) > MaxNoteBytes:
 		return d, &FieldError{Field: "note", Reason: fmt.Sprintf("must be at most %d bytes", MaxNoteBytes)}
 	}

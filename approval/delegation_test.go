@@ -38,16 +38,17 @@ func TestDelegationRequestValidates(t *testing.T) {
 		req   approval.DelegationRequest
 		field string
 	}{
-		"no to":             {approval.DelegationRequest{From: ok.From, Until: ok.Until}, "to"},
-		"to oneself":        {approval.DelegationRequest{To: " ALICE", From: ok.From, Until: ok.Until}, "to"},
-		"hidden characters": {approval.DelegationRequest{To: "bo\u200bb", From: ok.From, Until: ok.Until}, "to"},
-		"from not RFC 3339": {approval.DelegationRequest{To: "bob", From: "1 July", Until: ok.Until}, "from"},
-		"until missing":     {approval.DelegationRequest{To: "bob", From: ok.From}, "until"},
-		"until before from": {approval.DelegationRequest{To: "bob", From: ok.Until, Until: ok.From}, "until"},
-		"until equals from": {approval.DelegationRequest{To: "bob", From: ok.From, Until: ok.From}, "until"},
-		"over a year":       {approval.DelegationRequest{To: "bob", From: ok.From, Until: "2027-07-03T00:00:00Z"}, "until"},
-		"already over":      {approval.DelegationRequest{To: "bob", From: "2026-06-01T00:00:00Z", Until: "2026-06-30T00:00:00Z"}, "until"},
-		"a long note":       {approval.DelegationRequest{To: "bob", From: ok.From, Until: ok.Until, Note: strings.Repeat("n", approval.MaxNoteBytes+1)}, "note"},
+		"no to":               {approval.DelegationRequest{From: ok.From, Until: ok.Until}, "to"},
+		"to oneself":          {approval.DelegationRequest{To: " ALICE", From: ok.From, Until: ok.Until}, "to"},
+		"hidden characters":   {approval.DelegationRequest{To: "bo\u200bb", From: ok.From, Until: ok.Until}, "to"},
+		"from not RFC 3339":   {approval.DelegationRequest{To: "bob", From: "1 July", Until: ok.Until}, "from"},
+		"until missing":       {approval.DelegationRequest{To: "bob", From: ok.From}, "until"},
+		"until before from":   {approval.DelegationRequest{To: "bob", From: ok.Until, Until: ok.From}, "until"},
+		"until equals from":   {approval.DelegationRequest{To: "bob", From: ok.From, Until: ok.From}, "until"},
+		"over a year":         {approval.DelegationRequest{To: "bob", From: ok.From, Until: "2027-07-03T00:00:00Z"}, "until"},
+		"already over":        {approval.DelegationRequest{To: "bob", From: "2026-06-01T00:00:00Z", Until: "2026-06-30T00:00:00Z"}, "until"},
+		"starts centuries on": {approval.DelegationRequest{To: "bob", From: "9999-12-01T00:00:00Z", Until: "9999-12-02T00:00:00Z"}, "from"},
+		"a long note":         {approval.DelegationRequest{To: "bob", From: ok.From, Until: ok.Until, Note: strings.Repeat("n", approval.MaxNoteBytes+1)}, "note"},
 	} {
 		_, err := c.req.Delegation("d1", "alice", day0)
 		fe, isField := approval.AsFieldError(err)
