@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -36,16 +35,8 @@ func TestGroupMembersAreNotified(t *testing.T) {
 	_, s := startDev(t, []string{"APPROVALS_LINK_KEY=" + strings.Repeat("k", 32)}, "-groups", groups)
 	base := s.url("")
 	const id = "gnotify-1"
-	body, _ := json.Marshal(map[string]any{"request_id": id, "requester": "ana", "item": "Laptop", "approvers": []string{"zoe"},
+	s.startApproval(id, map[string]any{"item": "Laptop", "approvers": []string{"zoe"},
 		"groups": []map[string]any{{"group": "finance", "required": 2}}, "timeout": "10m", "remind_every": "3s"})
-	resp, err := http.Post(base+"/api/approvals", "application/json", bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusAccepted {
-		t.Fatalf("start = %d", resp.StatusCode)
-	}
 
 	// told waits until the outbox holds a notice of kind and occasion
 	// for each of want, and returns who got one and their links.
@@ -96,7 +87,7 @@ func TestGroupMembersAreNotified(t *testing.T) {
 	req, _ := http.NewRequest(http.MethodPost, base+"/api/review/"+id, strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Origin", base)
-	resp, err = http.DefaultClient.Do(req)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

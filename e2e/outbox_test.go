@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -16,15 +15,7 @@ import (
 func TestDevOutboxHoldsSignedLinks(t *testing.T) {
 	dev, devAPI := startDev(t, []string{"APPROVALS_LINK_KEY=" + strings.Repeat("k", 32)})
 	base := devAPI.url("")
-	body, _ := json.Marshal(map[string]any{"request_id": "outbox-1", "requester": "ana", "item": "Laptop", "approver": "bob"})
-	resp, err := http.Post(base+"/api/approvals", "application/json", bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusAccepted {
-		t.Fatalf("start = %d", resp.StatusCode)
-	}
+	devAPI.startApproval("outbox-1", map[string]any{"item": "Laptop", "approver": "bob"})
 
 	var link string
 	for deadline := time.Now().Add(20 * time.Second); link == ""; {
