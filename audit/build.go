@@ -29,10 +29,7 @@ func Of(st approval.State) []Entry {
 	req := st.Request
 	entries := []Entry{{Approval: st.ID, At: approval.FormatTime(st.CreatedAt), Event: EventRequested,
 		Actor: req.Requester, Identity: identity(req.Requester), Status: string(approval.StatusPending), Item: req.Item}}
-	votes, rounds := st.Progress.Decisions, st.Progress.Rounds
-	if st.Result != nil && len(st.Result.Decisions) > 0 {
-		votes = st.Result.Decisions
-	}
+	votes, rounds := st.Votes(), st.Progress.Rounds
 	if st.Result != nil && len(st.Result.Rounds) > 0 {
 		rounds = st.Result.Rounds
 	}
