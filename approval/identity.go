@@ -101,6 +101,16 @@ func tidy(canon string) (string, error) {
 	return canon, nil
 }
 
+// IdentityOf is name's canonical form when it differs from name as given,
+// else "": what a record keeps beside the name (Vote.Identity,
+// Outcome.ApproverIdentity, an audit entry's identity).
+func IdentityOf(name string) string {
+	if c, err := CanonicalName(name); err == nil && c != name {
+		return c
+	}
+	return ""
+}
+
 // SamePerson reports whether two names are one person's. A name that is not
 // usable is nobody, so it is the same as no one.
 func SamePerson(a, b string) bool { return sameCanonical(CanonicalName, a, b) }

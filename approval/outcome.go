@@ -101,9 +101,4 @@ type ProcessInput struct {
 
 // identity is the canonical form of the approver's name, when it differs
 // from the name as given: what the outcome records beside it.
-func (in ProcessInput) identity() string {
-	if c, err := CanonicalName(in.Approver); err == nil && c != in.Approver {
-		return c
-	}
-	return ""
-}
+func (in ProcessInput) identity() string { return IdentityOf(in.Approver) }

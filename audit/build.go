@@ -28,7 +28,7 @@ const (
 func Of(st approval.State) []Entry {
 	req := st.Request
 	entries := []Entry{{Approval: st.ID, At: approval.FormatTime(st.CreatedAt), Event: EventRequested,
-		Actor: req.Requester, Identity: identity(req.Requester), Status: string(approval.StatusPending), Item: req.Item}}
+		Actor: req.Requester, Identity: approval.IdentityOf(req.Requester), Status: string(approval.StatusPending), Item: req.Item}}
 	votes, rounds := st.Votes(), st.Progress.Rounds
 	if st.Result != nil && len(st.Result.Rounds) > 0 {
 		rounds = st.Result.Rounds
@@ -44,11 +44,11 @@ func Of(st approval.State) []Entry {
 			happened = append(happened, decided(st.ID, v))
 		}
 		happened = append(happened, Entry{Approval: st.ID, At: r.RequestedAt, Event: EventChangesRequested, Actor: r.RequestedBy,
-			Identity: identity(r.RequestedBy), ActingFor: r.ActingFor, Stage: r.Stage, Round: r.Round, Channel: string(r.Channel),
+			Identity: approval.IdentityOf(r.RequestedBy), ActingFor: r.ActingFor, Stage: r.Stage, Round: r.Round, Channel: string(r.Channel),
 			Auth: string(r.Auth), Comments: r.Comments})
 		if r.ResubmittedAt != "" {
 			happened = append(happened, Entry{Approval: st.ID, At: r.ResubmittedAt, Event: EventResubmitted, Actor: req.Requester,
-				Identity: identity(req.Requester), Stage: r.Stage, Round: r.Round, Channel: string(r.ResubmitChannel),
+				Identity: approval.IdentityOf(req.Requester), Stage: r.Stage, Round: r.Round, Channel: string(r.ResubmitChannel),
 				Auth: string(r.ResubmitAuth), Comments: r.Answer, Item: r.Item})
 		}
 	}
@@ -111,14 +111,6 @@ func verdict(approved bool) string {
 		return ActionApprove
 	}
 	return ActionReject
-}
-
-// identity is name's canonical form when it differs from name as given.
-func identity(name string) string {
-	if c, err := approval.CanonicalName(name); err == nil && c != name {
-		return c
-	}
-	return ""
 }
 
 // Trail is the sealed audit of an ended approval. The seal is dated when
