@@ -108,7 +108,7 @@ type waiting struct {
 	changes      bool
 	// replaced says a stage or a round has replaced the schedule the
 	// approval started with, and leftovers are the instants of timers that
-	// waits completed by an event left behind (see aim).
+	// waits completed by an event left behind (see strays, which aim calls).
 	replaced  bool
 	leftovers []time.Time
 }
