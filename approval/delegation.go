@@ -252,28 +252,54 @@ func (s Standing) ActingFor(src DelegationSource, who string, at time.Time) ([]A
 // then, nearest first. A chain never passes through avoid (the
 // requester, who would otherwise choose who decides their own request).
 func Delegates(src DelegationSource, from string, at time.Time, avoid string) ([][]Delegation, error) {
+	return chains(src, from, at, avoid, false)
+}
+
+// chains walks the delegations that hold at instant at from person start,
+// breadth first so that each person is reached by a shortest chain, for
+// at most MaxDelegationHops: onwards to delegates (Delegates), or back to
+// delegators (Delegators, back). Every chain runs from its delegator to
+// its delegate; none is continued past avoid.
+func chains(src DelegationSource, start string, at time.Time, avoid string, back bool) ([][]Delegation, error) {
+	read := src.Given
+	if back {
+		read = src.Received
+	}
 	var out [][]Delegation
 	paths := [][]Delegation{nil}
-	reached := []string{from}
+	reached := []string{start}
 	for hop := 0; hop < MaxDelegationHops && len(paths) > 0; hop++ {
 		var next [][]Delegation
 		for _, path := range paths {
-			here := from
-			if len(path) > 0 {
+			here := start
+			switch {
+			case len(path) == 0:
+			case back:
+				here = path[0].Delegator
+			default:
 				here = path[len(path)-1].To
 			}
-			given, err := src.Given(here)
+			links, err := read(here)
 			if err != nil {
 				return nil, err
 			}
-			for _, d := range given {
-				if !d.ActiveAt(at) || containsPerson(reached, d.To) {
+			for _, d := range links {
+				there := d.To
+				if back {
+					there = d.Delegator
+				}
+				if !d.ActiveAt(at) || containsPerson(reached, there) {
 					continue
 				}
-				reached = append(reached, d.To)
-				p := append(slices.Clip(path), d)
+				reached = append(reached, there)
+				var p []Delegation
+				if back {
+					p = append([]Delegation{d}, path...)
+				} else {
+					p = append(slices.Clip(path), d)
+				}
 				out = append(out, p)
-				if avoid == "" || !SamePerson(d.To, avoid) {
+				if avoid == "" || !SamePerson(there, avoid) {
 					next = append(next, p)
 				}
 			}
@@ -362,33 +388,7 @@ func DelegationsInstanceID(person string) (string, error) {
 // hold then (read from the copies delegates keep), nearest first: whom to
 // may decide for. Each chain runs from the delegator to to.
 func Delegators(src DelegationSource, to string, at time.Time) ([][]Delegation, error) {
-	var out [][]Delegation
-	paths := [][]Delegation{nil}
-	reached := []string{to}
-	for hop := 0; hop < MaxDelegationHops && len(paths) > 0; hop++ {
-		var next [][]Delegation
-		for _, path := range paths {
-			here := to
-			if len(path) > 0 {
-				here = path[0].Delegator
-			}
-			received, err := src.Received(here)
-			if err != nil {
-				return nil, err
-			}
-			for _, d := range received {
-				if !d.ActiveAt(at) || containsPerson(reached, d.Delegator) {
-					continue
-				}
-				reached = append(reached, d.Delegator)
-				p := append([]Delegation{d}, path...)
-				out = append(out, p)
-				next = append(next, p)
-			}
-		}
-		paths = next
-	}
-	return out, nil
+	return chains(src, to, at, "", true)
 }
 
 // Through reports whether a chain passes through person on its way: as a
