@@ -29,7 +29,8 @@ func SlowActivities() []string { return []string{NotifyActivityName, CallbackAct
 // NoticeKind says why a notice is sent.
 type NoticeKind string
 
-// The kinds of notice.
+// The kinds of notice; NoticeChanges and NoticeDelegated are beside the
+// features that send them (changes.go, delegation_notices.go).
 const (
 	NoticeRequest    NoticeKind = "request"
 	NoticeReminder   NoticeKind = "reminder"

@@ -37,8 +37,9 @@ const maxItemRunes = 2000
 
 // message is what every channel renders: the facts of one notice.
 type message struct {
-	// Kind is request (also when the notice says none), reminder or
-	// escalation.
+	// Kind is request (also when the notice says none), reminder,
+	// escalation, delegated (to a delegator) or changes_requested (to
+	// the requester).
 	Kind      approval.NoticeKind
 	ID        string
 	Requester string

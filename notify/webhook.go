@@ -34,7 +34,8 @@ type Notification struct {
 	// here knows they were not changed.
 	DeliveryID string `json:"delivery_id"`
 	SentAt     string `json:"sent_at"`
-	// Kind is request, reminder or escalation.
+	// Kind is request, reminder, escalation, delegated (to a delegator)
+	// or changes_requested (to the requester).
 	Kind      approval.NoticeKind `json:"kind"`
 	ID        string              `json:"id"`
 	Requester string              `json:"requester"`
