@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blockblob"
@@ -158,7 +159,7 @@ func (e *Exporter) export(ctx context.Context, id string) (wrote bool, finished 
 	}
 	etagAny := azcore.ETagAny
 	_, err = e.Container.NewBlockBlobClient(BlobName(id)).UploadBuffer(ctx, append(line, '\n'), &blockblob.UploadBufferOptions{
-		HTTPHeaders: &blob.HTTPHeaders{BlobContentType: ptr("application/jsonl")},
+		HTTPHeaders: &blob.HTTPHeaders{BlobContentType: to.Ptr("application/jsonl")},
 		// Create only: an existing blob is the trail exported before.
 		AccessConditions: &blob.AccessConditions{ModifiedAccessConditions: &blob.ModifiedAccessConditions{IfNoneMatch: &etagAny}},
 	})
@@ -172,8 +173,6 @@ func (e *Exporter) export(ctx context.Context, id string) (wrote bool, finished 
 	e.exported[id] = finished
 	return wrote, finished, nil
 }
-
-func ptr[T any](v T) *T { return &v }
 
 // NewContainer returns the client of the container at containerURL: with
 // the account key of connectionString when it is set (Azurite, or an
