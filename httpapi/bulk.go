@@ -216,7 +216,7 @@ type inboxBulkForm struct {
 // bulkRow is what became of one request decided from the inbox, in a
 // sentence.
 type bulkRow struct {
-	ID, Item, Link string
+	Item, Link string
 	// Done says the decision took effect or was delivered; Mark says
 	// which in a word.
 	Done       bool
@@ -283,7 +283,7 @@ func (s *server) inboxDecider(r *http.Request, named string) (person, *problem) 
 
 // bulkRowOf says what became of an item, in the review page's words.
 func bulkRowOf(who person, res bulkResult) bulkRow {
-	row := bulkRow{ID: res.item.id, Item: res.item.id, Link: approval.ReviewURL("", res.item.id)}
+	row := bulkRow{Item: res.item.id, Link: approval.ReviewURL("", res.item.id)}
 	st := res.res.st
 	if st != nil {
 		row.Item = st.Request.Item
