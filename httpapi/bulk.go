@@ -70,11 +70,12 @@ func (itemWriter) Write([]byte) (int, error) {
 func (itemWriter) WriteHeader(int) {}
 
 // decideAll decides every item of body as who, whose sending auth
-// vouched for, at most bulkInFlight at once, and returns what became of each, in the items' order. The items share one
-// wait for outcomes, DecisionWait from the call's start, rather than one
-// each: with no worker running, a hundred items would otherwise hold the
-// call for over a minute. An item delivered after that is answered 202 at
-// once, which is as true as after a wait: delivered, outcome not known.
+// vouched for, at most bulkInFlight at once, and returns what became of
+// each, in the items' order. The items share one wait for outcomes,
+// DecisionWait from the call's start, rather than one each: with no
+// worker running, a hundred items would otherwise hold the call for over
+// a minute. An item delivered after that is answered 202 at once, which
+// is as true as after a wait: delivered, outcome not known.
 func (s *server) decideAll(r *http.Request, who person, auth approval.Auth, body approval.BulkDecisionRequest) []bulkResult {
 	deadline := time.Now().Add(s.opts.DecisionWait)
 	out := make([]bulkResult, len(body.Items))
