@@ -138,14 +138,14 @@ func dayStart(date string, days int) string {
 
 func (s *server) awayPage(w http.ResponseWriter, r *http.Request, store DelegationStore, code int, who person, m awayModel) {
 	m.Person, m.AskName = who.name, !s.appService()
+	now := time.Now()
 	if who.name != "" {
 		l, err := store.Ledger(r.Context(), who.name)
 		if err != nil {
 			writeProblem(w, r, *s.schedulerFailed(w, r, "read delegations", err))
 			return
 		}
-		now := time.Now()
 		m.Given, m.Received = notEnded(l.Delegations, now), notEnded(l.Received, now)
 	}
-	s.render(w, r, code, "away", frame{SignedIn: s.pageIdentity(r), Inbox: inboxOf(r), Now: time.Now(), Page: m})
+	s.render(w, r, code, "away", frame{SignedIn: s.pageIdentity(r), Inbox: inboxOf(r), Now: now, Page: m})
 }

@@ -70,11 +70,12 @@ func (itemWriter) Write([]byte) (int, error) {
 func (itemWriter) WriteHeader(int) {}
 
 // decideAll decides every item of body as who, whose sending auth
-// vouched for, at most bulkInFlight at once, and returns what became of each, in the items' order. The items share one
-// wait for outcomes, DecisionWait from the call's start, rather than one
-// each: with no worker running, a hundred items would otherwise hold the
-// call for over a minute. An item delivered after that is answered 202 at
-// once, which is as true as after a wait: delivered, outcome not known.
+// vouched for, at most bulkInFlight at once, and returns what became of
+// each, in the items' order. The items share one wait for outcomes,
+// DecisionWait from the call's start, rather than one each: with no
+// worker running, a hundred items would otherwise hold the call for over
+// a minute. An item delivered after that is answered 202 at once, which
+// is as true as after a wait: delivered, outcome not known.
 func (s *server) decideAll(r *http.Request, who person, auth approval.Auth, body approval.BulkDecisionRequest) []bulkResult {
 	deadline := time.Now().Add(s.opts.DecisionWait)
 	out := make([]bulkResult, len(body.Items))
@@ -216,7 +217,7 @@ type inboxBulkForm struct {
 // bulkRow is what became of one request decided from the inbox, in a
 // sentence.
 type bulkRow struct {
-	ID, Item, Link string
+	Item, Link string
 	// Done says the decision took effect or was delivered; Mark says
 	// which in a word.
 	Done       bool
@@ -283,7 +284,7 @@ func (s *server) inboxDecider(r *http.Request, named string) (person, *problem) 
 
 // bulkRowOf says what became of an item, in the review page's words.
 func bulkRowOf(who person, res bulkResult) bulkRow {
-	row := bulkRow{ID: res.item.id, Item: res.item.id, Link: approval.ReviewURL("", res.item.id)}
+	row := bulkRow{Item: res.item.id, Link: approval.ReviewURL("", res.item.id)}
 	st := res.res.st
 	if st != nil {
 		row.Item = st.Request.Item

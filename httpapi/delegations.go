@@ -255,10 +255,9 @@ func (s *server) takeBack(w http.ResponseWriter, r *http.Request, store Delegati
 // decider who delegated to its approver, when the approver is not a
 // decider of st themselves and a delegation holding now (directly or
 // through a chain) says so; the first such decider, in the order the
-// request names them. A decision
-// that needs none, or finds none, is d as it was, for Check to judge.
-// A delegate who voted already is found by their vote, so that a retry
-// is answered as the vote it repeats.
+// request names them. A decision that needs none, or finds none, is d as
+// it was, for Check to judge. A delegate who voted already is found by
+// their vote, so that a retry is answered as the vote it repeats.
 func (s *server) actingFor(w http.ResponseWriter, r *http.Request, st approval.State, d approval.Decision, now time.Time) (approval.Decision, *problem) {
 	if s.opts.Delegations == nil || d.Action != "" && d.Action != approval.ActionRequestChanges || d.ActingFor != "" || d.Approver == nil {
 		return d, nil

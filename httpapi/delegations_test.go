@@ -19,21 +19,29 @@ func TestDelegationRoutesRefuse(t *testing.T) {
 	now := time.Now()
 	e.delegate(t, "alice", "bob", now.Add(time.Hour))
 	for name, c := range map[string]struct {
-		body   map[string]any
-		code   int
-		field  string
-		reason string
+		body  map[string]any
+		code  int
+		field string
 	}{
-		"to oneself":       {map[string]any{"delegator": "alice", "to": " ALICE", "from": rfc3339(now), "until": rfc3339(now.Add(time.Hour))}, 400, "to", ""},
-		"no delegator":     {map[string]any{"to": "bob", "from": rfc3339(now), "until": rfc3339(now.Add(time.Hour))}, 400, "delegator", ""},
-		"until first":      {map[string]any{"delegator": "carol", "to": "bob", "from": rfc3339(now.Add(time.Hour)), "until": rfc3339(now)}, 400, "until", ""},
-		"not RFC 3339":     {map[string]any{"delegator": "carol", "to": "bob", "from": "tomorrow", "until": rfc3339(now)}, 400, "from", ""},
-		"an unknown field": {map[string]any{"delegator": "carol", "to": "bob", "from": rfc3339(now), "until": rfc3339(now.Add(time.Hour)), "for": "x"}, 400, "for", ""},
-		"a cycle":          {map[string]any{"delegator": "bob", "to": "alice", "from": rfc3339(now), "until": rfc3339(now.Add(time.Hour))}, 409, "to", ""},
+		"to oneself":       {map[string]any{"delegator": "alice", "to": " ALICE", "from": rfc3339(now), "until": rfc3339(now.Add(time.Hour))}, 400, "to"},
+		"no delegator":     {map[string]any{"to": "bob", "from": rfc3339(now), "until": rfc3339(now.Add(time.Hour))}, 400, "delegator"},
+		"until first":      {map[string]any{"delegator": "carol", "to": "bob", "from": rfc3339(now.Add(time.Hour)), "until": rfc3339(now)}, 400, "until"},
+		"not RFC 3339":     {map[string]any{"delegator": "carol", "to": "bob", "from": "tomorrow", "until": rfc3339(now)}, 400, "from"},
+		"an unknown field": {map[string]any{"delegator": "carol", "to": "bob", "from": rfc3339(now), "until": rfc3339(now.Add(time.Hour)), "for": "x"}, 400, "for"},
+		"a cycle":          {map[string]any{"delegator": "bob", "to": "alice", "from": rfc3339(now), "until": rfc3339(now.Add(time.Hour))}, 409, "to"},
 	} {
 		r := e.postJSON(t, httpapi.DelegationsPath, c.body)
 		if r.code != c.code || r.body["field"] != c.field {
 			t.Errorf("%s: %d %s; want %d naming %s", name, r.code, r.raw, c.code, c.field)
+		}
+	}
+	// Only the delegation given first is kept, in alice's list and bob's.
+	for who, want := range map[string][2]int{"alice": {1, 0}, "bob": {0, 1}, "carol": {0, 0}} {
+		r := e.do(t, http.MethodGet, httpapi.DelegationsPath+"?person="+who, "", "")
+		given, _ := r.body["given"].([]any)
+		received, _ := r.body["received"].([]any)
+		if r.code != http.StatusOK || len(given) != want[0] || len(received) != want[1] {
+			t.Errorf("%s's delegations after the refusals: %d %s; want %d given, %d received", who, r.code, r.raw, want[0], want[1])
 		}
 	}
 	if r := e.do(t, http.MethodDelete, httpapi.DelegationsPath+"/nope?person=alice", "", ""); r.code != http.StatusNotFound {

@@ -69,11 +69,12 @@ func offerWithdrawal(m *approvalModel, st approval.State, form pageForm, now tim
 	}
 }
 
-// reviewAction takes a post of the review page's form that is not a
-// decision: the requester's withdrawal.
+// reviewAction takes a post of the review page's form that is a
+// withdrawal, by its action or its fields (requester, reason): the
+// requester's withdrawal. Other actions are reviewDecide's.
 func (s *server) reviewAction(w http.ResponseWriter, r *http.Request, id string, body reviewRequest) {
 	if body.Action != approval.ActionWithdraw {
-		writeProblem(w, r, *badRequest("action", fmt.Sprintf("action %q is not one this page takes: leave it out to decide, or send %q (with reason and, when names are typed, requester) to withdraw",
+		writeProblem(w, r, *badRequest("action", fmt.Sprintf("action %q does not take requester or reason: send %q with them to withdraw, or leave them out to decide, request changes or resubmit",
 			shown(body.Action), approval.ActionWithdraw)))
 		return
 	}
