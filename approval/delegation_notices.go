@@ -25,12 +25,19 @@ type DelegationReader interface {
 // themselves and is not asked again; the requester is never asked. What
 // cannot be read is logged, and the approvers' own notices go out as
 // they would have.
-func (a *Activities) delegateNotices(ctx context.Context, req Request, kind NoticeKind, to []string, expires, now time.Time) []Notice {
+func (a *Activities) delegateNotices(ctx context.Context, in NotifyInput, expires, now time.Time) []Notice {
+	req, kind, to := in.Request, in.Kind, in.Approvers
 	if a.Delegations == nil || len(to) == 0 {
 		return nil
 	}
 	src := a.Delegations.Source(ctx)
-	own := append(req.Deciders(), req.EscalateTo...)
+	// Who decides in their own right is the stage's people, for a
+	// request with stages, which names nobody at the top.
+	deciding := req
+	if in.Stage >= 1 && in.Stage <= len(req.Stages) {
+		deciding = req.stageRequest(in.Stage - 1)
+	}
+	own := append(deciding.Deciders(), deciding.EscalateTo...)
 	var out []Notice
 	for _, approver := range to {
 		chains, err := Delegates(src, approver, now, req.Requester)

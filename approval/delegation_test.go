@@ -284,3 +284,30 @@ func TestRemindersGoToDelegates(t *testing.T) {
 		t.Errorf("notices:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// In a request with stages, a delegate who is an approver of the stage
+// the notice is for decides there as themselves and is not asked to
+// decide for another: the stage's people are its own deciders, though
+// the request names nobody at the top.
+func TestStageApproversAreNotAskedAsDelegates(t *testing.T) {
+	now := day0.Add(time.Hour)
+	sent := &notices{}
+	acts := &approval.Activities{BaseURL: "https://approvals.example", Notifier: sent, Now: func() time.Time { return now },
+		Delegations: fixedDelegations{delegation("ad", "alice", "dan", 0, 10), delegation("ab", "alice", "bob", 0, 10)}}
+	req := approval.Request{RequestID: "exp-9", Requester: "rita", Item: "laptop", Stages: []approval.Stage{
+		{Approvers: []string{"alice", "dan"}}, {Approvers: []string{"erin"}}}}
+	in := approval.NotifyInput{Request: req, Kind: approval.NoticeReminder, Approvers: []string{"alice", "dan"},
+		ExpiresAt: approval.FormatTime(now.Add(time.Hour)), Occasion: 1, Stage: 1}
+	if _, err := acts.NotifyApprovers(dtstest.Activity{Input: in}); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, n := range sent.got {
+		got = append(got, fmt.Sprintf("%s:%s:%s:%s", n.Approver, n.Kind, n.ActingFor, n.Delegates))
+	}
+	want := []string{"alice:delegated::bob", "alice:reminder::", "bob:reminder:alice:", "dan:reminder::"}
+	slices.Sort(got)
+	if !slices.Equal(got, want) {
+		t.Errorf("notices:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}

@@ -52,6 +52,9 @@ type NotifyInput struct {
 	// on replay, so approvals already waiting replay as they were.
 	Groups []string `json:"groups,omitempty"`
 	Voted  []string `json:"voted,omitempty"`
+	// Stage is the stage (from 1) the notice is for, in a request with
+	// stages: whose own approvers decide as themselves, not as delegates.
+	Stage int `json:"stage,omitempty"`
 }
 
 // noticeConcurrency bounds the notices of one activity in flight at once:
@@ -78,7 +81,7 @@ func (a *Activities) NotifyApprovers(ctx task.ActivityContext) (any, error) {
 		}
 		notices = append(notices, members...)
 	}
-	notices = append(notices, a.delegateNotices(ctx.Context(), in.Request, in.Kind, in.Approvers, expires, a.now())...)
+	notices = append(notices, a.delegateNotices(ctx.Context(), in, expires, a.now())...)
 	for i := range notices {
 		notices[i].Occasion = in.Occasion
 	}

@@ -469,7 +469,7 @@ func (w *waiting) escalate() {
 // notify schedules notices to people; a request's first notice also goes
 // out when nobody is named, as one notice with the page's link.
 func (w *waiting) notify(kind NoticeKind, occasion int, to []string) {
-	in := NotifyInput{Request: w.req, Kind: kind, Approvers: to, ExpiresAt: w.status.ExpiresAt, Occasion: occasion}
+	in := NotifyInput{Request: w.req, Kind: kind, Approvers: to, ExpiresAt: w.status.ExpiresAt, Occasion: occasion, Stage: w.stage}
 	if kind == NoticeRequest || kind == NoticeReminder {
 		in.Groups, in.Voted = w.tally.groupsNeeding()
 	}
