@@ -247,6 +247,26 @@ func (s Standing) ActingFor(src DelegationSource, who string, at time.Time) ([]A
 	return out, nil
 }
 
+// DecidesFor is whom who, holding groups, may decide s for now by one of
+// chains, the chains by which people delegated to who (as Delegators
+// reads them): the first delegator whose chain does not pass through the
+// requester and for whom Check lets who act; "" for none.
+func (s State) DecidesFor(who string, groups []string, chains [][]Delegation) string {
+	if !s.Pending() {
+		return ""
+	}
+	for _, chain := range chains {
+		delegator := chain[0].Delegator
+		if Through(chain, s.Request.Requester) {
+			continue
+		}
+		if s.Check(Attempt{Who: who, ActingFor: delegator, Groups: groups}) == nil {
+			return delegator
+		}
+	}
+	return ""
+}
+
 // Delegates are the people from's approvals reach at instant at, each by
 // the shortest chain of at most MaxDelegationHops delegations that hold
 // then, nearest first. A chain never passes through avoid (the

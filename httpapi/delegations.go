@@ -309,20 +309,7 @@ func (s *server) delegatedTo(ctx context.Context, q *inboxQuery) error {
 }
 
 // actingFor is whom q's approver may decide st for, by one of their
-// delegations: "" for none. A chain through the requester does not
-// count, as Standing.ActingFor says.
+// delegations: "" for none (the rule is State.DecidesFor's).
 func (q inboxQuery) actingFor(st approval.State) string {
-	if !st.Pending() {
-		return ""
-	}
-	for _, chain := range q.delegators {
-		delegator := chain[0].Delegator
-		if approval.Through(chain, st.Request.Requester) {
-			continue
-		}
-		if st.Check(approval.Attempt{Who: q.approver, ActingFor: delegator, Groups: q.groups}) == nil {
-			return delegator
-		}
-	}
-	return ""
+	return st.DecidesFor(q.approver, q.groups, q.delegators)
 }
