@@ -39,39 +39,35 @@ type Route struct {
 // Serve serves the API, and any extra routes, on lis until ctx ends, then
 // drains requests in flight for up to ten seconds.
 func Serve(ctx context.Context, lis net.Listener, cfg config.Handler, log *slog.Logger, extra ...Route) error {
+	// Serve owns lis from here: this closes it when start-up fails; once
+	// serving, the HTTP server has closed it already by the time we return.
+	defer lis.Close()
 	if err := cfg.Validate(); err != nil {
-		lis.Close()
 		return err
 	}
 	links, err := wire.LinkSigner(cfg.Links)
 	if err != nil {
-		lis.Close()
 		return err
 	}
 	sealer, err := wire.AuditSigner(cfg.Audit)
 	if err != nil {
-		lis.Close()
 		return err
 	}
 	callbacks, err := wire.CallbackClient(cfg.CallbackAllow)
 	if err != nil {
-		lis.Close()
 		return err
 	}
 	groups, err := wire.Groups(cfg.GroupsFile)
 	if err != nil {
-		lis.Close()
 		return err
 	}
 	sched, err := dts.Settings(cfg.Scheduler).Resolve()
 	if err != nil {
-		lis.Close()
 		return err
 	}
 	sched.Logger = log
 	conn, err := dts.Dial(ctx, sched, dts.RoleClient)
 	if err != nil {
-		lis.Close()
 		return err
 	}
 	defer conn.Close()
