@@ -43,23 +43,12 @@ func (e *env) startApproval(t *testing.T, id string, req approval.Request) {
 // published its custom status.
 func (e *env) waitPending(t *testing.T, id string) approval.Submission {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		md, err := e.client.FetchOrchestrationMetadata(context.Background(), api.InstanceID(id))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if md.SerializedCustomStatus != "" {
-			var sub approval.Submission
-			if err := json.Unmarshal([]byte(md.SerializedCustomStatus), &sub); err != nil {
-				t.Fatalf("custom status %q: %v", md.SerializedCustomStatus, err)
-			}
-			return sub
-		}
-		time.Sleep(5 * time.Millisecond)
+	status := testenv.WaitCustomStatus(t, e.client, id)
+	var sub approval.Submission
+	if err := json.Unmarshal([]byte(status), &sub); err != nil {
+		t.Fatalf("custom status %q: %v", status, err)
 	}
-	t.Fatalf("%s never reached Pending", id)
-	return approval.Submission{}
+	return sub
 }
 
 func (e *env) raise(t *testing.T, id string, payload any) {

@@ -159,7 +159,7 @@ func TestListenerReconnects(t *testing.T) {
 	listen(t, cfg, task.NewTaskExecutor(approvalRegistry(t)), worker.ListenerOptions{Logger: slog.New(slog.NewJSONHandler(logs, nil))})
 
 	startApproval(t, env, "before")
-	waitCustomStatus(t, env, "before")
+	testenv.WaitCustomStatus(t, env.Client, "before")
 	proxy.cut()
 	deadline := time.Now().Add(15 * time.Second)
 	for !strings.Contains(logs.String(), "work item stream reconnected") {
@@ -172,7 +172,7 @@ func TestListenerReconnects(t *testing.T) {
 		t.Errorf("the break was not logged:\n%s", logs)
 	}
 	startApproval(t, env, "after")
-	waitCustomStatus(t, env, "after")
+	testenv.WaitCustomStatus(t, env.Client, "after")
 	approve(t, env, "before")
 	approve(t, env, "after")
 	approved(t, env, "before")

@@ -72,24 +72,6 @@ func startApproval(t *testing.T, env *testenv.Env, id string) {
 	}
 }
 
-// waitCustomStatus waits until id has published a custom status, which
-// the approval does once it waits for decisions.
-func waitCustomStatus(t *testing.T, env *testenv.Env, id string) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for time.Now().Before(deadline) {
-		md, err := env.Client.FetchOrchestrationMetadata(context.Background(), api.InstanceID(id))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if md.SerializedCustomStatus != "" {
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatalf("%s published no status within 15 s", id)
-}
-
 func approve(t *testing.T, env *testenv.Env, id string) {
 	t.Helper()
 	yes, bob := true, "bob"
@@ -159,13 +141,13 @@ func TestUnreplayableHistoryFailsOnlyItsInstance(t *testing.T) {
 	}
 	stopOld := listen(t, env.Scheduler, task.NewTaskExecutor(old), worker.ListenerOptions{Logger: testenv.Quiet()})
 	startApproval(t, env, "old-1")
-	waitCustomStatus(t, env, "old-1")
+	testenv.WaitCustomStatus(t, env.Client, "old-1")
 	stopOld()
 
 	logs := &dtstest.Logs{}
 	listen(t, env.Scheduler, task.NewTaskExecutor(approvalRegistry(t)), worker.ListenerOptions{Logger: slog.New(slog.NewJSONHandler(logs, nil))})
 	startApproval(t, env, "new-1")
-	waitCustomStatus(t, env, "new-1")
+	testenv.WaitCustomStatus(t, env.Client, "new-1")
 	approve(t, env, "old-1")
 	failedToReplay(t, env, "old-1", "CreateTimer with sequence number 0")
 	approve(t, env, "new-1")
@@ -173,7 +155,7 @@ func TestUnreplayableHistoryFailsOnlyItsInstance(t *testing.T) {
 
 	// And the worker goes on taking new approvals.
 	startApproval(t, env, "new-2")
-	waitCustomStatus(t, env, "new-2")
+	testenv.WaitCustomStatus(t, env.Client, "new-2")
 	approve(t, env, "new-2")
 	approved(t, env, "new-2")
 	if !strings.Contains(logs.String(), `"instance_id":"old-1"`) || !strings.Contains(logs.String(), "orchestration failed") {
@@ -226,7 +208,7 @@ func TestPythonNumberedHistoryDoesNotStopTheWorker(t *testing.T) {
 
 	stopPython := listen(t, env.Scheduler, pythonExecutor{task.NewTaskExecutor(r)}, worker.ListenerOptions{Logger: testenv.Quiet()})
 	startApproval(t, env, "py-1")
-	waitCustomStatus(t, env, "py-1")
+	testenv.WaitCustomStatus(t, env.Client, "py-1")
 	stopPython()
 	history, err := mgmt.New(env.Conn).History(context.Background(), "py-1")
 	if err != nil {
@@ -246,7 +228,7 @@ func TestPythonNumberedHistoryDoesNotStopTheWorker(t *testing.T) {
 	startApproval(t, env, "go-1")
 	approve(t, env, "py-1")
 	failedToReplay(t, env, "py-1", "sequence number 1")
-	waitCustomStatus(t, env, "go-1")
+	testenv.WaitCustomStatus(t, env.Client, "go-1")
 	approve(t, env, "go-1")
 	approved(t, env, "go-1")
 }
@@ -304,7 +286,7 @@ func TestSlowActivitiesDoNotHoldUpDecisions(t *testing.T) {
 		t.Fatal("no notification send started")
 	}
 	startApproval(t, env, "exp-1")
-	waitCustomStatus(t, env, "exp-1")
+	testenv.WaitCustomStatus(t, env.Client, "exp-1")
 	approve(t, env, "exp-1")
 	// The sends hang until the test ends; the decision is not behind them.
 	approved(t, env, "exp-1")

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/microsoft/durabletask-go/api"
 	"github.com/microsoft/durabletask-go/client"
 	"github.com/microsoft/durabletask-go/task"
 	"google.golang.org/grpc"
@@ -123,6 +124,25 @@ func startWorker(ctx context.Context, t testing.TB, cfg dts.Config, apiBase stri
 		<-l.Done()
 		wconn.Close()
 	}
+}
+
+// WaitCustomStatus waits until id has published a custom status, which an
+// approval does once it waits for decisions, and returns it.
+func WaitCustomStatus(t testing.TB, c *client.TaskHubGrpcClient, id string) string {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		md, err := c.FetchOrchestrationMetadata(context.Background(), api.InstanceID(id))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if md.SerializedCustomStatus != "" {
+			return md.SerializedCustomStatus
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatalf("%s published no custom status within 15 s", id)
+	return ""
 }
 
 // Dial connects a client to the default task hub of the scheduler that
