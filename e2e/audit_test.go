@@ -26,15 +26,7 @@ import (
 // body as sent.
 func (s *stack) getRaw(path string) (int, http.Header, []byte) {
 	s.t.Helper()
-	resp, err := http.Get(s.url(path))
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		s.t.Fatal(err)
-	}
+	resp, body := fetchResponse(s.t, http.DefaultClient, s.url(path), nil)
 	return resp.StatusCode, resp.Header, body
 }
 
