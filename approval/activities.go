@@ -153,7 +153,7 @@ func (a *Activities) ProcessApproval(ctx task.ActivityContext) (any, error) {
 	}
 	out := Outcome{RequestID: in.RequestID, Status: StatusRejected, ProcessedAt: FormatTime(a.now()), Approver: in.Approver,
 		Comments: in.Comments, Decisions: in.Decisions, ApproverIdentity: in.identity(), ApproverOID: in.ApproverOID,
-		Channel: in.Channel, Auth: in.Auth, ActingFor: in.ActingFor, Stages: in.Stages, Rounds: in.Rounds, Item: in.Item}
+		Channel: in.Channel, Auth: in.Auth, ActingFor: in.ActingFor, Trail: in.Trail}
 	switch {
 	case in.Withdrawn:
 		out.Status = StatusWithdrawn

@@ -293,6 +293,13 @@ type Submission struct {
 	NoticesDeferred bool `json:"notices_deferred,omitempty"`
 }
 
+// trail is the request's Trail as published so far. Submission holds its
+// fields one by one, not embedded, because the custom status has always
+// written stage before stages and round before rounds.
+func (s Submission) trail() Trail {
+	return Trail{Stages: s.Stages, Rounds: s.Rounds, Item: s.Item}
+}
+
 // Feature is something a workflow supports beyond the sample's contract.
 type Feature string
 

@@ -112,24 +112,23 @@ type DelegationList []Delegation
 
 // Given implements DelegationSource.
 func (l DelegationList) Given(person string) ([]Delegation, error) {
-	var out []Delegation
-	for _, d := range l {
-		if SamePerson(d.Delegator, person) {
-			out = append(out, d)
-		}
-	}
-	return out, nil
+	return l.filter(func(d Delegation) bool { return SamePerson(d.Delegator, person) }), nil
 }
 
 // Received implements DelegationSource.
 func (l DelegationList) Received(person string) ([]Delegation, error) {
+	return l.filter(func(d Delegation) bool { return SamePerson(d.To, person) }), nil
+}
+
+// filter is the delegations keep keeps, in l's order; nil when none.
+func (l DelegationList) filter(keep func(Delegation) bool) []Delegation {
 	var out []Delegation
 	for _, d := range l {
-		if SamePerson(d.To, person) {
+		if keep(d) {
 			out = append(out, d)
 		}
 	}
-	return out, nil
+	return out
 }
 
 // CheckDelegation reports whether d may join the delegations src holds:

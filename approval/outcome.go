@@ -28,7 +28,15 @@ type Outcome struct {
 	// Decisions are every approver's recorded decision, for a request with
 	// a policy; empty for the sample's single decision.
 	Decisions []Vote `json:"decisions,omitempty"`
-	// Stages, Rounds and Item are the request's, as Submission says.
+	Trail
+}
+
+// Trail is what a request went through on its way to an outcome: its
+// stages, the rounds it was sent back for changes, and its item as last
+// resubmitted, as Submission publishes them while the request waits. The
+// process input carries it to the outcome as one value. Embedded, its
+// fields stand in the JSON where they are declared, after decisions.
+type Trail struct {
 	Stages []StageProgress `json:"stages,omitempty"`
 	Rounds []ChangeRound   `json:"rounds,omitempty"`
 	Item   string          `json:"item,omitempty"`
@@ -47,36 +55,32 @@ func (o Outcome) CommentsRecorded() bool { return !o.commentsUnknown }
 func (o Outcome) MarshalJSON() ([]byte, error) {
 	if o.Status == StatusTimeout {
 		return json.Marshal(struct {
-			RequestID  string          `json:"request_id"`
-			Status     Status          `json:"status"`
-			TimedOutAt string          `json:"timed_out_at"`
-			Decisions  []Vote          `json:"decisions,omitempty"`
-			Stages     []StageProgress `json:"stages,omitempty"`
-			Rounds     []ChangeRound   `json:"rounds,omitempty"`
-			Item       string          `json:"item,omitempty"`
-		}{o.RequestID, o.Status, o.TimedOutAt, o.Decisions, o.Stages, o.Rounds, o.Item})
+			RequestID  string `json:"request_id"`
+			Status     Status `json:"status"`
+			TimedOutAt string `json:"timed_out_at"`
+			Decisions  []Vote `json:"decisions,omitempty"`
+			Trail
+		}{o.RequestID, o.Status, o.TimedOutAt, o.Decisions, o.Trail})
 	}
 	comments := &o.Comments
 	if o.commentsUnknown {
 		comments = nil
 	}
 	return json.Marshal(struct {
-		RequestID        string          `json:"request_id"`
-		Status           Status          `json:"status"`
-		ProcessedAt      string          `json:"processed_at"`
-		Approver         string          `json:"approver"`
-		Comments         *string         `json:"comments,omitempty"`
-		ApproverIdentity string          `json:"approver_identity,omitempty"`
-		ApproverOID      string          `json:"approver_oid,omitempty"`
-		Channel          Channel         `json:"channel,omitempty"`
-		Auth             Auth            `json:"auth,omitempty"`
-		ActingFor        string          `json:"acting_for,omitempty"`
-		Decisions        []Vote          `json:"decisions,omitempty"`
-		Stages           []StageProgress `json:"stages,omitempty"`
-		Rounds           []ChangeRound   `json:"rounds,omitempty"`
-		Item             string          `json:"item,omitempty"`
+		RequestID        string  `json:"request_id"`
+		Status           Status  `json:"status"`
+		ProcessedAt      string  `json:"processed_at"`
+		Approver         string  `json:"approver"`
+		Comments         *string `json:"comments,omitempty"`
+		ApproverIdentity string  `json:"approver_identity,omitempty"`
+		ApproverOID      string  `json:"approver_oid,omitempty"`
+		Channel          Channel `json:"channel,omitempty"`
+		Auth             Auth    `json:"auth,omitempty"`
+		ActingFor        string  `json:"acting_for,omitempty"`
+		Decisions        []Vote  `json:"decisions,omitempty"`
+		Trail
 	}{o.RequestID, o.Status, o.ProcessedAt, o.Approver, comments, o.ApproverIdentity, o.ApproverOID, o.Channel, o.Auth, o.ActingFor,
-		o.Decisions, o.Stages, o.Rounds, o.Item})
+		o.Decisions, o.Trail})
 }
 
 // ProcessInput is the input of the process activity, with defaults applied.
@@ -93,10 +97,7 @@ type ProcessInput struct {
 	Channel   Channel `json:"channel,omitempty"`
 	Auth      Auth    `json:"auth,omitempty"`
 	ActingFor string  `json:"acting_for,omitempty"`
-	// Stages, Rounds and Item are the request's, as Submission says.
-	Stages []StageProgress `json:"stages,omitempty"`
-	Rounds []ChangeRound   `json:"rounds,omitempty"`
-	Item   string          `json:"item,omitempty"`
+	Trail
 }
 
 // identity is the canonical form of the approver's name, when it differs

@@ -175,7 +175,7 @@ func (s *sim) process() approval.Outcome {
 		s.t.Fatal(err)
 	}
 	out := approval.Outcome{RequestID: in.RequestID, Status: approval.StatusRejected, ProcessedAt: approval.FormatTime(s.now),
-		Approver: in.Approver, Comments: in.Comments, Decisions: in.Decisions, Stages: in.Stages, Rounds: in.Rounds, Item: in.Item}
+		Approver: in.Approver, Comments: in.Comments, Decisions: in.Decisions, Trail: in.Trail}
 	switch {
 	case in.Withdrawn:
 		out.Status = approval.StatusWithdrawn

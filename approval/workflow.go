@@ -279,8 +279,7 @@ func (w *waiting) close() (Outcome, error) {
 	}
 	w.endStage(StatusTimeout)
 	return Outcome{RequestID: w.req.RequestID, Status: StatusTimeout,
-		TimedOutAt: FormatTime(w.ctx.CurrentTimeUtc), Decisions: w.allVotes(), Stages: w.status.Stages, Rounds: w.status.Rounds,
-		Item: w.status.Item}, nil
+		TimedOutAt: FormatTime(w.ctx.CurrentTimeUtc), Decisions: w.allVotes(), Trail: w.status.trail()}, nil
 }
 
 // drain takes the events that arrived while no wait was pending.
@@ -425,7 +424,7 @@ func (w *waiting) apply(d Decision, in ProcessInput) (Outcome, bool, error) {
 }
 
 func (w *waiting) process(in ProcessInput) (Outcome, error) {
-	in.Stages, in.Rounds, in.Item = w.status.Stages, w.status.Rounds, w.status.Item
+	in.Trail = w.status.trail()
 	var out Outcome
 	if err := w.ctx.CallActivity(ProcessActivityName, task.WithActivityInput(in)).Await(&out); err != nil {
 		return Outcome{}, fmt.Errorf("process approval: %w", err)
