@@ -93,29 +93,13 @@ func (r *Reader) inboxEvents(ctx context.Context, seqs []int64) ([]*backend.Hist
 }
 
 // history reads an instance's history in order; an unknown instance has
-// none.
+// none, for the backend callers that never asked whether it exists.
 func (r *Reader) history(ctx context.Context, id api.InstanceID) ([]*backend.HistoryEvent, error) {
-	rows, err := r.query(ctx, `SELECT payload FROM history WHERE instance_id = ? ORDER BY seq`, string(id))
-	if err != nil {
-		return nil, fmt.Errorf("read history of %s: %w", id, err)
+	history, err := r.History(ctx, id, "")
+	if errors.Is(err, api.ErrInstanceNotFound) {
+		return nil, nil
 	}
-	defer rows.Close()
-	var history []*backend.HistoryEvent
-	for rows.Next() {
-		var payload []byte
-		if err := rows.Scan(&payload); err != nil {
-			return nil, fmt.Errorf("read history of %s: %w", id, err)
-		}
-		e, err := backend.UnmarshalHistoryEvent(payload)
-		if err != nil {
-			return nil, err
-		}
-		history = append(history, e)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read history of %s: %w", id, err)
-	}
-	return history, nil
+	return history, err
 }
 
 // task reads a queued activity; found is false when it is gone.

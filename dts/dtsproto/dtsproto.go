@@ -57,19 +57,15 @@ func String(m protoreflect.Message, num protowire.Number) (string, bool) {
 		}
 		return m.Get(fd).String(), true
 	}
-	var (
-		val   string
-		found bool
-	)
-	WalkUnknown(m.GetUnknown(), func(n protowire.Number, typ protowire.Type, field []byte) {
-		if n != num || typ != protowire.BytesType {
-			return
-		}
-		if v, k := protowire.ConsumeBytes(field); k >= 0 {
-			val, found = string(v), true
-		}
-	})
-	return val, found
+	field, ok := lastUnknown(m.GetUnknown(), num, protowire.BytesType)
+	if !ok {
+		return "", false
+	}
+	v, k := protowire.ConsumeBytes(field)
+	if k < 0 {
+		return "", false
+	}
+	return string(v), true
 }
 
 // SetString sets the string field num of m, replacing any earlier value.
@@ -82,10 +78,7 @@ func SetString(m protoreflect.Message, num protowire.Number, v string) bool {
 		m.Set(fd, protoreflect.ValueOfString(v))
 		return true
 	}
-	b := without(m.GetUnknown(), num)
-	b = protowire.AppendTag(b, num, protowire.BytesType)
-	b = protowire.AppendString(b, v)
-	m.SetUnknown(b)
+	replaceUnknown(m, num, protowire.BytesType, protowire.AppendString(nil, v))
 	return true
 }
 
@@ -99,11 +92,8 @@ func SetInt32(m protoreflect.Message, num protowire.Number, v int32) bool {
 		m.Set(fd, protoreflect.ValueOfInt32(v))
 		return true
 	}
-	b := without(m.GetUnknown(), num)
-	b = protowire.AppendTag(b, num, protowire.VarintType)
 	// int32 is encoded as a sign-extended 64-bit varint.
-	b = protowire.AppendVarint(b, uint64(int64(v)))
-	m.SetUnknown(b)
+	replaceUnknown(m, num, protowire.VarintType, protowire.AppendVarint(nil, uint64(int64(v))))
 	return true
 }
 
@@ -116,19 +106,15 @@ func Int32(m protoreflect.Message, num protowire.Number) (int32, bool) {
 		}
 		return int32(m.Get(fd).Int()), true
 	}
-	var (
-		val   int32
-		found bool
-	)
-	WalkUnknown(m.GetUnknown(), func(n protowire.Number, typ protowire.Type, field []byte) {
-		if n != num || typ != protowire.VarintType {
-			return
-		}
-		if v, k := protowire.ConsumeVarint(field); k >= 0 {
-			val, found = int32(v), true
-		}
-	})
-	return val, found
+	field, ok := lastUnknown(m.GetUnknown(), num, protowire.VarintType)
+	if !ok {
+		return 0, false
+	}
+	v, k := protowire.ConsumeVarint(field)
+	if k < 0 {
+		return 0, false
+	}
+	return int32(v), true
 }
 
 // HasMessage reports whether the message-typed field num of m is set.
@@ -136,12 +122,7 @@ func HasMessage(m protoreflect.Message, num protowire.Number) bool {
 	if fd := m.Descriptor().Fields().ByNumber(num); fd != nil {
 		return fd.Message() != nil && !fd.IsList() && !fd.IsMap() && m.Has(fd)
 	}
-	found := false
-	WalkUnknown(m.GetUnknown(), func(n protowire.Number, typ protowire.Type, _ []byte) {
-		if n == num && typ == protowire.BytesType {
-			found = true
-		}
-	})
+	_, found := lastUnknown(m.GetUnknown(), num, protowire.BytesType)
 	return found
 }
 
@@ -155,10 +136,7 @@ func SetEmptyMessage(m protoreflect.Message, num protowire.Number) bool {
 		m.Set(fd, protoreflect.ValueOfMessage(m.NewField(fd).Message()))
 		return true
 	}
-	b := without(m.GetUnknown(), num)
-	b = protowire.AppendTag(b, num, protowire.BytesType)
-	b = protowire.AppendBytes(b, nil)
-	m.SetUnknown(b)
+	replaceUnknown(m, num, protowire.BytesType, protowire.AppendBytes(nil, nil))
 	return true
 }
 
@@ -166,6 +144,14 @@ func SetEmptyMessage(m protoreflect.Message, num protowire.Number) bool {
 // of the field's value (without its tag). It stops at the first malformed
 // field: unknown fields come from the network and must never make us panic.
 func WalkUnknown(raw []byte, fn func(num protowire.Number, typ protowire.Type, value []byte)) {
+	walkFields(raw, func(num protowire.Number, typ protowire.Type, _, value []byte) {
+		fn(num, typ, value)
+	})
+}
+
+// walkFields is WalkUnknown's loop, also passing each field's whole encoding
+// (tag and value) so that without can copy fields byte for byte.
+func walkFields(raw []byte, fn func(num protowire.Number, typ protowire.Type, field, value []byte)) {
 	for len(raw) > 0 {
 		num, typ, n := protowire.ConsumeTag(raw)
 		if n < 0 {
@@ -175,29 +161,40 @@ func WalkUnknown(raw []byte, fn func(num protowire.Number, typ protowire.Type, v
 		if m < 0 {
 			return
 		}
-		fn(num, typ, raw[n:n+m])
+		fn(num, typ, raw[:n+m], raw[n:n+m])
 		raw = raw[n+m:]
 	}
+}
+
+// lastUnknown returns the value bytes of the last occurrence of field num
+// with wire type typ in raw. The last one wins, as protobuf decoding does;
+// WalkUnknown has already checked that its value is well formed.
+func lastUnknown(raw []byte, num protowire.Number, typ protowire.Type) (value []byte, found bool) {
+	WalkUnknown(raw, func(n protowire.Number, t protowire.Type, v []byte) {
+		if n == num && t == typ {
+			value, found = v, true
+		}
+	})
+	return value, found
+}
+
+// replaceUnknown makes value, already encoded for wire type typ, the only
+// occurrence of field num among m's unknown fields.
+func replaceUnknown(m protoreflect.Message, num protowire.Number, typ protowire.Type, value []byte) {
+	b := without(m.GetUnknown(), num)
+	b = protowire.AppendTag(b, num, typ)
+	m.SetUnknown(append(b, value...))
 }
 
 // without returns a copy of raw with every occurrence of field num removed.
 // A malformed tail is dropped, since it could not be re-encoded faithfully.
 func without(raw []byte, num protowire.Number) []byte {
 	out := make([]byte, 0, len(raw)+16)
-	for len(raw) > 0 {
-		n, typ, k := protowire.ConsumeTag(raw)
-		if k < 0 {
-			break
-		}
-		m := protowire.ConsumeFieldValue(n, typ, raw[k:])
-		if m < 0 {
-			break
-		}
+	walkFields(raw, func(n protowire.Number, _ protowire.Type, field, _ []byte) {
 		if n != num {
-			out = append(out, raw[:k+m]...)
+			out = append(out, field...)
 		}
-		raw = raw[k+m:]
-	}
+	})
 	return out
 }
 

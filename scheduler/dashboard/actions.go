@@ -116,13 +116,7 @@ func (s *Server) actionPage(w http.ResponseWriter, r *http.Request) {
 		s.render(w, http.StatusConflict, "confirm", page)
 		return
 	}
-	if r.Method != http.MethodPost {
-		s.render(w, http.StatusOK, "confirm", page)
-		return
-	}
-	if err := r.ParseForm(); err != nil {
-		page.Error = "The form could not be read."
-		s.render(w, http.StatusBadRequest, "confirm", page)
+	if !s.posted(w, r, "confirm", page) {
 		return
 	}
 	v.Form = r.PostForm
@@ -211,6 +205,22 @@ func (s *Server) perform(ctx context.Context, h Hub, in *mgmt.Instance, name str
 	return "", "", "", errors.New("unknown action " + name)
 }
 
+// posted reports whether r posts a readable form to a form page. Otherwise
+// it has rendered the page itself: as it stands for a GET, and with an
+// error for a form it cannot read.
+func (s *Server) posted(w http.ResponseWriter, r *http.Request, name string, page view) bool {
+	if r.Method != http.MethodPost {
+		s.render(w, http.StatusOK, name, page)
+		return false
+	}
+	if err := r.ParseForm(); err != nil {
+		page.Error = "The form could not be read."
+		s.render(w, http.StatusBadRequest, name, page)
+		return false
+	}
+	return true
+}
+
 // startView is the start form.
 type startView struct {
 	Hub  string
@@ -228,12 +238,8 @@ func (s *Server) startPage(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		v.Form.Set("name", s.appInfo.StartName)
 		v.Form.Set("input", s.appInfo.StartInput)
-		s.render(w, http.StatusOK, "start", page)
-		return
 	}
-	if err := r.ParseForm(); err != nil {
-		page.Error = "The form could not be read."
-		s.render(w, http.StatusBadRequest, "start", page)
+	if !s.posted(w, r, "start", page) {
 		return
 	}
 	v.Form = r.PostForm

@@ -54,13 +54,7 @@ func (s *Server) entityRow(hub string, e *mgmt.Entity) entityRow {
 	return r
 }
 
-func (s *Server) entitiesPage(w http.ResponseWriter, r *http.Request) {
-	h, ok := s.pathHub(w, r)
-	if !ok {
-		return
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), readTimeout)
-	defer cancel()
+func (s *Server) entitiesPage(ctx context.Context, w http.ResponseWriter, r *http.Request, h Hub) {
 	q := r.URL.Query()
 	v := entitiesView{Hub: h.Name(), Prefix: strings.TrimSpace(q.Get("prefix")), Transient: q.Get("transient") != ""}
 	page, err := h.Entities(ctx, mgmt.EntityQuery{IDPrefix: v.Prefix, IncludeTransient: v.Transient, IncludeState: true,
@@ -89,13 +83,7 @@ func (s *Server) entitiesPage(w http.ResponseWriter, r *http.Request) {
 	s.render(w, http.StatusOK, "entities", view{Title: "Entities · " + h.Name(), Hub: h.Name(), Refresh: true, Page: v})
 }
 
-func (s *Server) entityPage(w http.ResponseWriter, r *http.Request) {
-	h, ok := s.pathHub(w, r)
-	if !ok {
-		return
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), readTimeout)
-	defer cancel()
+func (s *Server) entityPage(ctx context.Context, w http.ResponseWriter, r *http.Request, h Hub) {
 	e, err := h.Entity(ctx, r.PathValue("id"))
 	if errors.Is(err, mgmt.ErrEntityNotFound) {
 		s.notFound(w, "Task hub “"+h.Name()+"” has no entity “"+r.PathValue("id")+"”.")

@@ -33,13 +33,13 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /signin", s.signIn)
 	mux.HandleFunc("POST /signin", s.signIn)
 	mux.HandleFunc("POST /signout", s.signOut)
-	mux.HandleFunc("GET /hubs/{hub}/{$}", s.listPage)
+	mux.HandleFunc("GET /hubs/{hub}/{$}", s.hubPage(s.listPage))
 	mux.HandleFunc("GET /hubs/{hub}/start", s.startPage)
 	mux.HandleFunc("POST /hubs/{hub}/start", s.startPage)
 	mux.HandleFunc("GET /hubs/{hub}/bulk", s.bulkPage)
 	mux.HandleFunc("POST /hubs/{hub}/bulk", s.bulkPage)
-	mux.HandleFunc("GET /hubs/{hub}/entities", s.entitiesPage)
-	mux.HandleFunc("GET /hubs/{hub}/entities/{id}", s.entityPage)
+	mux.HandleFunc("GET /hubs/{hub}/entities", s.hubPage(s.entitiesPage))
+	mux.HandleFunc("GET /hubs/{hub}/entities/{id}", s.hubPage(s.entityPage))
 	mux.HandleFunc("GET /hubs/{hub}/instances/{id}", s.instancePage)
 	mux.HandleFunc("GET /hubs/{hub}/instances/{id}/{action}", s.actionPage)
 	mux.HandleFunc("POST /hubs/{hub}/instances/{id}/{action}", s.actionPage)
@@ -235,13 +235,7 @@ type listView struct {
 
 type hidden struct{ Name, Value string }
 
-func (s *Server) listPage(w http.ResponseWriter, r *http.Request) {
-	h, ok := s.pathHub(w, r)
-	if !ok {
-		return
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), readTimeout)
-	defer cancel()
+func (s *Server) listPage(ctx context.Context, w http.ResponseWriter, r *http.Request, h Hub) {
 	form, filter, problems := parseListForm(r.URL.Query())
 	counts, err := h.Counts(ctx, filter)
 	if err != nil {
@@ -361,6 +355,20 @@ func (s *Server) lookup(w http.ResponseWriter, r *http.Request) (Hub, *mgmt.Inst
 		return nil, nil, false
 	}
 	return h, in, true
+}
+
+// hubPage serves a page that reads from the hub its URL names: it answers
+// 404 itself for an unknown hub and bounds the page's reads by readTimeout.
+func (s *Server) hubPage(page func(ctx context.Context, w http.ResponseWriter, r *http.Request, h Hub)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		h, ok := s.pathHub(w, r)
+		if !ok {
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), readTimeout)
+		defer cancel()
+		page(ctx, w, r, h)
+	}
 }
 
 // pathHub finds the hub the URL names, answering 404 itself.
