@@ -13,8 +13,6 @@ import (
 
 	"github.com/gorilla/mux"
 	"github.com/microsoft/durabletask-go/api"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 
 	"github.com/approvals-go/approvals/approval"
 	"github.com/approvals-go/approvals/audit"
@@ -177,12 +175,8 @@ func (s *server) auditExport(w http.ResponseWriter, r *http.Request) {
 	page, err := s.listEnded(r.Context(), lister, mgmt.IDQuery{Statuses: []api.OrchestrationStatus{api.RUNTIME_STATUS_COMPLETED,
 		api.RUNTIME_STATUS_FAILED, api.RUNTIME_STATUS_TERMINATED}, CompletedFrom: q.from, CompletedTo: q.to,
 		PageSize: q.limit, LastInstanceKey: q.continuation})
-	if status.Code(err) == codes.InvalidArgument {
-		writeProblem(w, r, *badRequest("continuation", "continuation is not one this export returned: start again from the first page"))
-		return
-	}
 	if err != nil {
-		writeProblem(w, r, *s.schedulerFailed(w, r, "list ended approvals", err))
+		writeProblem(w, r, *s.listFailed(w, r, "list ended approvals", err, "continuation is not one this export returned: start again from the first page"))
 		return
 	}
 	var body bytes.Buffer

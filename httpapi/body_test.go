@@ -358,132 +358,138 @@ var fuzzSpecs = func() []map[string]kind {
 	return specs
 }()
 
-func FuzzJSONFields(f *testing.F) {
-	for _, c := range jsonCases {
+func FuzzJSONFields(f *testing.F) { fuzzDecoder(f, jsonCases, jsonFields, agreesWithJSON) }
+
+func FuzzFormFields(f *testing.F) { fuzzDecoder(f, formCases, formFields, agreesWithForm) }
+
+// fuzzDecoder seeds with cases and then decodes any body under every real
+// spec: a refusal must be a clean problem, and an accepted body must hold
+// only known, valid fields, read as agrees says its encoding's standard
+// reader reads it.
+func fuzzDecoder(f *testing.F, cases []bodyCase, decode func([]byte, map[string]kind) (fields, *problem),
+	agrees func(t *testing.T, body []byte, got fields, spec map[string]kind)) {
+	for _, c := range cases {
 		f.Add([]byte(c.body))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		for _, spec := range fuzzSpecs {
-			got, p := jsonFields(body, spec)
+			got, p := decode(body, spec)
 			if p != nil {
 				checkProblem(t, p)
 				continue
 			}
 			checkAccepted(t, got, spec)
 			checkNoReplacement(t, body, got)
-			checkKeysOnce(t, jsonKeys(t, body), spec)
-			// encoding/json, the reader every other tool uses, must read
-			// an accepted body the same way.
-			var std map[string]any
-			if err := json.Unmarshal(body, &std); err != nil {
-				t.Fatalf("accepted %q, which encoding/json refuses: %v", body, err)
-			}
-			for name, v := range std {
-				if g, ok := got[name]; (v == nil) == ok || (ok && !reflect.DeepEqual(asDecoded(g), v)) {
-					t.Fatalf("%q: %s = %#v, encoding/json reads %#v", body, name, g, v)
-				}
-			}
-			for name := range got {
-				if _, ok := std[name]; !ok {
-					t.Fatalf("%q: encoding/json does not see %s", body, name)
-				}
-			}
-			again, err := json.Marshal(got)
-			if err != nil {
-				t.Fatal(err)
-			}
-			back, p := jsonFields(again, spec)
-			if p != nil {
-				t.Fatalf("re-encoded %q refused: %s", again, p.Detail)
-			}
-			if !reflect.DeepEqual(back, got) {
-				t.Fatalf("re-encoded %q reads %#v, first read %#v", again, back, got)
-			}
+			agrees(t, body, got, spec)
 		}
 	})
 }
 
-func FuzzFormFields(f *testing.F) {
-	for _, c := range formCases {
-		f.Add([]byte(c.body))
+// agreesWithJSON: each name is given once, encoding/json reads the body
+// as jsonFields did, and what was read reads the same once re-encoded.
+func agreesWithJSON(t *testing.T, body []byte, got fields, spec map[string]kind) {
+	t.Helper()
+	checkKeysOnce(t, jsonKeys(t, body), spec)
+	// encoding/json, the reader every other tool uses, must read
+	// an accepted body the same way.
+	var std map[string]any
+	if err := json.Unmarshal(body, &std); err != nil {
+		t.Fatalf("accepted %q, which encoding/json refuses: %v", body, err)
 	}
-	f.Fuzz(func(t *testing.T, body []byte) {
-		for _, spec := range fuzzSpecs {
-			got, p := formFields(body, spec)
-			if p != nil {
-				checkProblem(t, p)
-				continue
-			}
-			checkAccepted(t, got, spec)
-			checkNoReplacement(t, body, got)
-			std, err := url.ParseQuery(string(body))
-			if err != nil {
-				t.Fatalf("accepted %q, which url.ParseQuery refuses: %v", body, err)
-			}
-			var names []string
-			for name, values := range std {
-				if spec[name] == kindStrings {
-					values = values[:1]
-				}
-				for range values {
-					names = append(names, name)
-				}
-			}
-			checkKeysOnce(t, names, spec)
-			for name, v := range got {
-				if list, ok := v.([]string); ok {
-					var sent []string
-					for _, s := range std[name] {
-						if strings.TrimSpace(s) != "" {
-							sent = append(sent, s)
-						}
-					}
-					if !reflect.DeepEqual(list, sent) {
-						t.Fatalf("%q: %s = %q, url.ParseQuery reads %q", body, name, list, std[name])
-					}
-					continue
-				}
-				if len(std[name]) != 1 {
-					t.Fatalf("%q: url.ParseQuery reads %s as %q", body, name, std[name])
-				}
-				sent := std[name][0]
-				switch v := v.(type) {
-				case string:
-					if v != sent {
-						t.Fatalf("%q: %s = %q, url.ParseQuery reads %q", body, name, v, sent)
-					}
-				case float64:
-					if strings.Trim(sent, "0123456789.-") != "" {
-						t.Fatalf("%q: %s = %q was taken as the number %v", body, name, sent, v)
-					}
-				case bool:
-					if sent != strconv.FormatBool(v) {
-						t.Fatalf("%q: %s = %q was taken as %v", body, name, sent, v)
-					}
+	for name, v := range std {
+		if g, ok := got[name]; (v == nil) == ok || (ok && !reflect.DeepEqual(asDecoded(g), v)) {
+			t.Fatalf("%q: %s = %#v, encoding/json reads %#v", body, name, g, v)
+		}
+	}
+	for name := range got {
+		if _, ok := std[name]; !ok {
+			t.Fatalf("%q: encoding/json does not see %s", body, name)
+		}
+	}
+	again, err := json.Marshal(got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, p := jsonFields(again, spec)
+	if p != nil {
+		t.Fatalf("re-encoded %q refused: %s", again, p.Detail)
+	}
+	if !reflect.DeepEqual(back, got) {
+		t.Fatalf("re-encoded %q reads %#v, first read %#v", again, back, got)
+	}
+}
+
+// agreesWithForm: url.ParseQuery reads the body as formFields did, each
+// name is given once (a list's as often as it was sent), and what was
+// read reads the same once re-encoded.
+func agreesWithForm(t *testing.T, body []byte, got fields, spec map[string]kind) {
+	t.Helper()
+	std, err := url.ParseQuery(string(body))
+	if err != nil {
+		t.Fatalf("accepted %q, which url.ParseQuery refuses: %v", body, err)
+	}
+	var names []string
+	for name, values := range std {
+		if spec[name] == kindStrings {
+			values = values[:1]
+		}
+		for range values {
+			names = append(names, name)
+		}
+	}
+	checkKeysOnce(t, names, spec)
+	for name, v := range got {
+		if list, ok := v.([]string); ok {
+			var sent []string
+			for _, s := range std[name] {
+				if strings.TrimSpace(s) != "" {
+					sent = append(sent, s)
 				}
 			}
-			again := url.Values{}
-			for name, v := range got {
-				switch v := v.(type) {
-				case string:
-					again.Set(name, v)
-				case float64:
-					again.Set(name, strconv.FormatFloat(v, 'f', -1, 64))
-				case bool:
-					again.Set(name, strconv.FormatBool(v))
-				case []string:
-					again[name] = v
-				}
+			if !reflect.DeepEqual(list, sent) {
+				t.Fatalf("%q: %s = %q, url.ParseQuery reads %q", body, name, list, std[name])
 			}
-			back, p := formFields([]byte(again.Encode()), spec)
-			if p != nil {
-				t.Fatalf("re-encoded %q refused: %s", again.Encode(), p.Detail)
+			continue
+		}
+		if len(std[name]) != 1 {
+			t.Fatalf("%q: url.ParseQuery reads %s as %q", body, name, std[name])
+		}
+		sent := std[name][0]
+		switch v := v.(type) {
+		case string:
+			if v != sent {
+				t.Fatalf("%q: %s = %q, url.ParseQuery reads %q", body, name, v, sent)
 			}
-			if !reflect.DeepEqual(back, got) {
-				t.Fatalf("re-encoded %q reads %#v, first read %#v", again.Encode(), back, got)
+		case float64:
+			if strings.Trim(sent, "0123456789.-") != "" {
+				t.Fatalf("%q: %s = %q was taken as the number %v", body, name, sent, v)
+			}
+		case bool:
+			if sent != strconv.FormatBool(v) {
+				t.Fatalf("%q: %s = %q was taken as %v", body, name, sent, v)
 			}
 		}
-	})
+	}
+	again := url.Values{}
+	for name, v := range got {
+		switch v := v.(type) {
+		case string:
+			again.Set(name, v)
+		case float64:
+			again.Set(name, strconv.FormatFloat(v, 'f', -1, 64))
+		case bool:
+			again.Set(name, strconv.FormatBool(v))
+		case []string:
+			again[name] = v
+		}
+	}
+	back, p := formFields([]byte(again.Encode()), spec)
+	if p != nil {
+		t.Fatalf("re-encoded %q refused: %s", again.Encode(), p.Detail)
+	}
+	if !reflect.DeepEqual(back, got) {
+		t.Fatalf("re-encoded %q reads %#v, first read %#v", again.Encode(), back, got)
+	}
 }
 
 // checkAccepted: only known fields, each of its declared kind, text valid

@@ -132,16 +132,9 @@ func (s *server) decideBulk(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var body approval.BulkDecisionRequest
-	p := readBody(w, r, &body)
-	if p == nil {
-		p = validRequest(body)
-	}
-	var who person
-	if p == nil {
-		who, p = s.verified(r, body.Approver, "approver")
-	}
-	if p != nil {
-		writeProblem(w, r, *p)
+	p := readValid(w, r, &body)
+	who, ok := s.sender(w, r, p, body.Approver, "approver")
+	if !ok {
 		return
 	}
 	_, auth := s.machineChannel(r)

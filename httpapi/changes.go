@@ -25,10 +25,7 @@ const (
 // recorded.
 func (s *server) requestChanges(w http.ResponseWriter, r *http.Request) {
 	var body approval.ChangesRequest
-	p := readBody(w, r, &body)
-	if p == nil {
-		p = validRequest(body)
-	}
+	p := readValid(w, r, &body)
 	s.take(w, r, p, "approver", body.Approver, body.Decision, pageForm{name: body.Approver, comments: body.Comments})
 }
 
@@ -36,11 +33,17 @@ func (s *server) requestChanges(w http.ResponseWriter, r *http.Request) {
 // requester only; answered as requestChanges is.
 func (s *server) resubmit(w http.ResponseWriter, r *http.Request) {
 	var body approval.ResubmitRequest
-	p := readBody(w, r, &body)
-	if p == nil {
-		p = validRequest(body)
-	}
+	p := readValid(w, r, &body)
 	s.take(w, r, p, "requester", body.Requester, body.Decision, pageForm{})
+}
+
+// readValid reads a request body into v, as readBody does, and then
+// checks it by its own rules: the problem with either, or nil.
+func readValid(w http.ResponseWriter, r *http.Request, v interface{ Validate() error }) *problem {
+	if p := readBody(w, r, v); p != nil {
+		return p
+	}
+	return validRequest(v)
 }
 
 // validRequest is the problem Validate finds in a request body, naming

@@ -28,10 +28,7 @@ import (
 // approval's page instead, which shows the outcome.
 func (s *server) decide(w http.ResponseWriter, r *http.Request) {
 	var body approval.DecisionRequest
-	p := readBody(w, r, &body)
-	if p == nil {
-		p = validRequest(body)
-	}
+	p := readValid(w, r, &body)
 	// A refused decision shows the page's form again as it was sent.
 	s.take(w, r, p, "approver", body.Approver, body.Decision, pageForm{name: body.Approver, comments: body.Comments})
 }
@@ -52,12 +49,8 @@ func (s *server) withdraw(w http.ResponseWriter, r *http.Request) {
 // browser post shows in the page's form again.
 func (s *server) take(w http.ResponseWriter, r *http.Request, p *problem, field, named string,
 	decision func(who, oid string) approval.Decision, sent pageForm) {
-	var who person
-	if p == nil {
-		who, p = s.verified(r, named, field)
-	}
-	if p != nil {
-		writeProblem(w, r, *p)
+	who, ok := s.sender(w, r, p, named, field)
+	if !ok {
 		return
 	}
 	id := mux.Vars(r)["id"]

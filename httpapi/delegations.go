@@ -87,12 +87,8 @@ func (s *server) delegate(w http.ResponseWriter, r *http.Request) {
 	}
 	var body approval.DelegationRequest
 	p := readBody(w, r, &body)
-	var who person
-	if p == nil {
-		who, p = s.verified(r, body.Delegator, "delegator")
-	}
-	if p != nil {
-		writeProblem(w, r, *p)
+	who, ok := s.sender(w, r, p, body.Delegator, "delegator")
+	if !ok {
 		return
 	}
 	d, code, p := s.give(w, r, store, who, body)

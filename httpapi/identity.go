@@ -277,6 +277,21 @@ func (s *server) verified(r *http.Request, named, field string) (person, *proble
 	return who, agrees(field, named, who)
 }
 
+// sender is who sent a body a route read, p being what was wrong with
+// it: the person the body names in field, as verified says; false once
+// the problem with the body or its sender is answered.
+func (s *server) sender(w http.ResponseWriter, r *http.Request, p *problem, named, field string) (person, bool) {
+	var who person
+	if p == nil {
+		who, p = s.verified(r, named, field)
+	}
+	if p != nil {
+		writeProblem(w, r, *p)
+		return person{}, false
+	}
+	return who, true
+}
+
 // typed is a person by the name typed into field, which must be usable as
 // one.
 func typed(field, named string) (person, *problem) {

@@ -15,8 +15,6 @@ import (
 	"time"
 
 	"github.com/microsoft/durabletask-go/api"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 
 	"github.com/approvals-go/approvals/approval"
 	"github.com/approvals-go/approvals/dts/mgmt"
@@ -316,12 +314,8 @@ func (s *server) answerList(w http.ResponseWriter, r *http.Request, q inboxQuery
 		return
 	}
 	found, next, err := s.find(ctx, q)
-	if status.Code(err) == codes.InvalidArgument {
-		writeProblem(w, r, *badRequest("continuation", "continuation is no longer valid; start the list again"))
-		return
-	}
 	if err != nil {
-		writeProblem(w, r, *s.schedulerFailed(w, r, "list approvals", err))
+		writeProblem(w, r, *s.listFailed(w, r, "list approvals", err, "continuation is no longer valid; start the list again"))
 		return
 	}
 	base, keepKey := s.base(r)

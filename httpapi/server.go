@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"github.com/gorilla/mux"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/approvals-go/approvals/approval"
 	"github.com/approvals-go/approvals/audit"
@@ -236,4 +238,15 @@ func (s *server) schedulerFailed(w http.ResponseWriter, r *http.Request, what st
 	w.Header().Set("Retry-After", "5")
 	return &problem{Status: http.StatusServiceUnavailable,
 		Detail: "the scheduler could not be reached or did not answer in time; retry the same request, which is safe to repeat"}
+}
+
+// listFailed is the problem with a listing the scheduler did not give: a
+// continuation it does not accept (a gRPC InvalidArgument) is the
+// client's to drop, as refused tells it; anything else is the scheduler
+// failing at what.
+func (s *server) listFailed(w http.ResponseWriter, r *http.Request, what string, err error, refused string) *problem {
+	if status.Code(err) == codes.InvalidArgument {
+		return badRequest("continuation", refused)
+	}
+	return s.schedulerFailed(w, r, what, err)
 }
