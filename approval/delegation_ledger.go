@@ -155,6 +155,13 @@ func without(ds []Delegation, id string) []Delegation {
 	return ds
 }
 
+// Live is the ledger as of now: without the delegations that have ended,
+// which a ledger drops only when it next changes.
+func (l Ledger) Live(now time.Time) Ledger {
+	l.prune(now)
+	return l
+}
+
 // prune drops the delegations that have ended by now.
 func (l *Ledger) prune(now time.Time) {
 	l.Delegations, l.Received = current(l.Delegations, now), current(l.Received, now)

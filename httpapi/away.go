@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"time"
@@ -140,12 +141,15 @@ func (s *server) awayPage(w http.ResponseWriter, r *http.Request, store Delegati
 	m.Person, m.AskName = who.name, !s.appService()
 	now := time.Now()
 	if who.name != "" {
-		l, err := store.Ledger(r.Context(), who.name)
+		ctx, cancel := context.WithTimeout(r.Context(), s.opts.CallTimeout)
+		defer cancel()
+		l, err := store.Ledger(ctx, who.name)
 		if err != nil {
 			writeProblem(w, r, *s.schedulerFailed(w, r, "read delegations", err))
 			return
 		}
-		m.Given, m.Received = notEnded(l.Delegations, now), notEnded(l.Received, now)
+		live := l.Live(now)
+		m.Given, m.Received = live.Delegations, live.Received
 	}
 	s.render(w, r, code, "away", frame{SignedIn: s.pageIdentity(r), Inbox: inboxOf(r), Now: now, Page: m})
 }

@@ -186,18 +186,16 @@ func (s *server) delegations(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, *s.schedulerFailed(w, r, "read delegations", err))
 		return
 	}
-	now := time.Now()
-	writeJSON(w, http.StatusOK, delegationsView{Person: who.name, Given: notEnded(l.Delegations, now), Received: notEnded(l.Received, now)})
+	live := l.Live(time.Now())
+	writeJSON(w, http.StatusOK, delegationsView{Person: who.name, Given: listed(live.Delegations), Received: listed(live.Received)})
 }
 
-func notEnded(ds []approval.Delegation, now time.Time) []approval.Delegation {
-	out := []approval.Delegation{}
-	for _, d := range ds {
-		if d.Until.After(now) {
-			out = append(out, d)
-		}
+// listed answers no delegations as an empty list, not null.
+func listed(ds []approval.Delegation) []approval.Delegation {
+	if ds == nil {
+		return []approval.Delegation{}
 	}
-	return out
+	return ds
 }
 
 // revoke ends one of the caller's delegations at once: only its delegator

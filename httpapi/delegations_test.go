@@ -1,11 +1,13 @@
 package httpapi_test
 
 import (
+	"context"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/approvals-go/approvals/approval"
 	"github.com/approvals-go/approvals/config"
 	"github.com/approvals-go/approvals/httpapi"
 )
@@ -82,5 +84,39 @@ func TestDelegationsNeedAStore(t *testing.T) {
 	e := newAPI(t)
 	if r := e.do(t, http.MethodGet, httpapi.DelegationsPath+"?person=alice", "", ""); r.code != http.StatusNotImplemented {
 		t.Errorf("listing without a store = %d %s; want 501", r.code, r.raw)
+	}
+}
+
+// stalledStore is a delegation store whose scheduler never answers.
+type stalledStore struct{}
+
+func (stalledStore) Ledger(ctx context.Context, _ string) (approval.Ledger, error) {
+	<-ctx.Done()
+	return approval.Ledger{}, ctx.Err()
+}
+
+func (stalledStore) Send(ctx context.Context, _ string, _ approval.DelegationEvent) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+func (stalledStore) Source(context.Context) approval.DelegationSource { return nil }
+
+// A scheduler that does not answer holds a delegation read, the list and
+// the away page alike, no longer than the call timeout: the person is told
+// to retry rather than left waiting.
+func TestDelegationReadsGiveUpAtTheCallTimeout(t *testing.T) {
+	e := newAPIWith(t, httpapi.Options{Delegations: stalledStore{}, CallTimeout: 200 * time.Millisecond})
+	for _, path := range []string{httpapi.DelegationsPath + "?person=alice", httpapi.AwayPath + "?person=alice"} {
+		done := make(chan response, 1)
+		go func() { done <- e.do(t, http.MethodGet, path, "", "") }()
+		select {
+		case r := <-done:
+			if r.code != http.StatusServiceUnavailable || r.header.Get("Retry-After") == "" {
+				t.Errorf("GET %s with a stalled scheduler = %d %s; want 503 with Retry-After", path, r.code, r.raw)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("GET %s with a stalled scheduler did not answer in 10 s", path)
+		}
 	}
 }
