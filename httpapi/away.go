@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"context"
 	"net/http"
 	"net/url"
 	"time"
@@ -141,14 +140,11 @@ func (s *server) awayPage(w http.ResponseWriter, r *http.Request, store Delegati
 	m.Person, m.AskName = who.name, !s.appService()
 	now := time.Now()
 	if who.name != "" {
-		ctx, cancel := context.WithTimeout(r.Context(), s.opts.CallTimeout)
-		defer cancel()
-		l, err := store.Ledger(ctx, who.name)
-		if err != nil {
-			writeProblem(w, r, *s.schedulerFailed(w, r, "read delegations", err))
+		live, p := s.liveLedger(w, r, store, who, now)
+		if p != nil {
+			writeProblem(w, r, *p)
 			return
 		}
-		live := l.Live(now)
 		m.Given, m.Received = live.Delegations, live.Received
 	}
 	s.render(w, r, code, "away", frame{SignedIn: s.pageIdentity(r), Inbox: inboxOf(r), Now: now, Page: m})

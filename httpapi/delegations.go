@@ -179,15 +179,24 @@ func (s *server) delegations(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	live, p := s.liveLedger(w, r, store, who, time.Now())
+	if p != nil {
+		writeProblem(w, r, *p)
+		return
+	}
+	writeJSON(w, http.StatusOK, delegationsView{Person: who.name, Given: listed(live.Delegations), Received: listed(live.Received)})
+}
+
+// liveLedger reads who's ledger within the call timeout, as of now: the
+// delegations they gave and received that have not ended.
+func (s *server) liveLedger(w http.ResponseWriter, r *http.Request, store DelegationStore, who person, now time.Time) (approval.Ledger, *problem) {
 	ctx, cancel := context.WithTimeout(r.Context(), s.opts.CallTimeout)
 	defer cancel()
 	l, err := store.Ledger(ctx, who.name)
 	if err != nil {
-		writeProblem(w, r, *s.schedulerFailed(w, r, "read delegations", err))
-		return
+		return l, s.schedulerFailed(w, r, "read delegations", err)
 	}
-	live := l.Live(time.Now())
-	writeJSON(w, http.StatusOK, delegationsView{Person: who.name, Given: listed(live.Delegations), Received: listed(live.Received)})
+	return l.Live(now), nil
 }
 
 // listed answers no delegations as an empty list, not null.
