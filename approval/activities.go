@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/microsoft/durabletask-go/task"
@@ -35,7 +36,7 @@ type Notice struct {
 	// ActingFor is the approver a delegate is asked to decide for;
 	// Delegates, on a NoticeDelegated, who was asked for Approver.
 	ActingFor string
-	Delegates string
+	Delegates []string
 }
 
 // Recorder keeps the final outcome of an approval, for example in a ledger or
@@ -65,8 +66,8 @@ func (n LogNotifier) NotifyApprover(ctx context.Context, note Notice) error {
 	if note.ActingFor != "" {
 		attrs = append(attrs, "acting_for", note.ActingFor)
 	}
-	if note.Delegates != "" {
-		attrs = append(attrs, "delegates", note.Delegates)
+	if len(note.Delegates) > 0 {
+		attrs = append(attrs, "delegates", strings.Join(note.Delegates, ", "))
 	}
 	n.Logger.InfoContext(ctx, "approval requested", attrs...)
 	return nil

@@ -2,7 +2,6 @@ package approval
 
 import (
 	"context"
-	"strings"
 	"time"
 )
 
@@ -58,7 +57,7 @@ func (a *Activities) delegateNotices(ctx context.Context, in NotifyInput, expire
 			asked = append(asked, delegate)
 		}
 		if len(asked) > 0 {
-			out = append(out, Notice{Request: req, Kind: NoticeDelegated, Approver: approver, Delegates: strings.Join(asked, ", "),
+			out = append(out, Notice{Request: req, Kind: NoticeDelegated, Approver: approver, Delegates: asked,
 				URL: ReviewURL(a.BaseURL, req.RequestID), ExpiresAt: expires})
 		}
 	}

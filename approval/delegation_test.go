@@ -270,7 +270,7 @@ func TestRemindersGoToDelegates(t *testing.T) {
 	}
 	var got []string
 	for _, n := range sent.got {
-		got = append(got, fmt.Sprintf("%s:%s:%s:%s", n.Approver, n.Kind, n.ActingFor, n.Delegates))
+		got = append(got, fmt.Sprintf("%s:%s:%s:%s", n.Approver, n.Kind, n.ActingFor, strings.Join(n.Delegates, ", ")))
 		if n.ActingFor != "" {
 			u, _ := url.Parse(n.URL)
 			if c, err := links.Check(u.Query().Get("token"), "exp-9", now); err != nil || c.Approver != n.Approver || n.Occasion != 2 {
@@ -303,7 +303,7 @@ func TestStageApproversAreNotAskedAsDelegates(t *testing.T) {
 	}
 	var got []string
 	for _, n := range sent.got {
-		got = append(got, fmt.Sprintf("%s:%s:%s:%s", n.Approver, n.Kind, n.ActingFor, n.Delegates))
+		got = append(got, fmt.Sprintf("%s:%s:%s:%s", n.Approver, n.Kind, n.ActingFor, strings.Join(n.Delegates, ", ")))
 	}
 	want := []string{"alice:delegated::bob", "alice:reminder::", "bob:reminder:alice:", "dan:reminder::"}
 	slices.Sort(got)

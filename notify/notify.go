@@ -61,7 +61,7 @@ type message struct {
 	// ActingFor is the approver whose delegate Approver is; Delegates,
 	// on a notice to a delegator, who was asked in their place.
 	ActingFor string
-	Delegates string
+	Delegates []string
 }
 
 // deliveryNamespace scopes the delivery ids derived from notices.
@@ -118,10 +118,10 @@ func (m message) Title() string {
 func (m message) Lead() string {
 	if m.Kind == approval.NoticeDelegated {
 		verb := "was"
-		if strings.Contains(m.Delegates, ", ") {
+		if len(m.Delegates) > 1 {
 			verb = "were"
 		}
-		return "You delegated your approvals: " + m.Delegates + " " + verb + " asked to decide this request from " + m.Requester + " for you. You may still decide it yourself."
+		return "You delegated your approvals: " + strings.Join(m.Delegates, ", ") + " " + verb + " asked to decide this request from " + m.Requester + " for you. You may still decide it yourself."
 	}
 	if m.ActingFor != "" {
 		return m.ActingFor + " delegated their approvals to you: " + m.Requester + " asks for a decision, which you make for " + m.ActingFor + "."

@@ -49,6 +49,12 @@ type Notification struct {
 	ApprovalURL string `json:"approval_url"`
 	// Deadline is when the approval times out, when known.
 	Deadline string `json:"deadline,omitempty"`
+	// ActingFor is the approver a delegate is asked to decide for, and
+	// Delegates, on a delegated notice, who was asked in the approver's
+	// place: what the e-mail and the log say too, so a receiver can tell a
+	// delegate's notice from an approver's own.
+	ActingFor string   `json:"acting_for,omitempty"`
+	Delegates []string `json:"delegates,omitempty"`
 }
 
 // NotifyApprover implements approval.Notifier.
@@ -62,7 +68,7 @@ func (w *Webhook) NotifyApprover(ctx context.Context, n approval.Notice) error {
 	note := Notification{
 		DeliveryID: m.DeliveryID, SentAt: approval.FormatTime(sent), Kind: m.Kind,
 		ID: m.ID, Requester: m.Requester, Item: n.Request.Item, Approver: m.Approver,
-		Link: m.Link, LinkSigned: m.Signed, ApprovalURL: m.Page,
+		Link: m.Link, LinkSigned: m.Signed, ApprovalURL: m.Page, ActingFor: m.ActingFor, Delegates: m.Delegates,
 	}
 	if !m.Deadline.IsZero() {
 		note.Deadline = approval.FormatTime(m.Deadline)
