@@ -24,7 +24,8 @@ var groupClaims = []string{
 	"http://schemas.microsoft.com/ws/2008/06/identity/claims/groups",
 }
 
-// all returns every value of claims of the types, trimmed, each once.
+// all returns every non-empty value of claims of the types, each once,
+// as the claim carries it (unlike first, it does not trim).
 func (c claims) all(types []string) []string {
 	var out []string
 	for _, cl := range c.Claims {
